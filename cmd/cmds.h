@@ -1,0 +1,17 @@
+/* The cfl program's subcommands: one file each, dispatched from main.c. */
+#ifndef CFL_CMD_CMDS_H
+#define CFL_CMD_CMDS_H
+
+/* Exit codes of every subcommand. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+int cmd_provision(int argc, char **argv);
+int cmd_kit(int argc, char **argv);
+
+/* Prints "cfl: <msg>" to stderr. */
+void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The absolute path of the running cfl binary, or NULL. */
+const char *cmd_self_path(void);
+
+#endif

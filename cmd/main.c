@@ -1,0 +1,95 @@
+/* cfl: federated learning with FLARE-style communication security. */
+#include "cmds.h"
+
+#include "cfl/log.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{"provision", cmd_provision, "turn a project.yml into signed startup kits"},
+	{"kit", cmd_kit, "check a startup kit's signatures (kit verify)"},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: cfl [--log-level LEVEL] <command> [<args>]\n\n"
+		     "commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\n'cfl <command> --help' describes a command.\n"
+		     "LEVEL is error, warn, info (default) or debug.\n");
+}
+
+void cmd_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("cfl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+const char *cmd_self_path(void)
+{
+	static char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n <= 0)
+		return NULL;
+	path[n] = '\0';
+	return path;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("cfl 0.1.0\n");
+			return EXIT_OK;
+		}
+		if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+			enum cfl_log_level lvl;
+
+			if (cfl_log_level_parse(argv[i + 1], &lvl) != 0) {
+				cmd_error("unknown log level '%s'", argv[i + 1]);
+				return EXIT_USAGE;
+			}
+			cfl_log_set_level(lvl);
+			i += 2;
+			continue;
+		}
+		cmd_error("unknown option '%s'", argv[i]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+		if (strcmp(argv[i], commands[c].name) == 0)
+			return commands[c].run(argc - i, argv + i);
+	}
+	cmd_error("unknown command '%s'", argv[i]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

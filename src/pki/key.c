@@ -1,0 +1,188 @@
+/* Private keys: generation, PEM files, classification. */
+#include "pki/pki_int.h"
+#include "util/fs.h"
+
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/obj_mac.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+
+#include <stdlib.h>
+
+/* NVFlare parity and today's floor for RSA; P-256 is the only curve we issue or accept. */
+#define RSA_MIN_BITS 2048
+
+EVP_PKEY *cfl__pki_key_evp(const struct cfl_pki_key *key)
+{
+	return key != NULL ? key->pkey : NULL;
+}
+
+static int is_p256(const EVP_PKEY *pkey)
+{
+	char group[64];
+	size_t len = 0;
+
+	/* Keys with explicit curve parameters have no group name and are refused here: they
+	 * are a known source of parser bugs and no peer of ours produces them. */
+	if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+	                                    &len))
+		return 0;
+	return OBJ_txt2nid(group) == NID_X9_62_prime256v1;
+}
+
+int cfl__pki_key_classify(const EVP_PKEY *pkey, enum cfl_key_type *type)
+{
+	switch (EVP_PKEY_get_base_id(pkey)) {
+	case EVP_PKEY_RSA:
+		if (EVP_PKEY_get_bits(pkey) < RSA_MIN_BITS)
+			return CFL_EUNSUPP;
+		*type = CFL_KEY_RSA2048;
+		return 0;
+	case EVP_PKEY_EC:
+		if (!is_p256(pkey))
+			return CFL_EUNSUPP;
+		*type = CFL_KEY_P256;
+		return 0;
+	default:
+		return CFL_EUNSUPP;
+	}
+}
+
+static int wrap_key(EVP_PKEY *pkey, enum cfl_key_type type, struct cfl_pki_key **out,
+                    struct cfl_err *e)
+{
+	struct cfl_pki_key *key = malloc(sizeof(*key));
+
+	if (key == NULL) {
+		EVP_PKEY_free(pkey);
+		return cfl_err_set(e, CFL_ENOMEM, "cannot allocate key: out of memory");
+	}
+	key->pkey = pkey;
+	key->type = type;
+	*out = key;
+	return 0;
+}
+
+int cfl_pki_key_generate(enum cfl_key_type type, struct cfl_pki_key **out, struct cfl_err *e)
+{
+	EVP_PKEY *pkey;
+
+	if (out == NULL)
+		return cfl_err_set(e, CFL_EINVAL, "cannot generate key: no output");
+	ERR_clear_error();
+	switch (type) {
+	case CFL_KEY_P256:
+		/* OpenSSL 3 encodes the curve by name (not explicit parameters) by default. */
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		break;
+	case CFL_KEY_RSA2048:
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+		break;
+	default:
+		return cfl_err_set(e, CFL_EINVAL, "cannot generate key: unknown key type %d",
+		                   (int)type);
+	}
+	if (pkey == NULL)
+		return cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot generate %s key",
+		                            cfl_pki_key_type_name(type));
+	return wrap_key(pkey, type, out, e);
+}
+
+/* Encrypted keys are not part of a kit; answering "no passphrase" keeps OpenSSL from ever
+ * prompting on the terminal of a server process. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+static int parse_key(const char *path, const char *pem, size_t len, struct cfl_pki_key **out,
+                     struct cfl_err *e)
+{
+	enum cfl_key_type type;
+	EVP_PKEY *pkey = NULL;
+	BIO *bio;
+	int rc;
+
+	bio = BIO_new_mem_buf(pem, (int)len);
+	if (bio == NULL)
+		return cfl__pki_openssl_err(e, CFL_ENOMEM, "cannot load key '%s'", path);
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	if (pkey == NULL)
+		return cfl__pki_openssl_err(
+		        e, CFL_EPARSE, "cannot load key '%s': not an unencrypted PEM private key",
+		        path);
+	rc = cfl__pki_key_classify(pkey, &type);
+	if (rc != 0) {
+		cfl_err_set(e, rc, "cannot load key '%s': unsupported key type (want %s or %s)",
+		            path, cfl_pki_key_type_name(CFL_KEY_P256),
+		            cfl_pki_key_type_name(CFL_KEY_RSA2048));
+		goto out;
+	}
+	/* wrap_key owns pkey from here on, even when it fails. */
+	rc = wrap_key(pkey, type, out, e);
+	pkey = NULL;
+out:
+	EVP_PKEY_free(pkey);
+	return rc;
+}
+
+int cfl_pki_key_load(const char *path, struct cfl_pki_key **out, struct cfl_err *e)
+{
+	char *pem = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (path == NULL || out == NULL)
+		return cfl_err_set(e, CFL_EINVAL, "cannot load key: no path or output");
+	ERR_clear_error();
+	rc = cfl__fs_read_file(path, CFL_PKI_KEY_FILE_MAX, &pem, &len, e);
+	if (rc != 0)
+		return rc;
+	rc = parse_key(path, pem, len, out, e);
+	/* The file text is the secret itself. */
+	OPENSSL_cleanse(pem, len);
+	free(pem);
+	return rc;
+}
+
+int cfl_pki_key_save(const struct cfl_pki_key *key, const char *path, struct cfl_err *e)
+{
+	char *data = NULL;
+	long len;
+	BIO *bio;
+	int rc;
+
+	if (key == NULL || path == NULL)
+		return cfl_err_set(e, CFL_EINVAL, "cannot save key: no key or path");
+	ERR_clear_error();
+	/* A memory BIO frees its buffer with OPENSSL_clear_free, so the PEM text is wiped. */
+	bio = BIO_new(BIO_s_mem());
+	if (bio == NULL)
+		return cfl__pki_openssl_err(e, CFL_ENOMEM, "cannot save key '%s'", path);
+	/* PEM_write_bio_PrivateKey writes PKCS#8 ("BEGIN PRIVATE KEY") in OpenSSL 3. */
+	if (!PEM_write_bio_PrivateKey(bio, key->pkey, NULL, NULL, 0, NULL, NULL)) {
+		rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot save key '%s'", path);
+		goto out;
+	}
+	len = BIO_get_mem_data(bio, &data);
+	rc = cfl__fs_write_file(path, data, (size_t)len, 0600, e);
+out:
+	BIO_free(bio);
+	return rc;
+}
+
+void cfl_pki_key_free(struct cfl_pki_key *key)
+{
+	if (key == NULL)
+		return;
+	EVP_PKEY_free(key->pkey);
+	free(key);
+}

@@ -1,0 +1,45 @@
+/* PKI internals shared by the files of src/pki/ and by the TLS layer, which needs the OpenSSL
+ * objects behind the opaque handles. Never installed; nothing outside src/ includes it. */
+#ifndef CFL_PKI_INT_H
+#define CFL_PKI_INT_H
+
+#include "cfl/pki.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* Bounds on what we read from disk: a PEM key or certificate is a few KiB; a file far larger
+ * than that is not what the caller thinks it is. */
+#define CFL_PKI_KEY_FILE_MAX  ((size_t)64 * 1024)
+#define CFL_PKI_CERT_FILE_MAX ((size_t)256 * 1024)
+
+/* RFC 5280 ub-common-name and ub-organization-name. */
+#define CFL_PKI_NAME_MAX 64
+
+struct cfl_pki_key {
+	EVP_PKEY *pkey;
+	/* The family. A loaded RSA key may be longer than 2048 bits; it still signs with PSS. */
+	enum cfl_key_type type;
+};
+
+struct cfl_pki_cert {
+	X509 *x509;
+};
+
+/* Sets `e` to `code` and the formatted message, then appends and clears OpenSSL's error queue
+ * (": " then each entry, "; "-separated). Returns `code`. */
+int cfl__pki_openssl_err(struct cfl_err *e, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* Borrowed pointers to the OpenSSL objects; valid while the handle lives. */
+EVP_PKEY *cfl__pki_key_evp(const struct cfl_pki_key *key);
+X509 *cfl__pki_cert_x509(const struct cfl_pki_cert *cert);
+
+/* Wraps `x` (for example a TLS peer's certificate) in a new handle that holds its own
+ * reference; the caller keeps its reference. Returns 0 or CFL_ENOMEM / CFL_EINVAL. */
+int cfl__pki_cert_wrap(X509 *x, struct cfl_pki_cert **out);
+
+/* Classifies `pkey`: RSA of at least 2048 bits or EC on P-256. CFL_EUNSUPP otherwise. */
+int cfl__pki_key_classify(const EVP_PKEY *pkey, enum cfl_key_type *type);
+
+#endif

@@ -1,0 +1,326 @@
+/* cfl provision: project file → WORKSPACE/<project>/prod_NN, atomically.
+ *
+ * Everything is written under WORKSPACE/<project>/.prod_tmp.XXXXXX and renamed to prod_NN at
+ * the end (rename(2) within one file system), so a failed run leaves nothing behind and a
+ * reader never sees half a kit. The root CA lives in WORKSPACE/<project>/state/ and is reused
+ * by later runs, so adding a site does not invalidate the kits already handed out. */
+#define _GNU_SOURCE
+#include "cfl/provision.h"
+
+#include "cfl/kit.h"
+#include "cfl/log.h"
+#include "cfl/project.h"
+#include "internal.h"
+#include "util/fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CA_MAX_BYTES (64u << 10)
+
+/* One run's state; released by run_release. */
+struct run {
+	const struct cfl_provision_opts *opts;
+	struct cfl_project *proj;
+	char proj_dir[PATH_MAX];
+	char tmp_dir[PATH_MAX];
+	int made_ws, made_proj, new_state;
+	struct cfl_pki_key *ca_key;
+	struct cfl_pki_cert *ca_cert;
+	struct cfl_pki_key **keys; /* one per participant, generated up front */
+};
+
+static int join(char *buf, const char *a, const char *b, struct cfl_err *e)
+{
+	if (cfl__path_join(buf, PATH_MAX, a, b) != 0)
+		return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s/%s'", a, b);
+	return 0;
+}
+
+/* Every custom CA named by the project must be a readable PEM certificate before anything is
+ * written. */
+static int check_custom_cas(const struct cfl_project *p, struct cfl_err *e)
+{
+	for (size_t i = 0; i < p->n_parts; i++) {
+		const char *path = cfl_project_custom_ca(p, &p->parts[i]);
+		struct cfl_pki_cert *c = NULL;
+
+		if (path == NULL)
+			continue;
+		if (cfl_pki_cert_load(path, &c, e) != 0)
+			return cfl_err_prefix(e, "%s: participant '%s': custom_ca_cert", p->path,
+					      p->parts[i].name);
+		cfl_pki_cert_free(c);
+	}
+	return 0;
+}
+
+static int make_dir(const char *path, int *made, struct cfl_err *e)
+{
+	*made = 0;
+	if (mkdir(path, 0755) == 0) {
+		*made = 1;
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	if (errno == ENOENT) {
+		/* A workspace given as a/b/c: create the parents; they stay (harmless). */
+		int rc = cfl__fs_mkdirs(path, 0755, e);
+
+		*made = rc == 0;
+		return rc;
+	}
+	return cfl_err_set(e, CFL_EIO, "cannot create directory '%s': %s", path, strerror(errno));
+}
+
+/* Loads state/rootCA.{key,pem} when present, else makes a new CA under tmp/.state. */
+static int load_or_create_ca(struct run *r, struct cfl_err *e)
+{
+	char key_path[PATH_MAX], cert_path[PATH_MAX], state[PATH_MAX];
+	struct cfl_pki_cert_req req = {0};
+	int rc;
+
+	if ((rc = join(state, r->proj_dir, "state", e)) != 0 ||
+	    (rc = join(key_path, state, "rootCA.key", e)) != 0 ||
+	    (rc = join(cert_path, state, "rootCA.pem", e)) != 0)
+		return rc;
+	if (cfl__fs_exists(key_path)) {
+		if ((rc = cfl_pki_key_load(key_path, &r->ca_key, e)) != 0 ||
+		    (rc = cfl_pki_cert_load(cert_path, &r->ca_cert, e)) != 0)
+			return cfl_err_prefix(e, "cannot reuse the root CA in '%s'", state);
+		if (!cfl_pki_cert_matches_key(r->ca_cert, r->ca_key))
+			return cfl_err_set(e, CFL_EVERIFY, "'%s' does not match '%s'", cert_path,
+					   key_path);
+		CFL_INFO("reusing the root CA in '%s'", state);
+		return 0;
+	}
+	req.cn = r->proj->name;
+	req.usage = CFL_PKI_USAGE_CA;
+	req.days = r->proj->cert_days;
+	if ((rc = join(state, r->tmp_dir, ".state", e)) != 0 ||
+	    (rc = join(key_path, state, "rootCA.key", e)) != 0 ||
+	    (rc = join(cert_path, state, "rootCA.pem", e)) != 0)
+		return rc;
+	if (mkdir(state, 0700) != 0)
+		return cfl_err_set(e, CFL_EIO, "cannot create '%s': %s", state, strerror(errno));
+	if ((rc = cfl_pki_key_generate(r->proj->key_type, &r->ca_key, e)) != 0 ||
+	    (rc = cfl_pki_ca_create(r->ca_key, &req, &r->ca_cert, e)) != 0 ||
+	    (rc = cfl_pki_key_save(r->ca_key, key_path, e)) != 0 ||
+	    (rc = cfl_pki_cert_save(r->ca_cert, cert_path, e)) != 0)
+		return rc;
+	r->new_state = 1;
+	return 0;
+}
+
+/* Certificate request of a participant: SPEC §3. */
+static int issue_cert(struct run *r, const struct cfl_participant *pt, struct cfl_pki_key *key,
+		      struct cfl_pki_cert **cert, struct cfl_err *e)
+{
+	const char *sans[CFL_PROJECT_MAX_HOSTS + 1];
+	char cn[CFL_CN_MAX + 1];
+	struct cfl_pki_cert_req req = {0};
+
+	req.org = pt->org;
+	req.days = r->proj->cert_days;
+	req.sans = sans;
+	if (pt->type == CFL_PT_SERVER) {
+		/* default_host (or the name) first, then every other host name. */
+		cfl_project_server_cn(r->proj, cn, sizeof(cn));
+		req.cn = cn;
+		req.usage = CFL_PKI_USAGE_SERVER;
+		sans[req.n_sans++] = cfl_project_default_host(r->proj);
+		for (size_t i = 0; i < pt->n_host_names; i++) {
+			if (strcmp(pt->host_names[i], sans[0]) != 0)
+				sans[req.n_sans++] = pt->host_names[i];
+		}
+	} else {
+		req.cn = pt->name;
+		req.usage = CFL_PKI_USAGE_CLIENT;
+		req.role = pt->role;
+		/* An admin's name is an e-mail address, not a DNS name: no SAN for admins. */
+		if (pt->type == CFL_PT_CLIENT)
+			sans[req.n_sans++] = pt->name;
+	}
+	return cfl_pki_cert_issue(r->ca_key, r->ca_cert, key, &req, cert, e);
+}
+
+static int write_credentials(struct run *r, const struct cfl_participant *pt,
+			     struct cfl_pki_key *key, const char *startup, struct cfl_err *e)
+{
+	const char *base = pt->type == CFL_PT_SERVER ? "server" : "client";
+	char path[PATH_MAX], name[32];
+	struct cfl_pki_cert *cert = NULL;
+	int rc;
+
+	rc = issue_cert(r, pt, key, &cert, e);
+	snprintf(name, sizeof(name), "%s.key", base);
+	if (rc == 0 && (rc = join(path, startup, name, e)) == 0)
+		rc = cfl_pki_key_save(key, path, e);
+	snprintf(name, sizeof(name), "%s.crt", base);
+	if (rc == 0 && (rc = join(path, startup, name, e)) == 0)
+		rc = cfl_pki_cert_save(cert, path, e);
+	if (rc == 0 && (rc = join(path, startup, "rootCA.pem", e)) == 0)
+		rc = cfl_pki_cert_save(r->ca_cert, path, e);
+	cfl_pki_cert_free(cert);
+	return rc;
+}
+
+static int build_kit(struct run *r, size_t idx, struct cfl_err *e)
+{
+	char kit[PATH_MAX], startup[PATH_MAX], local[PATH_MAX], transfer[PATH_MAX],
+		path[PATH_MAX];
+	const struct cfl_participant *pt = &r->proj->parts[idx];
+	const char *ca = cfl_project_custom_ca(r->proj, pt);
+	int rc;
+
+	if ((rc = join(kit, r->tmp_dir, pt->name, e)) != 0 ||
+	    (rc = join(startup, kit, "startup", e)) != 0 ||
+	    (rc = join(local, kit, "local", e)) != 0 ||
+	    (rc = join(transfer, kit, "transfer", e)) != 0)
+		return rc;
+	if ((rc = cfl__fs_mkdirs(startup, 0755, e)) != 0 ||
+	    (rc = cfl__fs_mkdirs(local, 0755, e)) != 0 ||
+	    (rc = cfl__fs_mkdirs(transfer, 0755, e)) != 0)
+		return rc;
+	if ((rc = write_credentials(r, pt, r->keys[idx], startup, e)) != 0)
+		return rc;
+	if (ca != NULL && ((rc = join(path, startup, "customRootCA.pem", e)) != 0 ||
+			   (rc = cfl__fs_copy_file(ca, path, CA_MAX_BYTES, 0644, e)) != 0))
+		return rc;
+	if ((rc = cfl__kit_write_config(startup, r->proj, pt, ca != NULL, e)) != 0 ||
+	    (rc = cfl__kit_write_scripts(startup, pt, r->opts->cfl_path, e)) != 0 ||
+	    (rc = cfl__kit_write_local(local, pt, e)) != 0)
+		return rc;
+	return cfl_kit_sign(kit, r->ca_key, e);
+}
+
+/* The highest prod_NN in the project folder, or -1. */
+static int last_prod(const char *proj_dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(proj_dir);
+	int max = -1;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long n;
+
+		if (strncmp(de->d_name, "prod_", 5) != 0 || de->d_name[5] == '\0')
+			continue;
+		errno = 0;
+		n = strtol(de->d_name + 5, &end, 10);
+		if (errno == 0 && *end == '\0' && n >= 0 && n < 100000 && n > max)
+			max = (int)n;
+	}
+	closedir(d);
+	return max;
+}
+
+/* Renames the finished temp folder to the next prod_NN; never replaces an existing one. */
+static int publish(struct run *r, char *out, size_t out_size, struct cfl_err *e)
+{
+	char state_tmp[PATH_MAX], state[PATH_MAX], name[16], dst[PATH_MAX];
+	int rc, nn = last_prod(r->proj_dir) + 1;
+
+	if ((rc = join(state_tmp, r->tmp_dir, ".state", e)) != 0 ||
+	    (rc = join(state, r->proj_dir, "state", e)) != 0)
+		return rc;
+	if (r->new_state && renameat2(AT_FDCWD, state_tmp, AT_FDCWD, state, RENAME_NOREPLACE) != 0)
+		return cfl_err_set(e, CFL_EIO, "cannot create '%s': %s", state, strerror(errno));
+	for (int tries = 0; tries < 100; tries++, nn++) {
+		snprintf(name, sizeof(name), "prod_%02d", nn);
+		if ((rc = join(dst, r->proj_dir, name, e)) != 0)
+			break;
+		if (renameat2(AT_FDCWD, r->tmp_dir, AT_FDCWD, dst, RENAME_NOREPLACE) == 0) {
+			snprintf(out, out_size, "%s", dst);
+			return 0;
+		}
+		if (errno != EEXIST && errno != ENOTEMPTY) {
+			rc = cfl_err_set(e, CFL_EIO, "cannot create '%s': %s", dst, strerror(errno));
+			break;
+		}
+	}
+	if (rc == 0)
+		rc = cfl_err_set(e, CFL_EEXIST, "no free prod_NN folder in '%s'", r->proj_dir);
+	if (r->new_state)
+		cfl__fs_rmtree(state);
+	return rc;
+}
+
+static void run_release(struct run *r, int failed)
+{
+	if (r->tmp_dir[0] != '\0')
+		cfl__fs_rmtree(r->tmp_dir);
+	if (failed && r->made_proj)
+		rmdir(r->proj_dir);
+	if (failed && r->made_ws)
+		rmdir(r->opts->workspace);
+	cfl_pki_key_free(r->ca_key);
+	cfl_pki_cert_free(r->ca_cert);
+	for (size_t i = 0; r->keys != NULL && i < r->proj->n_parts; i++)
+		cfl_pki_key_free(r->keys[i]);
+	free(r->keys);
+	cfl_project_free(r->proj);
+}
+
+static int prepare(struct run *r, struct cfl_err *e)
+{
+	const char *ws = r->opts->workspace;
+	char tmpl[PATH_MAX];
+	int rc;
+
+	if ((rc = cfl_project_load(r->opts->project_path, &r->proj, e)) != 0)
+		return rc;
+	if (r->opts->key_type >= 0)
+		r->proj->key_type = (enum cfl_key_type)r->opts->key_type;
+	if ((rc = check_custom_cas(r->proj, e)) != 0)
+		return rc;
+	if ((rc = make_dir(ws, &r->made_ws, e)) != 0 ||
+	    (rc = join(r->proj_dir, ws, r->proj->name, e)) != 0 ||
+	    (rc = make_dir(r->proj_dir, &r->made_proj, e)) != 0 ||
+	    (rc = join(tmpl, r->proj_dir, ".prod_tmp.XXXXXX", e)) != 0)
+		return rc;
+	if (mkdtemp(tmpl) == NULL)
+		return cfl_err_set(e, CFL_EIO, "cannot create a folder in '%s': %s", r->proj_dir,
+				   strerror(errno));
+	memcpy(r->tmp_dir, tmpl, sizeof(r->tmp_dir));
+	chmod(r->tmp_dir, 0755);
+	return 0;
+}
+
+int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t out_size,
+		  struct cfl_err *e)
+{
+	struct run r = {.opts = opts};
+	int rc;
+
+	rc = prepare(&r, e);
+	if (rc == 0)
+		rc = load_or_create_ca(&r, e);
+	if (rc == 0) {
+		r.keys = calloc(r.proj->n_parts, sizeof(r.keys[0]));
+		rc = r.keys == NULL ? cfl_err_set(e, CFL_ENOMEM, "out of memory")
+				    : cfl__keygen_many(r.proj->key_type, r.proj->n_parts, r.keys, e);
+	}
+	for (size_t i = 0; rc == 0 && i < r.proj->n_parts; i++) {
+		rc = build_kit(&r, i, e);
+		if (rc != 0)
+			cfl_err_prefix(e, "participant '%s'", r.proj->parts[i].name);
+	}
+	if (rc == 0)
+		rc = publish(&r, out_dir, out_size, e);
+	if (rc == 0)
+		r.tmp_dir[0] = '\0'; /* renamed: nothing to remove */
+	run_release(&r, rc != 0);
+	return rc;
+}

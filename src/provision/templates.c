@@ -1,0 +1,179 @@
+/* Static kit content: start/stop scripts and the local/ defaults.
+ *
+ * The scripts run `cfl server|client|admin <kit folder>`; which cfl: $CFL if set, else `cfl`
+ * on PATH, else the binary that provisioned the kit (recorded here). */
+#include "internal.h"
+
+#include "util/fs.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Common head: where the kit is, which cfl to run, and what this kit is. */
+static const char script_head[] =
+	"#!/bin/sh\n"
+	"# Written by cfl provision. Runs from any working directory.\n"
+	"DIR=$(cd \"$(dirname \"$0\")\" && pwd)\n"
+	"KIT=$(dirname \"$DIR\")\n"
+	"ROLE=%s\n"
+	"NAME=%s\n"
+	"if [ -n \"${CFL:-}\" ]; then :\n"
+	"elif command -v cfl >/dev/null 2>&1; then CFL=cfl\n"
+	"else CFL=%s\n"
+	"fi\n";
+
+/* start.sh: runs sub_start.sh in the background, output to KIT/log.txt. */
+static const char start_body[] =
+	"\"$DIR/sub_start.sh\" \"$@\" >>\"$KIT/log.txt\" 2>&1 &\n"
+	"echo \"started $ROLE '$NAME' (pid $!); log: $KIT/log.txt\"\n";
+
+/* sub_start.sh: exec keeps the pid written to pid.fl, which stop_fl.sh uses. */
+static const char sub_start_body[] = "echo $$ >\"$KIT/pid.fl\"\n"
+				     "exec \"$CFL\" \"$ROLE\" \"$KIT\" \"$@\"\n";
+
+static const char stop_body[] =
+	"if [ ! -f \"$KIT/pid.fl\" ]; then echo \"not running (no $KIT/pid.fl)\" >&2; exit 1; fi\n"
+	"pid=$(cat \"$KIT/pid.fl\")\n"
+	"kill -TERM \"$pid\" 2>/dev/null || { rm -f \"$KIT/pid.fl\"; echo 'not running'; exit 0; }\n"
+	"i=0\n"
+	"while kill -0 \"$pid\" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done\n"
+	"if kill -0 \"$pid\" 2>/dev/null; then echo \"pid $pid did not stop\" >&2; exit 1; fi\n"
+	"rm -f \"$KIT/pid.fl\"\n"
+	"echo \"stopped $ROLE '$NAME'\"\n";
+
+static const char admin_body[] = "exec \"$CFL\" admin \"$KIT\" \"$@\"\n";
+
+/* Single-quotes s for sh into buf: ' becomes '\''. */
+static int sh_quote(char *buf, size_t size, const char *s)
+{
+	size_t o = 0;
+
+	if (size < 3)
+		return CFL_ETOOBIG;
+	buf[o++] = '\'';
+	for (; *s != '\0'; s++) {
+		if (o + 6 >= size)
+			return CFL_ETOOBIG;
+		if (*s == '\'') {
+			memcpy(buf + o, "'\\''", 4);
+			o += 4;
+		} else {
+			buf[o++] = *s;
+		}
+	}
+	buf[o++] = '\'';
+	buf[o] = '\0';
+	return 0;
+}
+
+static int write_script(const char *dir, const char *file, const char *body, const char *role,
+			const char *name, const char *cfl_path, struct cfl_err *e)
+{
+	char text[8192], path[PATH_MAX], qname[1024], qcfl[PATH_MAX * 2];
+	size_t blen = strlen(body);
+	int n;
+
+	if (sh_quote(qname, sizeof(qname), name) != 0 ||
+	    sh_quote(qcfl, sizeof(qcfl), cfl_path != NULL ? cfl_path : "cfl") != 0)
+		return cfl_err_set(e, CFL_ETOOBIG, "name or cfl path too long for a script");
+	n = snprintf(text, sizeof(text), script_head, role, qname, qcfl);
+	if (n < 0 || (size_t)n + blen >= sizeof(text) ||
+	    cfl__path_join(path, sizeof(path), dir, file) != 0)
+		return cfl_err_set(e, CFL_ETOOBIG, "script '%s' too long", file);
+	memcpy(text + n, body, blen + 1);
+	return cfl__fs_write_file(path, text, (size_t)n + blen, 0755, e);
+}
+
+int cfl__kit_write_scripts(const char *startup_dir, const struct cfl_participant *pt,
+			   const char *cfl_path, struct cfl_err *e)
+{
+	static const char *const roles[] = {"server", "client", "admin"};
+	const char *role = roles[pt->type];
+	int rc;
+
+	if (pt->type == CFL_PT_ADMIN)
+		return write_script(startup_dir, "fl_admin.sh", admin_body, role, pt->name,
+				    cfl_path, e);
+	rc = write_script(startup_dir, "start.sh", start_body, role, pt->name, cfl_path, e);
+	if (rc == 0)
+		rc = write_script(startup_dir, "sub_start.sh", sub_start_body, role, pt->name,
+				  cfl_path, e);
+	if (rc == 0)
+		rc = write_script(startup_dir, "stop_fl.sh", stop_body, role, pt->name, cfl_path,
+				  e);
+	return rc;
+}
+
+/* local/ defaults: the site copies a .default to its plain name to change it. */
+static const char resources_server[] = "{\n"
+				       "  \"format_version\": 1,\n"
+				       "  \"heartbeat_timeout_s\": 60,\n"
+				       "  \"max_clients\": 1000,\n"
+				       "  \"max_message_bytes\": 4294967296,\n"
+				       "  \"job_storage\": \"jobs\"\n"
+				       "}\n";
+
+static const char resources_client[] = "{\n"
+				       "  \"format_version\": 1,\n"
+				       "  \"num_threads\": 2,\n"
+				       "  \"data_dir\": \"data\",\n"
+				       "  \"max_message_bytes\": 4294967296\n"
+				       "}\n";
+
+static const char privacy_sample[] = "{\n"
+				     "  \"format_version\": 1,\n"
+				     "  \"scopes\": [\n"
+				     "    {\"name\": \"public\", \"task_result_filters\": []},\n"
+				     "    {\"name\": \"private\", \"task_result_filters\": [\n"
+				     "      {\"name\": \"exclude_vars\", \"args\": {\"pattern\": \"^private_\"}}\n"
+				     "    ]}\n"
+				     "  ],\n"
+				     "  \"default_scope\": \"public\"\n"
+				     "}\n";
+
+static const char authorization_default[] =
+	"{\n"
+	"  \"format_version\": 1,\n"
+	"  \"permissions\": {\n"
+	"    \"project_admin\": \"any\",\n"
+	"    \"org_admin\": {\"submit_job\": \"none\", \"manage_job\": \"o:submitter\","
+	" \"download_job\": \"o:submitter\", \"view\": \"any\", \"operate\": \"o:site\"},\n"
+	"    \"lead\": {\"submit_job\": \"any\", \"manage_job\": \"n:submitter\","
+	" \"download_job\": \"n:submitter\", \"view\": \"any\", \"operate\": \"o:site\"},\n"
+	"    \"member\": {\"view\": \"any\"}\n"
+	"  }\n"
+	"}\n";
+
+static const char log_config_default[] = "{\n"
+					 "  \"format_version\": 1,\n"
+					 "  \"level\": \"info\",\n"
+					 "  \"file\": \"log.txt\",\n"
+					 "  \"max_bytes\": 10485760,\n"
+					 "  \"backups\": 5\n"
+					 "}\n";
+
+static int write_text(const char *dir, const char *name, const char *text, struct cfl_err *e)
+{
+	char path[PATH_MAX];
+
+	if (cfl__path_join(path, sizeof(path), dir, name) != 0)
+		return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", dir);
+	return cfl__fs_write_file(path, text, strlen(text), 0644, e);
+}
+
+int cfl__kit_write_local(const char *local_dir, const struct cfl_participant *pt,
+			 struct cfl_err *e)
+{
+	const char *res = pt->type == CFL_PT_SERVER ? resources_server : resources_client;
+	int rc;
+
+	rc = write_text(local_dir, "resources.json.default", res, e);
+	if (rc == 0)
+		rc = write_text(local_dir, "privacy.json.sample", privacy_sample, e);
+	if (rc == 0)
+		rc = write_text(local_dir, "authorization.json.default", authorization_default, e);
+	if (rc == 0)
+		rc = write_text(local_dir, "log_config.json.default", log_config_default, e);
+	return rc;
+}
