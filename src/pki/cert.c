@@ -12,11 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-X509 *cfl__pki_cert_x509(const struct cfl_pki_cert *cert)
-{
-	return cert != NULL ? cert->x509 : NULL;
-}
-
 int cfl__pki_cert_wrap(X509 *x, struct cfl_pki_cert **out)
 {
 	struct cfl_pki_cert *cert;

@@ -15,11 +15,6 @@
 /* NVFlare parity and today's floor for RSA; P-256 is the only curve we issue or accept. */
 #define RSA_MIN_BITS 2048
 
-EVP_PKEY *cfl__pki_key_evp(const struct cfl_pki_key *key)
-{
-	return key != NULL ? key->pkey : NULL;
-}
-
 static int is_p256(const EVP_PKEY *pkey)
 {
 	char group[64];

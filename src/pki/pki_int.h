@@ -1,5 +1,6 @@
-/* PKI internals shared by the files of src/pki/ and by the TLS layer, which needs the OpenSSL
- * objects behind the opaque handles. Never installed; nothing outside src/ includes it. */
+/* PKI internals: the bodies of the opaque handles and helpers shared by the files of src/pki/.
+ * Other library modules may include it to reach the OpenSSL objects (a TLS peer's certificate,
+ * for one). Never installed; nothing outside src/ includes it. */
 #ifndef CFL_PKI_INT_H
 #define CFL_PKI_INT_H
 
@@ -30,10 +31,6 @@ struct cfl_pki_cert {
  * (": " then each entry, "; "-separated). Returns `code`. */
 int cfl__pki_openssl_err(struct cfl_err *e, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
-
-/* Borrowed pointers to the OpenSSL objects; valid while the handle lives. */
-EVP_PKEY *cfl__pki_key_evp(const struct cfl_pki_key *key);
-X509 *cfl__pki_cert_x509(const struct cfl_pki_cert *cert);
 
 /* Wraps `x` (for example a TLS peer's certificate) in a new handle that holds its own
  * reference; the caller keeps its reference. Returns 0 or CFL_ENOMEM / CFL_EINVAL. */

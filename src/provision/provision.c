@@ -229,7 +229,7 @@ static int last_prod(const char *proj_dir)
 /* Renames the finished temp folder to the next prod_NN; never replaces an existing one. */
 static int publish(struct run *r, char *out, size_t out_size, struct cfl_err *e)
 {
-	char state_tmp[PATH_MAX], state[PATH_MAX], name[16], dst[PATH_MAX];
+	char state_tmp[PATH_MAX], state[PATH_MAX], name[24], dst[PATH_MAX];
 	int rc, nn = last_prod(r->proj_dir) + 1;
 
 	if ((rc = join(state_tmp, r->tmp_dir, ".state", e)) != 0 ||

@@ -32,3 +32,40 @@ finish() {
 }
 # A tree listing with sizes and times: equal listings mean the tree did not change.
 snapshot() { find "$1" -printf '%p %s %T@ %m\n' 2>/dev/null | sort; }
+
+# A free TCP port on loopback, chosen now (the kernel's pick for an ephemeral bind).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts a command in the background with its output in a log file; records its pid.
+# usage: start_bg LOGFILE cmd args...   (sets LAST_PID)
+start_bg() {
+	log=$1; shift
+	"$@" >"$log" 2>&1 &
+	LAST_PID=$!
+	PIDS="$PIDS $LAST_PID"
+}
+
+# Waits until FILE contains PATTERN (grep -E), at most SECONDS; returns 1 on timeout.
+wait_log() {
+	f=$1; pat=$2; secs=${3:-10}
+	i=0
+	while [ $i -lt $((secs * 10)) ]; do
+		grep -Eq "$pat" "$f" 2>/dev/null && return 0
+		sleep 0.1; i=$((i + 1))
+	done
+	return 1
+}
+
+# Stops a background process with SIGTERM (then SIGKILL after 5 s); returns its exit status.
+stop_bg() {
+	kill -TERM "$1" 2>/dev/null
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# Provisions a project file into a workspace; prints the prod folder.
+provision() { "$CFL_BIN" provision -p "$1" -w "$2" 2>>"$T/provision.log"; }

@@ -14,6 +14,7 @@
 #include "cfl/project.h"
 #include "provision/project_int.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,31 +438,32 @@ static void test_bad_fixtures(void **state)
 /* Every file in tests/data/bad/ has a row above, and the other way round. */
 static void test_bad_table_complete(void **state)
 {
-	char cmd[1200], name[256];
+	const size_t rows = sizeof(bad) / sizeof(bad[0]);
 	const char *src = getenv("CFL_SRC");
+	char dir[1024];
+	struct dirent *de;
 	size_t files = 0;
-	FILE *f;
+	DIR *d;
 
 	(void)state;
 	assert_non_null(src);
-	snprintf(cmd, sizeof(cmd), "ls '%s/tests/data/bad'", src);
-	f = popen(cmd, "r");
-	assert_non_null(f);
-	while (fgets(name, sizeof(name), f) != NULL) {
-		size_t j = 0, len = strcspn(name, "\n");
+	snprintf(dir, sizeof(dir), "%s/tests/data/bad", src);
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t j = 0, len = strlen(de->d_name);
 
-		name[len] = '\0';
-		if (len < 4 || strcmp(name + len - 4, ".yml") != 0)
+		if (len < 5 || strcmp(de->d_name + len - 4, ".yml") != 0)
 			continue;
-		name[len - 4] = '\0';
-		while (j < sizeof(bad) / sizeof(bad[0]) && strcmp(bad[j].name, name) != 0)
+		while (j < rows && (strlen(bad[j].name) != len - 4 ||
+		                    strncmp(bad[j].name, de->d_name, len - 4) != 0))
 			j++;
-		if (j == sizeof(bad) / sizeof(bad[0]))
-			fail_msg("tests/data/bad/%s.yml has no row in the table", name);
+		if (j == rows)
+			fail_msg("tests/data/bad/%s has no row in the table", de->d_name);
 		files++;
 	}
-	pclose(f);
-	assert_int_equal(files, sizeof(bad) / sizeof(bad[0]));
+	closedir(d);
+	assert_int_equal(files, rows);
 }
 
 /* ---- API details ------------------------------------------------------------------- */
