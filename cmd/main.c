@@ -19,6 +19,8 @@ struct command {
 static const struct command commands[] = {
 	{"provision", cmd_provision, "turn a project.yml into signed startup kits"},
 	{"kit", cmd_kit, "check a startup kit's signatures (kit verify)"},
+	{"server", cmd_server, "run the FL server from its startup kit"},
+	{"client", cmd_client, "run an FL client from its startup kit"},
 };
 
 static void usage(FILE *out)

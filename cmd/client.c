@@ -1,0 +1,103 @@
+/* cfl client <client kit folder> [action] */
+#include "cmds.h"
+
+#include "cfl/client.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: cfl client <client kit folder> [action] [--stats]\n\n"
+		"Runs an FL client from its startup kit (what the kit's start.sh runs): verifies\n"
+		"the kit, connects to the server with the kit's connection security and keeps\n"
+		"reconnecting until SIGTERM or SIGINT. With an action it does that, reports and\n"
+		"exits (0 success, 1 failure):\n\n"
+		"  --ping N         N request/reply round trips\n"
+		"  --oneway N       N one-way messages\n"
+		"  --send BYTES     stream BYTES to the server and check its checksum\n"
+		"  --recv BYTES     receive BYTES from the server and check them\n"
+		"  --message TEXT   one echo request\n"
+		"  --stats          print peak_rss_kib at exit\n"
+		"  --connect-timeout S  connect + handshake limit (default 5)\n");
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return (errno != 0 || end == s || *end != '\0' || s[0] == '-') ? -1 : 0;
+}
+
+int cmd_client(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"ping", required_argument, NULL, 'p'},
+		{"oneway", required_argument, NULL, 'o'},
+		{"send", required_argument, NULL, 's'},
+		{"recv", required_argument, NULL, 'r'},
+		{"message", required_argument, NULL, 'm'},
+		{"stats", no_argument, NULL, 'S'},
+		{"connect-timeout", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct cfl_client_action act = {0};
+	struct cfl_err e = {0};
+	uint64_t v;
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+		case 'o':
+		case 's':
+		case 'r':
+		case 't':
+			if (parse_u64(optarg, &v) != 0 || (ch != 's' && ch != 'r' && v == 0)) {
+				cmd_error("bad number '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			if (ch == 't') {
+				act.connect_timeout_s = v > 3600 ? 3600 : (int)v;
+				break;
+			}
+			act.kind = ch == 'p'   ? CFL_ACT_PING
+				   : ch == 'o' ? CFL_ACT_ONEWAY
+				   : ch == 's' ? CFL_ACT_SEND
+					       : CFL_ACT_RECV;
+			act.n = v;
+			break;
+		case 'm':
+			act.kind = CFL_ACT_MESSAGE;
+			act.text = optarg;
+			break;
+		case 'S':
+			act.stats = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (cfl_client_run(argv[optind], &act, &e) != 0) {
+		cmd_error("%s", e.msg);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}

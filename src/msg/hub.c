@@ -1,0 +1,769 @@
+/* Messaging hub: peers, request/reply matching with timeouts, topic dispatch, stream sinks and
+ * routing between cells. Sits on cfl/conn.h; knows nothing of TLS or sockets. */
+#include "cfl/msg.h"
+
+#include "cfl/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TOPICS 64
+#define KIND_HUB 0x48554221u
+#define KIND_PEER 0x50454552u
+
+struct topic {
+	char name[64];
+	cfl_msg_handler fn;
+	void *arg;
+};
+
+/* A request waiting for its reply. */
+struct pending {
+	struct pending *next;
+	struct cfl_peer *peer; /* NULL once the peer is gone (a stream may still be sending) */
+	uint64_t id;
+	uint64_t timeout_ms;
+	uint64_t timer;
+	int sending; /* the body is still streaming out: done_fn will come */
+	int finished; /* reply_fn has run */
+	cfl_msg_reply_fn fn;
+	void *arg;
+	cfl_conn_read_fn read_fn; /* streamed requests: the caller's source */
+	void *src;
+};
+
+/* An incoming body being delivered to a sink. */
+struct instream {
+	struct instream *next;
+	uint64_t id;
+	struct cfl_msg_sink sink;
+};
+
+struct cfl_peer {
+	uint32_t kind;
+	struct cfl_msg_hub *hub;
+	struct cfl_peer *next, *prev;
+	struct cfl_conn *conn;
+	char name[CFL_MSG_NAME_MAX];
+	struct pending *pending;
+	struct instream *streams;
+	void *user;
+	int up; /* the hub's up callback ran */
+};
+
+struct cfl_msg_hub {
+	uint32_t kind;
+	struct cfl_loop *loop;
+	char cell[CFL_MSG_NAME_MAX];
+	struct topic topics[MAX_TOPICS];
+	size_t n_topics;
+	struct cfl_peer *peers;
+	size_t n_peers;
+	cfl_msg_peer_fn up, down;
+	void *peer_arg;
+	int freeing; /* cfl_msg_hub_free is running: no callbacks into the application */
+};
+
+int cfl_frame_header_str(const struct cfl_frame *f, const char *key, char *buf, size_t size)
+{
+	const struct cfl_header *h = cfl_frame_header(f, key);
+
+	if (size > 0)
+		buf[0] = '\0';
+	if (h == NULL)
+		return CFL_ENOENT;
+	if (h->val_len >= size)
+		return CFL_ETOOBIG;
+	memcpy(buf, h->val, h->val_len);
+	buf[h->val_len] = '\0';
+	return 0;
+}
+
+int cfl_msg_hub_new(struct cfl_loop *loop, const char *cell, struct cfl_msg_hub **out,
+		    struct cfl_err *e)
+{
+	struct cfl_msg_hub *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	h->kind = KIND_HUB;
+	h->loop = loop;
+	snprintf(h->cell, sizeof(h->cell), "%s", cell);
+	*out = h;
+	return 0;
+}
+
+static void peer_drop(struct cfl_peer *p);
+
+void cfl_msg_hub_free(struct cfl_msg_hub *h)
+{
+	if (h == NULL)
+		return;
+	h->freeing = 1;
+	while (h->peers != NULL)
+		peer_drop(h->peers);
+	free(h);
+}
+
+const char *cfl_msg_hub_cell(const struct cfl_msg_hub *h)
+{
+	return h->cell;
+}
+
+struct cfl_loop *cfl_msg_hub_loop(const struct cfl_msg_hub *h)
+{
+	return h->loop;
+}
+
+int cfl_msg_hub_handle(struct cfl_msg_hub *h, const char *topic, cfl_msg_handler fn, void *arg)
+{
+	for (size_t i = 0; i < h->n_topics; i++) {
+		if (strcmp(h->topics[i].name, topic) == 0)
+			return CFL_EEXIST;
+	}
+	if (h->n_topics >= MAX_TOPICS || strlen(topic) >= sizeof(h->topics[0].name))
+		return CFL_ETOOBIG;
+	snprintf(h->topics[h->n_topics].name, sizeof(h->topics[0].name), "%s", topic);
+	h->topics[h->n_topics].fn = fn;
+	h->topics[h->n_topics].arg = arg;
+	h->n_topics++;
+	return 0;
+}
+
+void cfl_msg_hub_on_peer(struct cfl_msg_hub *h, cfl_msg_peer_fn up, cfl_msg_peer_fn down,
+			 void *arg)
+{
+	h->up = up;
+	h->down = down;
+	h->peer_arg = arg;
+}
+
+struct cfl_peer *cfl_msg_hub_find(struct cfl_msg_hub *h, const char *name)
+{
+	for (struct cfl_peer *p = h->peers; p != NULL; p = p->next) {
+		if (p->name[0] != '\0' && strcmp(p->name, name) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+void cfl_msg_hub_foreach(struct cfl_msg_hub *h, void (*fn)(struct cfl_peer *p, void *arg),
+			 void *arg)
+{
+	struct cfl_peer *next;
+
+	for (struct cfl_peer *p = h->peers; p != NULL; p = next) {
+		next = p->next;
+		fn(p, arg);
+	}
+}
+
+size_t cfl_msg_hub_peers(const struct cfl_msg_hub *h)
+{
+	return h->n_peers;
+}
+
+void cfl_msg_hub_close_all(struct cfl_msg_hub *h, const char *reason)
+{
+	for (struct cfl_peer *p = h->peers; p != NULL; p = p->next)
+		cfl_conn_close(p->conn, reason);
+}
+
+/* --- peers ------------------------------------------------------------------------------- */
+
+static struct cfl_peer *peer_new(struct cfl_msg_hub *h, struct cfl_conn *c)
+{
+	struct cfl_peer *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->kind = KIND_PEER;
+	p->hub = h;
+	p->conn = c;
+	p->next = h->peers;
+	if (h->peers != NULL)
+		h->peers->prev = p;
+	h->peers = p;
+	h->n_peers++;
+	cfl_conn_set_user(c, p);
+	return p;
+}
+
+/* The peer of a connection, made on first sight (accepted connections start with the hub). */
+static struct cfl_peer *peer_of(struct cfl_conn *c, void *user)
+{
+	uint32_t kind = *(const uint32_t *)user;
+
+	if (kind == KIND_PEER)
+		return user;
+	return peer_new(user, c);
+}
+
+const char *cfl_peer_name(const struct cfl_peer *p)
+{
+	return p->name;
+}
+
+void cfl_peer_set_name(struct cfl_peer *p, const char *name)
+{
+	snprintf(p->name, sizeof(p->name), "%s", name);
+}
+
+struct cfl_conn *cfl_peer_conn(const struct cfl_peer *p)
+{
+	return p->conn;
+}
+
+struct cfl_msg_hub *cfl_peer_hub(const struct cfl_peer *p)
+{
+	return p->hub;
+}
+
+void *cfl_peer_user(const struct cfl_peer *p)
+{
+	return p->user;
+}
+
+void cfl_peer_set_user(struct cfl_peer *p, void *user)
+{
+	p->user = user;
+}
+
+/* --- pending requests -------------------------------------------------------------------- */
+
+static void pending_unlink(struct pending *q)
+{
+	struct pending **pp;
+
+	if (q->peer == NULL)
+		return;
+	for (pp = &q->peer->pending; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == q) {
+			*pp = q->next;
+			break;
+		}
+	}
+	q->peer = NULL;
+}
+
+/* Runs the reply function once and frees the request unless its stream is still sending. */
+static void pending_finish(struct pending *q, struct cfl_peer *p, int status, const char *reason,
+			   const struct cfl_frame *f, int more, struct cfl_msg_sink *sink)
+{
+	if (q->timer != 0)
+		cfl_loop_timer_cancel(p->hub->loop, q->timer);
+	q->timer = 0;
+	pending_unlink(q);
+	if (!q->finished) {
+		q->finished = 1;
+		if (!p->hub->freeing)
+			q->fn(p, status, reason, f, more, sink, q->arg);
+	}
+	if (!q->sending)
+		free(q);
+}
+
+static void on_request_timeout(struct cfl_loop *loop, uint64_t id, void *arg)
+{
+	struct pending *q = arg;
+	struct cfl_peer *p = q->peer;
+
+	(void)loop;
+	(void)id;
+	q->timer = 0;
+	if (p != NULL)
+		pending_finish(q, p, CFL_ETIMEDOUT, "no reply in time", NULL, 0, NULL);
+}
+
+static struct pending *pending_find(struct cfl_peer *p, uint64_t id)
+{
+	for (struct pending *q = p->pending; q != NULL; q = q->next) {
+		if (q->id == id)
+			return q;
+	}
+	return NULL;
+}
+
+static struct pending *pending_new(struct cfl_peer *p, uint64_t timeout_ms, cfl_msg_reply_fn fn,
+				   void *arg)
+{
+	struct pending *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return NULL;
+	q->peer = p;
+	q->id = cfl_conn_next_id(p->conn);
+	q->timeout_ms = timeout_ms != 0 ? timeout_ms : CFL_MSG_DEFAULT_TIMEOUT_MS;
+	q->fn = fn;
+	q->arg = arg;
+	q->next = p->pending;
+	p->pending = q;
+	return q;
+}
+
+static void arm(struct pending *q)
+{
+	q->timer = cfl_loop_timer_add(q->peer->hub->loop, q->timeout_ms, on_request_timeout, q);
+}
+
+/* --- sending ------------------------------------------------------------------------------ */
+
+#define MAX_OUT_HDRS (CFL_FRAME_MAX_HEADERS - 4)
+
+/* Builds a frame with topic/src headers added in front of the caller's. */
+static int build(struct cfl_frame *f, struct cfl_peer *p, int type, const char *topic,
+		 const struct cfl_header *hdrs, size_t n)
+{
+	memset(f, 0, sizeof(*f));
+	if (n > MAX_OUT_HDRS)
+		return CFL_ETOOBIG;
+	f->type = (uint8_t)type;
+	if (topic != NULL)
+		f->headers[f->n_headers++] = (struct cfl_header){
+			"topic", 5, (const uint8_t *)topic, strlen(topic)};
+	if (type != CFL_FRAME_T_REPLY)
+		f->headers[f->n_headers++] = (struct cfl_header){
+			"src", 3, (const uint8_t *)p->hub->cell, strlen(p->hub->cell)};
+	for (size_t i = 0; i < n; i++)
+		f->headers[f->n_headers++] = hdrs[i];
+	return 0;
+}
+
+int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
+		     size_t n_hdrs, const void *body, size_t len, uint64_t timeout_ms,
+		     cfl_msg_reply_fn fn, void *arg)
+{
+	struct cfl_frame f;
+	struct pending *q;
+	int rc = build(&f, p, CFL_FRAME_T_REQUEST, topic, hdrs, n_hdrs);
+
+	if (rc != 0)
+		return rc;
+	q = pending_new(p, timeout_ms, fn, arg);
+	if (q == NULL)
+		return CFL_ENOMEM;
+	f.id = q->id;
+	f.body = body;
+	f.body_len = len;
+	rc = cfl_conn_send(p->conn, &f);
+	if (rc != 0) {
+		pending_unlink(q);
+		free(q);
+		return rc;
+	}
+	arm(q);
+	return 0;
+}
+
+static int req_read(void *src, uint8_t *buf, size_t len)
+{
+	struct pending *q = src;
+
+	return q->read_fn(q->src, buf, len);
+}
+
+static void req_done(struct cfl_conn *c, uint64_t id, int status, void *src)
+{
+	struct pending *q = src;
+
+	(void)c;
+	(void)id;
+	q->sending = 0;
+	if (q->finished) {
+		free(q);
+	} else if (q->peer == NULL) {
+		free(q); /* cannot happen: the peer reports finished first */
+	} else if (status != 0) {
+		pending_finish(q, q->peer, status, "the request body could not be sent", NULL, 0,
+			       NULL);
+	} else {
+		arm(q);
+	}
+}
+
+int cfl_peer_request_stream(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
+			    size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
+			    uint64_t timeout_ms, cfl_msg_reply_fn fn, void *arg)
+{
+	struct cfl_frame f;
+	struct pending *q;
+	int rc = build(&f, p, CFL_FRAME_T_REQUEST, topic, hdrs, n_hdrs);
+
+	if (rc != 0)
+		return rc;
+	q = pending_new(p, timeout_ms, fn, arg);
+	if (q == NULL)
+		return CFL_ENOMEM;
+	q->read_fn = read_fn;
+	q->src = src;
+	q->sending = 1;
+	f.id = q->id;
+	rc = cfl_conn_send_stream(p->conn, &f, body_len, req_read, q, req_done);
+	if (rc != 0) {
+		pending_unlink(q);
+		free(q);
+	}
+	return rc;
+}
+
+int cfl_peer_send(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
+		  size_t n_hdrs, const void *body, size_t len)
+{
+	struct cfl_frame f;
+	int rc = build(&f, p, CFL_FRAME_T_ONEWAY, topic, hdrs, n_hdrs);
+
+	if (rc != 0)
+		return rc;
+	f.body = body;
+	f.body_len = len;
+	return cfl_conn_send(p->conn, &f);
+}
+
+int cfl_peer_reply(struct cfl_peer *p, uint64_t req_id, const struct cfl_header *hdrs,
+		   size_t n_hdrs, const void *body, size_t len)
+{
+	struct cfl_frame f;
+	int rc = build(&f, p, CFL_FRAME_T_REPLY, NULL, hdrs, n_hdrs);
+
+	if (rc != 0)
+		return rc;
+	f.ref = req_id;
+	f.body = body;
+	f.body_len = len;
+	return cfl_conn_send(p->conn, &f);
+}
+
+int cfl_peer_reply_stream(struct cfl_peer *p, uint64_t req_id, const struct cfl_header *hdrs,
+			  size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
+			  cfl_conn_done_fn done)
+{
+	struct cfl_frame f;
+	int rc = build(&f, p, CFL_FRAME_T_REPLY, NULL, hdrs, n_hdrs);
+
+	if (rc != 0)
+		return rc;
+	f.ref = req_id;
+	return cfl_conn_send_stream(p->conn, &f, body_len, read_fn, src, done);
+}
+
+int cfl_peer_reply_error(struct cfl_peer *p, uint64_t req_id, const char *status,
+			 const char *reason)
+{
+	struct cfl_header h = {"status", 6, (const uint8_t *)status, strlen(status)};
+	struct cfl_frame f;
+	int rc = build(&f, p, CFL_FRAME_T_REPLY, NULL, &h, 1);
+
+	if (rc != 0)
+		return rc;
+	f.flags = CFL_FRAME_F_ERROR;
+	f.ref = req_id;
+	f.body = (const uint8_t *)reason;
+	f.body_len = reason != NULL ? strlen(reason) : 0;
+	return cfl_conn_send(p->conn, &f);
+}
+
+/* --- receiving ---------------------------------------------------------------------------- */
+
+static void discard_data(void *st, const uint8_t *d, size_t n)
+{
+	(void)st;
+	(void)d;
+	(void)n;
+}
+
+static void discard_end(void *st, int status, const char *reason)
+{
+	(void)st;
+	(void)status;
+	(void)reason;
+}
+
+/* Keeps the sink for the rest of stream `id` (a drop sink when the receiver set none). */
+static void stream_add(struct cfl_peer *p, uint64_t id, const struct cfl_msg_sink *sink)
+{
+	struct instream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		if (sink->end != NULL)
+			sink->end(sink->st, CFL_ENOMEM, "out of memory");
+		cfl_conn_cancel(p->conn, id);
+		return;
+	}
+	s->id = id;
+	s->sink = *sink;
+	if (s->sink.data == NULL)
+		s->sink.data = discard_data;
+	if (s->sink.end == NULL)
+		s->sink.end = discard_end;
+	s->next = p->streams;
+	p->streams = s;
+}
+
+static struct instream *stream_take(struct cfl_peer *p, uint64_t id, int remove)
+{
+	for (struct instream **pp = &p->streams; *pp != NULL; pp = &(*pp)->next) {
+		struct instream *s = *pp;
+
+		if (s->id != id)
+			continue;
+		if (remove)
+			*pp = s->next;
+		return s;
+	}
+	return NULL;
+}
+
+static void on_reply(struct cfl_peer *p, const struct cfl_frame *f, int more)
+{
+	struct pending *q = pending_find(p, f->ref);
+	struct cfl_msg_sink sink = {0};
+	char reason[512], status[64];
+
+	if (q == NULL) {
+		CFL_DEBUG("%s: reply to unknown or expired request %llu dropped", p->name,
+			  (unsigned long long)f->ref);
+		if (more)
+			cfl_conn_cancel(p->conn, f->id);
+		return;
+	}
+	if (f->flags & CFL_FRAME_F_ERROR) {
+		size_t n = f->body_len < sizeof(reason) - 1 ? f->body_len : sizeof(reason) - 1;
+
+		cfl_frame_header_str(f, "status", status, sizeof(status));
+		memcpy(reason, f->body, n);
+		reason[n] = '\0';
+		CFL_DEBUG("%s: request %llu failed: %s: %s", p->name, (unsigned long long)f->ref,
+			  status, reason);
+		pending_finish(q, p, CFL_EPROTO, reason[0] ? reason : status, f, more, &sink);
+	} else {
+		pending_finish(q, p, 0, NULL, f, more, &sink);
+	}
+	if (more)
+		stream_add(p, f->id, &sink);
+}
+
+/* A message for another cell: the server passes small messages on (replies come back by way
+ * of a request of its own). Streams are not routed. */
+struct route {
+	struct cfl_peer *from;
+	char from_name[CFL_MSG_NAME_MAX];
+	uint64_t from_id;
+};
+
+static void routed_reply(struct cfl_peer *to, int status, const char *reason,
+			 const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+{
+	struct route *r = arg;
+	struct cfl_peer *from = cfl_msg_hub_find(to->hub, r->from_name);
+
+	(void)sink;
+	if (from != NULL) {
+		if (status != 0 || more || f == NULL)
+			cfl_peer_reply_error(from, r->from_id, "route_failed",
+					     more ? "streamed replies are not routed"
+						  : (reason ? reason : "failed"));
+		else
+			cfl_peer_reply(from, r->from_id, f->headers, f->n_headers, f->body,
+				       f->body_len);
+	}
+	free(r);
+}
+
+static int route(struct cfl_peer *p, const struct cfl_frame *f, int more, const char *dst)
+{
+	struct cfl_peer *to = cfl_msg_hub_find(p->hub, dst);
+	char topic[64];
+	struct route *r;
+
+	if (to == NULL || more) {
+		if (f->type == CFL_FRAME_T_REQUEST)
+			cfl_peer_reply_error(p, f->id, "no_route",
+					     to == NULL ? "no such cell connected"
+							: "streams are not routed");
+		if (more)
+			cfl_conn_cancel(p->conn, f->id);
+		return 0;
+	}
+	cfl_frame_header_str(f, "topic", topic, sizeof(topic));
+	if (f->type == CFL_FRAME_T_ONEWAY) {
+		struct cfl_frame g = *f;
+
+		g.id = 0;
+		return cfl_conn_send(to->conn, &g);
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return cfl_peer_reply_error(p, f->id, "no_route", "out of memory");
+	snprintf(r->from_name, sizeof(r->from_name), "%s", p->name);
+	r->from_id = f->id;
+	/* The original headers travel on (topic/src included): the receiver sees the origin. */
+	{
+		struct cfl_frame g = *f;
+		struct pending *q = pending_new(to, 0, routed_reply, r);
+		int rc;
+
+		if (q == NULL) {
+			free(r);
+			return CFL_ENOMEM;
+		}
+		g.id = q->id;
+		rc = cfl_conn_send(to->conn, &g);
+		if (rc != 0) {
+			pending_unlink(q);
+			free(q);
+			free(r);
+			return cfl_peer_reply_error(p, f->id, "no_route", "send failed");
+		}
+		arm(q);
+	}
+	return 0;
+}
+
+static void on_request(struct cfl_peer *p, const struct cfl_frame *f, int more)
+{
+	struct cfl_msg_sink sink = {0};
+	char topic[64], dst[CFL_MSG_NAME_MAX];
+
+	if (cfl_frame_header_str(f, "dst", dst, sizeof(dst)) == 0 && dst[0] != '\0' &&
+	    strcmp(dst, p->hub->cell) != 0) {
+		route(p, f, more, dst);
+		return;
+	}
+	cfl_frame_header_str(f, "topic", topic, sizeof(topic));
+	for (size_t i = 0; i < p->hub->n_topics; i++) {
+		struct topic *t = &p->hub->topics[i];
+
+		if (strcmp(t->name, topic) != 0)
+			continue;
+		t->fn(p, f, more, &sink, t->arg);
+		if (more)
+			stream_add(p, f->id, &sink);
+		return;
+	}
+	CFL_WARN("%s: no handler for topic '%s'", p->name[0] ? p->name : "peer", topic);
+	if (f->type == CFL_FRAME_T_REQUEST)
+		cfl_peer_reply_error(p, f->id, "no_such_topic", "no handler for this topic");
+	if (more)
+		cfl_conn_cancel(p->conn, f->id);
+}
+
+static void cb_open(struct cfl_conn *c, void *user)
+{
+	struct cfl_peer *p = peer_of(c, user);
+
+	if (p == NULL) {
+		cfl_conn_close(c, "out of memory");
+		return;
+	}
+	p->up = 1;
+	if (p->hub->up != NULL)
+		p->hub->up(p, 0, NULL, p->hub->peer_arg);
+}
+
+static void cb_msg(struct cfl_conn *c, const struct cfl_frame *f, int more, void *user)
+{
+	struct cfl_peer *p = peer_of(c, user);
+
+	if (p == NULL)
+		return;
+	if (f->type == CFL_FRAME_T_REPLY)
+		on_reply(p, f, more);
+	else
+		on_request(p, f, more);
+}
+
+static void cb_chunk(struct cfl_conn *c, uint64_t id, const uint8_t *data, size_t len, int last,
+		     void *user)
+{
+	struct cfl_peer *p = peer_of(c, user);
+	struct instream *s = p != NULL ? stream_take(p, id, last) : NULL;
+
+	if (s == NULL)
+		return;
+	if (len > 0)
+		s->sink.data(s->sink.st, data, len);
+	if (last) {
+		s->sink.end(s->sink.st, 0, NULL);
+		free(s);
+	}
+}
+
+static void cb_abort(struct cfl_conn *c, uint64_t id, int code, const char *reason, void *user)
+{
+	struct cfl_peer *p = peer_of(c, user);
+	struct instream *s = p != NULL ? stream_take(p, id, 1) : NULL;
+
+	if (s == NULL)
+		return;
+	s->sink.end(s->sink.st, code, reason);
+	free(s);
+}
+
+/* Ends the peer's streams and requests and unlinks it; the caller frees it. */
+static void peer_end(struct cfl_peer *p, int code, const char *reason)
+{
+	struct cfl_msg_hub *h = p->hub;
+
+	while (p->streams != NULL) {
+		struct instream *s = p->streams;
+
+		p->streams = s->next;
+		if (!h->freeing)
+			s->sink.end(s->sink.st, CFL_ECLOSED, reason);
+		free(s);
+	}
+	while (p->pending != NULL)
+		pending_finish(p->pending, p, CFL_ECLOSED, reason ? reason : "connection closed",
+			       NULL, 0, NULL);
+	if (h->down != NULL && !h->freeing)
+		h->down(p, code, reason, h->peer_arg);
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		h->peers = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	h->n_peers--;
+}
+
+/* Hub teardown: the connection goes without callbacks (its streams' done functions still run
+ * and find their requests finished). */
+static void peer_drop(struct cfl_peer *p)
+{
+	struct cfl_conn *c = p->conn;
+
+	peer_end(p, CFL_ECLOSED, "shutting down");
+	cfl_conn_free(c);
+	free(p);
+}
+
+static void cb_close(struct cfl_conn *c, int code, const char *reason, void *user)
+{
+	struct cfl_msg_hub *h;
+
+	(void)c;
+	if (*(const uint32_t *)user != KIND_PEER) {
+		h = user; /* closed before it ever opened: no peer was made */
+		if (h->down != NULL)
+			h->down(NULL, code, reason, h->peer_arg);
+		return;
+	}
+	peer_end(user, code, reason);
+	free(user);
+}
+
+struct cfl_conn_opts cfl_msg_hub_conn_opts(struct cfl_msg_hub *h, struct cfl_tls_ctx *tls)
+{
+	struct cfl_conn_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.tls = tls;
+	o.user = h;
+	o.cb.on_open = cb_open;
+	o.cb.on_msg = cb_msg;
+	o.cb.on_chunk = cb_chunk;
+	o.cb.on_abort = cb_abort;
+	o.cb.on_close = cb_close;
+	return o;
+}

@@ -1,0 +1,165 @@
+/* Internals of cfl_conn shared by conn.c (sockets, TLS, reading, lifetime) and stream.c (the
+ * write queue, streams and flow control). Not installed; nothing outside src/net includes it.
+ *
+ * Lifetime rules (see conn.c): callbacks into the application run only from loop-driven entry
+ * points (I/O, timers) that hold a reference (`holds`) on the connection, so that the
+ * application may close or free it from inside a callback; the memory goes when the last hold
+ * is released. A failure never calls back directly: cfl__conn_fail() tears the socket down at
+ * once and arms the work timer, whose handler reports on_abort/done/on_close. */
+#ifndef CFL_NET_CONN_INT_H
+#define CFL_NET_CONN_INT_H
+
+#include "cfl/conn.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct addrinfo;
+
+enum conn_state {
+	CS_CONNECTING, /* client: TCP connect in progress */
+	CS_HANDSHAKE,  /* TLS handshake in progress */
+	CS_OPEN,
+	CS_DRAINING, /* cfl_conn_close(): flushing the queue, then waiting for the peer's EOF */
+	CS_DEAD,     /* socket gone; on_close pending or done */
+};
+
+/* One buffer of the write queue: small frames coalesced, or one frame of a stream. */
+struct wbuf {
+	struct wbuf *next;
+	struct out_stream *owner; /* stream frame, else NULL */
+	size_t len, off, cap;     /* bytes in data, bytes written, room */
+	int last;                 /* writing it completes `owner` */
+	int big;                  /* counts against the two-chunk budget */
+	uint8_t data[];
+};
+
+struct out_stream {
+	struct out_stream *next;
+	uint64_t id;
+	uint64_t left;  /* body bytes not yet read from the source */
+	int64_t credit; /* bytes the receiver still allows: initial + grants - sent */
+	uint64_t progress_ms;
+	cfl_conn_read_fn read;
+	void *arg;
+	cfl_conn_done_fn done;
+	int in_queue; /* buffers of it in the write queue */
+	int finished; /* done_fn due with `status` */
+	int status;
+};
+
+struct in_stream {
+	struct in_stream *next;
+	uint64_t id;
+	uint64_t total;     /* body-length */
+	uint64_t received;  /* body bytes so far */
+	uint64_t limit;     /* initial window + grants: received may not pass it */
+	uint64_t ungranted; /* consumed bytes not yet granted back */
+	uint64_t progress_ms;
+};
+
+#define CANCELLED_RING 16
+
+struct cfl_conn {
+	struct cfl_loop *loop;
+	int fd;
+	enum conn_state state;
+	int is_server;
+	int opened; /* on_open ran */
+	enum cfl_conn_sec mode;
+	struct cfl_tls_ctx *tls_ctx;
+	struct cfl_tls *tls;
+	struct cfl_conn_callbacks cb;
+	void *user;
+	uint64_t connect_timeout_ms, idle_timeout_ms;
+
+	/* client */
+	char host[256];
+	int port;
+	struct addrinfo *ai_list, *ai_next;
+	char tried[512]; /* "127.0.0.1: connection refused; ..." */
+
+	char peer_addr[CFL_CONN_ADDR_MAX], local_addr[CFL_CONN_ADDR_MAX];
+	struct cfl_tls_peer peer;
+	char tls_version[32], tls_cipher[64];
+
+	uint64_t next_id;
+	size_t max_payload;
+
+	/* reading */
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+	int rd_wants_write; /* TLS read waits for writability */
+	int wr_wants_read;  /* TLS write waits for readability */
+	char goaway[256];   /* the peer's GOAWAY reason, printable */
+	int goaway_seen;
+
+	/* writing */
+	struct wbuf *wq_head, *wq_tail;
+	size_t queued;       /* bytes not yet written */
+	unsigned big_queued; /* stream buffers in the queue */
+	struct wbuf *spare;  /* a chunk buffer kept for the next chunk */
+	int shut_wr;         /* FIN sent (draining) */
+	int wr_dead;         /* a write found the peer gone: reading will say why */
+	struct out_stream *outs;
+	struct in_stream *ins;
+	unsigned n_ins;
+	uint64_t cancelled[CANCELLED_RING]; /* incoming streams we dropped: ignore their tail */
+	unsigned n_cancelled;
+	int need_service; /* a WINDOW or writability: run cfl__conn_service() */
+	int read_again;   /* decrypted input left behind by the read budget */
+
+	/* timers (0 = not armed) */
+	uint64_t t_connect, t_idle, t_work, t_linger;
+
+	/* closing */
+	int close_code;
+	char close_reason[CFL_ERR_MSG_MAX];
+	int holds;     /* loop-driven calls in progress on this connection */
+	int freed;     /* the memory goes at the last release */
+	int finalized; /* on_close reported */
+	struct cfl_conn_stats stats;
+};
+
+/* conn.c */
+void cfl__conn_on_io(struct cfl_loop *loop, int fd, int events, void *arg);
+void cfl__conn_open(struct cfl_conn *c);
+void cfl__conn_handshake(struct cfl_conn *c);
+void cfl__conn_hold(struct cfl_conn *c);
+void cfl__conn_release(struct cfl_conn *c);
+void cfl__conn_fail(struct cfl_conn *c, int code, int tell_peer, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+void cfl__conn_kick(struct cfl_conn *c);
+void cfl__conn_update_watch(struct cfl_conn *c);
+int cfl__conn_alive(const struct cfl_conn *c);
+int cfl__conn_peer_id(const struct cfl_conn *c, uint64_t id);
+void cfl__conn_drained(struct cfl_conn *c);
+const char *cfl__conn_peer_role(const struct cfl_conn *c);
+
+/* connect.c */
+void cfl__conn_connect_result(struct cfl_conn *c);
+/* Makes the accepting side of a connection over the connected socket `fd` (owned from now
+ * on), as a listener does; NULL if out of memory (fd untouched). The pointer is only valid
+ * until on_close returns (a clear connection may even fail inside on_open). For listeners
+ * and the transport fuzz target. */
+struct cfl_conn *cfl__conn_adopt(struct cfl_loop *loop, int fd, const struct cfl_conn_opts *opts);
+
+/* stream.c: the write queue and outgoing streams */
+int cfl__conn_queue_frame(struct cfl_conn *c, const struct cfl_frame *f, int assign_id);
+int cfl__conn_flush(struct cfl_conn *c);
+void cfl__conn_service(struct cfl_conn *c);
+void cfl__conn_notify(struct cfl_conn *c);
+void cfl__conn_free_queue(struct cfl_conn *c);
+struct out_stream *cfl__conn_find_out(struct cfl_conn *c, uint64_t id);
+void cfl__conn_abort_out(struct cfl_conn *c, struct out_stream *s, int status, int tell_peer);
+void cfl__conn_abort_outgoing(struct cfl_conn *c, int status);
+
+/* stream_in.c: incoming streams, cancelling, idle timeout */
+void cfl__conn_on_head(struct cfl_conn *c, const struct cfl_frame *f);
+void cfl__conn_on_chunk(struct cfl_conn *c, const struct cfl_frame *f);
+void cfl__conn_on_window(struct cfl_conn *c, const struct cfl_frame *f);
+void cfl__conn_on_cancel(struct cfl_conn *c, const struct cfl_frame *f);
+void cfl__conn_report_streams(struct cfl_conn *c, int call_app);
+void cfl__conn_arm_idle(struct cfl_conn *c);
+
+#endif

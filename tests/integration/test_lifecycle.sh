@@ -1,0 +1,57 @@
+#!/bin/bash
+# Process life cycle: the kit's start.sh / stop_fl.sh, refusing a changed kit, a client that
+# reconnects by itself after the server restarts, clean exits on SIGTERM.
+. "$(dirname "$0")/lib.sh"
+cd "$T" || exit 1
+export CFL=$CFL_BIN
+
+port=$(free_port)
+cat >life.yml <<YML
+api_version: 3
+name: life
+participants:
+  - {name: localhost, type: server, org: test, fed_learn_port: $port, admin_port: $port}
+  - {name: site-1, type: client, org: test}
+YML
+P=$(provision life.yml "$T/ws")
+
+# --- a changed kit refuses to start, naming the file --------------------------------------------
+cp -a "$P/localhost" "$T/bad-server"
+echo '# edited' >>"$T/bad-server/startup/start.sh"
+out=$(timeout 10 "$CFL_BIN" server "$T/bad-server" 2>&1); rc=$?
+check "a changed server kit refuses to start (exit $rc)" test $rc -eq 1
+check "and names the file: $(echo "$out" | tail -n 1)" sh -c "echo \"\$1\" | grep -q 'start.sh'" _ "$out"
+cp -a "$P/site-1" "$T/bad-client"
+rm "$T/bad-client/startup/rootCA.pem"
+out=$(timeout 10 "$CFL_BIN" client "$T/bad-client" --message x 2>&1); rc=$?
+check "a client kit missing a file refuses to start, naming it" sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q rootCA.pem" _ "$out"
+
+# --- start.sh / stop_fl.sh -------------------------------------------------------------------------
+out=$("$P/localhost/startup/start.sh")
+check "start.sh starts the server: $out" wait_log "$P/localhost/log.txt" "listening on port $port" 10
+spid=$(cat "$P/localhost/pid.fl")
+PIDS="$PIDS $spid"
+check "pid.fl holds a running process" kill -0 "$spid"
+
+# --- a client without an action stays connected and reconnects after a server restart -----------
+start_bg "$T/client.log" "$CFL_BIN" client "$P/site-1"
+cpid=$LAST_PID
+check "the client connects" wait_log "$T/client.log" "connected to localhost:$port" 10
+out=$("$P/localhost/startup/stop_fl.sh")
+check "stop_fl.sh stops the server: $out" sh -c "! kill -0 $spid 2>/dev/null"
+check "the server logged its shutdown" grep -q "shutting down" "$P/localhost/log.txt"
+check "the client sees the drop and plans a reconnect" wait_log "$T/client.log" "reconnecting in" 10
+"$P/localhost/startup/start.sh" >/dev/null
+i=0; while [ ! -s "$P/localhost/pid.fl" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+spid=$(cat "$P/localhost/pid.fl")
+PIDS="$PIDS $spid"
+check "the client reconnects by itself after the restart" \
+	sh -c "wait_n() { i=0; while [ \$i -lt 150 ]; do [ \$(grep -c 'connected to localhost' '$T/client.log') -ge 2 ] && return 0; sleep 0.2; i=\$((i+1)); done; return 1; }; wait_n"
+stop_bg $cpid
+check "the client exits cleanly on SIGTERM" grep -q "shutting down" "$T/client.log"
+"$P/localhost/startup/stop_fl.sh" >/dev/null
+check "no cfl process of this test is left" sh -c "! kill -0 $spid 2>/dev/null && ! kill -0 $cpid 2>/dev/null"
+check "cfl server --help exits 0" "$CFL_BIN" server --help
+check "cfl client --help exits 0" "$CFL_BIN" client --help
+check "cfl client without a kit is a usage error (2)" sh -c "'$CFL_BIN' client; test \$? -eq 2"
+finish

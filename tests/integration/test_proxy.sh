@@ -1,0 +1,82 @@
+#!/bin/bash
+# BYOConn (the seed's case): the server in clear mode behind a TLS-terminating haproxy whose
+# certificate comes from a custom CA; a tls client with custom_ca_cert reaches the server through
+# it; a client that trusts only the project root CA fails against the proxy with a clear message.
+. "$(dirname "$0")/lib.sh"
+cd "$T" || exit 1
+if ! command -v haproxy >/dev/null; then
+	echo "SKIP: haproxy is not installed (scripts/deps.sh check installs it)"
+	exit 77
+fi
+
+# The proxy's PKI: its own CA and a certificate for localhost / 127.0.0.1.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=proxy-root \
+	-days 30 -keyout proxy-ca.key -out proxy-ca.pem 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+	-keyout proxy.key -out proxy.csr 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >ext.cnf
+openssl x509 -req -in proxy.csr -CA proxy-ca.pem -CAkey proxy-ca.key -CAcreateserial -days 30 \
+	-extfile ext.cnf -out proxy.crt 2>/dev/null
+cat proxy.crt proxy.key >proxy.pem
+
+sport=$(free_port); pport=$(free_port)
+cat >byo.yml <<YML
+api_version: 3
+name: byo
+connection_security: tls
+participants:
+  - name: localhost
+    type: server
+    org: test
+    fed_learn_port: $sport
+    admin_port: $sport
+    connection_security: clear
+  - name: site-1
+    type: client
+    org: test
+    custom_ca_cert: $T/proxy-ca.pem
+    connect_to: {host: localhost, port: $pport}
+  - name: site-2
+    type: client
+    org: test
+    connect_to: {host: localhost, port: $pport}
+YML
+P=$(provision byo.yml "$T/ws")
+check "project provisions" test -d "$P/site-1"
+
+cat >haproxy.cfg <<CFG
+global
+    maxconn 256
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fl
+    bind 127.0.0.1:$pport ssl crt $T/proxy.pem
+    default_backend fl_server
+backend fl_server
+    server s1 127.0.0.1:$sport
+CFG
+start_bg "$T/haproxy.log" haproxy -db -f haproxy.cfg
+hpid=$LAST_PID
+start_bg "$T/server.log" "$CFL_BIN" server "$P/localhost"
+spid=$LAST_PID
+wait_log "$T/server.log" listening 10
+sleep 0.5
+check "haproxy is running" kill -0 $hpid
+
+out=$(timeout 20 "$CFL_BIN" client "$P/site-1" --message through-the-proxy 2>&1); rc=$?
+check "site-1 (tls, custom CA) reaches the clear server through the proxy: $(echo "$out" | tail -n 1)" test $rc -eq 0
+check "the server logs site-1 in clear mode" grep -Eq "site-1 connected from 127\.0\.0\.1:[0-9]+ .*\(clear" "$T/server.log"
+out=$(timeout 20 "$CFL_BIN" client "$P/site-1" --send 10000000 2>&1)
+check "10 MB cross the proxy intact" test $? -eq 0
+t0=$(date +%s%N)
+out=$(timeout 20 "$CFL_BIN" client "$P/site-2" --message hi 2>&1); rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "site-2 (trusts only the project root CA) fails against the proxy in ${ms} ms" test $rc -ne 0 -a $ms -lt 5000
+check "with a clear message: $(echo "$out" | tail -n 1)" sh -c "echo \"\$1\" | grep -Eqi 'not signed by the CA|custom_ca_cert|unknown ca|certificate'" _ "$out"
+
+stop_bg $spid
+stop_bg $hpid
+finish
