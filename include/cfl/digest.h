@@ -19,4 +19,13 @@ void cfl_sha256_free(struct cfl_sha256 *h);
 /* Lowercase hex of `len` bytes into buf (size >= 2*len+1). */
 void cfl_hex(const uint8_t *data, size_t len, char *buf);
 
+/* 1 if a[0..n) == b[0..n), in time independent of the contents (for tokens and MACs). */
+int cfl_ct_equal(const void *a, const void *b, size_t n);
+
+/* Overwrites a secret in memory the compiler may not optimise away (OPENSSL_cleanse). */
+void cfl_wipe(void *p, size_t n);
+
+/* Fills buf with n cryptographically random bytes; 0 or CFL_ECRYPTO. */
+int cfl_random(void *buf, size_t n);
+
 #endif

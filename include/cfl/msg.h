@@ -103,6 +103,22 @@ struct cfl_msg_hub *cfl_peer_hub(const struct cfl_peer *p);
 void *cfl_peer_user(const struct cfl_peer *p);
 void cfl_peer_set_user(struct cfl_peer *p, void *user);
 
+#define CFL_MSG_AUTH_HDRS 3
+#define CFL_MSG_AUTH_VAL_MAX 512
+
+/* Sets the authentication headers sent with every later message to this peer (client_name,
+ * token, token_signature: SPEC §5). Copies the strings. Returns 0 or CFL_ETOOBIG. */
+int cfl_peer_set_auth(struct cfl_peer *p, const char *const keys[], const char *const vals[],
+		      size_t n);
+
+/* Checks an incoming message before anything else sees it; every REQUEST, ONEWAY and REPLY
+ * except the login topics (challenge, register, goodbye). Returns 0 to accept; otherwise
+ * writes the reason into `why`, and the hub drops the message (a REQUEST gets the error reply
+ * `unauthenticated` with that reason; a stream is cancelled). The gate logs. */
+typedef int (*cfl_msg_gate_fn)(struct cfl_peer *p, const struct cfl_frame *f, char *why,
+			       size_t why_size, void *arg);
+void cfl_msg_hub_set_gate(struct cfl_msg_hub *h, cfl_msg_gate_fn fn, void *arg);
+
 /* The value of header `key` in `f` copied as a NUL-terminated string into buf; "" and
  * CFL_ENOENT when absent, CFL_ETOOBIG when it does not fit. */
 int cfl_frame_header_str(const struct cfl_frame *f, const char *key, char *buf, size_t size);

@@ -2,6 +2,7 @@
  * capped exponential backoff, and run the optional test actions. */
 #include "cfl/client.h"
 
+#include "cfl/auth.h"
 #include "cfl/conn.h"
 #include "cfl/digest.h"
 #include "cfl/kitcfg.h"
@@ -32,7 +33,8 @@ struct client {
 	struct cfl_loop *loop;
 	struct cfl_msg_hub *hub;
 	struct cfl_tls_ctx *tls;
-	struct cfl_peer *peer; /* set while connected and hello'd */
+	struct cfl_peer *peer; /* set while connected and logged in */
+	struct cfl_auth_client *auth;
 	uint64_t backoff_ms;
 	uint64_t t_start;
 	uint64_t done_count; /* ping / oneway progress */
@@ -300,38 +302,25 @@ static void retry_later(struct client *c)
 	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
-static void hello_reply(struct cfl_peer *p, int status, const char *reason,
-			const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+static void login_result(struct cfl_peer *p, int status, const char *reason, void *arg)
 {
 	struct client *c = arg;
-	char sec[16] = "";
 
-	(void)more;
-	(void)sink;
 	if (status != 0) {
-		CFL_ERROR("the server refused this client: %s", reason ? reason : "no reason");
+		CFL_ERROR("login failed: %s", reason ? reason : cfl_strerror(status));
 		if (c->act->kind != CFL_ACT_NONE)
-			finish(c, CFL_EAUTH, "the server refused this client: %s",
-			       reason ? reason : "no reason");
+			finish(c, status, "login failed: %s", reason ? reason : cfl_strerror(status));
 		else
-			cfl_conn_close(cfl_peer_conn(p), "refused");
-		return;
-	}
-	cfl_frame_header_str(f, "security", sec, sizeof(sec));
-	/* A server in clear mode may sit behind a TLS proxy (BYOConn): any client mode is fine.
-	 * A tls server never sees the certificate an mtls client means to prove itself with. */
-	if (strcmp(sec, "tls") == 0 && c->cfg.mode == CFL_SEC_MTLS) {
-		finish(c, CFL_ECONN,
-		       "connection_security mismatch: this client is in mtls mode but the server "
-		       "is in tls mode and does not check client certificates");
+			cfl_conn_close(cfl_peer_conn(p), "login failed");
 		return;
 	}
 	c->peer = p;
 	c->backoff_ms = BACKOFF_MIN_MS;
-	cfl_conn_set_max_payload(cfl_peer_conn(p), CFL_FRAME_MAX_PAYLOAD);
-	CFL_INFO("connected to %s:%d as '%s' (%s%s%s)", c->cfg.host, c->cfg.port, c->cfg.name,
-		 cfl_conn_sec_name(c->cfg.mode), c->cfg.mode == CFL_SEC_CLEAR ? "" : ", ",
-		 c->cfg.mode == CFL_SEC_CLEAR ? "" : cfl_conn_tls_version(cfl_peer_conn(p)));
+	CFL_INFO("logged in to %s:%d as '%s' (%s%s%s), token expires at %lld", c->cfg.host,
+		 c->cfg.port, c->cfg.name, cfl_conn_sec_name(c->cfg.mode),
+		 c->cfg.mode == CFL_SEC_CLEAR ? "" : ", ",
+		 c->cfg.mode == CFL_SEC_CLEAR ? "" : cfl_conn_tls_version(cfl_peer_conn(p)),
+		 (long long)cfl_auth_client_token_expiry(c->auth));
 	c->t_start = cfl_loop_now_ms(c->loop);
 	start_action(c);
 }
@@ -339,23 +328,23 @@ static void hello_reply(struct cfl_peer *p, int status, const char *reason,
 static void peer_up(struct cfl_peer *p, int code, const char *reason, void *arg)
 {
 	struct client *c = arg;
-	struct cfl_header h = {"cell", 4, (const uint8_t *)c->cfg.name, strlen(c->cfg.name)};
 	int rc;
 
 	(void)code;
 	(void)reason;
 	cfl_peer_set_name(p, "server");
-	rc = cfl_peer_request(p, "hello", &h, 1, NULL, 0, 10000, hello_reply, c);
+	rc = cfl_auth_client_login(c->auth, p, login_result, c);
 	if (rc != 0)
-		cfl_conn_close(cfl_peer_conn(p), "cannot send hello");
+		cfl_conn_close(cfl_peer_conn(p), "cannot start the login");
 }
 
 static void peer_down(struct cfl_peer *p, int code, const char *reason, void *arg)
 {
 	struct client *c = arg;
 
-	(void)p;
 	(void)code;
+	if (p != NULL)
+		cfl_auth_client_peer_down(c->auth, p);
 	c->peer = NULL;
 	if (c->finished || c->stopping) {
 		cfl_loop_stop(c->loop);
@@ -425,6 +414,20 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 		if ((rc = cfl_tls_ctx_new(&tc, &c->tls, e)) != 0)
 			return rc;
 	}
+	{
+		struct cfl_auth_client_cfg ac = {.name = c->cfg.name,
+						 .project = c->cfg.project,
+						 .server_cn = c->cfg.identity,
+						 .cert_file = c->cfg.cert,
+						 .key_file = c->cfg.key,
+						 .root_ca = c->cfg.root_ca,
+						 .kind = CFL_AUTH_CLIENT,
+						 .mode = c->cfg.mode};
+
+		cfl_auth_times_default(&ac.times);
+		if ((rc = cfl_auth_client_new(c->hub, &ac, &c->auth, e)) != 0)
+			return rc;
+	}
 	c->sha = cfl_sha256_new();
 	if (c->sha == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
@@ -461,6 +464,7 @@ int cfl_client_run(const char *kit_dir, const struct cfl_client_action *act, str
 		printf("peak_rss_kib=%ld\n", ru.ru_maxrss);
 	}
 	cfl_msg_hub_free(c.hub);
+	cfl_auth_client_free(c.auth);
 	cfl_tls_ctx_free(c.tls);
 	cfl_sha256_free(c.sha);
 	cfl_loop_free(c.loop);

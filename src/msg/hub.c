@@ -50,6 +50,10 @@ struct cfl_peer {
 	struct instream *streams;
 	void *user;
 	int up; /* the hub's up callback ran */
+	/* Authentication headers added to every message this side sends to the peer. */
+	struct cfl_header auth[CFL_MSG_AUTH_HDRS];
+	char auth_buf[CFL_MSG_AUTH_HDRS][CFL_MSG_AUTH_VAL_MAX];
+	size_t n_auth;
 };
 
 struct cfl_msg_hub {
@@ -63,6 +67,8 @@ struct cfl_msg_hub {
 	cfl_msg_peer_fn up, down;
 	void *peer_arg;
 	int freeing; /* cfl_msg_hub_free is running: no callbacks into the application */
+	cfl_msg_gate_fn gate;
+	void *gate_arg;
 };
 
 int cfl_frame_header_str(const struct cfl_frame *f, const char *key, char *buf, size_t size)
@@ -309,7 +315,7 @@ static void arm(struct pending *q)
 
 /* --- sending ------------------------------------------------------------------------------ */
 
-#define MAX_OUT_HDRS (CFL_FRAME_MAX_HEADERS - 4)
+#define MAX_OUT_HDRS (CFL_FRAME_MAX_HEADERS - 4 - CFL_MSG_AUTH_HDRS)
 
 /* Builds a frame with topic/src headers added in front of the caller's. */
 static int build(struct cfl_frame *f, struct cfl_peer *p, int type, const char *topic,
@@ -325,9 +331,47 @@ static int build(struct cfl_frame *f, struct cfl_peer *p, int type, const char *
 	if (type != CFL_FRAME_T_REPLY)
 		f->headers[f->n_headers++] = (struct cfl_header){
 			"src", 3, (const uint8_t *)p->hub->cell, strlen(p->hub->cell)};
+	for (size_t i = 0; i < p->n_auth; i++)
+		f->headers[f->n_headers++] = p->auth[i];
 	for (size_t i = 0; i < n; i++)
 		f->headers[f->n_headers++] = hdrs[i];
 	return 0;
+}
+
+int cfl_peer_set_auth(struct cfl_peer *p, const char *const keys[], const char *const vals[],
+		      size_t n)
+{
+	if (n > CFL_MSG_AUTH_HDRS)
+		return CFL_ETOOBIG;
+	for (size_t i = 0; i < n; i++) {
+		size_t vl = strlen(vals[i]);
+
+		if (vl >= CFL_MSG_AUTH_VAL_MAX)
+			return CFL_ETOOBIG;
+		memcpy(p->auth_buf[i], vals[i], vl + 1);
+		p->auth[i] = (struct cfl_header){keys[i], strlen(keys[i]),
+						 (const uint8_t *)p->auth_buf[i], vl};
+	}
+	p->n_auth = n;
+	return 0;
+}
+
+void cfl_msg_hub_set_gate(struct cfl_msg_hub *h, cfl_msg_gate_fn fn, void *arg)
+{
+	h->gate = fn;
+	h->gate_arg = arg;
+}
+
+/* Exempt from the gate: the login exchange itself (SPEC §5). */
+static int exempt_topic(const struct cfl_frame *f)
+{
+	char topic[32];
+
+	if (f->type == CFL_FRAME_T_REPLY ||
+	    cfl_frame_header_str(f, "topic", topic, sizeof(topic)) != 0)
+		return 0;
+	return strcmp(topic, "challenge") == 0 || strcmp(topic, "register") == 0 ||
+	       strcmp(topic, "goodbye") == 0;
 }
 
 int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
@@ -667,6 +711,19 @@ static void cb_msg(struct cfl_conn *c, const struct cfl_frame *f, int more, void
 
 	if (p == NULL)
 		return;
+	if (p->hub->gate != NULL && !exempt_topic(f)) {
+		char why[256] = "";
+		int rc = p->hub->gate(p, f, why, sizeof(why), p->hub->gate_arg);
+
+		if (rc != 0) {
+			/* Dropped: a request learns why; nothing of it reaches a handler. */
+			if (f->type == CFL_FRAME_T_REQUEST)
+				cfl_peer_reply_error(p, f->id, "unauthenticated", why);
+			if (more)
+				cfl_conn_cancel(c, f->id);
+			return;
+		}
+	}
 	if (f->type == CFL_FRAME_T_REPLY)
 		on_reply(p, f, more);
 	else
@@ -716,7 +773,7 @@ static void peer_end(struct cfl_peer *p, int code, const char *reason)
 	while (p->pending != NULL)
 		pending_finish(p->pending, p, CFL_ECLOSED, reason ? reason : "connection closed",
 			       NULL, 0, NULL);
-	if (h->down != NULL && !h->freeing)
+	if (h->down != NULL)
 		h->down(p, code, reason, h->peer_arg);
 	if (p->prev != NULL)
 		p->prev->next = p->next;

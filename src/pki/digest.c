@@ -1,7 +1,11 @@
 /* SHA-256 through OpenSSL's EVP interface. */
 #include "cfl/digest.h"
 
+#include "cfl/err.h"
+
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 struct cfl_sha256 {
 	EVP_MD_CTX *ctx;
@@ -51,4 +55,19 @@ void cfl_hex(const uint8_t *data, size_t len, char *buf)
 		buf[2 * i + 1] = digits[data[i] & 15];
 	}
 	buf[2 * len] = '\0';
+}
+
+int cfl_ct_equal(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+int cfl_random(void *buf, size_t n)
+{
+	return RAND_bytes(buf, (int)n) == 1 ? 0 : CFL_ECRYPTO;
+}
+
+void cfl_wipe(void *p, size_t n)
+{
+	OPENSSL_cleanse(p, n);
 }

@@ -1,6 +1,7 @@
 /* cfl server: listeners, the hello exchange, connection logs, built-in test topics. */
 #include "cfl/server.h"
 
+#include "cfl/auth.h"
 #include "cfl/conn.h"
 #include "cfl/digest.h"
 #include "cfl/kitcfg.h"
@@ -8,6 +9,7 @@
 #include "cfl/loop.h"
 #include "cfl/msg.h"
 #include "cfl/tls.h"
+#include "server_int.h"
 #include "util/teststream.h"
 
 #include <inttypes.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct server {
 	struct cfl_kitcfg cfg;
@@ -22,60 +25,26 @@ struct server {
 	struct cfl_msg_hub *hub;
 	struct cfl_tls_ctx *tls;
 	struct cfl_listener *fl, *admin;
+	struct cfl_auth_server *auth;
 	int stopping;
 };
 
-/* --- hello: a connection names its cell ------------------------------------------------- */
-
-static void on_hello(struct cfl_peer *p, const struct cfl_frame *f, int more,
-		     struct cfl_msg_sink *sink, void *arg)
+static void peer_up(struct cfl_peer *p, int code, const char *reason, void *arg)
 {
 	struct server *s = arg;
-	struct cfl_conn *c = cfl_peer_conn(p);
-	enum cfl_conn_sec mode = cfl_conn_mode(c);
-	const char *sec = cfl_conn_sec_name(s->cfg.mode);
-	char cell[CFL_MSG_NAME_MAX];
-	struct cfl_peer *old;
-	struct cfl_header h[2] = {
-		{"cell", 4, (const uint8_t *)"server", 6},
-		{"security", 8, (const uint8_t *)sec, strlen(sec)},
-	};
 
-	(void)more;
-	(void)sink;
-	if (cfl_frame_header_str(f, "cell", cell, sizeof(cell)) != 0 || cell[0] == '\0') {
-		cfl_peer_reply_error(p, f->id, "bad_request", "hello without a cell name");
-		return;
-	}
-	/* With mTLS the certificate proves the name; a mismatch is an impostor or a copied kit. */
-	if (mode == CFL_SEC_MTLS && strcmp(cell, cfl_conn_peer_cn(c)) != 0) {
-		CFL_WARN("connection from %s claims to be '%s' but its certificate says '%s': "
-			 "rejected",
-			 cfl_conn_peer_addr(c), cell, cfl_conn_peer_cn(c));
-		cfl_peer_reply_error(p, f->id, "unauthenticated",
-				     "name does not match the certificate");
-		cfl_conn_close(c, "name does not match the certificate");
-		return;
-	}
-	old = cfl_msg_hub_find(s->hub, cell);
-	if (old != NULL && old != p) {
-		CFL_INFO("%s reconnected: closing its previous connection", cell);
-		cfl_peer_set_name(old, "");
-		cfl_conn_close(cfl_peer_conn(old), "replaced by a new connection");
-	}
-	cfl_peer_set_name(p, cell);
-	/* Identified: full-size frames and streams from now on (a stranger gets the small cap). */
-	cfl_conn_set_max_payload(c, CFL_FRAME_MAX_PAYLOAD);
-	CFL_INFO("%s connected from %s to %s (%s%s%s)", cell, cfl_conn_peer_addr(c),
-		 cfl_conn_local_addr(c), cfl_conn_sec_name(mode), mode == CFL_SEC_CLEAR ? "" : ", ",
-		 mode == CFL_SEC_CLEAR ? "" : cfl_conn_tls_version(c));
-	cfl_peer_reply(p, f->id, h, 2, NULL, 0);
+	(void)code;
+	(void)reason;
+	cfl_auth_server_peer_up(s->auth, p);
 }
 
 static void peer_down(struct cfl_peer *p, int code, const char *reason, void *arg)
 {
-	(void)arg;
+	struct server *s = arg;
+
 	(void)code;
+	if (p != NULL)
+		cfl_auth_server_peer_down(s->auth, p);
 	if (p == NULL)
 		CFL_INFO("connection failed: %s", reason ? reason : "closed");
 	else if (cfl_peer_name(p)[0] != '\0')
@@ -265,8 +234,27 @@ static int setup(struct server *s, const char *kit_dir, struct cfl_err *e)
 		if ((rc = cfl_tls_ctx_new(&tc, &s->tls, e)) != 0)
 			return rc;
 	}
-	cfl_msg_hub_on_peer(s->hub, NULL, peer_down, s);
-	cfl_msg_hub_handle(s->hub, "hello", on_hello, s);
+	{
+		struct cfl_auth_server_cfg ac = {.project = s->cfg.project,
+						 .server_cn = s->cfg.name,
+						 .cert_file = s->cfg.cert,
+						 .key_file = s->cfg.key,
+						 .root_ca = s->cfg.root_ca,
+						 .mode = s->cfg.mode};
+
+		cfl_auth_times_default(&ac.times);
+		if ((rc = cfl_auth_server_new(s->hub, &ac, &s->auth, e)) != 0)
+			return rc;
+	}
+	cfl_msg_hub_on_peer(s->hub, peer_up, peer_down, s);
+	{
+		struct cfl__server_info info = {s->cfg.name, s->cfg.project, 0};
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		info.started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		cfl__server_admin_init(s->hub, s->auth, &info);
+	}
 	cfl_msg_hub_handle(s->hub, "echo", on_echo, s);
 	cfl_msg_hub_handle(s->hub, "ping", on_echo, s);
 	cfl_msg_hub_handle(s->hub, "sink", on_sink, s);
@@ -294,6 +282,7 @@ int cfl_server_run(const char *kit_dir, struct cfl_err *e)
 	cfl_listener_free(s.fl);
 	cfl_listener_free(s.admin);
 	cfl_msg_hub_free(s.hub);
+	cfl_auth_server_free(s.auth);
 	cfl_tls_ctx_free(s.tls);
 	cfl_loop_free(s.loop);
 	return rc;

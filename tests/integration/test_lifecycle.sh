@@ -36,7 +36,7 @@ check "pid.fl holds a running process" kill -0 "$spid"
 # --- a client without an action stays connected and reconnects after a server restart -----------
 start_bg "$T/client.log" "$CFL_BIN" client "$P/site-1"
 cpid=$LAST_PID
-check "the client connects" wait_log "$T/client.log" "connected to localhost:$port" 10
+check "the client connects" wait_log "$T/client.log" "logged in to localhost:$port" 10
 out=$("$P/localhost/startup/stop_fl.sh")
 check "stop_fl.sh stops the server: $out" sh -c "! kill -0 $spid 2>/dev/null"
 check "the server logged its shutdown" grep -q "shutting down" "$P/localhost/log.txt"
@@ -46,7 +46,7 @@ i=0; while [ ! -s "$P/localhost/pid.fl" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((
 spid=$(cat "$P/localhost/pid.fl")
 PIDS="$PIDS $spid"
 check "the client reconnects by itself after the restart" \
-	sh -c "wait_n() { i=0; while [ \$i -lt 150 ]; do [ \$(grep -c 'connected to localhost' '$T/client.log') -ge 2 ] && return 0; sleep 0.2; i=\$((i+1)); done; return 1; }; wait_n"
+	sh -c "wait_n() { i=0; while [ \$i -lt 150 ]; do [ \$(grep -c 'logged in to localhost' '$T/client.log') -ge 2 ] && return 0; sleep 0.2; i=\$((i+1)); done; return 1; }; wait_n"
 stop_bg $cpid
 check "the client exits cleanly on SIGTERM" grep -q "shutting down" "$T/client.log"
 "$P/localhost/startup/stop_fl.sh" >/dev/null

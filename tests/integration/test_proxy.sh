@@ -68,7 +68,7 @@ check "haproxy is running" kill -0 $hpid
 
 out=$(timeout 20 "$CFL_BIN" client "$P/site-1" --message through-the-proxy 2>&1); rc=$?
 check "site-1 (tls, custom CA) reaches the clear server through the proxy: $(echo "$out" | tail -n 1)" test $rc -eq 0
-check "the server logs site-1 in clear mode" grep -Eq "site-1 connected from 127\.0\.0\.1:[0-9]+ .*\(clear" "$T/server.log"
+check "the server logs site-1 in clear mode" grep -Eq "site-1 logged in from 127\.0\.0\.1:[0-9]+ .*\(clear" "$T/server.log"
 out=$(timeout 20 "$CFL_BIN" client "$P/site-1" --send 10000000 2>&1)
 check "10 MB cross the proxy intact" test $? -eq 0
 t0=$(date +%s%N)

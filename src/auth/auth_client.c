@@ -1,0 +1,359 @@
+/* Client side of message authentication: challenge → register → token; heartbeats, renewal
+ * before expiry, and the check of the server's own headers on every message it sends. */
+#include "auth_int.h"
+
+#include "cfl/conn.h"
+#include "cfl/digest.h"
+#include "cfl/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cfl_auth_client {
+	struct cfl_msg_hub *hub;
+	struct cfl_loop *loop;
+	char name[CFL_AUTH_NAME_MAX], project[CFL_AUTH_NAME_MAX], server_cn[CFL_AUTH_NAME_MAX];
+	enum cfl_auth_kind kind;
+	enum cfl_conn_sec mode;
+	struct cfl_auth_times t;
+	struct cfl_pki_key *key;
+	struct cfl_pki_cert *ca, *server_cert;
+	char *cert_pem;
+	size_t cert_pem_len;
+	/* the current login */
+	struct cfl_peer *peer;
+	int logged_in;
+	char nonce[NONCE_HEX];
+	char token[TOKEN_MAX], sig[SIG_B64_MAX], srv_token[TOKEN_MAX], srv_sig[SIG_B64_MAX];
+	int64_t expiry;
+	unsigned renewals;
+	uint64_t hb_timer, renew_timer;
+	cfl_auth_login_fn fn;
+	void *arg;
+};
+
+
+static void login_done(struct cfl_auth_client *c, struct cfl_peer *p, int status,
+		       const char *reason)
+{
+	cfl_auth_login_fn fn = c->fn;
+
+	c->fn = NULL;
+	if (fn != NULL)
+		fn(p, status, reason, c->arg);
+}
+
+/* Server messages after login must carry the server's token and its signature (checked once at
+ * login; here a constant-time comparison). Before login only replies can arrive. */
+static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t n, void *arg)
+{
+	struct cfl_auth_client *c = arg;
+	char name[64], token[TOKEN_MAX], sig[SIG_B64_MAX];
+	size_t tl = strlen(c->srv_token), sl = strlen(c->srv_sig);
+
+	(void)p;
+	if (!c->logged_in)
+		return f->type == CFL_FRAME_T_REPLY ? 0 : (cfl__auth_why(why, n, "not logged in"), -1);
+	cfl__auth_hdr(f, "client_name", name, sizeof(name));
+	cfl__auth_hdr(f, "token", token, sizeof(token));
+	cfl__auth_hdr(f, "token_signature", sig, sizeof(sig));
+	if (strcmp(name, "server") == 0 && strlen(token) == tl &&
+	    cfl_ct_equal(token, c->srv_token, tl) && strlen(sig) == sl &&
+	    cfl_ct_equal(sig, c->srv_sig, sl))
+		return 0;
+	cfl__auth_why(why, n, "message without the server's token");
+	CFL_WARN("dropped a message from the server side that lacks the server's token");
+	return CFL_EAUTH;
+}
+
+/* --- heartbeats and renewal ------------------------------------------------------------------ */
+
+static void on_heartbeat(struct cfl_loop *loop, uint64_t id, void *arg)
+{
+	struct cfl_auth_client *c = arg;
+
+	(void)id;
+	c->hb_timer = 0;
+	if (c->peer == NULL || !c->logged_in)
+		return;
+	cfl_peer_send(c->peer, "heartbeat", NULL, 0, NULL, 0);
+	c->hb_timer = cfl_loop_timer_add(loop, c->t.heartbeat_ms, on_heartbeat, c);
+}
+
+static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, char *why, size_t n);
+static void schedule_renew(struct cfl_auth_client *c);
+static void on_renew(struct cfl_loop *loop, uint64_t id, void *arg);
+
+static void renew_reply(struct cfl_peer *p, int status, const char *reason,
+			const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+{
+	struct cfl_auth_client *c = arg;
+	char why[256];
+
+	(void)p;
+	(void)more;
+	(void)sink;
+	if (status != 0 || take_tokens(c, f, why, sizeof(why)) != 0) {
+		/* The old token is still valid until it expires: try again a bit later. */
+		CFL_WARN("token renewal failed: %s", status != 0 ? reason : why);
+		if (c->peer != NULL)
+			c->renew_timer = cfl_loop_timer_add(c->loop, 1000, on_renew, c);
+		return;
+	}
+	c->renewals++;
+	CFL_DEBUG("token renewed, expires at %" PRId64, c->expiry);
+	schedule_renew(c);
+}
+
+static void on_renew(struct cfl_loop *loop, uint64_t id, void *arg)
+{
+	struct cfl_auth_client *c = arg;
+
+	(void)loop;
+	(void)id;
+	c->renew_timer = 0;
+	if (c->peer != NULL && c->logged_in)
+		cfl_peer_request(c->peer, "renew", NULL, 0, NULL, 0, 0, renew_reply, c);
+}
+
+/* Renew at two thirds of the lifetime: the old token keeps working meanwhile. */
+static void schedule_renew(struct cfl_auth_client *c)
+{
+	int64_t left_ms = c->expiry * 1000 - cfl__auth_unix_ms();
+	uint64_t at = left_ms > 0 ? (uint64_t)left_ms * 2 / 3 : 0;
+
+	if (c->renew_timer != 0)
+		cfl_loop_timer_cancel(c->loop, c->renew_timer);
+	c->renew_timer = cfl_loop_timer_add(c->loop, at, on_renew, c);
+}
+
+/* --- login ------------------------------------------------------------------------------------- */
+
+static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, char *why, size_t n)
+{
+	static const char *const keys[3] = {"client_name", "token", "token_signature"};
+	char token[TOKEN_MAX], sig[SIG_B64_MAX], stoken[TOKEN_MAX], ssig[SIG_B64_MAX], exp[24];
+	const char *vals[3];
+	uint8_t tbs[1024];
+	size_t tl;
+
+	cfl__auth_hdr(f, "issued_token", token, sizeof(token));
+	cfl__auth_hdr(f, "issued_token_signature", sig, sizeof(sig));
+	cfl__auth_hdr(f, "server_token", stoken, sizeof(stoken));
+	cfl__auth_hdr(f, "server_token_signature", ssig, sizeof(ssig));
+	cfl__auth_hdr(f, "issued_token_expiry", exp, sizeof(exp));
+	tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-token", c->name, token, NULL);
+	if (token[0] == '\0' || cfl__auth_verify_b64(c->server_cert, tbs, tl, sig) != 0) {
+		cfl__auth_why(why, n, "the server's token signature does not verify");
+		return CFL_EAUTH;
+	}
+	tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-token", "server", stoken, NULL);
+	if (stoken[0] == '\0' || cfl__auth_verify_b64(c->server_cert, tbs, tl, ssig) != 0) {
+		cfl__auth_why(why, n, "the server's own token does not verify");
+		return CFL_EAUTH;
+	}
+	snprintf(c->token, sizeof(c->token), "%s", token);
+	snprintf(c->sig, sizeof(c->sig), "%s", sig);
+	snprintf(c->srv_token, sizeof(c->srv_token), "%s", stoken);
+	snprintf(c->srv_sig, sizeof(c->srv_sig), "%s", ssig);
+	c->expiry = strtoll(exp, NULL, 10);
+	vals[0] = c->name;
+	vals[1] = c->token;
+	vals[2] = c->sig;
+	return cfl_peer_set_auth(c->peer, keys, vals, 3);
+}
+
+static void register_reply(struct cfl_peer *p, int status, const char *reason,
+			   const struct cfl_frame *f, int more, struct cfl_msg_sink *sink,
+			   void *arg)
+{
+	struct cfl_auth_client *c = arg;
+	char why[256], sec[16], hb[24];
+
+	(void)more;
+	(void)sink;
+	if (status != 0) {
+		login_done(c, p, CFL_EAUTH, reason ? reason : "register refused");
+		return;
+	}
+	if (take_tokens(c, f, why, sizeof(why)) != 0) {
+		login_done(c, p, CFL_EAUTH, why);
+		return;
+	}
+	cfl__auth_hdr(f, "security", sec, sizeof(sec));
+	/* A tls server never looks at the certificate an mtls client means to prove itself with. */
+	if (strcmp(sec, "tls") == 0 && c->mode == CFL_SEC_MTLS) {
+		login_done(c, p, CFL_ECONN,
+			   "connection_security mismatch: this side is in mtls mode but the server "
+			   "is in tls mode");
+		return;
+	}
+	if (cfl__auth_hdr(f, "heartbeat_ms", hb, sizeof(hb)) == 0 && strtoull(hb, NULL, 10) > 0)
+		c->t.heartbeat_ms = strtoull(hb, NULL, 10);
+	c->logged_in = 1;
+	cfl_conn_set_max_payload(cfl_peer_conn(p), CFL_FRAME_MAX_PAYLOAD);
+	c->hb_timer = cfl_loop_timer_add(c->loop, c->t.heartbeat_ms, on_heartbeat, c);
+	schedule_renew(c);
+	login_done(c, p, 0, NULL);
+}
+
+/* Checks that the server proved its identity (SPEC §5 step 1). */
+static int check_challenge(struct cfl_auth_client *c, const struct cfl_frame *f, char *why,
+			   size_t n)
+{
+	char cn[CFL_AUTH_NAME_MAX], sig[SIG_B64_MAX];
+	struct cfl_err e = {0};
+	uint8_t tbs[1024];
+	size_t tl;
+
+	cfl_pki_cert_free(c->server_cert);
+	c->server_cert = NULL;
+	cfl__auth_hdr(f, "signature", sig, sizeof(sig));
+	if (f->body_len == 0 || f->body_len > CERT_PEM_MAX ||
+	    cfl_pki_cert_load_pem((const char *)f->body, f->body_len, &c->server_cert, &e) != 0) {
+		cfl__auth_why(why, n, "the server sent no readable certificate");
+		return CFL_EAUTH;
+	}
+	if (cfl_pki_cert_verify(c->ca, c->server_cert, 0, &e) != 0) {
+		cfl__auth_why(why, n, "the server's certificate is not from this project: %s", e.msg);
+		return CFL_EAUTH;
+	}
+	if (cfl_pki_cert_cn(c->server_cert, cn, sizeof(cn)) != 0 || strcmp(cn, c->server_cn) != 0) {
+		cfl__auth_why(why, n, "the server is '%s', not the expected '%s'", cn, c->server_cn);
+		return CFL_EAUTH;
+	}
+	tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-challenge", c->server_cn, c->nonce, NULL);
+	if (cfl__auth_verify_b64(c->server_cert, tbs, tl, sig) != 0) {
+		cfl__auth_why(why, n, "the server's challenge signature does not verify");
+		return CFL_EAUTH;
+	}
+	return 0;
+}
+
+static void challenge_reply(struct cfl_peer *p, int status, const char *reason,
+			    const struct cfl_frame *f, int more, struct cfl_msg_sink *sink,
+			    void *arg)
+{
+	struct cfl_auth_client *c = arg;
+	char why[512], snonce[NONCE_HEX + 1], sig[SIG_B64_MAX];
+	const char *kind = c->kind == CFL_AUTH_ADMIN ? "admin" : "client";
+	struct cfl_header h[5];
+	uint8_t tbs[1024];
+	size_t tl;
+	int rc;
+
+	(void)more;
+	(void)sink;
+	if (status != 0) {
+		login_done(c, p, status, reason ? reason : "challenge failed");
+		return;
+	}
+	if (check_challenge(c, f, why, sizeof(why)) != 0) {
+		login_done(c, p, CFL_EAUTH, why);
+		return;
+	}
+	cfl__auth_hdr(f, "server_nonce", snonce, sizeof(snonce));
+	tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-register", c->name, snonce, c->project);
+	if (cfl__auth_sign_b64(c->key, tbs, tl, sig, sizeof(sig)) != 0) {
+		login_done(c, p, CFL_ECRYPTO, "cannot sign the register request");
+		return;
+	}
+	h[0] = (struct cfl_header){"client_name", 11, (const uint8_t *)c->name, strlen(c->name)};
+	h[1] = (struct cfl_header){"project", 7, (const uint8_t *)c->project, strlen(c->project)};
+	h[2] = (struct cfl_header){"server_nonce", 12, (const uint8_t *)snonce, strlen(snonce)};
+	h[3] = (struct cfl_header){"signature", 9, (const uint8_t *)sig, strlen(sig)};
+	h[4] = (struct cfl_header){"kind", 4, (const uint8_t *)kind, strlen(kind)};
+	rc = cfl_peer_request(p, "register", h, 5, c->cert_pem, c->cert_pem_len, 10000,
+			      register_reply, c);
+	if (rc != 0)
+		login_done(c, p, rc, "cannot send register");
+}
+
+int cfl_auth_client_login(struct cfl_auth_client *c, struct cfl_peer *p, cfl_auth_login_fn fn,
+			  void *arg)
+{
+	const char *kind = c->kind == CFL_AUTH_ADMIN ? "admin" : "client";
+	struct cfl_header h[3];
+
+	c->peer = p;
+	c->logged_in = 0;
+	c->fn = fn;
+	c->arg = arg;
+	cfl_peer_set_auth(p, NULL, NULL, 0);
+	if (cfl__auth_nonce(c->nonce) != 0)
+		return CFL_ECRYPTO;
+	h[0] = (struct cfl_header){"client_name", 11, (const uint8_t *)c->name, strlen(c->name)};
+	h[1] = (struct cfl_header){"nonce", 5, (const uint8_t *)c->nonce, strlen(c->nonce)};
+	h[2] = (struct cfl_header){"kind", 4, (const uint8_t *)kind, strlen(kind)};
+	return cfl_peer_request(p, "challenge", h, 3, NULL, 0, 10000, challenge_reply, c);
+}
+
+void cfl_auth_client_peer_down(struct cfl_auth_client *c, struct cfl_peer *p)
+{
+	if (c->peer != p)
+		return;
+	cfl_loop_timer_cancel(c->loop, c->hb_timer);
+	cfl_loop_timer_cancel(c->loop, c->renew_timer);
+	c->hb_timer = c->renew_timer = 0;
+	c->peer = NULL;
+	c->logged_in = 0;
+	c->fn = NULL;
+}
+
+int cfl_auth_client_new(struct cfl_msg_hub *hub, const struct cfl_auth_client_cfg *cfg,
+			struct cfl_auth_client **out, struct cfl_err *e)
+{
+	struct cfl_auth_client *c = calloc(1, sizeof(*c));
+	struct cfl_pki_cert *cert = NULL;
+	int rc;
+
+	if (c == NULL)
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	c->hub = hub;
+	c->loop = cfl_msg_hub_loop(hub);
+	c->kind = cfg->kind;
+	c->mode = cfg->mode;
+	c->t = cfg->times;
+	snprintf(c->name, sizeof(c->name), "%s", cfg->name);
+	snprintf(c->project, sizeof(c->project), "%s", cfg->project);
+	snprintf(c->server_cn, sizeof(c->server_cn), "%s", cfg->server_cn);
+	if ((rc = cfl_pki_key_load(cfg->key_file, &c->key, e)) != 0 ||
+	    (rc = cfl_pki_cert_load(cfg->cert_file, &cert, e)) != 0 ||
+	    (rc = cfl_pki_cert_load(cfg->root_ca, &c->ca, e)) != 0 ||
+	    (rc = cfl_pki_cert_to_pem(cert, &c->cert_pem, &c->cert_pem_len, e)) != 0) {
+		cfl_pki_cert_free(cert);
+		cfl_auth_client_free(c);
+		return rc;
+	}
+	cfl_pki_cert_free(cert);
+	cfl_msg_hub_set_gate(hub, gate, c);
+	*out = c;
+	return 0;
+}
+
+void cfl_auth_client_free(struct cfl_auth_client *c)
+{
+	if (c == NULL)
+		return;
+	cfl_loop_timer_cancel(c->loop, c->hb_timer);
+	cfl_loop_timer_cancel(c->loop, c->renew_timer);
+	cfl_pki_key_free(c->key);
+	cfl_pki_cert_free(c->ca);
+	cfl_pki_cert_free(c->server_cert);
+	free(c->cert_pem);
+	cfl_wipe(c->token, sizeof(c->token));
+	cfl_wipe(c->sig, sizeof(c->sig));
+	free(c);
+}
+
+int64_t cfl_auth_client_token_expiry(const struct cfl_auth_client *c)
+{
+	return c->expiry;
+}
+
+unsigned cfl_auth_client_renewals(const struct cfl_auth_client *c)
+{
+	return c->renewals;
+}

@@ -1,0 +1,119 @@
+/* Shared pieces of the login exchange: the signed strings, nonces, defaults. */
+#include "auth_int.h"
+
+#include "cfl/digest.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+size_t cfl__auth_tbs(uint8_t *buf, size_t cap, const char *label, const char *a, const char *b,
+		     const char *c)
+{
+	const char *parts[4] = {label, a, b, c};
+	size_t o = 0;
+
+	for (int i = 0; i < 4; i++) {
+		size_t n = parts[i] != NULL ? strlen(parts[i]) : 0;
+
+		if (o + n + 1 > cap)
+			return 0;
+		memcpy(buf + o, parts[i] != NULL ? parts[i] : "", n);
+		o += n;
+		buf[o++] = '\0';
+	}
+	return o;
+}
+
+int cfl__auth_sign_b64(const struct cfl_pki_key *key, const uint8_t *tbs, size_t n, char *out,
+		       size_t out_size)
+{
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	char *b64 = NULL;
+	int rc = cfl_pki_sign(key, tbs, n, &sig, &sig_len, NULL);
+
+	if (rc == 0 && cfl_base64_encode(sig, sig_len, &b64) != 0)
+		rc = CFL_ENOMEM;
+	if (rc == 0 && strlen(b64) >= out_size)
+		rc = CFL_ETOOBIG;
+	if (rc == 0)
+		memcpy(out, b64, strlen(b64) + 1);
+	free(sig);
+	free(b64);
+	return rc;
+}
+
+int cfl__auth_verify_b64(const struct cfl_pki_cert *cert, const uint8_t *tbs, size_t n,
+			 const char *b64)
+{
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	int rc;
+
+	if (cfl_base64_decode(b64, strlen(b64), &sig, &sig_len) != 0)
+		return CFL_EVERIFY;
+	rc = cfl_pki_verify(cert, tbs, n, sig, sig_len, NULL);
+	free(sig);
+	return rc == 0 ? 0 : CFL_EVERIFY;
+}
+
+int cfl__auth_nonce(char hex[NONCE_HEX])
+{
+	uint8_t raw[NONCE_LEN];
+
+	if (cfl_random(raw, sizeof(raw)) != 0)
+		return CFL_ECRYPTO;
+	cfl_hex(raw, sizeof(raw), hex);
+	return 0;
+}
+
+int cfl__auth_hdr(const struct cfl_frame *f, const char *key, char *buf, size_t size)
+{
+	if (cfl_frame_header_str(f, key, buf, size) != 0) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int64_t cfl__auth_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t env_ms(const char *name, uint64_t dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	double s;
+
+	if (v == NULL || v[0] == '\0')
+		return dflt;
+	s = strtod(v, &end);
+	if (*end != '\0' || s <= 0 || s > 86400.0 * 365)
+		return dflt;
+	return (uint64_t)(s * 1000.0);
+}
+
+void cfl_auth_times_default(struct cfl_auth_times *t)
+{
+	t->token_ttl_ms = env_ms("CFL_TOKEN_TTL_S", 3600000);
+	t->heartbeat_ms = env_ms("CFL_HEARTBEAT_S", 10000);
+	t->dead_ms = env_ms("CFL_DEAD_TIMEOUT_S", 60000);
+	t->login_timeout_ms = env_ms("CFL_LOGIN_TIMEOUT_S", 10000);
+}
+
+void cfl__auth_why(char *why, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,39 @@
+/* Internal to message authentication: the signed byte strings, nonces, header helpers. */
+#ifndef CFL_AUTH_INT_H
+#define CFL_AUTH_INT_H
+
+#include "cfl/auth.h"
+#include "cfl/pki.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NONCE_LEN 32
+#define NONCE_HEX (2 * NONCE_LEN + 1)
+#define TOKEN_MAX 128
+#define SIG_B64_MAX 512
+#define CERT_PEM_MAX (16u << 10)
+
+/* What each signature covers, with a label per purpose so that a signature made for one step
+ * can never be replayed as another (docs/security.md). Fields are NUL-separated. */
+size_t cfl__auth_tbs(uint8_t *buf, size_t cap, const char *label, const char *a, const char *b,
+		     const char *c);
+
+/* Signs / verifies the tbs string as base64. */
+int cfl__auth_sign_b64(const struct cfl_pki_key *key, const uint8_t *tbs, size_t n, char *out,
+		       size_t out_size);
+int cfl__auth_verify_b64(const struct cfl_pki_cert *cert, const uint8_t *tbs, size_t n,
+			 const char *b64);
+
+/* A fresh random nonce as hex. */
+int cfl__auth_nonce(char hex[NONCE_HEX]);
+
+/* Copies header `key` of f into buf; "" when absent or too long (returns -1 then). */
+int cfl__auth_hdr(const struct cfl_frame *f, const char *key, char *buf, size_t size);
+
+int64_t cfl__auth_unix_ms(void);
+
+/* Writes a rejection reason; long reasons are cut to the buffer (the start says what failed). */
+void cfl__auth_why(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

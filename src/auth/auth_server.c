@@ -1,0 +1,618 @@
+/* Server side of message authentication: challenge, register, tokens, the per-message gate,
+ * renewal, heartbeats and the removal of silent clients (docs/security.md). */
+#include "auth_int.h"
+
+#include "cfl/conn.h"
+#include "cfl/digest.h"
+#include "cfl/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PENDING 1024          /* challenges outstanding at once; the oldest is evicted */
+#define PENDING_TTL_MS 30000      /* a challenge must be answered within this */
+
+struct pend {
+	char name[CFL_AUTH_NAME_MAX];
+	char nonce[NONCE_HEX];
+	uint64_t at_ms;
+	int live;
+};
+
+struct tok {
+	char token[TOKEN_MAX];
+	char sig[SIG_B64_MAX];
+	int64_t expiry_s;
+};
+
+struct session {
+	struct session *next;
+	char name[CFL_AUTH_NAME_MAX];
+	enum cfl_auth_kind kind;
+	char role[64];
+	struct cfl_peer *peer; /* NULL while disconnected */
+	uint64_t last_seen_ms; /* loop clock */
+	int64_t last_seen_unix_ms;
+	struct tok cur, prev; /* prev stays valid until it expires: renewal never interrupts */
+	struct tok srv;       /* the server's own token towards this client */
+	char addr[64], via[64];
+	enum cfl_conn_sec mode;
+};
+
+/* Per connection. */
+struct apeer {
+	struct cfl_auth_server *srv;
+	struct session *sess;
+	uint64_t login_timer;
+};
+
+struct cfl_auth_server {
+	struct cfl_msg_hub *hub;
+	struct cfl_loop *loop;
+	char project[CFL_AUTH_NAME_MAX], server_cn[CFL_AUTH_NAME_MAX];
+	enum cfl_conn_sec mode;
+	struct cfl_auth_times t;
+	struct cfl_pki_key *key;
+	struct cfl_pki_cert *cert, *ca;
+	char *cert_pem;
+	size_t cert_pem_len;
+	struct pend pend[MAX_PENDING];
+	size_t pend_next;
+	struct session *sessions;
+	uint64_t reaper;
+};
+
+
+static struct apeer *ap_of(const struct cfl_peer *p)
+{
+	return cfl_peer_user(p);
+}
+
+static struct session *find_session(struct cfl_auth_server *s, const char *name)
+{
+	for (struct session *x = s->sessions; x != NULL; x = x->next) {
+		if (strcmp(x->name, name) == 0)
+			return x;
+	}
+	return NULL;
+}
+
+static void reject_log(struct cfl_peer *p, const char *claimed, const char *why)
+{
+	CFL_WARN("rejected message from %s (claims '%s'): %s",
+		 cfl_conn_peer_addr(cfl_peer_conn(p)), claimed[0] ? claimed : "-", why);
+}
+
+/* --- the gate: every message after login ------------------------------------------------------ */
+
+static int tok_matches(const struct tok *t, const char *token, const char *sig, int64_t now_s,
+		       int *expired)
+{
+	size_t tl = strlen(t->token), sl = strlen(t->sig);
+
+	if (tl == 0 || strlen(token) != tl || !cfl_ct_equal(t->token, token, tl))
+		return 0;
+	if (strlen(sig) != sl || !cfl_ct_equal(t->sig, sig, sl))
+		return -1;
+	if (t->expiry_s <= now_s) {
+		*expired = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t n, void *arg)
+{
+	struct cfl_auth_server *s = arg;
+	struct apeer *ap = ap_of(p);
+	char name[CFL_AUTH_NAME_MAX], token[TOKEN_MAX], sig[SIG_B64_MAX];
+	int64_t now_s = cfl__auth_unix_ms() / 1000;
+	int expired = 0, m;
+
+	cfl__auth_hdr(f, "client_name", name, sizeof(name));
+	if (cfl__auth_hdr(f, "token", token, sizeof(token)) != 0 ||
+	    cfl__auth_hdr(f, "token_signature", sig, sizeof(sig)) != 0 || name[0] == '\0') {
+		cfl__auth_why(why, n, "missing authentication headers");
+		goto reject;
+	}
+	if (ap == NULL || ap->sess == NULL) {
+		cfl__auth_why(why, n, "not logged in on this connection");
+		goto reject;
+	}
+	/* A token is bound to the identity that earned it on this connection. */
+	if (strcmp(name, ap->sess->name) != 0) {
+		cfl__auth_why(why, n, "client_name '%s' is not the identity of this connection", name);
+		goto reject;
+	}
+	m = tok_matches(&ap->sess->cur, token, sig, now_s, &expired);
+	if (m == 0)
+		m = tok_matches(&ap->sess->prev, token, sig, now_s, &expired);
+	if (m < 0) {
+		cfl__auth_why(why, n, "bad token signature");
+		goto reject;
+	}
+	if (m == 0) {
+		cfl__auth_why(why, n, expired ? "token expired" : "unknown token");
+		goto reject;
+	}
+	ap->sess->last_seen_ms = cfl_loop_now_ms(s->loop);
+	ap->sess->last_seen_unix_ms = cfl__auth_unix_ms();
+	return 0;
+reject:
+	reject_log(p, name, why);
+	return CFL_EAUTH;
+}
+
+/* --- tokens --------------------------------------------------------------------------------- */
+
+static int issue(struct cfl_auth_server *s, const char *name, struct tok *t)
+{
+	uint8_t raw[24], tbs[1024];
+	char hex[2 * sizeof(raw) + 1];
+	size_t n;
+
+	if (cfl_random(raw, sizeof(raw)) != 0)
+		return CFL_ECRYPTO;
+	cfl_hex(raw, sizeof(raw), hex);
+	t->expiry_s = cfl__auth_unix_ms() / 1000 + (int64_t)(s->t.token_ttl_ms / 1000) +
+		      (s->t.token_ttl_ms % 1000 ? 1 : 0);
+	snprintf(t->token, sizeof(t->token), "v1.%" PRId64 ".%s", t->expiry_s, hex);
+	n = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-token", name, t->token, NULL);
+	return cfl__auth_sign_b64(s->key, tbs, n, t->sig, sizeof(t->sig));
+}
+
+static int reply_tokens(struct cfl_peer *p, uint64_t id, struct cfl_auth_server *s,
+			struct session *x)
+{
+	char exp[24], hb[24];
+	const char *sec = cfl_conn_sec_name(s->mode);
+	struct cfl_header h[7];
+
+	snprintf(exp, sizeof(exp), "%" PRId64, x->cur.expiry_s);
+	snprintf(hb, sizeof(hb), "%" PRIu64, s->t.heartbeat_ms);
+	/* Not "token": the reply carries the server's own token under that name. */
+	h[0] = (struct cfl_header){"issued_token", 12, (const uint8_t *)x->cur.token,
+				   strlen(x->cur.token)};
+	h[1] = (struct cfl_header){"issued_token_signature", 22, (const uint8_t *)x->cur.sig,
+				   strlen(x->cur.sig)};
+	h[2] = (struct cfl_header){"issued_token_expiry", 19, (const uint8_t *)exp, strlen(exp)};
+	h[3] = (struct cfl_header){"server_token", 12, (const uint8_t *)x->srv.token,
+				   strlen(x->srv.token)};
+	h[4] = (struct cfl_header){"server_token_signature", 22, (const uint8_t *)x->srv.sig,
+				   strlen(x->srv.sig)};
+	h[5] = (struct cfl_header){"security", 8, (const uint8_t *)sec, strlen(sec)};
+	h[6] = (struct cfl_header){"heartbeat_ms", 12, (const uint8_t *)hb, strlen(hb)};
+	return cfl_peer_reply(p, id, h, 7, NULL, 0);
+}
+
+/* --- challenge ------------------------------------------------------------------------------- */
+
+static int is_hex(const char *s, size_t len)
+{
+	if (strlen(s) != len)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return 1;
+}
+
+static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more,
+			 struct cfl_msg_sink *sink, void *arg)
+{
+	struct cfl_auth_server *s = arg;
+	char name[CFL_AUTH_NAME_MAX], nonce[NONCE_HEX + 1], sig[SIG_B64_MAX];
+	struct pend *pe = &s->pend[s->pend_next++ % MAX_PENDING];
+	struct cfl_header h[3];
+	uint8_t tbs[1024];
+	size_t n;
+
+	(void)more;
+	(void)sink;
+	if (f->type != CFL_FRAME_T_REQUEST)
+		return;
+	cfl__auth_hdr(f, "client_name", name, sizeof(name));
+	cfl__auth_hdr(f, "nonce", nonce, sizeof(nonce));
+	if (name[0] == '\0' || !is_hex(nonce, NONCE_HEX - 1)) {
+		reject_log(p, name, "challenge without a name or a 32-byte hex nonce");
+		cfl_peer_reply_error(p, f->id, "bad_request", "challenge needs client_name and nonce");
+		return;
+	}
+	/* Bounded: a flood of challenges only recycles this fixed table. */
+	memset(pe, 0, sizeof(*pe));
+	snprintf(pe->name, sizeof(pe->name), "%s", name);
+	pe->at_ms = cfl_loop_now_ms(s->loop);
+	pe->live = cfl__auth_nonce(pe->nonce) == 0;
+	n = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-challenge", s->server_cn, nonce, NULL);
+	if (!pe->live || cfl__auth_sign_b64(s->key, tbs, n, sig, sizeof(sig)) != 0) {
+		cfl_peer_reply_error(p, f->id, "internal", "cannot sign");
+		return;
+	}
+	h[0] = (struct cfl_header){"server_cn", 9, (const uint8_t *)s->server_cn,
+				   strlen(s->server_cn)};
+	h[1] = (struct cfl_header){"server_nonce", 12, (const uint8_t *)pe->nonce,
+				   strlen(pe->nonce)};
+	h[2] = (struct cfl_header){"signature", 9, (const uint8_t *)sig, strlen(sig)};
+	cfl_peer_reply(p, f->id, h, 3, s->cert_pem, s->cert_pem_len);
+}
+
+/* --- register --------------------------------------------------------------------------------- */
+
+/* Finds and consumes the challenge: single use, so a replayed register finds nothing. */
+static int take_nonce(struct cfl_auth_server *s, const char *name, const char *nonce)
+{
+	uint64_t now = cfl_loop_now_ms(s->loop);
+
+	if (!is_hex(nonce, NONCE_HEX - 1))
+		return 0;
+	for (size_t i = 0; i < MAX_PENDING; i++) {
+		struct pend *pe = &s->pend[i];
+
+		if (!pe->live || !cfl_ct_equal(pe->nonce, nonce, NONCE_HEX - 1))
+			continue;
+		pe->live = 0;
+		return strcmp(pe->name, name) == 0 && now - pe->at_ms <= PENDING_TTL_MS;
+	}
+	return 0;
+}
+
+/* Every check of SPEC §5 step 2; writes the reason of the first failure. */
+static int check_register(struct cfl_auth_server *s, struct cfl_peer *p,
+			  const struct cfl_frame *f, const char *name, enum cfl_auth_kind kind,
+			  char *role, size_t role_size, char *why, size_t n)
+{
+	char project[CFL_AUTH_NAME_MAX], nonce[NONCE_HEX + 1], sig[SIG_B64_MAX],
+		cn[CFL_AUTH_NAME_MAX];
+	struct cfl_pki_cert *cert = NULL;
+	struct cfl_err e = {0};
+	uint8_t tbs[1024];
+	size_t tl;
+	int rc = CFL_EAUTH;
+
+	cfl__auth_hdr(f, "project", project, sizeof(project));
+	cfl__auth_hdr(f, "server_nonce", nonce, sizeof(nonce));
+	cfl__auth_hdr(f, "signature", sig, sizeof(sig));
+	if (!take_nonce(s, name, nonce)) {
+		cfl__auth_why(why, n, "register without a valid challenge (unknown, used or stale nonce)");
+	} else if (strcmp(project, s->project) != 0) {
+		cfl__auth_why(why, n, "wrong project '%s'", project);
+	} else if (f->body_len == 0 || f->body_len > CERT_PEM_MAX ||
+		   cfl_pki_cert_load_pem((const char *)f->body, f->body_len, &cert, &e) != 0) {
+		cfl__auth_why(why, n, "no readable certificate");
+	} else if (cfl_pki_cert_verify(s->ca, cert, 0, &e) != 0) {
+		cfl__auth_why(why, n, "%s", e.msg);
+	} else if (cfl_pki_cert_cn(cert, cn, sizeof(cn)) != 0 || strcmp(cn, name) != 0) {
+		cfl__auth_why(why, n, "name '%s' does not match the certificate CN '%s'", name, cn);
+	} else if (cfl_pki_cert_role(cert, role, role_size) != 0 && kind == CFL_AUTH_ADMIN) {
+		cfl__auth_why(why, n, "not an admin certificate (no role)");
+	} else if (role[0] != '\0' && kind == CFL_AUTH_CLIENT) {
+		cfl__auth_why(why, n, "an admin certificate cannot log in as a client");
+	} else if (cfl_conn_mode(cfl_peer_conn(p)) == CFL_SEC_MTLS &&
+		   strcmp(cfl_conn_peer_cn(cfl_peer_conn(p)), name) != 0) {
+		cfl__auth_why(why, n, "name differs from the connection's TLS certificate");
+	} else if ((tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-register", name, nonce, project)) ==
+			   0 ||
+		   cfl__auth_verify_b64(cert, tbs, tl, sig) != 0) {
+		cfl__auth_why(why, n, "bad register signature");
+	} else {
+		rc = 0;
+	}
+	cfl_pki_cert_free(cert);
+	return rc;
+}
+
+static void end_session(struct cfl_auth_server *s, struct session *x)
+{
+	struct session **pp;
+
+	for (pp = &s->sessions; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == x) {
+			*pp = x->next;
+			break;
+		}
+	}
+	if (x->peer != NULL && ap_of(x->peer) != NULL)
+		ap_of(x->peer)->sess = NULL;
+	free(x);
+}
+
+static struct session *new_session(struct cfl_auth_server *s, struct cfl_peer *p,
+				   const char *name, enum cfl_auth_kind kind, const char *role)
+{
+	struct session *old = find_session(s, name), *x = calloc(1, sizeof(*x));
+	struct cfl_conn *c = cfl_peer_conn(p);
+
+	if (x == NULL)
+		return NULL;
+	if (old != NULL) {
+		if (old->peer != NULL && old->peer != p) {
+			CFL_INFO("%s logged in again: closing its previous connection", name);
+			cfl_conn_close(cfl_peer_conn(old->peer), "replaced by a new login");
+		}
+		end_session(s, old);
+	}
+	snprintf(x->name, sizeof(x->name), "%s", name);
+	snprintf(x->role, sizeof(x->role), "%s", role);
+	snprintf(x->addr, sizeof(x->addr), "%s", cfl_conn_peer_addr(c));
+	snprintf(x->via, sizeof(x->via), "%s", cfl_conn_local_addr(c));
+	x->kind = kind;
+	x->mode = cfl_conn_mode(c);
+	x->peer = p;
+	x->last_seen_ms = cfl_loop_now_ms(s->loop);
+	x->last_seen_unix_ms = cfl__auth_unix_ms();
+	if (issue(s, name, &x->cur) != 0 || issue(s, "server", &x->srv) != 0) {
+		free(x);
+		return NULL;
+	}
+	x->next = s->sessions;
+	s->sessions = x;
+	return x;
+}
+
+static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
+			struct cfl_msg_sink *sink, void *arg)
+{
+	struct cfl_auth_server *s = arg;
+	struct apeer *ap = ap_of(p);
+	char name[CFL_AUTH_NAME_MAX], kindv[16], role[64] = "", why[512];
+	enum cfl_auth_kind kind;
+	struct cfl_conn *c = cfl_peer_conn(p);
+	struct session *x;
+	static const char *const keys[3] = {"client_name", "token", "token_signature"};
+	const char *vals[3];
+	int rc;
+
+	(void)more;
+	(void)sink;
+	if (f->type != CFL_FRAME_T_REQUEST || ap == NULL)
+		return;
+	cfl__auth_hdr(f, "client_name", name, sizeof(name));
+	cfl__auth_hdr(f, "kind", kindv, sizeof(kindv));
+	kind = strcmp(kindv, "admin") == 0 ? CFL_AUTH_ADMIN : CFL_AUTH_CLIENT;
+	if (check_register(s, p, f, name, kind, role, sizeof(role), why, sizeof(why)) != 0) {
+		reject_log(p, name, why);
+		cfl_peer_reply_error(p, f->id, "unauthenticated", why);
+		return;
+	}
+	x = new_session(s, p, name, kind, role);
+	if (x == NULL) {
+		cfl_peer_reply_error(p, f->id, "internal", "cannot issue a token");
+		return;
+	}
+	ap->sess = x;
+	cfl_loop_timer_cancel(s->loop, ap->login_timer);
+	ap->login_timer = 0;
+	cfl_peer_set_name(p, name);
+	vals[0] = "server";
+	vals[1] = x->srv.token;
+	vals[2] = x->srv.sig;
+	cfl_peer_set_auth(p, keys, vals, 3);
+	cfl_conn_set_max_payload(c, CFL_FRAME_MAX_PAYLOAD);
+	CFL_INFO("%s%s%s logged in from %s to %s (%s%s%s)", kind == CFL_AUTH_ADMIN ? "admin " : "",
+		 name, role[0] ? "" : "", cfl_conn_peer_addr(c), cfl_conn_local_addr(c),
+		 cfl_conn_sec_name(cfl_conn_mode(c)), cfl_conn_mode(c) == CFL_SEC_CLEAR ? "" : ", ",
+		 cfl_conn_mode(c) == CFL_SEC_CLEAR ? "" : cfl_conn_tls_version(c));
+	if ((rc = reply_tokens(p, f->id, s, x)) != 0)
+		CFL_ERROR("cannot send the tokens to %s: %s", name, cfl_strerror(rc));
+}
+
+/* --- after login: renew, heartbeat, goodbye --------------------------------------------------- */
+
+static void on_renew(struct cfl_peer *p, const struct cfl_frame *f, int more,
+		     struct cfl_msg_sink *sink, void *arg)
+{
+	struct cfl_auth_server *s = arg;
+	struct apeer *ap = ap_of(p);
+	struct tok t;
+
+	(void)more;
+	(void)sink;
+	if (f->type != CFL_FRAME_T_REQUEST || ap == NULL || ap->sess == NULL)
+		return;
+	if (issue(s, ap->sess->name, &t) != 0) {
+		cfl_peer_reply_error(p, f->id, "internal", "cannot issue a token");
+		return;
+	}
+	ap->sess->prev = ap->sess->cur;
+	ap->sess->cur = t;
+	CFL_DEBUG("%s renewed its token", ap->sess->name);
+	reply_tokens(p, f->id, s, ap->sess);
+}
+
+static void on_heartbeat(struct cfl_peer *p, const struct cfl_frame *f, int more,
+			 struct cfl_msg_sink *sink, void *arg)
+{
+	(void)arg;
+	(void)more;
+	(void)sink;
+	/* The gate already refreshed last_seen; a request form gets an answer for RTT checks. */
+	if (f->type == CFL_FRAME_T_REQUEST)
+		cfl_peer_reply(p, f->id, NULL, 0, NULL, 0);
+}
+
+static void on_goodbye(struct cfl_peer *p, const struct cfl_frame *f, int more,
+		       struct cfl_msg_sink *sink, void *arg)
+{
+	struct cfl_auth_server *s = arg;
+	struct apeer *ap = ap_of(p);
+
+	(void)f;
+	(void)more;
+	(void)sink;
+	/* Unauthenticated by design (SPEC §5): it can only end the sender's own connection. */
+	if (ap != NULL && ap->sess != NULL) {
+		CFL_INFO("%s said goodbye", ap->sess->name);
+		end_session(s, ap->sess);
+	}
+	cfl_conn_close(cfl_peer_conn(p), "goodbye");
+}
+
+/* --- connections and the reaper ---------------------------------------------------------------- */
+
+static void on_login_timeout(struct cfl_loop *loop, uint64_t id, void *arg)
+{
+	struct cfl_peer *p = arg;
+	struct apeer *ap = ap_of(p);
+
+	(void)loop;
+	(void)id;
+	ap->login_timer = 0;
+	CFL_WARN("connection from %s did not log in within %.1f s: closed",
+		 cfl_conn_peer_addr(cfl_peer_conn(p)), (double)ap->srv->t.login_timeout_ms / 1e3);
+	cfl_conn_close(cfl_peer_conn(p), "login timeout");
+}
+
+void cfl_auth_server_peer_up(struct cfl_auth_server *s, struct cfl_peer *p)
+{
+	struct apeer *ap = calloc(1, sizeof(*ap));
+
+	if (ap == NULL) {
+		cfl_conn_close(cfl_peer_conn(p), "out of memory");
+		return;
+	}
+	ap->srv = s;
+	cfl_peer_set_user(p, ap);
+	ap->login_timer = cfl_loop_timer_add(s->loop, s->t.login_timeout_ms, on_login_timeout, p);
+}
+
+void cfl_auth_server_peer_down(struct cfl_auth_server *s, struct cfl_peer *p)
+{
+	struct apeer *ap = ap_of(p);
+
+	if (ap == NULL)
+		return;
+	cfl_loop_timer_cancel(s->loop, ap->login_timer);
+	/* The session outlives the connection until the dead timeout: a client that lost its
+	 * path logs in again and carries on. */
+	if (ap->sess != NULL && ap->sess->peer == p)
+		ap->sess->peer = NULL;
+	cfl_peer_set_user(p, NULL);
+	free(ap);
+}
+
+static void on_reap(struct cfl_loop *loop, uint64_t id, void *arg)
+{
+	struct cfl_auth_server *s = arg;
+	uint64_t now = cfl_loop_now_ms(loop);
+	struct session *x = s->sessions, *next;
+
+	(void)id;
+	for (; x != NULL; x = next) {
+		next = x->next;
+		if (now - x->last_seen_ms <= s->t.dead_ms)
+			continue;
+		CFL_WARN("%s silent for %.1f s: removed, its token dropped", x->name,
+			 (double)(now - x->last_seen_ms) / 1e3);
+		if (x->peer != NULL)
+			cfl_conn_close(cfl_peer_conn(x->peer), "no heartbeat: removed");
+		end_session(s, x);
+	}
+	s->reaper = cfl_loop_timer_add(loop, s->t.dead_ms / 4 > 1000 ? 1000 : s->t.dead_ms / 4 + 1,
+				       on_reap, s);
+}
+
+/* --- setup and queries ----------------------------------------------------------------------- */
+
+int cfl_auth_server_new(struct cfl_msg_hub *hub, const struct cfl_auth_server_cfg *cfg,
+			struct cfl_auth_server **out, struct cfl_err *e)
+{
+	struct cfl_auth_server *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (s == NULL)
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	s->hub = hub;
+	s->loop = cfl_msg_hub_loop(hub);
+	s->mode = cfg->mode;
+	s->t = cfg->times;
+	snprintf(s->project, sizeof(s->project), "%s", cfg->project);
+	snprintf(s->server_cn, sizeof(s->server_cn), "%s", cfg->server_cn);
+	if ((rc = cfl_pki_key_load(cfg->key_file, &s->key, e)) != 0 ||
+	    (rc = cfl_pki_cert_load(cfg->cert_file, &s->cert, e)) != 0 ||
+	    (rc = cfl_pki_cert_load(cfg->root_ca, &s->ca, e)) != 0 ||
+	    (rc = cfl_pki_cert_to_pem(s->cert, &s->cert_pem, &s->cert_pem_len, e)) != 0) {
+		cfl_auth_server_free(s);
+		return rc;
+	}
+	cfl_msg_hub_set_gate(hub, gate, s);
+	cfl_msg_hub_handle(hub, "challenge", on_challenge, s);
+	cfl_msg_hub_handle(hub, "register", on_register, s);
+	cfl_msg_hub_handle(hub, "renew", on_renew, s);
+	cfl_msg_hub_handle(hub, "heartbeat", on_heartbeat, s);
+	cfl_msg_hub_handle(hub, "goodbye", on_goodbye, s);
+	s->reaper = cfl_loop_timer_add(s->loop, 1000, on_reap, s);
+	*out = s;
+	return 0;
+}
+
+void cfl_auth_server_free(struct cfl_auth_server *s)
+{
+	if (s == NULL)
+		return;
+	cfl_loop_timer_cancel(s->loop, s->reaper);
+	while (s->sessions != NULL)
+		end_session(s, s->sessions);
+	cfl_pki_key_free(s->key);
+	cfl_pki_cert_free(s->cert);
+	cfl_pki_cert_free(s->ca);
+	free(s->cert_pem);
+	free(s);
+}
+
+size_t cfl_auth_server_sessions(const struct cfl_auth_server *s, enum cfl_auth_kind kind,
+				struct cfl_auth_session_info *out, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct session *x = s->sessions; x != NULL; x = x->next) {
+		struct cfl_auth_session_info *i;
+
+		if (x->kind != kind)
+			continue;
+		if (n < max) {
+			i = &out[n];
+			memset(i, 0, sizeof(*i));
+			snprintf(i->name, sizeof(i->name), "%s", x->name);
+			snprintf(i->role, sizeof(i->role), "%s", x->role);
+			snprintf(i->addr, sizeof(i->addr), "%s", x->addr);
+			snprintf(i->via, sizeof(i->via), "%s", x->via);
+			i->kind = x->kind;
+			i->mode = x->mode;
+			i->last_seen_ms = x->last_seen_unix_ms;
+			i->token_expiry = x->cur.expiry_s;
+			i->connected = x->peer != NULL;
+		}
+		n++;
+	}
+	return n;
+}
+
+int cfl_auth_server_remove(struct cfl_auth_server *s, const char *name, const char *reason)
+{
+	struct session *x = find_session(s, name);
+
+	if (x == NULL)
+		return CFL_ENOENT;
+	CFL_INFO("%s removed: %s", name, reason);
+	if (x->peer != NULL)
+		cfl_conn_close(cfl_peer_conn(x->peer), reason);
+	end_session(s, x);
+	return 0;
+}
+
+const char *cfl_auth_server_identity(const struct cfl_peer *p, enum cfl_auth_kind *kind,
+				     const char **role)
+{
+	const struct apeer *ap = cfl_peer_user(p);
+
+	if (ap == NULL || ap->sess == NULL)
+		return NULL;
+	if (kind != NULL)
+		*kind = ap->sess->kind;
+	if (role != NULL)
+		*role = ap->sess->role;
+	return ap->sess->name;
+}
