@@ -19,6 +19,8 @@ static void usage(FILE *out)
 		"reconnecting until SIGTERM or SIGINT. With an action it does that, reports and\n"
 		"exits (0 success, 1 failure):\n\n"
 		"  --ping N         N request/reply round trips\n"
+		"  --ping-for S     a request every 200 ms for S seconds, across reconnects;\n"
+		"                   every one must be answered or reported failed\n"
 		"  --oneway N       N one-way messages\n"
 		"  --send BYTES     stream BYTES to the server and check its checksum\n"
 		"  --recv BYTES     receive BYTES from the server and check them\n"
@@ -40,6 +42,7 @@ int cmd_client(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"ping", required_argument, NULL, 'p'},
+		{"ping-for", required_argument, NULL, 'P'},
 		{"oneway", required_argument, NULL, 'o'},
 		{"send", required_argument, NULL, 's'},
 		{"recv", required_argument, NULL, 'r'},
@@ -58,6 +61,7 @@ int cmd_client(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
+		case 'P':
 		case 'o':
 		case 's':
 		case 'r':
@@ -71,6 +75,7 @@ int cmd_client(int argc, char **argv)
 				break;
 			}
 			act.kind = ch == 'p'   ? CFL_ACT_PING
+				   : ch == 'P' ? CFL_ACT_PINGLOOP
 				   : ch == 'o' ? CFL_ACT_ONEWAY
 				   : ch == 's' ? CFL_ACT_SEND
 					       : CFL_ACT_RECV;

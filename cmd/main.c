@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{"kit", cmd_kit, "check a startup kit's signatures (kit verify)"},
 	{"server", cmd_server, "run the FL server from its startup kit"},
 	{"client", cmd_client, "run an FL client from its startup kit"},
+	{"admin", cmd_admin, "the admin console, from an admin startup kit"},
 };
 
 static void usage(FILE *out)

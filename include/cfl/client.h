@@ -13,6 +13,8 @@ enum cfl_client_action_kind {
 	CFL_ACT_RECV,     /* receive n bytes from the server and check them */
 	CFL_ACT_MESSAGE,  /* one echo request with `text` */
 	CFL_ACT_ONEWAY,   /* n one-way messages, then one request to flush */
+	CFL_ACT_PINGLOOP, /* a request every 200 ms for n seconds, surviving reconnects */
+	CFL_ACT_ADMIN,    /* admin console: `text` is one command, or NULL to read stdin */
 };
 
 struct cfl_client_action {
@@ -21,6 +23,7 @@ struct cfl_client_action {
 	const char *text;
 	int stats; /* print peak_rss_kib at the end */
 	int connect_timeout_s; /* actions: give up after this long without a connection */
+	int json;              /* admin: print replies as JSON */
 };
 
 /* Runs the client. Blocks. With an action: returns 0 when it succeeded, else a CFL_E* code with

@@ -70,15 +70,34 @@ static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t
 
 /* --- heartbeats and renewal ------------------------------------------------------------------ */
 
+/* A heartbeat is a request: a path that went dark (no RST, packets dropped) shows as a missing
+ * answer, and the connection is dropped so that the client reconnects and logs in again. */
+static void heartbeat_reply(struct cfl_peer *p, int status, const char *reason,
+			    const struct cfl_frame *f, int more, struct cfl_msg_sink *sink,
+			    void *arg)
+{
+	(void)arg;
+	(void)f;
+	(void)more;
+	(void)sink;
+	if (status == CFL_ETIMEDOUT) {
+		CFL_WARN("no answer to a heartbeat: dropping the connection");
+		cfl_conn_close(cfl_peer_conn(p), "heartbeat timed out");
+	} else if (status != 0 && status != CFL_ECLOSED) {
+		CFL_WARN("heartbeat failed: %s", reason ? reason : cfl_strerror(status));
+	}
+}
+
 static void on_heartbeat(struct cfl_loop *loop, uint64_t id, void *arg)
 {
 	struct cfl_auth_client *c = arg;
+	uint64_t wait = c->t.heartbeat_ms * 2 < 2000 ? 2000 : c->t.heartbeat_ms * 2;
 
 	(void)id;
 	c->hb_timer = 0;
 	if (c->peer == NULL || !c->logged_in)
 		return;
-	cfl_peer_send(c->peer, "heartbeat", NULL, 0, NULL, 0);
+	cfl_peer_request(c->peer, "heartbeat", NULL, 0, NULL, 0, wait, heartbeat_reply, c);
 	c->hb_timer = cfl_loop_timer_add(loop, c->t.heartbeat_ms, on_heartbeat, c);
 }
 

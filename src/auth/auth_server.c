@@ -487,8 +487,12 @@ void cfl_auth_server_peer_down(struct cfl_auth_server *s, struct cfl_peer *p)
 	cfl_loop_timer_cancel(s->loop, ap->login_timer);
 	/* The session outlives the connection until the dead timeout: a client that lost its
 	 * path logs in again and carries on. */
-	if (ap->sess != NULL && ap->sess->peer == p)
+	if (ap->sess != NULL && ap->sess->peer == p) {
 		ap->sess->peer = NULL;
+		/* An admin console's session ends with its connection. */
+		if (ap->sess->kind == CFL_AUTH_ADMIN)
+			end_session(s, ap->sess);
+	}
 	cfl_peer_set_user(p, NULL);
 	free(ap);
 }

@@ -10,6 +10,7 @@
 #include "cfl/loop.h"
 #include "cfl/msg.h"
 #include "cfl/tls.h"
+#include "client_int.h"
 #include "util/teststream.h"
 
 #include <inttypes.h>
@@ -40,6 +41,10 @@ struct client {
 	uint64_t done_count; /* ping / oneway progress */
 	int finished, stopping, result;
 	struct cfl_err err;
+	/* pingloop */
+	int loop_started;
+	uint64_t t_end, sent, ok, failed, offline, outstanding;
+	unsigned logins;
 	/* send / recv */
 	struct cfl__tstream ts;
 	struct cfl_sha256 *sha;
@@ -48,6 +53,12 @@ struct client {
 
 static void finish(struct client *c, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Runs that outlive a lost connection: reconnect and log in again instead of failing. */
+static int persistent(const struct client *c)
+{
+	return c->act->kind == CFL_ACT_NONE || c->act->kind == CFL_ACT_PINGLOOP;
+}
 
 static void finish(struct client *c, int rc, const char *fmt, ...)
 {
@@ -238,6 +249,70 @@ static void recv_reply(struct cfl_peer *p, int status, const char *reason,
 		recv_end(c, 0, NULL);
 }
 
+static void admin_done(int status, const char *reason, void *arg)
+{
+	struct client *c = arg;
+
+	if (status > 0) /* more commands to read: the console goes on */
+		return;
+	if (status != 0)
+		finish(c, status, "%s", reason ? reason : cfl_strerror(status));
+	else
+		finish(c, 0, "ok");
+}
+
+/* --- pingloop: requests that must each be answered or reported failed, across reconnects --- */
+
+static void pingloop_maybe_done(struct client *c)
+{
+	if (cfl_loop_now_ms(c->loop) < c->t_end || c->outstanding > 0)
+		return;
+	printf("pingloop: sent %" PRIu64 ", ok %" PRIu64 ", failed %" PRIu64
+	       ", not sent (offline) %" PRIu64 ", logins %u\n",
+	       c->sent, c->ok, c->failed, c->offline, c->logins);
+	finish(c, c->sent == c->ok + c->failed ? 0 : CFL_EVERIFY, "requests unaccounted for");
+}
+
+static void pingloop_reply(struct cfl_peer *p, int status, const char *reason,
+			   const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+{
+	struct client *c = arg;
+
+	(void)p;
+	(void)f;
+	(void)more;
+	(void)sink;
+	c->outstanding--;
+	if (status == 0) {
+		c->ok++;
+	} else {
+		c->failed++;
+		printf("pingloop: a request failed: %s\n", reason ? reason : cfl_strerror(status));
+	}
+	pingloop_maybe_done(c);
+}
+
+static void pingloop_tick(struct cfl_loop *loop, uint64_t id, void *arg)
+{
+	struct client *c = arg;
+
+	(void)id;
+	if (cfl_loop_now_ms(loop) >= c->t_end) {
+		pingloop_maybe_done(c);
+		return;
+	}
+	if (c->peer == NULL) {
+		c->offline++;
+	} else if (cfl_peer_request(c->peer, "ping", NULL, 0, "x", 1, 3000, pingloop_reply, c) ==
+		   0) {
+		c->sent++;
+		c->outstanding++;
+	} else {
+		c->offline++;
+	}
+	cfl_loop_timer_add(loop, 200, pingloop_tick, c);
+}
+
 static void start_action(struct client *c)
 {
 	char len[24], seed[24];
@@ -249,6 +324,14 @@ static void start_action(struct client *c)
 	h[0] = (struct cfl_header){"length", 6, (const uint8_t *)len, strlen(len)};
 	h[1] = (struct cfl_header){"seed", 4, (const uint8_t *)seed, strlen(seed)};
 	switch (c->act->kind) {
+	case CFL_ACT_PINGLOOP:
+		c->logins++;
+		if (!c->loop_started) {
+			c->loop_started = 1;
+			c->t_end = cfl_loop_now_ms(c->loop) + c->act->n * 1000;
+			cfl_loop_timer_add(c->loop, 0, pingloop_tick, c);
+		}
+		return;
 	case CFL_ACT_PING:
 		rc = cfl_peer_request(c->peer, "ping", NULL, 0, "x", 1, 0, ping_reply, c);
 		break;
@@ -270,6 +353,9 @@ static void start_action(struct client *c)
 		rc = cfl_peer_request_stream(c->peer, "sink", NULL, 0, c->act->n, send_read, c, 0,
 					     send_reply, c);
 		break;
+	case CFL_ACT_ADMIN:
+		cfl__admin_next(c->peer, c->act->text, c->act->json, admin_done, c);
+		return;
 	case CFL_ACT_RECV:
 		rc = cfl_peer_request(c->peer, "source", h, 2, NULL, 0, 0, recv_reply, c);
 		break;
@@ -308,7 +394,7 @@ static void login_result(struct cfl_peer *p, int status, const char *reason, voi
 
 	if (status != 0) {
 		CFL_ERROR("login failed: %s", reason ? reason : cfl_strerror(status));
-		if (c->act->kind != CFL_ACT_NONE)
+		if (!persistent(c))
 			finish(c, status, "login failed: %s", reason ? reason : cfl_strerror(status));
 		else
 			cfl_conn_close(cfl_peer_conn(p), "login failed");
@@ -350,7 +436,7 @@ static void peer_down(struct cfl_peer *p, int code, const char *reason, void *ar
 		cfl_loop_stop(c->loop);
 		return;
 	}
-	if (c->act->kind != CFL_ACT_NONE) {
+	if (!persistent(c)) {
 		finish(c, CFL_ECONN, "cannot talk to the server at %s:%d (%s): %s", c->cfg.host,
 		       c->cfg.port, cfl_conn_sec_name(c->cfg.mode), reason ? reason : "closed");
 		return;
@@ -370,7 +456,7 @@ static void dial(struct client *c)
 		o.connect_timeout_ms = (uint64_t)c->act->connect_timeout_s * 1000;
 	if (cfl_conn_dial(c->loop, c->cfg.host, c->cfg.port, &o, &conn, &e) == 0)
 		return;
-	if (c->act->kind != CFL_ACT_NONE) {
+	if (!persistent(c)) {
 		finish(c, e.code, "%s", e.msg);
 		return;
 	}
@@ -397,7 +483,9 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 {
 	int rc;
 
-	if ((rc = cfl_kitcfg_load(kit_dir, 0, &c->cfg, e)) != 0 ||
+	int admin = c->act->kind == CFL_ACT_ADMIN;
+
+	if ((rc = cfl_kitcfg_load(kit_dir, admin ? 2 : 0, &c->cfg, e)) != 0 ||
 	    (rc = cfl_kitcfg_verify_kit(&c->cfg, e)) != 0 || (rc = cfl_loop_new(&c->loop, e)) != 0 ||
 	    (rc = cfl_loop_on_signal(c->loop, on_signal, c, e)) != 0 ||
 	    (rc = cfl_msg_hub_new(c->loop, c->cfg.name, &c->hub, e)) != 0)
@@ -421,7 +509,7 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 						 .cert_file = c->cfg.cert,
 						 .key_file = c->cfg.key,
 						 .root_ca = c->cfg.root_ca,
-						 .kind = CFL_AUTH_CLIENT,
+						 .kind = admin ? CFL_AUTH_ADMIN : CFL_AUTH_CLIENT,
 						 .mode = c->cfg.mode};
 
 		cfl_auth_times_default(&ac.times);

@@ -153,9 +153,42 @@ static int load_client(json_t *root, struct cfl_kitcfg *c, const char *path, str
 		       e);
 }
 
+static int load_admin(json_t *root, struct cfl_kitcfg *c, const char *path, struct cfl_err *e)
+{
+	json_t *a = json_object_get(root, "admin");
+	int rc;
+
+	if (!json_is_object(a))
+		return cfl_err_set(e, CFL_ECONFIG, "'%s': needs 'admin'", path);
+	if ((rc = copy_str(c->identity, sizeof(c->identity), json_object_get(a, "server_identity"),
+			   path, "admin.server_identity", e)) != 0 ||
+	    (rc = copy_str(c->host, sizeof(c->host), json_object_get(a, "host"), path,
+			   "admin.host", e)) != 0 ||
+	    (rc = port_of(json_object_get(a, "port"), path, "admin.port", &c->port, e)) != 0 ||
+	    (rc = copy_str(c->name, sizeof(c->name), json_object_get(a, "username"), path,
+			   "admin.username", e)) != 0 ||
+	    (rc = copy_str(c->project, sizeof(c->project), json_object_get(a, "project_name"),
+			   path, "admin.project_name", e)) != 0 ||
+	    (rc = kit_file(c->cert, c, json_object_get(a, "client_cert"), path, "client_cert",
+			   e)) != 0 ||
+	    (rc = kit_file(c->key, c, json_object_get(a, "client_key"), path, "client_key", e)) !=
+		    0 ||
+	    (rc = kit_file(c->root_ca, c, json_object_get(a, "ca_cert"), path, "ca_cert", e)) != 0)
+		return rc;
+	if (json_object_get(a, "custom_ca_cert") != NULL &&
+	    (rc = kit_file(c->custom_ca, c, json_object_get(a, "custom_ca_cert"), path,
+			   "custom_ca_cert", e)) != 0)
+		return rc;
+	return mode_of(json_object_get(a, "connection_security"), c->secure_train, &c->mode, path,
+		       e);
+}
+
 int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out,
 		    struct cfl_err *e)
 {
+	static const char *const files[] = {"fed_client.json", "fed_server.json", "fed_admin.json"};
+	static const char *const kinds[] = {"a client", "a server", "an admin"};
+
 	char path[PATH_MAX], *buf = NULL;
 	size_t len = 0;
 	json_error_t je;
@@ -163,16 +196,18 @@ int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	out->is_server = is_server;
+	if (is_server < 0 || is_server > 2)
+		return cfl_err_set(e, CFL_EINVAL, "bad kit role");
+	out->is_server = is_server == 1;
 	if (realpath(kit_dir, out->kit_dir) == NULL)
 		return cfl_err_set(e, CFL_ENOENT, "cannot open kit '%s': no such folder", kit_dir);
-	if (snprintf(path, sizeof(path), "%s/startup/%s", out->kit_dir,
-		     is_server ? "fed_server.json" : "fed_client.json") >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/startup/%s", out->kit_dir, files[is_server]) >=
+	    (int)sizeof(path))
 		return cfl_err_set(e, CFL_ETOOBIG, "kit path too long: '%s'", kit_dir);
 	rc = cfl__fs_read_file(path, CFG_MAX_BYTES, &buf, &len, e);
 	if (rc != 0)
-		return rc == CFL_ENOENT ? cfl_err_set(e, rc, "'%s' is not a %s kit: no '%s'",
-						      kit_dir, is_server ? "server" : "client", path)
+		return rc == CFL_ENOENT ? cfl_err_set(e, rc, "'%s' is not %s kit: no '%s'",
+						      kit_dir, kinds[is_server], path)
 					: rc;
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	free(buf);
@@ -186,7 +221,9 @@ int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out,
 		 json_string_value(json_object_get(root, "project_name")) != NULL
 			 ? json_string_value(json_object_get(root, "project_name"))
 			 : "");
-	rc = is_server ? load_server(root, out, path, e) : load_client(root, out, path, e);
+	rc = is_server == 1   ? load_server(root, out, path, e)
+	     : is_server == 2 ? load_admin(root, out, path, e)
+			      : load_client(root, out, path, e);
 	json_decref(root);
 	return rc;
 }
