@@ -25,6 +25,7 @@ static void usage(FILE *out)
 		"  --send BYTES     stream BYTES to the server and check its checksum\n"
 		"  --recv BYTES     receive BYTES from the server and check them\n"
 		"  --message TEXT   one echo request\n"
+		"  --to CELL        send the --message to another site, routed by the server\n"
 		"  --stats          print peak_rss_kib at exit\n"
 		"  --connect-timeout S  connect + handshake limit (default 5)\n");
 }
@@ -47,6 +48,7 @@ int cmd_client(int argc, char **argv)
 		{"send", required_argument, NULL, 's'},
 		{"recv", required_argument, NULL, 'r'},
 		{"message", required_argument, NULL, 'm'},
+		{"to", required_argument, NULL, 'T'},
 		{"stats", no_argument, NULL, 'S'},
 		{"connect-timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
@@ -87,6 +89,9 @@ int cmd_client(int argc, char **argv)
 			break;
 		case 'S':
 			act.stats = 1;
+			break;
+		case 'T':
+			act.to = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -24,6 +24,7 @@ struct cfl_client_action {
 	int stats; /* print peak_rss_kib at the end */
 	int connect_timeout_s; /* actions: give up after this long without a connection */
 	int json;              /* admin: print replies as JSON */
+	const char *to;        /* message: the cell to route it to (NULL: the server) */
 };
 
 /* Runs the client. Blocks. With an action: returns 0 when it succeeded, else a CFL_E* code with

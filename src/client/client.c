@@ -313,6 +313,20 @@ static void pingloop_tick(struct cfl_loop *loop, uint64_t id, void *arg)
 	cfl_loop_timer_add(loop, 200, pingloop_tick, c);
 }
 
+/* Requests routed to this site by the server (for tests and operators). */
+static void on_echo(struct cfl_peer *p, const struct cfl_frame *f, int more,
+		    struct cfl_msg_sink *sink, void *arg)
+{
+	char src[CFL_MSG_NAME_MAX];
+
+	(void)arg;
+	(void)sink;
+	cfl_frame_header_str(f, "src", src, sizeof(src));
+	CFL_INFO("echo request from %s (%zu bytes)", src, f->body_len);
+	if (f->type == CFL_FRAME_T_REQUEST && !more)
+		cfl_peer_reply(p, f->id, NULL, 0, f->body, f->body_len);
+}
+
 static void start_action(struct client *c)
 {
 	char len[24], seed[24];
@@ -344,10 +358,15 @@ static void start_action(struct client *c)
 		if (rc == 0)
 			rc = cfl_peer_request(c->peer, "ping", NULL, 0, "x", 1, 0, ping_reply, c);
 		break;
-	case CFL_ACT_MESSAGE:
-		rc = cfl_peer_request(c->peer, "echo", NULL, 0, c->act->text, strlen(c->act->text),
-				      0, echo_reply, c);
+	case CFL_ACT_MESSAGE: {
+		/* With --to, the server routes the request to that cell (docs/protocol.md §4). */
+		struct cfl_header dst = {"dst", 3, (const uint8_t *)c->act->to,
+					 c->act->to != NULL ? strlen(c->act->to) : 0};
+
+		rc = cfl_peer_request(c->peer, "echo", &dst, c->act->to != NULL, c->act->text,
+				      strlen(c->act->text), 0, echo_reply, c);
 		break;
+	}
 	case CFL_ACT_SEND:
 		cfl__tstream_init(&c->ts, TEST_SEED, c->act->n);
 		rc = cfl_peer_request_stream(c->peer, "sink", NULL, 0, c->act->n, send_read, c, 0,
@@ -520,6 +539,7 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 	if (c->sha == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	cfl_msg_hub_on_peer(c->hub, peer_up, peer_down, c);
+	cfl_msg_hub_handle(c->hub, "echo", on_echo, c);
 	c->backoff_ms = BACKOFF_MIN_MS;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	return 0;

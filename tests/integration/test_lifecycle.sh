@@ -12,6 +12,8 @@ name: life
 participants:
   - {name: localhost, type: server, org: test, fed_learn_port: $port, admin_port: $port}
   - {name: site-1, type: client, org: test}
+  - {name: site-2, type: client, org: test}
+  - {name: admin@test.org, type: admin, org: test, role: project_admin}
 YML
 P=$(provision life.yml "$T/ws")
 
@@ -47,6 +49,20 @@ spid=$(cat "$P/localhost/pid.fl")
 PIDS="$PIDS $spid"
 check "the client reconnects by itself after the restart" \
 	sh -c "wait_n() { i=0; while [ \$i -lt 150 ]; do [ \$(grep -c 'logged in to localhost' '$T/client.log') -ge 2 ] && return 0; sleep 0.2; i=\$((i+1)); done; return 1; }; wait_n"
+# --- routing between cells: site-2 -> server -> site-1 (the running client) ---------------------
+out=$(timeout 20 "$CFL_BIN" client "$P/site-2" --message routed-hello --to site-1 2>&1); rc=$?
+check "a message from site-2 to site-1 is routed by the server: $(echo "$out" | tail -n 1)" test $rc -eq 0
+check "site-1 answered it" grep -q "echo request from site-2" "$T/client.log"
+out=$(timeout 20 "$CFL_BIN" client "$P/site-2" --message x --to nobody 2>&1); rc=$?
+check "a message to an unknown cell is reported failed: $(echo "$out" | tail -n 1)" sh -c "test $rc -ne 0 && echo \"\$1\" | grep -q 'no such cell'" _ "$out"
+out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --cmd "check_status client" --json 2>&1)
+check "check_status client --json lists site-1 with its mode: $out" sh -c "echo \"\$1\" | grep -q '\"name\":\"site-1\",\"address\":\"127.0.0.1:[0-9]*\",\"via\":\"[^\"]*\",\"connection_security\":\"mtls\",\"connected\":true'" _ "$out"
+out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --cmd "check_status server" --json 2>&1)
+check "check_status server --json: $out" sh -c "echo \"\$1\" | grep -q '\"status\":\"started\"'" _ "$out"
+out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --cmd "remove_client site-1" --json 2>&1)
+check "remove_client site-1: $out" sh -c "echo \"\$1\" | grep -q removed" _ "$out"
+check "site-1 is cut off and logs in again by itself" \
+	sh -c "i=0; while [ \$i -lt 100 ]; do [ \$(grep -c 'logged in to localhost' '$T/client.log') -ge 3 ] && exit 0; sleep 0.2; i=\$((i+1)); done; exit 1"
 stop_bg $cpid
 check "the client exits cleanly on SIGTERM" grep -q "shutting down" "$T/client.log"
 "$P/localhost/startup/stop_fl.sh" >/dev/null

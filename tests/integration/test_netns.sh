@@ -55,15 +55,15 @@ start_bg "$T/server.log" ip netns exec "$NS_S" "$CFL_BIN" server "$P/server"
 spid=$LAST_PID
 wait_log "$T/server.log" listening 10
 
-out=$(timeout 20 ip netns exec "$NS_A" "$CFL_BIN" client "$P/red" --message from-a 2>&1)
-check "red (network A) connects through 10.251.1.1: $(echo "$out" | tail -n 1)" test $? -eq 0
-out=$(timeout 20 ip netns exec "$NS_B" "$CFL_BIN" client "$P/blue" --message from-b 2>&1)
-check "blue (network B) connects through fl-internal.test: $(echo "$out" | tail -n 1)" test $? -eq 0
-out=$(timeout 20 ip netns exec "$NS_A" "$CFL_BIN" client "$P/silver" --message from-a 2>&1)
-check "silver (network A, default host 10.251.1.1) connects" test $? -eq 0
+out=$(timeout 20 ip netns exec "$NS_A" "$CFL_BIN" client "$P/red" --message from-a 2>&1); rc=$?
+check "red (network A) connects through 10.251.1.1: $(echo "$out" | tail -n 1)" test $rc -eq 0
+out=$(timeout 20 ip netns exec "$NS_B" "$CFL_BIN" client "$P/blue" --message from-b 2>&1); rc=$?
+check "blue (network B) connects through fl-internal.test: $(echo "$out" | tail -n 1)" test $rc -eq 0
+out=$(timeout 20 ip netns exec "$NS_A" "$CFL_BIN" client "$P/silver" --message from-a 2>&1); rc=$?
+check "silver (network A, default host 10.251.1.1) connects" test $rc -eq 0
 check "server logged red through 10.251.1.1" grep -Eq "red logged in from 10\.251\.1\.2:[0-9]+ to (\[::ffff:)?10\.251\.1\.1" "$T/server.log"
 check "server logged blue through 10.251.2.1" grep -Eq "blue logged in from 10\.251\.2\.2:[0-9]+ to (\[::ffff:)?10\.251\.2\.1" "$T/server.log"
-out=$(timeout 20 ip netns exec "$NS_B" "$CFL_BIN" client "$P/red" --message wrong-net 2>&1)
-check "red's address is unreachable from network B (fails)" test $? -ne 0
+out=$(timeout 20 ip netns exec "$NS_B" "$CFL_BIN" client "$P/red" --message wrong-net 2>&1); rc=$?
+check "red's address is unreachable from network B (fails)" test $rc -ne 0
 stop_bg $spid
 finish

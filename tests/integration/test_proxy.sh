@@ -40,6 +40,12 @@ participants:
     type: client
     org: test
     connect_to: {host: localhost, port: $pport}
+  - name: admin@test.org
+    type: admin
+    org: test
+    role: project_admin
+    connection_security: clear
+    connect_to: {host: localhost, port: $sport}
 YML
 P=$(provision byo.yml "$T/ws")
 check "project provisions" test -d "$P/site-1"
@@ -69,6 +75,9 @@ check "haproxy is running" kill -0 $hpid
 out=$(timeout 20 "$CFL_BIN" client "$P/site-1" --message through-the-proxy 2>&1); rc=$?
 check "site-1 (tls, custom CA) reaches the clear server through the proxy: $(echo "$out" | tail -n 1)" test $rc -eq 0
 check "the server logs site-1 in clear mode" grep -Eq "site-1 logged in from 127\.0\.0\.1:[0-9]+ .*\(clear" "$T/server.log"
+out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --cmd "check_status client" --json 2>&1)
+check "check_status shows site-1 logged in through the proxy, clear at the server: $out" \
+	sh -c "echo \"\$1\" | grep -q '\"name\":\"site-1\".*\"connection_security\":\"clear\"'" _ "$out"
 out=$(timeout 20 "$CFL_BIN" client "$P/site-1" --send 10000000 2>&1)
 check "10 MB cross the proxy intact" test $? -eq 0
 t0=$(date +%s%N)
