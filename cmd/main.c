@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{"server", cmd_server, "run the FL server from its startup kit"},
 	{"client", cmd_client, "run an FL client from its startup kit"},
 	{"admin", cmd_admin, "the admin console, from an admin startup kit"},
+	{"simulate", cmd_simulate, "run a job with a server and N clients on this machine"},
 };
 
 static void usage(FILE *out)

@@ -5,6 +5,7 @@
 #include "cfl/auth.h"
 #include "cfl/conn.h"
 #include "cfl/digest.h"
+#include "cfl/executor.h"
 #include "cfl/kitcfg.h"
 #include "cfl/log.h"
 #include "cfl/loop.h"
@@ -14,6 +15,7 @@
 #include "util/teststream.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <unistd.h>
 #include <signal.h>
@@ -36,6 +38,7 @@ struct client {
 	struct cfl_tls_ctx *tls;
 	struct cfl_peer *peer; /* set while connected and logged in */
 	struct cfl_auth_client *auth;
+	struct cfl_executor *exec;
 	uint64_t backoff_ms;
 	uint64_t t_start;
 	uint64_t done_count; /* ping / oneway progress */
@@ -373,7 +376,16 @@ static void start_action(struct client *c)
 					     send_reply, c);
 		break;
 	case CFL_ACT_ADMIN:
-		cfl__admin_next(c->peer, c->act->text, c->act->json, admin_done, c);
+	{
+		char transfer[PATH_MAX];
+
+		if (snprintf(transfer, sizeof(transfer), "%s/transfer", c->cfg.kit_dir) >=
+		    (int)sizeof(transfer)) {
+			finish(c, CFL_ETOOBIG, "kit path too long");
+			return;
+		}
+		cfl__admin_next(c->peer, c->act->text, c->act->json, transfer, admin_done, c);
+	}
 		return;
 	case CFL_ACT_RECV:
 		rc = cfl_peer_request(c->peer, "source", h, 2, NULL, 0, 0, recv_reply, c);
@@ -448,8 +460,10 @@ static void peer_down(struct cfl_peer *p, int code, const char *reason, void *ar
 	struct client *c = arg;
 
 	(void)code;
-	if (p != NULL)
+	if (p != NULL) {
 		cfl_auth_client_peer_down(c->auth, p);
+		cfl_executor_peer_down(c->exec, p);
+	}
 	c->peer = NULL;
 	if (c->finished || c->stopping) {
 		cfl_loop_stop(c->loop);
@@ -498,6 +512,14 @@ static void on_signal(struct cfl_loop *loop, int signo, void *arg)
 		cfl_loop_stop(loop);
 }
 
+/* An admin's `shutdown client`: the same as SIGTERM. */
+static void on_shutdown_request(void *arg)
+{
+	struct client *c = arg;
+
+	on_signal(c->loop, SIGTERM, c);
+}
+
 static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 {
 	int rc;
@@ -540,6 +562,15 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	cfl_msg_hub_on_peer(c->hub, peer_up, peer_down, c);
 	cfl_msg_hub_handle(c->hub, "echo", on_echo, c);
+	if (!admin) {
+		char dir[PATH_MAX];
+
+		if (snprintf(dir, sizeof(dir), "%s/jobs", c->cfg.kit_dir) >= (int)sizeof(dir))
+			return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
+		if ((rc = cfl_executor_new(c->hub, dir, c->cfg.name, on_shutdown_request, c,
+					   &c->exec, e)) != 0)
+			return rc;
+	}
 	c->backoff_ms = BACKOFF_MIN_MS;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	return 0;
@@ -572,6 +603,7 @@ int cfl_client_run(const char *kit_dir, const struct cfl_client_action *act, str
 		printf("peak_rss_kib=%ld\n", ru.ru_maxrss);
 	}
 	cfl_msg_hub_free(c.hub);
+	cfl_executor_free(c.exec);
 	cfl_auth_client_free(c.auth);
 	cfl_tls_ctx_free(c.tls);
 	cfl_sha256_free(c.sha);

@@ -14,7 +14,20 @@
 
 struct admin {
 	struct cfl_auth_server *auth;
+	struct cfl_jobs *jobs;
+	struct cfl_msg_hub *hub;
 	struct cfl__server_info info;
+};
+
+/* One admin request, with its body collected (a job bundle may come as a stream). */
+struct areq {
+	struct admin *a;
+	struct cfl_peer *peer;
+	uint64_t id;
+	char who[256], role[64], cmd[1024];
+	char *body;
+	size_t len, cap;
+	int failed;
 };
 
 static void iso_time(int64_t unix_ms, char *buf, size_t size)
@@ -79,30 +92,214 @@ static json_t *check_status(struct admin *a, const char *what, char *err, size_t
 	return NULL;
 }
 
-/* Roles (authorization.json.default): project_admin may do everything; the others may look. */
-static json_t *run(struct admin *a, const char *role, const char *cmd, char *err, size_t en)
+static void shutdown_one(struct cfl_peer *p, void *arg)
 {
+	enum cfl_auth_kind kind;
+	const char *name = cfl_auth_server_identity(p, &kind, NULL);
+	const char *want = arg;
+
+	if (name != NULL && kind == CFL_AUTH_CLIENT && (strcmp(want, "all") == 0 || strcmp(want, name) == 0))
+		cfl_peer_send(p, "shutdown", NULL, 0, NULL, 0);
+}
+
+/* What a role may do (authorization.json.default): project_admin everything; lead runs jobs;
+ * org_admin and member look. */
+static int allowed(const char *role, const char *verb)
+{
+	if (strcmp(role, "project_admin") == 0)
+		return 1;
+	if (strcmp(verb, "check_status") == 0 || strcmp(verb, "list_jobs") == 0)
+		return 1;
+	return strcmp(role, "lead") == 0 &&
+	       (strcmp(verb, "submit_job") == 0 || strcmp(verb, "abort_job") == 0 ||
+		strcmp(verb, "download_job") == 0);
+}
+
+static json_t *jobs_cmd(struct areq *r, const char *verb, const char *arg, char *err, size_t en)
+{
+	struct cfl_err e = {0};
+	char id[64], *text;
+	json_t *v;
+
+	if (strcmp(verb, "submit_job") == 0) {
+		if (cfl_jobs_submit(r->a->jobs, r->body, r->len, r->who, id, &e) != 0) {
+			snprintf(err, en, "%s", e.msg);
+			return NULL;
+		}
+		return json_pack("{s:s}", "job_id", id);
+	}
+	if (strcmp(verb, "list_jobs") == 0) {
+		text = cfl_jobs_list(r->a->jobs, arg[0] ? arg : NULL);
+		v = text != NULL ? json_loads(text, 0, NULL) : NULL;
+		free(text);
+		return v;
+	}
+	if (strcmp(verb, "abort_job") == 0) {
+		if (cfl_jobs_abort(r->a->jobs, arg, &e) != 0) {
+			snprintf(err, en, "%s", e.msg);
+			return NULL;
+		}
+		return json_pack("{s:s}", "aborted", arg);
+	}
+	snprintf(err, en, "unknown command '%s'", verb);
+	return NULL;
+}
+
+static json_t *run(struct areq *r, char *err, size_t en)
+{
+	struct admin *a = r->a;
+	const char *role = r->role;
 	char verb[64] = "", arg[256] = "";
 
-	if (sscanf(cmd, "%63s %255s", verb, arg) < 1) {
+	if (sscanf(r->cmd, "%63s %255s", verb, arg) < 1) {
 		snprintf(err, en, "empty command");
+		return NULL;
+	}
+	if (!allowed(role, verb)) {
+		snprintf(err, en, "role '%s' may not run %s", role[0] ? role : "-", verb);
 		return NULL;
 	}
 	if (strcmp(verb, "check_status") == 0)
 		return check_status(a, arg, err, en);
-	if (strcmp(verb, "remove_client") == 0) {
-		if (strcmp(role, "project_admin") != 0) {
-			snprintf(err, en, "role '%s' may not remove clients", role);
+	if (strcmp(verb, "shutdown") == 0) {
+		char who[256] = "";
+
+		if (sscanf(r->cmd, "%*s %*s %255s", who) != 1 || strcmp(arg, "client") != 0) {
+			snprintf(err, en, "usage: shutdown client NAME|all");
 			return NULL;
 		}
+		cfl_msg_hub_foreach(a->hub, shutdown_one, who);
+		return json_pack("{s:s}", "shutdown", who);
+	}
+	if (strcmp(verb, "remove_client") == 0) {
 		if (cfl_auth_server_remove(a->auth, arg, "removed by an admin") != 0) {
 			snprintf(err, en, "no client '%s'", arg);
 			return NULL;
 		}
 		return json_pack("{s:s}", "removed", arg);
 	}
-	snprintf(err, en, "unknown command '%s'", verb);
-	return NULL;
+	return jobs_cmd(r, verb, arg, err, en);
+}
+
+static void reply_text(struct areq *r, const char *text, size_t len);
+
+static void areq_run(struct areq *r)
+{
+	struct cfl_err e = {0};
+	char err[CFL_ERR_MSG_MAX] = "", verb[64] = "", arg[256] = "";
+	json_t *res;
+	char *text;
+	size_t len;
+
+	CFL_INFO("admin %s: %s", r->who, r->cmd);
+	if (sscanf(r->cmd, "%63s %255s", verb, arg) >= 1 && strcmp(verb, "download_job") == 0 &&
+	    allowed(r->role, verb)) {
+		if (cfl_jobs_download(r->a->jobs, arg, &text, &len, &e) != 0) {
+			cfl_peer_reply_error(r->peer, r->id, "failed", e.msg);
+			return;
+		}
+		reply_text(r, text, len);
+		return;
+	}
+	res = run(r, err, sizeof(err));
+	if (res == NULL) {
+		cfl_peer_reply_error(r->peer, r->id, "failed", err[0] ? err : "failed");
+		return;
+	}
+	text = json_dumps(res, JSON_COMPACT);
+	json_decref(res);
+	if (text == NULL) {
+		cfl_peer_reply_error(r->peer, r->id, "failed", "out of memory");
+		return;
+	}
+	reply_text(r, text, strlen(text));
+}
+
+/* Large results (a downloaded job) stream out of the buffer, which the done function frees. */
+struct outbuf {
+	char *p;
+	size_t len, off;
+};
+
+static int out_read(void *src, uint8_t *buf, size_t len)
+{
+	struct outbuf *o = src;
+	size_t n = o->len - o->off < len ? o->len - o->off : len;
+
+	memcpy(buf, o->p + o->off, n);
+	o->off += n;
+	return (int)n;
+}
+
+static void out_done(struct cfl_conn *c, uint64_t id, int status, void *src)
+{
+	struct outbuf *o = src;
+
+	(void)c;
+	(void)id;
+	(void)status;
+	free(o->p);
+	free(o);
+}
+
+static void reply_text(struct areq *r, const char *text, size_t len)
+{
+	struct outbuf *o = calloc(1, sizeof(*o));
+
+	if (o == NULL) {
+		free((char *)text);
+		cfl_peer_reply_error(r->peer, r->id, "failed", "out of memory");
+		return;
+	}
+	o->p = (char *)text;
+	o->len = len;
+	if (cfl_peer_reply_stream(r->peer, r->id, NULL, 0, len, out_read, o, out_done) != 0) {
+		free(o->p);
+		free(o);
+		cfl_peer_reply_error(r->peer, r->id, "failed", "cannot send the result");
+	}
+}
+
+static void areq_data(void *st, const uint8_t *d, size_t n)
+{
+	struct areq *r = st;
+
+	if (r->failed || n == 0)
+		return;
+	if (r->len + n > CFL_JOB_BUNDLE_MAX) {
+		r->failed = 1;
+		return;
+	}
+	if (r->len + n + 1 > r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 65536;
+		char *p;
+
+		while (cap < r->len + n + 1)
+			cap *= 2;
+		p = realloc(r->body, cap);
+		if (p == NULL) {
+			r->failed = 1;
+			return;
+		}
+		r->body = p;
+		r->cap = cap;
+	}
+	memcpy(r->body + r->len, d, n);
+	r->len += n;
+	r->body[r->len] = '\0';
+}
+
+static void areq_end(void *st, int status, const char *reason)
+{
+	struct areq *r = st;
+
+	(void)reason;
+	if (status == 0 && !r->failed)
+		areq_run(r);
+	else if (status == 0)
+		cfl_peer_reply_error(r->peer, r->id, "too_big", "the job is too large");
+	free(r->body);
+	free(r);
 }
 
 static void on_admin(struct cfl_peer *p, const struct cfl_frame *f, int more,
@@ -112,12 +309,8 @@ static void on_admin(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	enum cfl_auth_kind kind;
 	const char *role = "";
 	const char *who = cfl_auth_server_identity(p, &kind, &role);
-	char cmd[1024], err[512] = "";
-	json_t *res;
-	char *text;
+	struct areq *r;
 
-	(void)more;
-	(void)sink;
 	if (f->type != CFL_FRAME_T_REQUEST)
 		return;
 	if (who == NULL || kind != CFL_AUTH_ADMIN) {
@@ -125,29 +318,32 @@ static void on_admin(struct cfl_peer *p, const struct cfl_frame *f, int more,
 		cfl_peer_reply_error(p, f->id, "forbidden", "admin commands need an admin login");
 		return;
 	}
-	cfl_frame_header_str(f, "cmd", cmd, sizeof(cmd));
-	CFL_INFO("admin %s: %s", who, cmd);
-	res = run(a, role, cmd, err, sizeof(err));
-	if (res == NULL) {
-		cfl_peer_reply_error(p, f->id, "failed", err[0] ? err : "failed");
-		return;
-	}
-	text = json_dumps(res, JSON_COMPACT);
-	json_decref(res);
-	if (text == NULL) {
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
 		cfl_peer_reply_error(p, f->id, "failed", "out of memory");
 		return;
 	}
-	cfl_peer_reply(p, f->id, NULL, 0, text, strlen(text));
-	free(text);
+	r->a = a;
+	r->peer = p;
+	r->id = f->id;
+	snprintf(r->who, sizeof(r->who), "%s", who);
+	snprintf(r->role, sizeof(r->role), "%s", role);
+	cfl_frame_header_str(f, "cmd", r->cmd, sizeof(r->cmd));
+	areq_data(r, f->body, f->body_len);
+	if (more)
+		*sink = (struct cfl_msg_sink){areq_data, areq_end, r};
+	else
+		areq_end(r, 0, NULL);
 }
 
 int cfl__server_admin_init(struct cfl_msg_hub *hub, struct cfl_auth_server *auth,
-			   const struct cfl__server_info *info)
+			   struct cfl_jobs *jobs, const struct cfl__server_info *info)
 {
 	static struct admin a; /* one server per process */
 
 	a.auth = auth;
+	a.jobs = jobs;
+	a.hub = hub;
 	a.info = *info;
 	return cfl_msg_hub_handle(hub, "admin", on_admin, &a);
 }

@@ -13,6 +13,7 @@
 #include "util/teststream.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ struct server {
 	struct cfl_tls_ctx *tls;
 	struct cfl_listener *fl, *admin;
 	struct cfl_auth_server *auth;
+	struct cfl_jobs *jobs;
 	int stopping;
 };
 
@@ -38,6 +40,12 @@ static void peer_up(struct cfl_peer *p, int code, const char *reason, void *arg)
 	cfl_auth_server_peer_up(s->auth, p);
 }
 
+static void peer_gone(struct server *s)
+{
+	if (!s->stopping)
+		cfl_jobs_kick(s->jobs);
+}
+
 static void peer_down(struct cfl_peer *p, int code, const char *reason, void *arg)
 {
 	struct server *s = arg;
@@ -45,6 +53,7 @@ static void peer_down(struct cfl_peer *p, int code, const char *reason, void *ar
 	(void)code;
 	if (p != NULL)
 		cfl_auth_server_peer_down(s->auth, p);
+	peer_gone(s);
 	if (p == NULL)
 		CFL_INFO("connection failed: %s", reason ? reason : "closed");
 	else if (cfl_peer_name(p)[0] != '\0')
@@ -253,7 +262,13 @@ static int setup(struct server *s, const char *kit_dir, struct cfl_err *e)
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		info.started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-		cfl__server_admin_init(s->hub, s->auth, &info);
+		char dir[PATH_MAX];
+
+		if (snprintf(dir, sizeof(dir), "%s/jobs", s->cfg.kit_dir) >= (int)sizeof(dir))
+			return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
+		if ((rc = cfl_jobs_new(s->hub, s->auth, dir, &s->jobs, e)) != 0)
+			return rc;
+		cfl__server_admin_init(s->hub, s->auth, s->jobs, &info);
 	}
 	cfl_msg_hub_handle(s->hub, "echo", on_echo, s);
 	cfl_msg_hub_handle(s->hub, "ping", on_echo, s);
@@ -281,7 +296,9 @@ int cfl_server_run(const char *kit_dir, struct cfl_err *e)
 	}
 	cfl_listener_free(s.fl);
 	cfl_listener_free(s.admin);
+	s.stopping = 1;
 	cfl_msg_hub_free(s.hub);
+	cfl_jobs_free(s.jobs);
 	cfl_auth_server_free(s.auth);
 	cfl_tls_ctx_free(s.tls);
 	cfl_loop_free(s.loop);

@@ -1,0 +1,27 @@
+/* The client side of FL jobs: receives jobs and training tasks from the server, runs the
+ * built-in trainer or the job's external command on a worker thread, and hands the update
+ * back when the server pulls it (docs/jobs.md).
+ *
+ * Threads: the API runs on the loop's thread; training runs on one worker thread at a time,
+ * which hands its result back with cfl_loop_post(). */
+#ifndef CFL_EXECUTOR_H
+#define CFL_EXECUTOR_H
+
+#include "cfl/err.h"
+#include "cfl/msg.h"
+
+struct cfl_executor;
+
+/* Called when an admin asks this site to shut down. */
+typedef void (*cfl_executor_shutdown_fn)(void *arg);
+
+/* Registers the job topics on `hub`. Jobs are unpacked under work_dir/<job id>/. */
+int cfl_executor_new(struct cfl_msg_hub *hub, const char *work_dir, const char *site,
+		     cfl_executor_shutdown_fn on_shutdown, void *arg, struct cfl_executor **out,
+		     struct cfl_err *e);
+/* The connection to the server is gone: a result still being computed is dropped. */
+void cfl_executor_peer_down(struct cfl_executor *x, struct cfl_peer *p);
+/* Waits for a running training thread, then frees. NULL is a no-op. */
+void cfl_executor_free(struct cfl_executor *x);
+
+#endif

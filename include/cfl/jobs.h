@@ -1,0 +1,44 @@
+/* FL jobs on the server: the job store, the scheduler and the FedAvg workflow (SPEC §8,
+ * docs/jobs.md).
+ *
+ * A job is a folder submitted by an admin as a bundle (JSON: {"files": {name: base64}}, with
+ * meta.json and config.json among the files). The server keeps each job under
+ * <server kit>/jobs/<id>/ with its state, its bundle, the global model after the last completed
+ * round and the metrics per round, so that a restarted server resumes a running job from its
+ * last completed round. One job runs at a time; its states are SUBMITTED → DISPATCHED →
+ * RUNNING → FINISHED:COMPLETED, or FINISHED:ABORTED / FINISHED:EXECUTION_EXCEPTION.
+ *
+ * Threads: the loop's thread only. */
+#ifndef CFL_JOBS_H
+#define CFL_JOBS_H
+
+#include "cfl/auth.h"
+#include "cfl/err.h"
+#include "cfl/msg.h"
+
+#include <stddef.h>
+
+#define CFL_JOB_BUNDLE_MAX (64u << 20)
+
+struct cfl_jobs;
+
+/* dir: where jobs are kept (created if missing). Jobs found there are loaded; a job that was
+ * running is resumed. */
+int cfl_jobs_new(struct cfl_msg_hub *hub, struct cfl_auth_server *auth, const char *dir,
+		 struct cfl_jobs **out, struct cfl_err *e);
+void cfl_jobs_free(struct cfl_jobs *j);
+
+/* Stores a new job from its bundle; writes its id into id (size >= 64). */
+int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const char *submitter,
+		    char *id, struct cfl_err *e);
+/* JSON text (new buffer, free()) describing every job, or one job when id is not NULL. */
+char *cfl_jobs_list(struct cfl_jobs *j, const char *id);
+int cfl_jobs_abort(struct cfl_jobs *j, const char *id, struct cfl_err *e);
+/* The job's results as a bundle (JSON {"files": {...}}: model.safetensors, metrics.json,
+ * metrics.csv, job.json); new buffer, free(). */
+int cfl_jobs_download(struct cfl_jobs *j, const char *id, char **bundle, size_t *len,
+		      struct cfl_err *e);
+/* Tells the scheduler that the set of connected clients changed. */
+void cfl_jobs_kick(struct cfl_jobs *j);
+
+#endif

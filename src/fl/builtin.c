@@ -1,0 +1,199 @@
+/* The built-in executor: the C trainer on Fashion-MNIST or the 8x8 digits, with the data
+ * loaded once per process and split deterministically among the sites. */
+#define _DEFAULT_SOURCE
+#include "builtin.h"
+
+#include "cfl/dataset.h"
+#include "cfl/log.h"
+#include "cfl/trainer.h"
+#include "util/fs.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DIGITS_TEST_FRACTION 0.25
+#define DIGITS_SPLIT_SEED 7
+
+/* One loaded dataset (train and test parts) per process. */
+static struct {
+	char name[32];
+	struct cfl_dataset train, test;
+	int loaded;
+} cache;
+
+static const char *str_or(json_t *o, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s != NULL ? s : dflt;
+}
+
+static double num_or(json_t *o, const char *key, double dflt)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static int cfg_of(json_t *ex, struct cfl_trainer_cfg *c, struct cfl_err *e)
+{
+	const char *arch = str_or(ex, "arch", "mlp");
+
+	memset(c, 0, sizeof(*c));
+	if (strcmp(arch, "mlp") == 0)
+		c->arch = CFL_ARCH_MLP;
+	else if (strcmp(arch, "softmax") == 0)
+		c->arch = CFL_ARCH_SOFTMAX;
+	else
+		return cfl_err_set(e, CFL_ECONFIG, "unknown executor.arch '%s' (allowed: mlp, softmax)",
+				   arch);
+	c->hidden = (int)num_or(ex, "hidden", 128);
+	c->lr = (float)num_or(ex, "lr", 0.05);
+	c->epochs = (int)num_or(ex, "epochs", 1);
+	c->batch = (int)num_or(ex, "batch", 32);
+	c->seed = (uint64_t)num_or(ex, "seed", 1);
+	if (c->hidden < 1 || c->hidden > 4096 || c->epochs < 1 || c->epochs > 1000 ||
+	    c->batch < 1 || c->batch > 65536 || !(c->lr > 0 && c->lr < 100))
+		return cfl_err_set(e, CFL_ECONFIG, "executor settings out of range");
+	return 0;
+}
+
+/* digits.csv.gz: executor.data_path, $CFL_DATA_DIR, or data/ beside the build folder of cfl. */
+static int digits_path(json_t *ex, char *buf, size_t size)
+{
+	const char *p = str_or(ex, "data_path", NULL), *dir = getenv("CFL_DATA_DIR");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (p != NULL)
+		return snprintf(buf, size, "%s", p) < (int)size ? 0 : -1;
+	if (dir != NULL && snprintf(buf, size, "%s/digits.csv.gz", dir) < (int)size &&
+	    cfl__fs_exists(buf))
+		return 0;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		if (snprintf(buf, size, "%s/../data/digits.csv.gz", self) < (int)size &&
+		    cfl__fs_exists(buf))
+			return 0;
+	}
+	return snprintf(buf, size, "/usr/share/cfl/digits.csv.gz") < (int)size ? 0 : -1;
+}
+
+static int load(json_t *ex, struct cfl_err *e)
+{
+	const char *name = str_or(ex, "dataset", "fashion-mnist");
+	char path[PATH_MAX];
+	struct cfl_dataset all;
+	int rc;
+
+	if (cache.loaded && strcmp(cache.name, name) == 0)
+		return 0;
+	cfl__builtin_release();
+	if (strcmp(name, "fashion-mnist") == 0) {
+		const char *dir = str_or(ex, "data_path", CFL_FMNIST_DIR);
+
+		rc = cfl_dataset_load_fashion_mnist(dir, 0, &cache.train, e);
+		if (rc == 0)
+			rc = cfl_dataset_load_fashion_mnist(dir, 1, &cache.test, e);
+	} else if (strcmp(name, "digits") == 0) {
+		memset(&all, 0, sizeof(all));
+		if (digits_path(ex, path, sizeof(path)) != 0)
+			return cfl_err_set(e, CFL_ETOOBIG, "data path too long");
+		rc = cfl_dataset_load_digits(path, &all, e);
+		if (rc == 0)
+			rc = cfl_dataset_train_test_split(&all, DIGITS_TEST_FRACTION,
+							  DIGITS_SPLIT_SEED, &cache.train,
+							  &cache.test);
+		cfl_dataset_release(&all);
+	} else {
+		return cfl_err_set(e, CFL_ECONFIG,
+				   "unknown executor.dataset '%s' (allowed: fashion-mnist, digits)",
+				   name);
+	}
+	if (rc != 0) {
+		cfl__builtin_release();
+		return rc;
+	}
+	snprintf(cache.name, sizeof(cache.name), "%s", name);
+	cache.loaded = 1;
+	return 0;
+}
+
+void cfl__builtin_release(void)
+{
+	if (!cache.loaded)
+		return;
+	cfl_dataset_release(&cache.train);
+	cfl_dataset_release(&cache.test);
+	memset(&cache, 0, sizeof(cache));
+}
+
+int cfl__builtin_init_model(json_t *ex, struct cfl_model **out, struct cfl_err *e)
+{
+	struct cfl_trainer_cfg c;
+	const char *name = str_or(ex, "dataset", "fashion-mnist");
+	size_t dim = strcmp(name, "digits") == 0 ? CFL_DIGITS_DIM : CFL_IDX_SIDE * CFL_IDX_SIDE;
+	int rc = cfg_of(ex, &c, e);
+
+	if (rc != 0)
+		return rc;
+	return cfl_trainer_init(&c, dim, 10, out, e);
+}
+
+int cfl__builtin_eval(json_t *ex, const struct cfl_model *m, float *acc, float *loss,
+		      struct cfl_err *e)
+{
+	int rc = load(ex, e);
+
+	if (rc != 0)
+		return rc;
+	return cfl_trainer_eval(m, &cache.test, acc, loss, e);
+}
+
+int cfl__builtin_train(json_t *ex, int site, int n_sites, struct cfl_model *m, uint64_t *steps,
+		       float *loss, struct cfl_err *e)
+{
+	struct cfl_trainer_cfg c;
+	struct cfl_dataset part;
+	int rc;
+
+	memset(&part, 0, sizeof(part));
+	if ((rc = cfg_of(ex, &c, e)) != 0 || (rc = load(ex, e)) != 0)
+		return rc;
+	if (site < 0 || site >= n_sites)
+		return cfl_err_set(e, CFL_EINVAL, "site index %d of %d", site, n_sites);
+	rc = cfl_dataset_split(&cache.train, n_sites, site, num_or(ex, "alpha", 0),
+			       (uint64_t)num_or(ex, "split_seed", 1), &part);
+	if (rc != 0)
+		return cfl_err_set(e, rc, "cannot split the data");
+	/* Each site shuffles its own data differently. */
+	c.seed ^= (uint64_t)site * 0x9e3779b97f4a7c15ull;
+	rc = cfl_trainer_train(&c, m, &part, steps, loss, e);
+	cfl_dataset_release(&part);
+	return rc;
+}
+
+int cfl__builtin_central(json_t *ex, int epochs, float *acc, struct cfl_err *e)
+{
+	struct cfl_trainer_cfg c;
+	struct cfl_model *m = NULL;
+	uint64_t steps = 0;
+	float loss = 0, tl = 0;
+	int rc;
+
+	if ((rc = cfg_of(ex, &c, e)) != 0 || (rc = load(ex, e)) != 0)
+		return rc;
+	c.epochs = epochs;
+	rc = cfl__builtin_init_model(ex, &m, e);
+	if (rc == 0)
+		rc = cfl_trainer_train(&c, m, &cache.train, &steps, &loss, e);
+	if (rc == 0)
+		rc = cfl_trainer_eval(m, &cache.test, acc, &tl, e);
+	cfl_model_free(m);
+	return rc;
+}

@@ -1,0 +1,639 @@
+/* The FedAvg ("scatter and gather") workflow of one job on the server.
+ *
+ * Each round: the global model goes to every connected site of the job (task.train, streamed);
+ * each site trains and answers with its step count; the server then pulls the updates one at a
+ * time (task.get_update, streamed) straight into a running weighted sum (cfl_agg), so that the
+ * memory for aggregation is one model whatever the number of sites. A site lost mid-round is
+ * left out of that round; the round completes if at least min_clients updates arrived. After
+ * each round the global model and the metrics are saved, so a restarted server resumes after
+ * the last completed round. */
+#include "builtin.h"
+#include "jobs_int.h"
+
+#include "cfl/log.h"
+#include "cfl/model.h"
+#include "cfl/pki.h"
+#include "util/fs.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum part_state { P_IDLE, P_DEPLOY, P_TRAIN, P_TRAINED, P_PULL, P_DONE, P_FAILED };
+
+struct fedavg;
+
+struct part {
+	struct fedavg *f;
+	char name[CFL_AUTH_NAME_MAX];
+	int idx;
+	enum part_state st;
+	int deployed_on; /* round in which its current connection got the job */
+	void *deployed_peer;
+	uint64_t steps;
+	double loss;
+	size_t sent;  /* bytes of the global model streamed so far */
+	size_t bsent; /* bytes of the job bundle streamed so far */
+};
+
+struct fedavg {
+	struct cfl_jobs *j;
+	struct job *jb;
+	struct cfl_model *global;
+	uint8_t *gbytes;
+	size_t glen;
+	struct cfl_agg *agg;
+	struct part *parts;
+	size_t n;
+	int in_round;
+	uint64_t round_t0, wait_log;
+	int pulling;
+	char *bundle;
+	size_t bundle_len;
+	int outstanding; /* requests whose callbacks are still to come */
+	int zombie;      /* finished: free when outstanding reaches 0 */
+};
+
+static void round_check(struct fedavg *f);
+static void start_round(struct fedavg *f);
+
+static void release(struct fedavg *f)
+{
+	if (f->zombie && f->outstanding == 0)
+		cfl__fedavg_free(f);
+}
+
+void cfl__fedavg_free(struct fedavg *f)
+{
+	if (f == NULL)
+		return;
+	cfl_model_free(f->global);
+	cfl_agg_free(f->agg);
+	free(f->gbytes);
+	free(f->parts);
+	free(f->bundle);
+	free(f);
+}
+
+static struct cfl_peer *peer_of(struct fedavg *f, const struct part *p)
+{
+	struct cfl_peer *peer = cfl_msg_hub_find(f->j->hub, p->name);
+	enum cfl_auth_kind kind;
+
+	if (peer == NULL || cfl_auth_server_identity(peer, &kind, NULL) == NULL ||
+	    kind != CFL_AUTH_CLIENT)
+		return NULL;
+	return peer;
+}
+
+/* Ends the run: state, files, the sites told. */
+static void finish(struct fedavg *f, enum job_state st, const char *why)
+{
+	struct job *jb = f->jb;
+
+	jb->state = st;
+	snprintf(jb->error, sizeof(jb->error), "%s", why != NULL ? why : "");
+	cfl__job_save(jb);
+	CFL_INFO("job %s %s%s%s", jb->id, cfl__job_state_name(st), why ? ": " : "", why ? why : "");
+	for (size_t i = 0; i < f->n; i++) {
+		struct cfl_peer *peer = peer_of(f, &f->parts[i]);
+		struct cfl_header h = {"job", 3, (const uint8_t *)jb->id, strlen(jb->id)};
+
+		if (peer != NULL)
+			cfl_peer_send(peer, st == JOB_COMPLETED ? "job.end" : "job.abort", &h, 1,
+				      NULL, 0);
+	}
+	f->j->run = NULL;
+	f->zombie = 1;
+	release(f);
+}
+
+/* --- results of a round ------------------------------------------------------------------- */
+
+static void write_metrics_csv(const struct job *jb)
+{
+	char path[PATH_MAX], line[256];
+	size_t i;
+	json_t *m;
+	FILE *fp;
+
+	if (cfl__job_path(jb, "metrics.csv", path, sizeof(path)) != 0 ||
+	    (fp = fopen(path, "w")) == NULL)
+		return;
+	fputs("round,clients,train_loss,test_accuracy,test_loss,seconds\n", fp);
+	json_array_foreach(jb->metrics, i, m) {
+		snprintf(line, sizeof(line), "%d,%d,%.6f,%.6f,%.6f,%.3f\n",
+			 (int)json_integer_value(json_object_get(m, "round")),
+			 (int)json_integer_value(json_object_get(m, "clients")),
+			 json_real_value(json_object_get(m, "train_loss")),
+			 json_real_value(json_object_get(m, "test_accuracy")),
+			 json_real_value(json_object_get(m, "test_loss")),
+			 json_real_value(json_object_get(m, "seconds")));
+		fputs(line, fp);
+	}
+	fclose(fp);
+}
+
+static int save_global(struct fedavg *f)
+{
+	char path[PATH_MAX], round[16];
+	const char *meta[4] = {"format", "cfl", "round", round};
+	struct cfl_err e = {0};
+
+	snprintf(round, sizeof(round), "%d", f->jb->rounds_done);
+	if (cfl__job_path(f->jb, "model.safetensors", path, sizeof(path)) != 0 ||
+	    cfl_model_save(f->global, path, meta, 2, &e) != 0) {
+		CFL_ERROR("job %s: cannot save the global model: %s", f->jb->id, e.msg);
+		return CFL_EIO;
+	}
+	return 0;
+}
+
+static int serialize_global(struct fedavg *f, struct cfl_err *e)
+{
+	free(f->gbytes);
+	f->gbytes = NULL;
+	return cfl_model_serialize(f->global, NULL, 0, &f->gbytes, &f->glen, e);
+}
+
+static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_t steps_sum)
+{
+	struct job *jb = f->jb;
+	struct cfl_model *next = NULL;
+	struct cfl_err e = {0};
+	float acc = -1, tloss = -1;
+	double secs = (double)(cfl_loop_now_ms(f->j->loop) - f->round_t0) / 1e3;
+	json_t *m;
+
+	if (cfl_agg_result(f->agg, &next, &e) != 0) {
+		finish(f, JOB_EXCEPTION, e.msg);
+		return;
+	}
+	cfl_model_free(f->global);
+	f->global = next;
+	jb->rounds_done++;
+	if (cfl__builtin_eval(json_object_get(jb->config, "executor"), f->global, &acc, &tloss,
+			      &e) != 0)
+		acc = tloss = -1;
+	m = json_pack("{s:i, s:I, s:f, s:f, s:f, s:f, s:I}", "round", jb->rounds_done, "clients",
+		      (json_int_t)updates, "train_loss", steps_sum ? loss_sum / (double)steps_sum : 0.0,
+		      "test_accuracy", (double)acc, "test_loss", (double)tloss, "seconds", secs,
+		      "steps", (json_int_t)steps_sum);
+	json_array_append_new(jb->metrics, m);
+	CFL_INFO("job %s round %d/%d: %zu updates, train loss %.4f, test accuracy %.4f (%.2f s)",
+		 jb->id, jb->rounds_done, jb->num_rounds, updates,
+		 steps_sum ? loss_sum / (double)steps_sum : 0.0, (double)acc, secs);
+	save_global(f);
+	write_metrics_csv(jb);
+	cfl__job_save(jb);
+	f->in_round = 0;
+	if (jb->rounds_done >= jb->num_rounds) {
+		finish(f, JOB_COMPLETED, NULL);
+		return;
+	}
+	if (serialize_global(f, &e) != 0) {
+		finish(f, JOB_EXCEPTION, e.msg);
+		return;
+	}
+	start_round(f);
+}
+
+/* Called whenever a site's step ends: pulls the next update or closes the round. */
+static void pull_next(struct fedavg *f);
+
+static void round_check(struct fedavg *f)
+{
+	size_t busy = 0, done = 0;
+	double loss = 0;
+	uint64_t steps = 0;
+
+	if (!f->in_round || f->zombie)
+		return;
+	for (size_t i = 0; i < f->n; i++) {
+		struct part *p = &f->parts[i];
+
+		if (p->st == P_DEPLOY || p->st == P_TRAIN || p->st == P_TRAINED || p->st == P_PULL)
+			busy++;
+		if (p->st == P_DONE) {
+			done++;
+			loss += p->loss * (double)p->steps;
+			steps += p->steps;
+		}
+	}
+	if (busy > 0) {
+		pull_next(f);
+		return;
+	}
+	if ((int)done < f->jb->min_clients) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "round %d got %zu updates, fewer than min_clients %d",
+			 f->jb->rounds_done + 1, done, f->jb->min_clients);
+		finish(f, JOB_EXCEPTION, why);
+		return;
+	}
+	end_round(f, done, loss, steps);
+}
+
+/* --- pulling updates into the running sum ---------------------------------------------------- */
+
+static void update_data(void *st, const uint8_t *d, size_t n)
+{
+	struct part *p = st;
+	struct cfl_err e = {0};
+
+	if (p->st == P_PULL && cfl_agg_feed(p->f->agg, d, n, &e) != 0) {
+		CFL_WARN("update from %s rejected: %s", p->name, e.msg);
+		cfl_agg_abort(p->f->agg);
+		p->st = P_FAILED;
+	}
+}
+
+static void update_end(void *st, int status, const char *reason)
+{
+	struct part *p = st;
+	struct fedavg *f = p->f;
+	struct cfl_err e = {0};
+
+	f->outstanding--;
+	f->pulling = 0;
+	if (p->st == P_PULL) {
+		if (status == 0 && cfl_agg_end(f->agg, &e) == 0) {
+			p->st = P_DONE;
+		} else {
+			CFL_WARN("update from %s lost: %s", p->name,
+				 status != 0 ? (reason ? reason : cfl_strerror(status)) : e.msg);
+			cfl_agg_abort(f->agg);
+			p->st = P_FAILED;
+		}
+	}
+	if (f->zombie)
+		release(f);
+	else
+		round_check(f);
+}
+
+static void update_reply(struct cfl_peer *peer, int status, const char *reason,
+			 const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
+{
+	struct part *p = arg;
+	struct cfl_err e = {0};
+
+	(void)peer;
+	if (status != 0 || p->f->zombie || cfl_agg_begin(p->f->agg, (double)p->steps, &e) != 0) {
+		if (status != 0)
+			CFL_WARN("cannot get the update of %s: %s", p->name,
+				 reason ? reason : cfl_strerror(status));
+		if (p->st == P_PULL)
+			p->st = P_FAILED;
+		update_end(p, CFL_ECLOSED, "no update"); /* counts down outstanding */
+		p->f->pulling = 0;
+		return;
+	}
+	update_data(p, fr->body, fr->body_len);
+	if (more)
+		*sink = (struct cfl_msg_sink){update_data, update_end, p};
+	else
+		update_end(p, 0, NULL);
+}
+
+static void pull_next(struct fedavg *f)
+{
+	if (f->pulling)
+		return;
+	for (size_t i = 0; i < f->n; i++) {
+		struct part *p = &f->parts[i];
+		struct cfl_peer *peer;
+		struct cfl_header h[2];
+		char round[16];
+
+		if (p->st != P_TRAINED)
+			continue;
+		peer = peer_of(f, p);
+		snprintf(round, sizeof(round), "%d", f->jb->rounds_done + 1);
+		h[0] = (struct cfl_header){"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
+		h[1] = (struct cfl_header){"round", 5, (const uint8_t *)round, strlen(round)};
+		if (peer == NULL ||
+		    cfl_peer_request(peer, "task.get_update", h, 2, NULL, 0, 60000, update_reply, p) !=
+			    0) {
+			p->st = P_FAILED;
+			continue;
+		}
+		p->st = P_PULL;
+		f->pulling = 1;
+		f->outstanding++;
+		return;
+	}
+}
+
+/* --- sending tasks ------------------------------------------------------------------------------ */
+
+static int model_read(void *src, uint8_t *buf, size_t len)
+{
+	struct part *p = src;
+	struct fedavg *f = p->f;
+	size_t n = f->glen - p->sent < len ? f->glen - p->sent : len;
+
+	memcpy(buf, f->gbytes + p->sent, n);
+	p->sent += n;
+	return (int)n;
+}
+
+static void train_reply(struct cfl_peer *peer, int status, const char *reason,
+			const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
+{
+	struct part *p = arg;
+	char v[32];
+
+	(void)peer;
+	(void)more;
+	(void)sink;
+	p->f->outstanding--;
+	if (p->f->zombie) {
+		release(p->f);
+		return;
+	}
+	if (status != 0) {
+		CFL_WARN("job %s: %s dropped out of round %d: %s", p->f->jb->id, p->name,
+			 p->f->jb->rounds_done + 1, reason ? reason : cfl_strerror(status));
+		p->st = P_FAILED;
+	} else {
+		cfl_frame_header_str(fr, "steps", v, sizeof(v));
+		p->steps = strtoull(v, NULL, 10);
+		cfl_frame_header_str(fr, "loss", v, sizeof(v));
+		p->loss = strtod(v, NULL);
+		p->st = p->steps > 0 ? P_TRAINED : P_FAILED;
+	}
+	round_check(p->f);
+}
+
+static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
+{
+	char round[16], idx[16], n[16];
+	struct cfl_header h[4];
+
+	snprintf(round, sizeof(round), "%d", f->jb->rounds_done + 1);
+	snprintf(idx, sizeof(idx), "%d", p->idx);
+	snprintf(n, sizeof(n), "%zu", f->n);
+	h[0] = (struct cfl_header){"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
+	h[1] = (struct cfl_header){"round", 5, (const uint8_t *)round, strlen(round)};
+	h[2] = (struct cfl_header){"site_index", 10, (const uint8_t *)idx, strlen(idx)};
+	h[3] = (struct cfl_header){"site_count", 10, (const uint8_t *)n, strlen(n)};
+	p->sent = 0;
+	p->st = P_TRAIN;
+	if (cfl_peer_request_stream(peer, "task.train", h, 4, f->glen, model_read, p,
+				    f->jb->round_timeout_ms, train_reply, p) != 0) {
+		p->st = P_FAILED;
+		return;
+	}
+	f->outstanding++;
+}
+
+static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
+			 const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
+{
+	struct part *p = arg;
+
+	(void)fr;
+	(void)more;
+	(void)sink;
+	p->f->outstanding--;
+	if (p->f->zombie) {
+		release(p->f);
+		return;
+	}
+	if (status != 0) {
+		CFL_WARN("job %s: %s cannot take the job: %s", p->f->jb->id, p->name,
+			 reason ? reason : cfl_strerror(status));
+		p->st = P_FAILED;
+		round_check(p->f);
+		return;
+	}
+	p->deployed_peer = peer;
+	send_train(p->f, p, peer);
+	round_check(p->f);
+}
+
+static int bundle_read(void *src, uint8_t *buf, size_t len)
+{
+	struct part *p = src;
+	struct fedavg *f = p->f;
+	size_t n = f->bundle_len - p->bsent < len ? f->bundle_len - p->bsent : len;
+
+	memcpy(buf, f->bundle + p->bsent, n);
+	p->bsent += n;
+	return (int)n;
+}
+
+/* The job reaches a site once per connection (a site that reconnects gets it again). */
+static void dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
+{
+	struct cfl_header h = {"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
+
+	if (p->deployed_peer == peer) {
+		send_train(f, p, peer);
+		return;
+	}
+	p->st = P_DEPLOY;
+	p->bsent = 0;
+	if (cfl_peer_request_stream(peer, "job.deploy", &h, 1, f->bundle_len, bundle_read, p,
+				    60000, deploy_reply, p) != 0) {
+		p->st = P_FAILED;
+		return;
+	}
+	f->outstanding++;
+}
+
+static size_t connected(struct fedavg *f)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < f->n; i++)
+		n += peer_of(f, &f->parts[i]) != NULL;
+	return n;
+}
+
+static void start_round(struct fedavg *f)
+{
+	size_t have = connected(f);
+
+	if ((int)have < f->jb->min_clients) {
+		uint64_t now = cfl_loop_now_ms(f->j->loop);
+
+		if (now - f->wait_log > 10000) {
+			CFL_INFO("job %s waiting for clients: %zu of %d connected", f->jb->id, have,
+				 f->jb->min_clients);
+			f->wait_log = now;
+		}
+		return; /* the scheduler's tick tries again */
+	}
+	cfl_agg_reset(f->agg);
+	f->in_round = 1;
+	f->pulling = 0;
+	f->round_t0 = cfl_loop_now_ms(f->j->loop);
+	if (f->jb->state != JOB_RUNNING) {
+		f->jb->state = JOB_RUNNING;
+		cfl__job_save(f->jb);
+	}
+	CFL_INFO("job %s round %d/%d: %zu sites", f->jb->id, f->jb->rounds_done + 1,
+		 f->jb->num_rounds, have);
+	for (size_t i = 0; i < f->n; i++) {
+		struct part *p = &f->parts[i];
+		struct cfl_peer *peer = peer_of(f, p);
+
+		p->st = P_IDLE;
+		p->steps = 0;
+		if (peer != NULL)
+			dispatch(f, p, peer);
+	}
+	round_check(f);
+}
+
+void cfl__fedavg_kick(struct cfl_jobs *j)
+{
+	struct fedavg *f = j->run;
+
+	if (f != NULL && !f->in_round)
+		start_round(f);
+}
+
+void cfl__fedavg_abort(struct cfl_jobs *j, const char *why)
+{
+	if (j->run != NULL)
+		finish(j->run, JOB_ABORTED, why);
+}
+
+/* --- start -------------------------------------------------------------------------------------- */
+
+static const char *str_or(const json_t *v, const char *dflt)
+{
+	const char *s = json_string_value(v);
+
+	return s != NULL ? s : dflt;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sites of the run: the job's list, or (for "@ALL") the clients logged in now. */
+static int choose_sites(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
+{
+	json_t *sites = json_object_get(jb->config, "sites");
+	struct cfl_auth_session_info *v;
+	size_t n, i;
+
+	if (jb->n_sites > 0)
+		return 0; /* resumed: keep the original assignment */
+	if (json_is_array(sites) && json_array_size(sites) > 0 &&
+	    strcmp(str_or(json_array_get(sites, 0), ""), "@ALL") != 0) {
+		n = json_array_size(sites) < JOB_MAX_SITES ? json_array_size(sites) : JOB_MAX_SITES;
+		jb->sites = calloc(n, sizeof(char *));
+		for (i = 0; jb->sites != NULL && i < n; i++)
+			jb->sites[jb->n_sites++] = strdup(str_or(json_array_get(sites, i), ""));
+	} else {
+		v = calloc(JOB_MAX_SITES, sizeof(*v));
+		n = v != NULL ? cfl_auth_server_sessions(j->auth, CFL_AUTH_CLIENT, v, JOB_MAX_SITES) : 0;
+		jb->sites = n ? calloc(n, sizeof(char *)) : NULL;
+		for (i = 0; jb->sites != NULL && i < n && i < JOB_MAX_SITES; i++) {
+			if (v[i].connected)
+				jb->sites[jb->n_sites++] = strdup(v[i].name);
+		}
+		free(v);
+	}
+	if (jb->n_sites == 0 || (int)jb->n_sites < jb->min_clients) {
+		for (i = 0; i < jb->n_sites; i++)
+			free(jb->sites[i]);
+		free(jb->sites);
+		jb->sites = NULL;
+		jb->n_sites = 0;
+		return cfl_err_set(e, CFL_EAGAIN, "not enough sites yet");
+	}
+	qsort(jb->sites, jb->n_sites, sizeof(char *), cmp_str);
+	return 0;
+}
+
+/* An external executor's job carries its initial weights (executor.initial_model). */
+static int initial_from_bundle(const char *bundle, size_t len, json_t *ex,
+			       struct cfl_model **out, struct cfl_err *e)
+{
+	const char *name = json_string_value(json_object_get(ex, "initial_model"));
+	json_t *b = json_loadb(bundle, len, 0, NULL);
+	const char *b64 = json_string_value(json_object_get(json_object_get(b, "files"), name));
+	uint8_t *raw = NULL;
+	size_t raw_len = 0;
+	int rc;
+
+	if (name == NULL || b64 == NULL) {
+		json_decref(b);
+		return cfl_err_set(e, CFL_ECONFIG,
+				   "executor.initial_model must name a model file of the job");
+	}
+	rc = cfl_base64_decode(b64, strlen(b64), &raw, &raw_len) != 0
+		     ? cfl_err_set(e, CFL_ECONFIG, "'%s' is not base64", name)
+		     : cfl_model_parse(raw, raw_len, out, e);
+	free(raw);
+	json_decref(b);
+	return rc;
+}
+
+static int initial_model(struct fedavg *f, struct cfl_err *e)
+{
+	char path[PATH_MAX];
+	json_t *ex = json_object_get(f->jb->config, "executor");
+	const char *type = json_string_value(json_object_get(ex, "type"));
+
+	/* A resumed job carries on from its last saved global model. */
+	if (f->jb->rounds_done > 0 &&
+	    cfl__job_path(f->jb, "model.safetensors", path, sizeof(path)) == 0 &&
+	    cfl_model_load(path, CFL_JOB_BUNDLE_MAX * 64ull, &f->global, e) == 0)
+		return 0;
+	f->jb->rounds_done = 0;
+	json_array_clear(f->jb->metrics);
+	if (type == NULL || strcmp(type, "builtin") == 0)
+		return cfl__builtin_init_model(ex, &f->global, e);
+	return initial_from_bundle(f->bundle, f->bundle_len, ex, &f->global, e);
+}
+
+int cfl__fedavg_start(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
+{
+	struct fedavg *f;
+	int rc = choose_sites(j, jb, e);
+
+	if (rc == CFL_EAGAIN)
+		return 0; /* try at the next tick */
+	if (rc != 0)
+		return rc;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	f->j = j;
+	f->jb = jb;
+	f->n = jb->n_sites;
+	f->parts = calloc(f->n, sizeof(*f->parts));
+	if (f->parts == NULL) {
+		free(f);
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		f->parts[i].f = f;
+		f->parts[i].idx = (int)i;
+		snprintf(f->parts[i].name, sizeof(f->parts[i].name), "%s", jb->sites[i]);
+	}
+	if ((rc = cfl__job_bundle(jb, &f->bundle, &f->bundle_len, e)) != 0 ||
+	    (rc = initial_model(f, e)) != 0 || (rc = cfl_agg_new(f->global, &f->agg, e)) != 0 ||
+	    (rc = serialize_global(f, e)) != 0) {
+		cfl__fedavg_free(f);
+		return rc;
+	}
+	jb->state = JOB_DISPATCHED;
+	cfl__job_save(jb);
+	j->run = f;
+	CFL_INFO("job %s starts: %zu sites, %d rounds (%d done)", jb->id, f->n, jb->num_rounds,
+		 jb->rounds_done);
+	start_round(f);
+	return 0;
+}
