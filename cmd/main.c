@@ -23,6 +23,7 @@ static const struct command commands[] = {
 	{"client", cmd_client, "run an FL client from its startup kit"},
 	{"admin", cmd_admin, "the admin console, from an admin startup kit"},
 	{"simulate", cmd_simulate, "run a job with a server and N clients on this machine"},
+	{"train", cmd_train, "train a built-in job's model centrally (the baseline)"},
 };
 
 static void usage(FILE *out)

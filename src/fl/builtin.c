@@ -4,6 +4,7 @@
 #include "builtin.h"
 
 #include "cfl/dataset.h"
+#include "cfl/jobs.h"
 #include "cfl/log.h"
 #include "cfl/trainer.h"
 #include "util/fs.h"
@@ -15,7 +16,7 @@
 #include <unistd.h>
 
 #define DIGITS_TEST_FRACTION 0.25
-#define DIGITS_SPLIT_SEED 7
+#define DIGITS_SPLIT_SEED    7
 
 /* One loaded dataset (train and test parts) per process. */
 static struct {
@@ -48,8 +49,8 @@ static int cfg_of(json_t *ex, struct cfl_trainer_cfg *c, struct cfl_err *e)
 	else if (strcmp(arch, "softmax") == 0)
 		c->arch = CFL_ARCH_SOFTMAX;
 	else
-		return cfl_err_set(e, CFL_ECONFIG, "unknown executor.arch '%s' (allowed: mlp, softmax)",
-				   arch);
+		return cfl_err_set(e, CFL_ECONFIG,
+		                   "unknown executor.arch '%s' (allowed: mlp, softmax)", arch);
 	c->hidden = (int)num_or(ex, "hidden", 128);
 	c->lr = (float)num_or(ex, "lr", 0.05);
 	c->epochs = (int)num_or(ex, "epochs", 1);
@@ -107,13 +108,13 @@ static int load(json_t *ex, struct cfl_err *e)
 		rc = cfl_dataset_load_digits(path, &all, e);
 		if (rc == 0)
 			rc = cfl_dataset_train_test_split(&all, DIGITS_TEST_FRACTION,
-							  DIGITS_SPLIT_SEED, &cache.train,
-							  &cache.test);
+			                                  DIGITS_SPLIT_SEED, &cache.train,
+			                                  &cache.test);
 		cfl_dataset_release(&all);
 	} else {
 		return cfl_err_set(e, CFL_ECONFIG,
-				   "unknown executor.dataset '%s' (allowed: fashion-mnist, digits)",
-				   name);
+		                   "unknown executor.dataset '%s' (allowed: fashion-mnist, digits)",
+		                   name);
 	}
 	if (rc != 0) {
 		cfl__builtin_release();
@@ -146,7 +147,7 @@ int cfl__builtin_init_model(json_t *ex, struct cfl_model **out, struct cfl_err *
 }
 
 int cfl__builtin_eval(json_t *ex, const struct cfl_model *m, float *acc, float *loss,
-		      struct cfl_err *e)
+                      struct cfl_err *e)
 {
 	int rc = load(ex, e);
 
@@ -156,7 +157,7 @@ int cfl__builtin_eval(json_t *ex, const struct cfl_model *m, float *acc, float *
 }
 
 int cfl__builtin_train(json_t *ex, int site, int n_sites, struct cfl_model *m, uint64_t *steps,
-		       float *loss, struct cfl_err *e)
+                       float *loss, struct cfl_err *e)
 {
 	struct cfl_trainer_cfg c;
 	struct cfl_dataset part;
@@ -168,7 +169,7 @@ int cfl__builtin_train(json_t *ex, int site, int n_sites, struct cfl_model *m, u
 	if (site < 0 || site >= n_sites)
 		return cfl_err_set(e, CFL_EINVAL, "site index %d of %d", site, n_sites);
 	rc = cfl_dataset_split(&cache.train, n_sites, site, num_or(ex, "alpha", 0),
-			       (uint64_t)num_or(ex, "split_seed", 1), &part);
+	                       (uint64_t)num_or(ex, "split_seed", 1), &part);
 	if (rc != 0)
 		return cfl_err_set(e, rc, "cannot split the data");
 	/* Each site shuffles its own data differently. */
@@ -195,5 +196,23 @@ int cfl__builtin_central(json_t *ex, int epochs, float *acc, struct cfl_err *e)
 	if (rc == 0)
 		rc = cfl_trainer_eval(m, &cache.test, acc, &tl, e);
 	cfl_model_free(m);
+	return rc;
+}
+
+int cfl_jobs_central_baseline(const char *job_dir, int epochs, float *accuracy, struct cfl_err *e)
+{
+	char path[PATH_MAX];
+	json_error_t je;
+	json_t *cfg;
+	int rc;
+
+	if (cfl__path_join(path, sizeof(path), job_dir, "config.json") != 0)
+		return cfl_err_set(e, CFL_ETOOBIG, "path too long");
+	cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (cfg == NULL)
+		return cfl_err_set(e, CFL_ECONFIG, "'%s': line %d: %s", path, je.line, je.text);
+	rc = cfl__builtin_central(json_object_get(cfg, "executor"), epochs, accuracy, e);
+	json_decref(cfg);
+	cfl__builtin_release();
 	return rc;
 }
