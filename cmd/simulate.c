@@ -176,8 +176,29 @@ static int start_all(struct sim *s)
 	return 0;
 }
 
+/* Peak resident memory of a child (VmHWM), in KiB; -1 if unknown. */
+static long peak_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			kib = strtol(line + 6, NULL, 10);
+	}
+	fclose(f);
+	return kib;
+}
+
 static void stop_all(struct sim *s)
 {
+	if (s->n_pids > 0)
+		printf("server peak RSS: %.1f MiB\n", (double)peak_rss_kib(s->pids[0]) / 1024.0);
 	for (int i = s->n_pids - 1; i >= 0; i--)
 		kill(s->pids[i], SIGTERM);
 	for (int i = 0; i < s->n_pids; i++)

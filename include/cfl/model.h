@@ -91,13 +91,14 @@ int cfl_model_parse(const uint8_t *buf, size_t len, struct cfl_model **out, stru
 
 /* Streaming aggregation for FedAvg: memory does not grow with the number of clients.
  *
- * The aggregator holds, for the model given at creation, a float32 weighted sum and one
- * float32 staging copy for the update in progress: 2x the model, allocated once; with the
+ * The aggregator holds, for the model given at creation, a float32 running weighted mean and
+ * one float32 staging copy for the update in progress: 2x the model, allocated once; with the
  * global model the server keeps, 3x. An update is a client's weights, or the difference of
  * its weights from the global model (NVFlare's DIFF): both are added the same way, as
  * weight * tensor, and the result is then the average weights or the average difference,
  * which the caller adds to its global model. Updates whose values are not finite (NaN, inf)
- * are rejected, so one client cannot poison the average.
+ * are rejected, so one client cannot poison the average. The average of identical updates is
+ * that update, bit for bit.
  *
  * One update at a time: begin, feed..., end (or abort). A server receiving several clients at
  * once queues or spools the later ones. Not thread-safe: one thread per aggregator. */
@@ -108,7 +109,8 @@ struct cfl_agg;
 int cfl_agg_new(const struct cfl_model *shape_of, struct cfl_agg **out, struct cfl_err *e);
 
 /* Starts one client's update with `weight` (its training steps; finite and > 0). Returns 0, or
- * CFL_EINVAL if the weight is bad or an update is already in progress (end or abort it). */
+ * CFL_EINVAL if the weight is bad (or would make the total infinite) or an update is already
+ * in progress (end or abort it). */
 int cfl_agg_begin(struct cfl_agg *a, double weight, struct cfl_err *e);
 
 /* Feeds the next `len` bytes of the update, a safetensors file, in chunks of any size (a
@@ -119,17 +121,18 @@ int cfl_agg_begin(struct cfl_agg *a, double weight, struct cfl_err *e);
  * end() discards it (abort() drops it silently). The chunk is only read. */
 int cfl_agg_feed(struct cfl_agg *a, const uint8_t *data, size_t len, struct cfl_err *e);
 
-/* Finishes the update: if it was complete and valid, adds weight * update to the sum and
- * returns 0. Otherwise discards it, leaving the sum exactly as it was, and returns the error
- * (CFL_EPARSE for a truncated stream). Either way no update is in progress afterwards. */
+/* Finishes the update: if it was complete and valid, adds weight * update to the average and
+ * returns 0. Otherwise discards it, leaving the average exactly as it was, and returns the
+ * error (CFL_EPARSE for a truncated stream). Either way no update is in progress afterwards. */
 int cfl_agg_end(struct cfl_agg *a, struct cfl_err *e);
 
-/* Drops the update in progress, if any; the sum is unchanged. */
+/* Drops the update in progress, if any; the average is unchanged. */
 void cfl_agg_abort(struct cfl_agg *a);
 
 /* Adds an update already in memory; `m` must have exactly the expected tensors and shapes (in
- * any order), all values finite. Returns 0, CFL_EINVAL (an update is in progress, bad weight,
- * or a mismatch, with a message) and leaves the sum unchanged on error. */
+ * any order), all values finite. May be called while a streamed update is in progress (it does
+ * not touch it). Returns 0, or CFL_EINVAL (bad weight, or a mismatch, with a message) and
+ * leaves the average unchanged. */
 int cfl_agg_add_model(struct cfl_agg *a, const struct cfl_model *m, double weight,
                       struct cfl_err *e);
 
@@ -138,11 +141,16 @@ int cfl_agg_add_model(struct cfl_agg *a, const struct cfl_model *m, double weigh
  * CFL_ENOMEM. */
 int cfl_agg_result(const struct cfl_agg *a, struct cfl_model **out, struct cfl_err *e);
 
+/* Frees the staging buffer (one model's worth) while no update is in progress (else does
+ * nothing); the next cfl_agg_begin allocates it again. The server calls it before
+ * cfl_agg_result so that the average, the new model and the old global are all it holds. */
+void cfl_agg_release_stage(struct cfl_agg *a);
+
 /* Updates added, and the sum of their weights, since creation or the last reset. */
 size_t cfl_agg_updates(const struct cfl_agg *a);
 double cfl_agg_total_weight(const struct cfl_agg *a);
 
-/* Clears the sum for the next round (and drops an update in progress); keeps the memory. */
+/* Clears the average for the next round (and drops an update in progress); keeps the memory. */
 void cfl_agg_reset(struct cfl_agg *a);
 
 /* Frees the aggregator; NULL is a no-op. */

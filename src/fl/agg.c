@@ -1,15 +1,21 @@
-/* Streaming FedAvg aggregation (SPEC §7–8): a weighted sum whose memory does not grow with
- * the number of clients, fed each client's update as a safetensors byte stream.
+/* Streaming FedAvg aggregation (SPEC §7–8): a weighted average whose memory does not grow
+ * with the number of clients, fed each client's update as a safetensors byte stream.
+ *
+ * The accumulator is the running weighted mean rather than the weighted sum: after updates
+ * x_1..x_k with weights w_1..w_k (W_k their sum), mean += (w_k / W_k) * (x_k - mean). It is the
+ * same quantity as sum / W and as accurate (one float rounding per element per update, the
+ * arithmetic in double), but it stays within the range of the updates, so large weights times
+ * large values cannot overflow a float32 sum, and the average of identical models is that
+ * model, bit for bit.
  *
  * Where an update goes before end(): it is decoded into a staging buffer the size of the
- * model, and added to the sum only when end() has seen all of it. The alternative, adding
- * into the sum as bytes arrive and subtracting on failure, is cheaper by one model's memory
- * but does not restore the sum: in floating point (s + w*x) - w*x is not s in general, so a
+ * model, and folded into the mean only when end() has seen all of it. The alternative, adding
+ * into the accumulator as bytes arrive and subtracting on failure, is cheaper by one model's
+ * memory but does not restore it: in floating point (s + a) - a is not s in general, so a
  * client that breaks off its upload would still nudge the average. Staging keeps a failed
- * update out exactly, costs O(model) memory allocated once, and makes the stream and the
- * in-memory path round identically (one rounding per element per update: both add
- * w * x to the sum in double and store the result as float). Accumulators are float32 for
- * that reason: sum + stage + the server's global model = 3x the model.
+ * update out exactly, costs O(model) memory allocated once, and lets the stream and the
+ * in-memory path share one rounding (the same function folds both in). Accumulators are
+ * float32: mean + stage + the server's global model = 3x the model (float64 would make it 4x).
  *
  * The stream is a small state machine: LEN (8 bytes) -> HEADER (N bytes of JSON, checked
  * against the expected model as soon as it is complete) -> DATA (the elements, decoded as they
@@ -31,13 +37,13 @@ enum agg_state { ST_IDLE, ST_LEN, ST_HEADER, ST_DATA, ST_DONE, ST_FAILED };
 #define HDR_MIN_CAP 4096
 
 struct cfl_agg {
-	/* The expected model: names and shapes; t[i].data is NULL, values live in sum/stage. */
+	/* The expected model: names and shapes; t[i].data is NULL, values live in mean/stage. */
 	size_t n;
 	struct cfl_tensor *t;
-	size_t *off;                      /* element offset of t[i] in sum and stage */
+	size_t *off;                      /* element offset of t[i] in mean and stage */
 	const struct cfl_tensor **byname; /* t sorted by name, for lookups */
 	size_t total;                     /* elements in all */
-	float *sum;
+	float *mean;                      /* the weighted mean of the updates so far */
 	float *stage;
 	size_t updates;
 	double weight_sum;
@@ -113,9 +119,9 @@ int cfl_agg_new(const struct cfl_model *shape_of, struct cfl_agg **out, struct c
 			return CFL_EINVAL;
 		}
 	}
-	a->sum = calloc(a->total > 0 ? a->total : 1, sizeof(float));
+	a->mean = calloc(a->total > 0 ? a->total : 1, sizeof(float));
 	a->stage = calloc(a->total > 0 ? a->total : 1, sizeof(float));
-	if (a->sum == NULL || a->stage == NULL)
+	if (a->mean == NULL || a->stage == NULL)
 		goto nomem;
 	*out = a;
 	return 0;
@@ -145,15 +151,17 @@ void cfl_agg_free(struct cfl_agg *a)
 	free(a->byname);
 	free(a->map);
 	free(a->seen);
-	free(a->sum);
+	free(a->mean);
 	free(a->stage);
 	free(a);
 }
 
-static int check_weight(double w, struct cfl_err *e)
+static int check_weight(const struct cfl_agg *a, double w, struct cfl_err *e)
 {
 	if (!isfinite(w) || w <= 0)
 		return cfl_err_set(e, CFL_EINVAL, "update weight %g must be finite and > 0", w);
+	if (!isfinite(a->weight_sum + w))
+		return cfl_err_set(e, CFL_EINVAL, "total weight overflows with %g", w);
 	return 0;
 }
 
@@ -163,11 +171,23 @@ int cfl_agg_begin(struct cfl_agg *a, double weight, struct cfl_err *e)
 
 	if (a->state != ST_IDLE)
 		return cfl_err_set(e, CFL_EINVAL, "an update is already in progress");
-	if ((rc = check_weight(weight, e)) != 0)
+	if ((rc = check_weight(a, weight, e)) != 0)
 		return rc;
+	/* Staging is made on first use and may be released between rounds. */
+	if (a->stage == NULL &&
+	    (a->stage = calloc(a->total > 0 ? a->total : 1, sizeof(float))) == NULL)
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory for the staging buffer");
 	a->weight = weight;
 	a->state = ST_LEN;
 	return 0;
+}
+
+void cfl_agg_release_stage(struct cfl_agg *a)
+{
+	if (a->state == ST_IDLE) {
+		free(a->stage);
+		a->stage = NULL;
+	}
 }
 
 /* 0 if the shape (ndim, shape) is that of `want`, else an error naming both. */
@@ -363,13 +383,15 @@ int cfl_agg_feed(struct cfl_agg *a, const uint8_t *data, size_t len, struct cfl_
 	return rc != 0 ? fail(a, rc, &err, e) : 0;
 }
 
-/* sum += weight * x, in double, rounded once to float: the same for both paths. */
-static void accumulate(float *sum, const float *x, size_t n, double w)
+/* Folds x in with weight w: mean += w / W * (x - mean), W the total weight with x, in double
+ * and rounded once to float. The one place both paths add an update. */
+static void accumulate(float *mean, const float *x, size_t n, double w, double total)
 {
+	double f = w / total;
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		sum[i] = (float)((double)sum[i] + w * (double)x[i]);
+		mean[i] = (float)((double)mean[i] + f * ((double)x[i] - (double)mean[i]));
 }
 
 int cfl_agg_end(struct cfl_agg *a, struct cfl_err *e)
@@ -380,9 +402,9 @@ int cfl_agg_end(struct cfl_agg *a, struct cfl_err *e)
 	case ST_IDLE:
 		return cfl_err_set(e, CFL_EINVAL, "no update in progress");
 	case ST_DONE:
-		accumulate(a->sum, a->stage, a->total, a->weight);
-		a->updates++;
 		a->weight_sum += a->weight;
+		accumulate(a->mean, a->stage, a->total, a->weight, a->weight_sum);
+		a->updates++;
 		break;
 	case ST_FAILED:
 		rc = cfl_err_set(e, a->fail.code, "update discarded: %s", a->fail.msg);
@@ -448,25 +470,25 @@ int cfl_agg_add_model(struct cfl_agg *a, const struct cfl_model *m, double weigh
 	size_t i;
 	int rc;
 
-	if ((rc = check_weight(weight, e)) != 0)
+	if ((rc = check_weight(a, weight, e)) != 0)
 		return rc;
 	/* The whole model is checked before anything is added: nothing to undo on error. */
 	if ((rc = match_model(a, m, e)) != 0)
 		return cfl_err_prefix(e, "update rejected");
+	a->weight_sum += weight;
 	for (i = 0; i < m->n; i++) {
 		size_t k = lookup(a, m->t[i].name);
 
-		accumulate(a->sum + a->off[k], m->t[i].data, m->t[i].count, weight);
+		accumulate(a->mean + a->off[k], m->t[i].data, m->t[i].count, weight, a->weight_sum);
 	}
 	a->updates++;
-	a->weight_sum += weight;
 	return 0;
 }
 
 int cfl_agg_result(const struct cfl_agg *a, struct cfl_model **out, struct cfl_err *e)
 {
 	struct cfl_model *m = NULL;
-	size_t i, j;
+	size_t i;
 	int rc;
 
 	if (a->updates == 0)
@@ -475,16 +497,14 @@ int cfl_agg_result(const struct cfl_agg *a, struct cfl_model **out, struct cfl_e
 		return cfl_err_set(e, rc, "out of memory");
 	for (i = 0; i < a->n; i++) {
 		const struct cfl_tensor *t = &a->t[i];
-		float *d;
 
 		rc = cfl__model_append(m, t->name, t->shape, t->ndim, t->count);
 		if (rc != 0) {
 			cfl_model_free(m);
 			return cfl_err_set(e, rc, "out of memory");
 		}
-		d = m->t[i].data;
-		for (j = 0; j < t->count; j++)
-			d[j] = (float)((double)a->sum[a->off[i] + j] / a->weight_sum);
+		if (t->count > 0)
+			memcpy(m->t[i].data, a->mean + a->off[i], t->count * sizeof(float));
 	}
 	*out = m;
 	return 0;
@@ -503,7 +523,7 @@ double cfl_agg_total_weight(const struct cfl_agg *a)
 void cfl_agg_reset(struct cfl_agg *a)
 {
 	stream_reset(a);
-	memset(a->sum, 0, (a->total > 0 ? a->total : 1) * sizeof(float));
+	memset(a->mean, 0, (a->total > 0 ? a->total : 1) * sizeof(float));
 	a->updates = 0;
 	a->weight_sum = 0;
 }

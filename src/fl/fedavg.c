@@ -9,6 +9,7 @@
  * the last completed round. */
 #include "builtin.h"
 #include "jobs_int.h"
+#include "mstream.h"
 
 #include "cfl/log.h"
 #include "cfl/model.h"
@@ -34,7 +35,7 @@ struct part {
 	void *deployed_peer;
 	uint64_t steps;
 	double loss;
-	size_t sent;  /* bytes of the global model streamed so far */
+	uint64_t sent; /* bytes of the global model streamed so far */
 	size_t bsent; /* bytes of the job bundle streamed so far */
 };
 
@@ -42,8 +43,7 @@ struct fedavg {
 	struct cfl_jobs *j;
 	struct job *jb;
 	struct cfl_model *global;
-	uint8_t *gbytes;
-	size_t glen;
+	struct cfl__mstream gs; /* the global model as safetensors bytes, made on demand */
 	struct cfl_agg *agg;
 	struct part *parts;
 	size_t n;
@@ -53,6 +53,7 @@ struct fedavg {
 	char *bundle;
 	size_t bundle_len;
 	int outstanding; /* requests whose callbacks are still to come */
+	int dispatching; /* start_round is handing out tasks: keep the global model */
 	int zombie;      /* finished: free when outstanding reaches 0 */
 };
 
@@ -69,9 +70,9 @@ void cfl__fedavg_free(struct fedavg *f)
 {
 	if (f == NULL)
 		return;
+	cfl__mstream_release(&f->gs);
 	cfl_model_free(f->global);
 	cfl_agg_free(f->agg);
-	free(f->gbytes);
 	free(f->parts);
 	free(f->bundle);
 	free(f);
@@ -138,13 +139,11 @@ static void write_metrics_csv(const struct job *jb)
 
 static int save_global(struct fedavg *f)
 {
-	char path[PATH_MAX], round[16];
-	const char *meta[4] = {"format", "cfl", "round", round};
+	char path[PATH_MAX];
 	struct cfl_err e = {0};
 
-	snprintf(round, sizeof(round), "%d", f->jb->rounds_done);
 	if (cfl__job_path(f->jb, "model.safetensors", path, sizeof(path)) != 0 ||
-	    cfl_model_save(f->global, path, meta, 2, &e) != 0) {
+	    cfl__mstream_save(&f->gs, path, &e) != 0) {
 		CFL_ERROR("job %s: cannot save the global model: %s", f->jb->id, e.msg);
 		return CFL_EIO;
 	}
@@ -153,9 +152,14 @@ static int save_global(struct fedavg *f)
 
 static int serialize_global(struct fedavg *f, struct cfl_err *e)
 {
-	free(f->gbytes);
-	f->gbytes = NULL;
-	return cfl_model_serialize(f->global, NULL, 0, &f->gbytes, &f->glen, e);
+	cfl__mstream_release(&f->gs);
+	return cfl__mstream_init(&f->gs, f->global, e);
+}
+
+static int serialize_global_of(struct fedavg *f, struct cfl_model *m, struct cfl_err *e)
+{
+	f->global = m;
+	return cfl__mstream_init(&f->gs, m, e);
 }
 
 static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_t steps_sum)
@@ -167,12 +171,16 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 	double secs = (double)(cfl_loop_now_ms(f->j->loop) - f->round_t0) / 1e3;
 	json_t *m;
 
-	if (cfl_agg_result(f->agg, &next, &e) != 0) {
+	/* The old global goes first: sum + staging + the new model stay within 3x the model. */
+	cfl__mstream_release(&f->gs);
+	cfl_model_free(f->global);
+	f->global = NULL;
+	cfl_agg_release_stage(f->agg);
+	if (cfl_agg_result(f->agg, &next, &e) != 0 || serialize_global_of(f, next, &e) != 0) {
+		cfl_model_free(next);
 		finish(f, JOB_EXCEPTION, e.msg);
 		return;
 	}
-	cfl_model_free(f->global);
-	f->global = next;
 	jb->rounds_done++;
 	if (cfl__builtin_eval(json_object_get(jb->config, "executor"), f->global, &acc, &tloss,
 			      &e) != 0)
@@ -191,10 +199,6 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 	f->in_round = 0;
 	if (jb->rounds_done >= jb->num_rounds) {
 		finish(f, JOB_COMPLETED, NULL);
-		return;
-	}
-	if (serialize_global(f, &e) != 0) {
-		finish(f, JOB_EXCEPTION, e.msg);
 		return;
 	}
 	start_round(f);
@@ -330,14 +334,31 @@ static void pull_next(struct fedavg *f)
 
 /* --- sending tasks ------------------------------------------------------------------------------ */
 
+/* Once every site of the round has the global model, the server no longer needs it (the new
+ * one comes from the sum): aggregation then holds the sum and one staged update, 2x. */
+static void maybe_drop_global(struct fedavg *f)
+{
+	if (f->global == NULL || f->dispatching)
+		return;
+	for (size_t i = 0; i < f->n; i++) {
+		const struct part *p = &f->parts[i];
+
+		if (p->st == P_DEPLOY || (p->st == P_TRAIN && p->sent < f->gs.total))
+			return;
+	}
+	cfl__mstream_release(&f->gs);
+	cfl_model_free(f->global);
+	f->global = NULL;
+}
+
 static int model_read(void *src, uint8_t *buf, size_t len)
 {
 	struct part *p = src;
-	struct fedavg *f = p->f;
-	size_t n = f->glen - p->sent < len ? f->glen - p->sent : len;
+	size_t n = cfl__mstream_read(&p->f->gs, p->sent, buf, len);
 
-	memcpy(buf, f->gbytes + p->sent, n);
 	p->sent += n;
+	if (p->sent == p->f->gs.total)
+		maybe_drop_global(p->f);
 	return (int)n;
 }
 
@@ -359,6 +380,7 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 		CFL_WARN("job %s: %s dropped out of round %d: %s", p->f->jb->id, p->name,
 			 p->f->jb->rounds_done + 1, reason ? reason : cfl_strerror(status));
 		p->st = P_FAILED;
+		maybe_drop_global(p->f);
 	} else {
 		cfl_frame_header_str(fr, "steps", v, sizeof(v));
 		p->steps = strtoull(v, NULL, 10);
@@ -383,7 +405,7 @@ static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	h[3] = (struct cfl_header){"site_count", 10, (const uint8_t *)n, strlen(n)};
 	p->sent = 0;
 	p->st = P_TRAIN;
-	if (cfl_peer_request_stream(peer, "task.train", h, 4, f->glen, model_read, p,
+	if (cfl_peer_request_stream(peer, "task.train", h, 4, f->gs.total, model_read, p,
 				    f->jb->round_timeout_ms, train_reply, p) != 0) {
 		p->st = P_FAILED;
 		return;
@@ -408,6 +430,7 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 		CFL_WARN("job %s: %s cannot take the job: %s", p->f->jb->id, p->name,
 			 reason ? reason : cfl_strerror(status));
 		p->st = P_FAILED;
+		maybe_drop_global(p->f);
 		round_check(p->f);
 		return;
 	}
@@ -479,15 +502,22 @@ static void start_round(struct fedavg *f)
 	}
 	CFL_INFO("job %s round %d/%d: %zu sites", f->jb->id, f->jb->rounds_done + 1,
 		 f->jb->num_rounds, have);
+	f->dispatching = 1;
+	for (size_t i = 0; i < f->n; i++) {
+		struct part *p = &f->parts[i];
+
+		p->st = P_IDLE;
+		p->steps = 0;
+	}
 	for (size_t i = 0; i < f->n; i++) {
 		struct part *p = &f->parts[i];
 		struct cfl_peer *peer = peer_of(f, p);
 
-		p->st = P_IDLE;
-		p->steps = 0;
 		if (peer != NULL)
 			dispatch(f, p, peer);
 	}
+	f->dispatching = 0;
+	maybe_drop_global(f);
 	round_check(f);
 }
 
