@@ -22,7 +22,7 @@
 
 struct console {
 	struct cfl_peer *peer;
-	int json, interactive;
+	int json, interactive, tty;
 	cfl__admin_done_fn done;
 	void *arg;
 	char transfer[PATH_MAX]; /* where download_job writes */
@@ -77,6 +77,7 @@ static void print_table(json_t *res)
 }
 
 static void run_next(struct console *k);
+static int send_cmd(struct console *k, const char *cmd);
 static void step_done(struct console *k, int status, const char *reason);
 
 static void step_done(struct console *k, int status, const char *reason)
@@ -277,11 +278,102 @@ static int send_cmd(struct console *k, const char *cmd)
 
 /* Reads the next command line (blocking the loop while a person types; the full console with
  * line editing keeps the session alive meanwhile). */
+#ifdef CFL_HAVE_LIBEDIT
+/* A person at a terminal: line editing, history and completion (libedit), read from the event
+ * loop so that the session keeps its heartbeats while nobody types. */
+#include <editline/readline.h>
+
+static const char *const words[] = {"check_status", "submit_job", "list_jobs", "abort_job",
+				    "download_job", "remove_client", "shutdown", "server",
+				    "client", "all", "bye", NULL};
+static struct console *tty_k; /* readline's callbacks take no argument */
+static int tty_word;
+
+static char *complete_word(const char *text, int state)
+{
+	size_t n = strlen(text);
+
+	if (state == 0)
+		tty_word = 0;
+	while (words[tty_word] != NULL) {
+		const char *w = words[tty_word++];
+
+		if (strncmp(w, text, n) == 0)
+			return strdup(w);
+	}
+	return NULL;
+}
+
+static char **complete(const char *text, int start, int end)
+{
+	(void)start;
+	(void)end;
+	return rl_completion_matches(text, complete_word);
+}
+
+static void tty_line(char *line);
+
+static void on_stdin(struct cfl_loop *loop, int fd, int events, void *arg)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	(void)arg;
+	rl_callback_read_char();
+}
+
+static struct cfl_loop *loop_of(struct console *k)
+{
+	return cfl_conn_loop(cfl_peer_conn(k->peer));
+}
+
+static void tty_prompt(struct console *k)
+{
+	tty_k = k;
+	rl_attempted_completion_function = complete;
+	rl_callback_handler_install("cfl> ", tty_line);
+	cfl_loop_watch(loop_of(k), STDIN_FILENO, CFL_EV_READ, on_stdin, k);
+}
+
+static void tty_line(char *line)
+{
+	struct console *k = tty_k;
+	size_t n;
+
+	rl_callback_handler_remove();
+	cfl_loop_unwatch(loop_of(k), STDIN_FILENO);
+	if (line == NULL || strcmp(line, "bye") == 0 || strcmp(line, "quit") == 0) {
+		free(line);
+		fputc('\n', stdout);
+		k->done(0, NULL, k->arg);
+		free(k->out);
+		free(k);
+		return;
+	}
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (n > 0)
+		add_history(line);
+	if (n == 0 || send_cmd(k, line) != 0) {
+		if (n > 0)
+			fprintf(stderr, "error: cannot send the command\n");
+		tty_prompt(k);
+	}
+	free(line);
+}
+#endif
+
 static void run_next(struct console *k)
 {
 	char line[LINE_MAX_BYTES];
 	size_t n;
 
+#ifdef CFL_HAVE_LIBEDIT
+	if (k->tty) {
+		tty_prompt(k);
+		return;
+	}
+#endif
 	for (;;) {
 		if (isatty(STDIN_FILENO)) {
 			fputs("> ", stdout);
@@ -318,6 +410,7 @@ void cfl__admin_next(struct cfl_peer *p, const char *cmd, int json, const char *
 	k->done = done;
 	k->arg = arg;
 	k->interactive = cmd == NULL;
+	k->tty = k->interactive && isatty(STDIN_FILENO);
 	snprintf(k->transfer, sizeof(k->transfer), "%s", transfer);
 	if (cmd == NULL) {
 		run_next(k);
