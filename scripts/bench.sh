@@ -8,3 +8,8 @@ for b in "$top"/build/bench/bench_* "$top"/build/bench_*; do
 	"$b"
 	echo
 done
+for b in "$top"/bench/*.sh; do
+	echo "== $(basename "$b")"
+	"$b"
+	echo
+done
