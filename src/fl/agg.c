@@ -79,7 +79,8 @@ static int key_cmp(const void *key, const void *elem)
 /* The index of the expected tensor `name`, or a->n. */
 static size_t lookup(const struct cfl_agg *a, const char *name)
 {
-	const struct cfl_tensor **p = bsearch(name, a->byname, a->n, sizeof(*a->byname), key_cmp);
+	const struct cfl_tensor **p =
+	        bsearch(name, a->byname, a->n, sizeof(const struct cfl_tensor *), key_cmp);
 
 	return p != NULL ? (size_t)(*p - a->t) : a->n;
 }
@@ -97,7 +98,7 @@ int cfl_agg_new(const struct cfl_model *shape_of, struct cfl_agg **out, struct c
 	a->n = n;
 	a->t = calloc(cap, sizeof(*a->t));
 	a->off = calloc(cap, sizeof(*a->off));
-	a->byname = calloc(cap, sizeof(*a->byname));
+	a->byname = calloc(cap, sizeof(const struct cfl_tensor *));
 	a->map = calloc(cap, sizeof(*a->map));
 	a->seen = calloc(cap, 1);
 	if (a->t == NULL || a->off == NULL || a->byname == NULL || a->map == NULL ||
@@ -111,7 +112,7 @@ int cfl_agg_new(const struct cfl_model *shape_of, struct cfl_agg **out, struct c
 		/* The model holds these floats already, so the sum cannot overflow a size_t. */
 		a->total += a->t[i].count;
 	}
-	qsort(a->byname, n, sizeof(*a->byname), name_cmp);
+	qsort(a->byname, n, sizeof(const struct cfl_tensor *), name_cmp);
 	for (i = 1; i < n; i++) {
 		if (strcmp(a->byname[i - 1]->name, a->byname[i]->name) == 0) {
 			cfl_err_set(e, CFL_EINVAL, "tensor '%s' appears twice", a->byname[i]->name);
@@ -473,8 +474,10 @@ int cfl_agg_add_model(struct cfl_agg *a, const struct cfl_model *m, double weigh
 	if ((rc = check_weight(a, weight, e)) != 0)
 		return rc;
 	/* The whole model is checked before anything is added: nothing to undo on error. */
-	if ((rc = match_model(a, m, e)) != 0)
-		return cfl_err_prefix(e, "update rejected");
+	if ((rc = match_model(a, m, e)) != 0) {
+		cfl_err_prefix(e, "update rejected");
+		return rc;
+	}
 	a->weight_sum += weight;
 	for (i = 0; i < m->n; i++) {
 		size_t k = lookup(a, m->t[i].name);

@@ -16,7 +16,7 @@
 
 #define IDX_MAGIC_IMAGES 0x00000803u /* unsigned byte, 3 dimensions */
 #define IDX_MAGIC_LABELS 0x00000801u /* unsigned byte, 1 dimension */
-#define IDX_DIM          (CFL_IDX_SIDE * CFL_IDX_SIDE)
+#define IDX_DIM          ((size_t)CFL_IDX_SIDE * CFL_IDX_SIDE)
 #define DIGITS_FIELDS    (CFL_DIGITS_DIM + 1)
 #define DIGITS_MAX_PIXEL 16
 #define SPLIT_TRIES      100 /* Dirichlet redraws when a site would be left empty */
@@ -486,7 +486,7 @@ int cfl_dataset_split(const struct cfl_dataset *d, int n_sites, int site, double
 		return CFL_EINVAL;
 	if (d->n == 0)
 		return dataset_alloc(out, 0, d->dim, d->classes);
-	owner = malloc(d->n * sizeof(*owner));
+	owner = calloc(d->n, sizeof(*owner));
 	perm = malloc(d->n * sizeof(*perm));
 	if (owner == NULL || perm == NULL) {
 		rc = CFL_ENOMEM;
@@ -531,7 +531,7 @@ int cfl_dataset_train_test_split(const struct cfl_dataset *d, double test_fracti
 		n_test = 1;
 	if (n_test > d->n - 1)
 		n_test = d->n - 1;
-	owner = malloc(d->n * sizeof(*owner));
+	owner = calloc(d->n, sizeof(*owner));
 	perm = malloc(d->n * sizeof(*perm));
 	if (owner == NULL || perm == NULL)
 		goto out;

@@ -19,9 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MODEL_MAX ((uint64_t)4 << 30)
+#define MODEL_MAX  ((uint64_t)4 << 30)
 #define BUNDLE_MAX (64u << 20)
-#define MAX_ARGS 32
+#define MAX_ARGS   32
 
 /* A body arriving in pieces into one bounded buffer. */
 struct inbuf {
@@ -112,7 +112,7 @@ static int hdr_int(const struct cfl_frame *f, const char *key)
 /* --- job.deploy --------------------------------------------------------------------------- */
 
 static int unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
-		  struct cfl_err *e)
+                  struct cfl_err *e)
 {
 	json_t *b = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL), *v, *cfg;
 	char dir[PATH_MAX], path[PATH_MAX];
@@ -125,7 +125,8 @@ static int unpack(struct cfl_executor *x, const char *job, const uint8_t *text, 
 	}
 	if (cfl__path_join(dir, sizeof(dir), x->dir, job) != 0 || cfl__fs_mkdirs(dir, 0700, e))
 		rc = cfl_err_set(e, CFL_EIO, "cannot create the job folder");
-	json_object_foreach(json_object_get(b, "files"), name, v) {
+	json_object_foreach(json_object_get(b, "files"), name, v)
+	{
 		uint8_t *raw = NULL;
 		size_t raw_len = 0;
 
@@ -134,7 +135,7 @@ static int unpack(struct cfl_executor *x, const char *job, const uint8_t *text, 
 		/* The server checked the names at submission; check again, it costs nothing. */
 		if (name[0] == '.' || strchr(name, '/') != NULL || !json_is_string(v) ||
 		    cfl_base64_decode(json_string_value(v), json_string_length(v), &raw,
-				      &raw_len) != 0 ||
+		                      &raw_len) != 0 ||
 		    cfl__path_join(path, sizeof(path), dir, name) != 0) {
 			rc = cfl_err_set(e, CFL_ECONFIG, "bad file '%s' in the job", name);
 		} else {
@@ -168,7 +169,7 @@ static void deploy_end(void *st, int status, const char *reason)
 
 	if (status != 0 || x->bundle.failed) {
 		CFL_WARN("job %s: bundle not received: %s", x->bundle_job,
-			 reason ? reason : "too large");
+		         reason ? reason : "too large");
 	} else if (unpack(x, x->bundle_job, x->bundle.p, x->bundle.len, &e) != 0) {
 		CFL_WARN("job %s: %s", x->bundle_job, e.msg);
 		if (p != NULL)
@@ -182,7 +183,7 @@ static void deploy_end(void *st, int status, const char *reason)
 }
 
 static void on_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more,
-		      struct cfl_msg_sink *sink, void *arg)
+                      struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
 
@@ -197,7 +198,8 @@ static void on_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more,
 		deploy_end(x, 0, NULL);
 }
 
-/* --- training on the worker thread --------------------------------------------------------------- */
+/* --- training on the worker thread ---------------------------------------------------------------
+ */
 
 /* The job's own command: argv from executor.command, then the global model and output paths. */
 static int run_command(struct task *t, json_t *ex, struct cfl_err *e)
@@ -212,7 +214,7 @@ static int run_command(struct task *t, json_t *ex, struct cfl_err *e)
 
 	if (n == 0 || n > MAX_ARGS)
 		return cfl_err_set(e, CFL_ECONFIG, "executor.command must be a list of 1..%d words",
-				   MAX_ARGS);
+		                   MAX_ARGS);
 	if (cfl__path_join(dir, sizeof(dir), t->x->dir, t->job) != 0 ||
 	    cfl__path_join(in, sizeof(in), dir, "global.safetensors") != 0 ||
 	    cfl__path_join(out, sizeof(out), dir, "update.safetensors") != 0)
@@ -247,7 +249,7 @@ static int run_command(struct task *t, json_t *ex, struct cfl_err *e)
 		;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return cfl_err_set(e, CFL_EIO, "'%s' failed (status %d)", argv[0],
-				   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		                   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	cfl_model_free(t->model);
 	t->model = NULL;
 	if (cfl_model_load(out, MODEL_MAX, &t->model, e) != 0)
@@ -255,8 +257,8 @@ static int run_command(struct task *t, json_t *ex, struct cfl_err *e)
 	/* Optional: update.safetensors.json {"steps": N, "loss": x}. */
 	info = json_load_file(meta, 0, NULL);
 	t->steps = json_is_integer(json_object_get(info, "steps"))
-			   ? (uint64_t)json_integer_value(json_object_get(info, "steps"))
-			   : 1;
+	                   ? (uint64_t)json_integer_value(json_object_get(info, "steps"))
+	                   : 1;
 	t->loss = (float)json_number_value(json_object_get(info, "loss"));
 	json_decref(info);
 	return 0;
@@ -272,8 +274,8 @@ static void *worker(void *arg)
 	struct cfl_err e = {0};
 
 	if (type == NULL || strcmp(type, "builtin") == 0)
-		t->status = cfl__builtin_train(ex, t->site_index, t->site_count, t->model, &t->steps,
-					       &t->loss, &e);
+		t->status = cfl__builtin_train(ex, t->site_index, t->site_count, t->model,
+		                               &t->steps, &t->loss, &e);
 	else if (strcmp(type, "command") == 0)
 		t->status = run_command(t, ex, &e);
 	else
@@ -308,7 +310,7 @@ static void task_done(struct cfl_loop *loop, void *arg)
 		CFL_WARN("job %s round %d: training failed: %s", t->job, t->round, t->err);
 		cfl_peer_reply_error(t->peer, t->req_id, "train_failed", t->err);
 	} else if (free(x->update), x->update = NULL,
-		   cfl_model_serialize(t->model, NULL, 0, &x->update, &x->update_len, &e) != 0) {
+	           cfl_model_serialize(t->model, NULL, 0, &x->update, &x->update_len, &e) != 0) {
 		cfl_peer_reply_error(t->peer, t->req_id, "train_failed", e.msg);
 	} else {
 		snprintf(x->update_job, sizeof(x->update_job), "%s", t->job);
@@ -318,7 +320,7 @@ static void task_done(struct cfl_loop *loop, void *arg)
 		h[0] = (struct cfl_header){"steps", 5, (const uint8_t *)steps, strlen(steps)};
 		h[1] = (struct cfl_header){"loss", 4, (const uint8_t *)loss, strlen(loss)};
 		CFL_INFO("job %s round %d: trained on %s samples, loss %s", t->job, t->round, steps,
-			 loss);
+		         loss);
 		cfl_peer_reply(t->peer, t->req_id, h, 2, NULL, 0);
 	}
 	task_free(t);
@@ -341,7 +343,7 @@ static void train_end(void *st, int status, const char *reason)
 
 	if (status != 0 || t->in.failed || t->peer == NULL) {
 		CFL_WARN("job %s: global model not received: %s", t->job,
-			 reason ? reason : "too large");
+		         reason ? reason : "too large");
 		task_free(t);
 		return;
 	}
@@ -367,7 +369,7 @@ static void train_end(void *st, int status, const char *reason)
 }
 
 static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
-		     struct cfl_msg_sink *sink, void *arg)
+                     struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
 	struct task *t = calloc(1, sizeof(*t));
@@ -418,7 +420,7 @@ static void update_sent(struct cfl_conn *c, uint64_t id, int status, void *src)
 }
 
 static void on_get_update(struct cfl_peer *p, const struct cfl_frame *f, int more,
-			  struct cfl_msg_sink *sink, void *arg)
+                          struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
 	char job[64];
@@ -432,15 +434,15 @@ static void on_get_update(struct cfl_peer *p, const struct cfl_frame *f, int mor
 		return;
 	}
 	x->update_sent = 0;
-	if (cfl_peer_reply_stream(p, f->id, NULL, 0, x->update_len, update_read, x,
-				  update_sent) != 0)
+	if (cfl_peer_reply_stream(p, f->id, NULL, 0, x->update_len, update_read, x, update_sent) !=
+	    0)
 		cfl_peer_reply_error(p, f->id, "send_failed", "cannot send the update");
 }
 
 /* --- job end, abort, shutdown ---------------------------------------------------------------- */
 
 static void on_job_end(struct cfl_peer *p, const struct cfl_frame *f, int more,
-		       struct cfl_msg_sink *sink, void *arg)
+                       struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
 	char job[64], topic[32];
@@ -460,7 +462,7 @@ static void on_job_end(struct cfl_peer *p, const struct cfl_frame *f, int more,
 }
 
 static void on_shutdown_msg(struct cfl_peer *p, const struct cfl_frame *f, int more,
-			struct cfl_msg_sink *sink, void *arg)
+                            struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
 
@@ -474,8 +476,8 @@ static void on_shutdown_msg(struct cfl_peer *p, const struct cfl_frame *f, int m
 }
 
 int cfl_executor_new(struct cfl_msg_hub *hub, const char *work_dir, const char *site,
-		     cfl_executor_shutdown_fn shutdown_fn, void *arg, struct cfl_executor **out,
-		     struct cfl_err *e)
+                     cfl_executor_shutdown_fn shutdown_fn, void *arg, struct cfl_executor **out,
+                     struct cfl_err *e)
 {
 	struct cfl_executor *x = calloc(1, sizeof(*x));
 

@@ -36,7 +36,7 @@ struct part {
 	uint64_t steps;
 	double loss;
 	uint64_t sent; /* bytes of the global model streamed so far */
-	size_t bsent; /* bytes of the job bundle streamed so far */
+	size_t bsent;  /* bytes of the job bundle streamed so far */
 };
 
 struct fedavg {
@@ -104,7 +104,7 @@ static void finish(struct fedavg *f, enum job_state st, const char *why)
 
 		if (peer != NULL)
 			cfl_peer_send(peer, st == JOB_COMPLETED ? "job.end" : "job.abort", &h, 1,
-				      NULL, 0);
+			              NULL, 0);
 	}
 	f->j->run = NULL;
 	f->zombie = 1;
@@ -124,14 +124,15 @@ static void write_metrics_csv(const struct job *jb)
 	    (fp = fopen(path, "w")) == NULL)
 		return;
 	fputs("round,clients,train_loss,test_accuracy,test_loss,seconds\n", fp);
-	json_array_foreach(jb->metrics, i, m) {
+	json_array_foreach(jb->metrics, i, m)
+	{
 		snprintf(line, sizeof(line), "%d,%d,%.6f,%.6f,%.6f,%.3f\n",
-			 (int)json_integer_value(json_object_get(m, "round")),
-			 (int)json_integer_value(json_object_get(m, "clients")),
-			 json_real_value(json_object_get(m, "train_loss")),
-			 json_real_value(json_object_get(m, "test_accuracy")),
-			 json_real_value(json_object_get(m, "test_loss")),
-			 json_real_value(json_object_get(m, "seconds")));
+		         (int)json_integer_value(json_object_get(m, "round")),
+		         (int)json_integer_value(json_object_get(m, "clients")),
+		         json_real_value(json_object_get(m, "train_loss")),
+		         json_real_value(json_object_get(m, "test_accuracy")),
+		         json_real_value(json_object_get(m, "test_loss")),
+		         json_real_value(json_object_get(m, "seconds")));
 		fputs(line, fp);
 	}
 	fclose(fp);
@@ -183,16 +184,16 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 	}
 	jb->rounds_done++;
 	if (cfl__builtin_eval(json_object_get(jb->config, "executor"), f->global, &acc, &tloss,
-			      &e) != 0)
+	                      &e) != 0)
 		acc = tloss = -1;
 	m = json_pack("{s:i, s:I, s:f, s:f, s:f, s:f, s:I}", "round", jb->rounds_done, "clients",
-		      (json_int_t)updates, "train_loss", steps_sum ? loss_sum / (double)steps_sum : 0.0,
-		      "test_accuracy", (double)acc, "test_loss", (double)tloss, "seconds", secs,
-		      "steps", (json_int_t)steps_sum);
+	              (json_int_t)updates, "train_loss",
+	              steps_sum ? loss_sum / (double)steps_sum : 0.0, "test_accuracy", (double)acc,
+	              "test_loss", (double)tloss, "seconds", secs, "steps", (json_int_t)steps_sum);
 	json_array_append_new(jb->metrics, m);
 	CFL_INFO("job %s round %d/%d: %zu updates, train loss %.4f, test accuracy %.4f (%.2f s)",
-		 jb->id, jb->rounds_done, jb->num_rounds, updates,
-		 steps_sum ? loss_sum / (double)steps_sum : 0.0, (double)acc, secs);
+	         jb->id, jb->rounds_done, jb->num_rounds, updates,
+	         steps_sum ? loss_sum / (double)steps_sum : 0.0, (double)acc, secs);
 	save_global(f);
 	write_metrics_csv(jb);
 	cfl__job_save(jb);
@@ -234,7 +235,7 @@ static void round_check(struct fedavg *f)
 		char why[128];
 
 		snprintf(why, sizeof(why), "round %d got %zu updates, fewer than min_clients %d",
-			 f->jb->rounds_done + 1, done, f->jb->min_clients);
+		         f->jb->rounds_done + 1, done, f->jb->min_clients);
 		finish(f, JOB_EXCEPTION, why);
 		return;
 	}
@@ -268,7 +269,7 @@ static void update_end(void *st, int status, const char *reason)
 			p->st = P_DONE;
 		} else {
 			CFL_WARN("update from %s lost: %s", p->name,
-				 status != 0 ? (reason ? reason : cfl_strerror(status)) : e.msg);
+			         status != 0 ? (reason ? reason : cfl_strerror(status)) : e.msg);
 			cfl_agg_abort(f->agg);
 			p->st = P_FAILED;
 		}
@@ -280,7 +281,7 @@ static void update_end(void *st, int status, const char *reason)
 }
 
 static void update_reply(struct cfl_peer *peer, int status, const char *reason,
-			 const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
+                         const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
 {
 	struct part *p = arg;
 	struct cfl_err e = {0};
@@ -289,7 +290,7 @@ static void update_reply(struct cfl_peer *peer, int status, const char *reason,
 	if (status != 0 || p->f->zombie || cfl_agg_begin(p->f->agg, (double)p->steps, &e) != 0) {
 		if (status != 0)
 			CFL_WARN("cannot get the update of %s: %s", p->name,
-				 reason ? reason : cfl_strerror(status));
+			         reason ? reason : cfl_strerror(status));
 		if (p->st == P_PULL)
 			p->st = P_FAILED;
 		update_end(p, CFL_ECLOSED, "no update"); /* counts down outstanding */
@@ -319,9 +320,8 @@ static void pull_next(struct fedavg *f)
 		snprintf(round, sizeof(round), "%d", f->jb->rounds_done + 1);
 		h[0] = (struct cfl_header){"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
 		h[1] = (struct cfl_header){"round", 5, (const uint8_t *)round, strlen(round)};
-		if (peer == NULL ||
-		    cfl_peer_request(peer, "task.get_update", h, 2, NULL, 0, 60000, update_reply, p) !=
-			    0) {
+		if (peer == NULL || cfl_peer_request(peer, "task.get_update", h, 2, NULL, 0, 60000,
+		                                     update_reply, p) != 0) {
 			p->st = P_FAILED;
 			continue;
 		}
@@ -332,7 +332,8 @@ static void pull_next(struct fedavg *f)
 	}
 }
 
-/* --- sending tasks ------------------------------------------------------------------------------ */
+/* --- sending tasks ------------------------------------------------------------------------------
+ */
 
 /* Once every site of the round has the global model, the server no longer needs it (the new
  * one comes from the sum): aggregation then holds the sum and one staged update, 2x. */
@@ -363,7 +364,7 @@ static int model_read(void *src, uint8_t *buf, size_t len)
 }
 
 static void train_reply(struct cfl_peer *peer, int status, const char *reason,
-			const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
+                        const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
 {
 	struct part *p = arg;
 	char v[32];
@@ -378,7 +379,7 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 	}
 	if (status != 0) {
 		CFL_WARN("job %s: %s dropped out of round %d: %s", p->f->jb->id, p->name,
-			 p->f->jb->rounds_done + 1, reason ? reason : cfl_strerror(status));
+		         p->f->jb->rounds_done + 1, reason ? reason : cfl_strerror(status));
 		p->st = P_FAILED;
 		maybe_drop_global(p->f);
 	} else {
@@ -406,7 +407,7 @@ static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	p->sent = 0;
 	p->st = P_TRAIN;
 	if (cfl_peer_request_stream(peer, "task.train", h, 4, f->gs.total, model_read, p,
-				    f->jb->round_timeout_ms, train_reply, p) != 0) {
+	                            f->jb->round_timeout_ms, train_reply, p) != 0) {
 		p->st = P_FAILED;
 		return;
 	}
@@ -414,7 +415,7 @@ static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 }
 
 static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
-			 const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
+                         const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
 {
 	struct part *p = arg;
 
@@ -428,7 +429,7 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 	}
 	if (status != 0) {
 		CFL_WARN("job %s: %s cannot take the job: %s", p->f->jb->id, p->name,
-			 reason ? reason : cfl_strerror(status));
+		         reason ? reason : cfl_strerror(status));
 		p->st = P_FAILED;
 		maybe_drop_global(p->f);
 		round_check(p->f);
@@ -461,8 +462,8 @@ static void dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	}
 	p->st = P_DEPLOY;
 	p->bsent = 0;
-	if (cfl_peer_request_stream(peer, "job.deploy", &h, 1, f->bundle_len, bundle_read, p,
-				    60000, deploy_reply, p) != 0) {
+	if (cfl_peer_request_stream(peer, "job.deploy", &h, 1, f->bundle_len, bundle_read, p, 60000,
+	                            deploy_reply, p) != 0) {
 		p->st = P_FAILED;
 		return;
 	}
@@ -487,7 +488,7 @@ static void start_round(struct fedavg *f)
 
 		if (now - f->wait_log > 10000) {
 			CFL_INFO("job %s waiting for clients: %zu of %d connected", f->jb->id, have,
-				 f->jb->min_clients);
+			         f->jb->min_clients);
 			f->wait_log = now;
 		}
 		return; /* the scheduler's tick tries again */
@@ -501,7 +502,7 @@ static void start_round(struct fedavg *f)
 		cfl__job_save(f->jb);
 	}
 	CFL_INFO("job %s round %d/%d: %zu sites", f->jb->id, f->jb->rounds_done + 1,
-		 f->jb->num_rounds, have);
+	         f->jb->num_rounds, have);
 	f->dispatching = 1;
 	for (size_t i = 0; i < f->n; i++) {
 		struct part *p = &f->parts[i];
@@ -535,7 +536,8 @@ void cfl__fedavg_abort(struct cfl_jobs *j, const char *why)
 		finish(j->run, JOB_ABORTED, why);
 }
 
-/* --- start -------------------------------------------------------------------------------------- */
+/* --- start --------------------------------------------------------------------------------------
+ */
 
 static const char *str_or(const json_t *v, const char *dflt)
 {
@@ -566,7 +568,8 @@ static int choose_sites(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
 			jb->sites[jb->n_sites++] = strdup(str_or(json_array_get(sites, i), ""));
 	} else {
 		v = calloc(JOB_MAX_SITES, sizeof(*v));
-		n = v != NULL ? cfl_auth_server_sessions(j->auth, CFL_AUTH_CLIENT, v, JOB_MAX_SITES) : 0;
+		n = v != NULL ? cfl_auth_server_sessions(j->auth, CFL_AUTH_CLIENT, v, JOB_MAX_SITES)
+		              : 0;
 		jb->sites = n ? calloc(n, sizeof(char *)) : NULL;
 		for (i = 0; jb->sites != NULL && i < n && i < JOB_MAX_SITES; i++) {
 			if (v[i].connected)
@@ -587,8 +590,8 @@ static int choose_sites(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
 }
 
 /* An external executor's job carries its initial weights (executor.initial_model). */
-static int initial_from_bundle(const char *bundle, size_t len, json_t *ex,
-			       struct cfl_model **out, struct cfl_err *e)
+static int initial_from_bundle(const char *bundle, size_t len, json_t *ex, struct cfl_model **out,
+                               struct cfl_err *e)
 {
 	const char *name = json_string_value(json_object_get(ex, "initial_model"));
 	json_t *b = json_loadb(bundle, len, 0, NULL);
@@ -600,11 +603,11 @@ static int initial_from_bundle(const char *bundle, size_t len, json_t *ex,
 	if (name == NULL || b64 == NULL) {
 		json_decref(b);
 		return cfl_err_set(e, CFL_ECONFIG,
-				   "executor.initial_model must name a model file of the job");
+		                   "executor.initial_model must name a model file of the job");
 	}
 	rc = cfl_base64_decode(b64, strlen(b64), &raw, &raw_len) != 0
-		     ? cfl_err_set(e, CFL_ECONFIG, "'%s' is not base64", name)
-		     : cfl_model_parse(raw, raw_len, out, e);
+	             ? cfl_err_set(e, CFL_ECONFIG, "'%s' is not base64", name)
+	             : cfl_model_parse(raw, raw_len, out, e);
 	free(raw);
 	json_decref(b);
 	return rc;
@@ -663,7 +666,7 @@ int cfl__fedavg_start(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
 	cfl__job_save(jb);
 	j->run = f;
 	CFL_INFO("job %s starts: %zu sites, %d rounds (%d done)", jb->id, f->n, jb->num_rounds,
-		 jb->rounds_done);
+	         jb->rounds_done);
 	start_round(f);
 	return 0;
 }

@@ -15,15 +15,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define MAX_FILES 64
+#define MAX_FILES  64
 #define STATE_FILE "job.json"
 
-static const char *const state_names[] = {"SUBMITTED",
-					  "DISPATCHED",
-					  "RUNNING",
-					  "FINISHED:COMPLETED",
-					  "FINISHED:ABORTED",
-					  "FINISHED:EXECUTION_EXCEPTION"};
+static const char *const state_names[] = {"SUBMITTED",        "DISPATCHED",
+                                          "RUNNING",          "FINISHED:COMPLETED",
+                                          "FINISHED:ABORTED", "FINISHED:EXECUTION_EXCEPTION"};
 
 const char *cfl__job_state_name(enum job_state s)
 {
@@ -81,9 +78,9 @@ int cfl__job_save(const struct job *jb)
 	for (size_t i = 0; i < jb->n_sites; i++)
 		json_array_append_new(sites, json_string(jb->sites[i]));
 	v = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:s, s:o, s:O}", "id", jb->id, "name",
-		      jb->name, "state", cfl__job_state_name(jb->state), "submitter",
-		      jb->submitter, "submitted_at", (json_int_t)jb->submitted_at, "rounds_done",
-		      jb->rounds_done, "error", jb->error, "sites", sites, "metrics", jb->metrics);
+	              jb->name, "state", cfl__job_state_name(jb->state), "submitter", jb->submitter,
+	              "submitted_at", (json_int_t)jb->submitted_at, "rounds_done", jb->rounds_done,
+	              "error", jb->error, "sites", sites, "metrics", jb->metrics);
 	if (v == NULL || cfl__job_path(jb, STATE_FILE, path, sizeof(path)) != 0)
 		rc = CFL_ENOMEM;
 	else
@@ -115,7 +112,7 @@ static int safe_name(const char *n)
 
 /* Parses a bundle and returns its config.json and meta.json (parsed). */
 static int parse_bundle(const char *text, size_t len, json_t **bundle, json_t **config,
-			json_t **meta, struct cfl_err *e)
+                        json_t **meta, struct cfl_err *e)
 {
 	json_error_t je;
 	json_t *files, *v;
@@ -127,7 +124,8 @@ static int parse_bundle(const char *text, size_t len, json_t **bundle, json_t **
 	files = json_object_get(*bundle, "files");
 	if (!json_is_object(files) || json_object_size(files) > MAX_FILES)
 		return cfl_err_set(e, CFL_ECONFIG, "not a job bundle (a JSON {\"files\": {...}})");
-	json_object_foreach(files, name, v) {
+	json_object_foreach(files, name, v)
+	{
 		if (!safe_name(name) || !json_is_string(v))
 			return cfl_err_set(e, CFL_ECONFIG, "bad file name '%s' in the job", name);
 	}
@@ -167,7 +165,7 @@ static int job_settings(struct job *jb, json_t *config, struct cfl_err *e)
 	jb->num_rounds = (int)json_integer_value(json_object_get(wf, "num_rounds"));
 	jb->min_clients = (int)json_integer_value(json_object_get(wf, "min_clients"));
 	jb->round_timeout_ms =
-		(uint64_t)json_integer_value(json_object_get(wf, "round_timeout_s")) * 1000;
+	        (uint64_t)json_integer_value(json_object_get(wf, "round_timeout_s")) * 1000;
 	if (jb->num_rounds < 1 || jb->num_rounds > 100000)
 		return cfl_err_set(e, CFL_ECONFIG, "workflow.num_rounds must be 1..100000");
 	if (jb->min_clients < 1)
@@ -190,11 +188,11 @@ static void make_id(char *id, size_t size)
 		memset(r, 0, sizeof(r));
 	snprintf(hex, sizeof(hex), "%02x%02x%02x", r[0], r[1], r[2]);
 	snprintf(id, size, "%04d%02d%02d-%02d%02d%02d-%s", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, hex);
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, hex);
 }
 
 int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const char *submitter,
-		    char *id, struct cfl_err *e)
+                    char *id, struct cfl_err *e)
 {
 	json_t *b = NULL, *config = NULL, *meta = NULL;
 	struct job *jb = calloc(1, sizeof(*jb));
@@ -226,7 +224,7 @@ int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const ch
 	j->jobs = jb;
 	snprintf(id, 64, "%s", jb->id);
 	CFL_INFO("job %s ('%s') submitted by %s: %d rounds, at least %d clients", jb->id, jb->name,
-		 submitter, jb->num_rounds, jb->min_clients);
+	         submitter, jb->num_rounds, jb->min_clients);
 	jb = NULL;
 	cfl__jobs_schedule(j);
 out:
@@ -251,9 +249,9 @@ int cfl__job_bundle(const struct job *jb, char **text, size_t *len, struct cfl_e
 static json_t *job_json(const struct job *jb)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:i, s:s}", "id", jb->id, "name", jb->name,
-			 "status", cfl__job_state_name(jb->state), "submitter", jb->submitter,
-			 "submitted_at", (json_int_t)jb->submitted_at, "rounds_done",
-			 jb->rounds_done, "num_rounds", jb->num_rounds, "error", jb->error);
+	                 "status", cfl__job_state_name(jb->state), "submitter", jb->submitter,
+	                 "submitted_at", (json_int_t)jb->submitted_at, "rounds_done",
+	                 jb->rounds_done, "num_rounds", jb->num_rounds, "error", jb->error);
 }
 
 char *cfl_jobs_list(struct cfl_jobs *j, const char *id)
@@ -294,10 +292,10 @@ static int add_file(json_t *files, const char *name, const char *path, struct cf
 }
 
 int cfl_jobs_download(struct cfl_jobs *j, const char *id, char **bundle, size_t *len,
-		      struct cfl_err *e)
+                      struct cfl_err *e)
 {
 	static const char *const names[] = {"model.safetensors", "metrics.json", "metrics.csv",
-					    STATE_FILE};
+	                                    STATE_FILE};
 	struct job *jb = cfl__job_find(j, id);
 	json_t *files, *v;
 	char path[PATH_MAX];
@@ -328,7 +326,7 @@ int cfl_jobs_abort(struct cfl_jobs *j, const char *id, struct cfl_err *e)
 		return cfl_err_set(e, CFL_ENOENT, "no job '%s'", id);
 	if (cfl__job_finished(jb))
 		return cfl_err_set(e, CFL_EINVAL, "job %s already %s", id,
-				   cfl__job_state_name(jb->state));
+		                   cfl__job_state_name(jb->state));
 	if (jb->state == JOB_SUBMITTED) {
 		jb->state = JOB_ABORTED;
 		snprintf(jb->error, sizeof(jb->error), "aborted before it started");
@@ -365,12 +363,10 @@ static struct job *load_job(struct cfl_jobs *j, const char *id)
 	    job_settings(jb, config, &e) != 0)
 		goto fail;
 	snprintf(jb->id, sizeof(jb->id), "%s", id);
-	snprintf(jb->name, sizeof(jb->name), "%s",
-		 str_or(json_object_get(st, "name"), "job"));
+	snprintf(jb->name, sizeof(jb->name), "%s", str_or(json_object_get(st, "name"), "job"));
 	snprintf(jb->submitter, sizeof(jb->submitter), "%s",
-		 str_or(json_object_get(st, "submitter"), ""));
-	snprintf(jb->error, sizeof(jb->error), "%s",
-		 str_or(json_object_get(st, "error"), ""));
+	         str_or(json_object_get(st, "submitter"), ""));
+	snprintf(jb->error, sizeof(jb->error), "%s", str_or(json_object_get(st, "error"), ""));
 	jb->submitted_at = json_integer_value(json_object_get(st, "submitted_at"));
 	jb->rounds_done = (int)json_integer_value(json_object_get(st, "rounds_done"));
 	jb->state = JOB_SUBMITTED;
@@ -425,8 +421,9 @@ static void load_all(struct cfl_jobs *j)
 		jb->next = j->jobs;
 		j->jobs = jb;
 		if (jb->state == JOB_RUNNING || jb->state == JOB_DISPATCHED)
-			CFL_INFO("job %s was running when the server stopped: resuming after round %d",
-				 jb->id, jb->rounds_done);
+			CFL_INFO("job %s was running when the server stopped: resuming after round "
+			         "%d",
+			         jb->id, jb->rounds_done);
 	}
 	closedir(d);
 }
@@ -473,7 +470,7 @@ void cfl_jobs_kick(struct cfl_jobs *j)
 }
 
 int cfl_jobs_new(struct cfl_msg_hub *hub, struct cfl_auth_server *auth, const char *dir,
-		 struct cfl_jobs **out, struct cfl_err *e)
+                 struct cfl_jobs **out, struct cfl_err *e)
 {
 	struct cfl_jobs *j = calloc(1, sizeof(*j));
 	int rc;

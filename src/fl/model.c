@@ -19,7 +19,7 @@
 #define META_KEY "__metadata__"
 
 /* Bytes of data encoded per write() when saving. */
-#define SAVE_CHUNK (64 * 1024)
+#define SAVE_CHUNK ((size_t)64 * 1024)
 
 int cfl_model_new(struct cfl_model **out)
 {
@@ -251,24 +251,25 @@ static int pair_cmp(const void *a, const void *b)
 	return strcmp((*(const char *const *const *)a)[0], (*(const char *const *const *)b)[0]);
 }
 
-/* The "__metadata__" object, keys sorted; NULL (with `e` set) if a pair is bad. */
-static json_t *meta_json(const char *const *kv, size_t n, struct cfl_err *e)
+/* Makes the "__metadata__" object, keys sorted, in *out. Returns 0 or an error. */
+static int meta_json(const char *const *kv, size_t n, json_t **out, struct cfl_err *e)
 {
 	const char *const **pairs = NULL;
 	json_t *o = NULL;
 	size_t i;
+	int rc;
 
 	for (i = 0; i < n; i++) {
 		if (kv == NULL || kv[2 * i] == NULL || kv[2 * i + 1] == NULL ||
 		    kv[2 * i][0] == '\0' || strcmp(kv[2 * i], META_KEY) == 0) {
-			cfl_err_set(e, CFL_EINVAL, "metadata pair %zu: empty key or no value", i);
-			return NULL;
+			return cfl_err_set(e, CFL_EINVAL,
+			                   "metadata pair %zu: empty key or no value", i);
 		}
 	}
 	pairs = calloc(n, sizeof(*pairs));
 	o = json_object();
 	if (pairs == NULL || o == NULL) {
-		cfl_err_set(e, CFL_ENOMEM, "out of memory");
+		rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
 		goto fail;
 	}
 	for (i = 0; i < n; i++)
@@ -278,32 +279,34 @@ static json_t *meta_json(const char *const *kv, size_t n, struct cfl_err *e)
 		const char *k = pairs[i][0], *v = pairs[i][1];
 
 		if (i > 0 && strcmp(k, pairs[i - 1][0]) == 0) {
-			cfl_err_set(e, CFL_EINVAL, "metadata key '%s' given twice", k);
+			rc = cfl_err_set(e, CFL_EINVAL, "metadata key '%s' given twice", k);
 			goto fail;
 		}
 		if (json_object_set_new(o, k, json_string(v)) != 0) {
-			cfl_err_set(e, CFL_EINVAL, "metadata '%s' is not utf-8", k);
+			rc = cfl_err_set(e, CFL_EINVAL, "metadata '%s' is not utf-8", k);
 			goto fail;
 		}
 	}
 	free(pairs);
-	return o;
+	*out = o;
+	return 0;
 fail:
 	free(pairs);
 	json_decref(o);
-	return NULL;
+	return rc;
 }
 
 static json_t *tensor_json(const struct cfl_tensor *t, uint64_t begin)
 {
 	json_t *o = json_object(), *shape = json_array(), *off = json_array();
+	uint64_t end = begin + 4 * (uint64_t)t->count; /* the caller checked it fits */
 	int i, bad = o == NULL || shape == NULL || off == NULL;
 
 	for (i = 0; !bad && i < t->ndim; i++)
 		bad = json_array_append_new(shape, json_integer(t->shape[i])) != 0;
 	if (!bad)
 		bad = json_array_append_new(off, json_integer((json_int_t)begin)) != 0 ||
-		      json_array_append_new(off, json_integer((json_int_t)(begin + 4 * t->count)));
+		      json_array_append_new(off, json_integer((json_int_t)end)) != 0;
 	if (!bad)
 		bad = json_object_set_new(o, "dtype", json_string("F32")) != 0 ||
 		      json_object_set(o, "shape", shape) != 0 ||
@@ -363,26 +366,27 @@ static void enc_release(struct enc *x)
 static int enc_prepare(const struct cfl_model *m, const char *const *kv, size_t n_meta,
                        struct enc *x, struct cfl_err *e)
 {
-	json_t *root = json_object(), *v;
+	json_t *root = json_object(), *v = NULL;
 	uint64_t at = 0;
 	size_t i;
 	int rc = 0;
 
 	memset(x, 0, sizeof(*x));
-	x->sorted = calloc(m->n > 0 ? m->n : 1, sizeof(*x->sorted));
+	x->sorted = calloc(m->n > 0 ? m->n : 1, sizeof(const struct cfl_tensor *));
 	if (root == NULL || x->sorted == NULL) {
 		rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < m->n; i++)
 		x->sorted[i] = &m->t[i];
-	qsort(x->sorted, m->n, sizeof(*x->sorted), tensor_cmp);
+	qsort(x->sorted, m->n, sizeof(const struct cfl_tensor *), tensor_cmp);
 	if (n_meta > 0) {
-		if ((v = meta_json(kv, n_meta, e)) == NULL) {
-			rc = e != NULL ? e->code : CFL_EINVAL;
+		if ((rc = meta_json(kv, n_meta, &v, e)) != 0)
+			goto out;
+		if (json_object_set_new(root, META_KEY, v) != 0) {
+			rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
 			goto out;
 		}
-		json_object_set_new(root, META_KEY, v);
 	}
 	for (i = 0; i < m->n && rc == 0; i++) {
 		const struct cfl_tensor *t = x->sorted[i];
@@ -404,6 +408,24 @@ out:
 	if (rc != 0)
 		enc_release(x);
 	return rc;
+}
+
+int cfl__model_header(const struct cfl_model *m, const char *const *meta_kv, size_t n_meta,
+                      uint8_t **head, size_t *head_len, const struct cfl_tensor ***sorted,
+                      struct cfl_err *e)
+{
+	struct enc x;
+	int rc;
+
+	if ((rc = enc_prepare(m, meta_kv, n_meta, &x, e)) != 0)
+		return rc;
+	*head = x.head;
+	*head_len = x.head_len;
+	if (sorted != NULL)
+		*sorted = x.sorted;
+	else
+		free(x.sorted);
+	return 0;
 }
 
 static void put_f32(uint8_t *q, const float *f, size_t n)
@@ -493,8 +515,10 @@ int cfl_model_save(const struct cfl_model *m, const char *path, const char *cons
 	struct enc x;
 	int fd, rc;
 
-	if ((rc = enc_prepare(m, meta_kv, n_meta, &x, e)) != 0)
-		return cfl_err_prefix(e, "cannot save '%s'", path);
+	if ((rc = enc_prepare(m, meta_kv, n_meta, &x, e)) != 0) {
+		cfl_err_prefix(e, "cannot save '%s'", path);
+		return rc;
+	}
 	tmp = malloc(plen + sizeof(".XXXXXX"));
 	chunk = malloc(SAVE_CHUNK);
 	if (tmp == NULL || chunk == NULL) {

@@ -57,4 +57,13 @@ void cfl__shape_str(const int64_t *shape, int ndim, char *buf, size_t size);
 int cfl__model_append(struct cfl_model *m, const char *name, const int64_t *shape, int ndim,
                       size_t count);
 
+/* The start of what cfl_model_serialize writes: the 8-byte length and the padded header
+ * (*head, free()), and, if `sorted` is not NULL, the tensors in the order their data follows
+ * (*sorted, m->n pointers into `m`, free()); each tensor's data is then `count` float32
+ * little-endian. For writers that stream the data themselves, so that every path gives the
+ * same bytes. Returns 0 or an error as cfl_model_serialize. */
+int cfl__model_header(const struct cfl_model *m, const char *const *meta_kv, size_t n_meta,
+                      uint8_t **head, size_t *head_len, const struct cfl_tensor ***sorted,
+                      struct cfl_err *e);
+
 #endif

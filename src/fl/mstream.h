@@ -14,9 +14,9 @@ struct cfl__mstream {
 	const struct cfl_model *m;
 	uint8_t *head; /* 8-byte length + JSON header, padded to 8 */
 	size_t head_len;
-	size_t *order;     /* tensor indices sorted by name (file order) */
-	uint64_t *starts;  /* byte offset of each ordered tensor's data in the file */
-	uint64_t total;    /* file size */
+	const struct cfl_tensor **sorted; /* tensors in file order */
+	uint64_t *starts;                 /* byte offset of each one's data after the header */
+	uint64_t total;                   /* file size */
 };
 
 /* The model must not change while the stream is in use. */

@@ -14,20 +14,26 @@ struct cfl__rng {
 	uint64_t s;
 };
 
+/* SplitMix64's output function: a bijective 64-bit mixer. */
+static inline uint64_t cfl__rng_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
 /* Seeds `r` from `seed` and a `stream` number, so that one user seed yields independent
- * streams for distinct purposes (a class, an epoch). */
+ * streams for distinct purposes (a class, an epoch). Both are hashed: SplitMix64 states that
+ * differ by a multiple of its increment would give the same stream shifted, which related
+ * seeds (1, 2, 3...) must not. */
 static inline void cfl__rng_seed(struct cfl__rng *r, uint64_t seed, uint64_t stream)
 {
-	r->s = seed ^ (stream * 0xd1342543de82ef95u);
+	r->s = cfl__rng_mix(seed ^ cfl__rng_mix(stream + 0x9e3779b97f4a7c15u));
 }
 
 static inline uint64_t cfl__rng_next(struct cfl__rng *r)
 {
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
+	return cfl__rng_mix(r->s += 0x9e3779b97f4a7c15u);
 }
 
 /* Uniform in [0, 1) with 53 random bits. */

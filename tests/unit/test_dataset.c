@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define PIX (CFL_IDX_SIDE * CFL_IDX_SIDE)
+#define PIX ((size_t)CFL_IDX_SIDE * CFL_IDX_SIDE)
 
 /* The source tree: $CFL_SRC (set by ctest), else derived from this file's path. */
 static const char *src_dir(void)
