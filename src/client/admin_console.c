@@ -4,6 +4,7 @@
 #include "cfl/log.h"
 
 #include "cfl/pki.h"
+#include "util/bufsrc.h"
 #include "util/fs.h"
 
 #include <dirent.h>
@@ -246,11 +247,8 @@ static int pack_folder(const char *dir, char **out, size_t *len)
 static int out_read(void *src, uint8_t *buf, size_t len)
 {
 	struct console *k = src;
-	size_t n = k->out_len - k->out_off < len ? k->out_len - k->out_off : len;
 
-	memcpy(buf, k->out + k->out_off, n);
-	k->out_off += n;
-	return (int)n;
+	return (int)cfl__buf_take(k->out, k->out_len, &k->out_off, buf, len);
 }
 
 static int send_cmd(struct console *k, const char *cmd)

@@ -6,6 +6,7 @@
 #include "cfl/log.h"
 #include "cfl/model.h"
 #include "cfl/pki.h"
+#include "util/bufsrc.h"
 #include "util/fs.h"
 
 #include <errno.h>
@@ -404,11 +405,8 @@ static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
 static int update_read(void *src, uint8_t *buf, size_t len)
 {
 	struct cfl_executor *x = src;
-	size_t n = x->update_len - x->update_sent < len ? x->update_len - x->update_sent : len;
 
-	memcpy(buf, x->update + x->update_sent, n);
-	x->update_sent += n;
-	return (int)n;
+	return (int)cfl__buf_take(x->update, x->update_len, &x->update_sent, buf, len);
 }
 
 static void update_sent(struct cfl_conn *c, uint64_t id, int status, void *src)

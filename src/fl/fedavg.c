@@ -14,6 +14,7 @@
 #include "cfl/log.h"
 #include "cfl/model.h"
 #include "cfl/pki.h"
+#include "util/bufsrc.h"
 #include "util/fs.h"
 
 #include <inttypes.h>
@@ -443,12 +444,8 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 static int bundle_read(void *src, uint8_t *buf, size_t len)
 {
 	struct part *p = src;
-	struct fedavg *f = p->f;
-	size_t n = f->bundle_len - p->bsent < len ? f->bundle_len - p->bsent : len;
 
-	memcpy(buf, f->bundle + p->bsent, n);
-	p->bsent += n;
-	return (int)n;
+	return (int)cfl__buf_take(p->f->bundle, p->f->bundle_len, &p->bsent, buf, len);
 }
 
 /* The job reaches a site once per connection (a site that reconnects gets it again). */

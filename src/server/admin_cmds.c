@@ -3,6 +3,7 @@
 #include "server_int.h"
 
 #include "cfl/log.h"
+#include "util/bufsrc.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -224,11 +225,8 @@ struct outbuf {
 static int out_read(void *src, uint8_t *buf, size_t len)
 {
 	struct outbuf *o = src;
-	size_t n = o->len - o->off < len ? o->len - o->off : len;
 
-	memcpy(buf, o->p + o->off, n);
-	o->off += n;
-	return (int)n;
+	return (int)cfl__buf_take(o->p, o->len, &o->off, buf, len);
 }
 
 static void out_done(struct cfl_conn *c, uint64_t id, int status, void *src)
