@@ -184,7 +184,7 @@ int cfl__builtin_eval(json_t *ex, const struct cfl_model *m, float *acc, float *
 	return cfl_trainer_eval(m, &cache.test, acc, loss, e);
 }
 
-int cfl__builtin_train(json_t *ex, int site, int n_sites, struct cfl_model *m, uint64_t *steps,
+int cfl__builtin_train(json_t *ex, int site, int n_sites, int round, struct cfl_model *m, uint64_t *steps,
                        float *loss, struct cfl_err *e)
 {
 	struct cfl_trainer_cfg c;
@@ -208,8 +208,8 @@ int cfl__builtin_train(json_t *ex, int site, int n_sites, struct cfl_model *m, u
 	                       (uint64_t)num_or(ex, "split_seed", 1), &part);
 	if (rc != 0)
 		return cfl_err_set(e, rc, "cannot split the data");
-	/* Each site shuffles its own data differently. */
-	c.seed ^= (uint64_t)site * 0x9e3779b97f4a7c15ull;
+	/* Each site, and each round, visits its data in another order. */
+	c.seed ^= (uint64_t)site * 0x9e3779b97f4a7c15ull ^ (uint64_t)round * 0xc2b2ae3d27d4eb4full;
 	rc = cfl_trainer_train(&c, m, &part, steps, loss, e);
 	cfl_dataset_release(&part);
 	return rc;

@@ -275,7 +275,7 @@ static void *worker(void *arg)
 	struct cfl_err e = {0};
 
 	if (type == NULL || strcmp(type, "builtin") == 0)
-		t->status = cfl__builtin_train(ex, t->site_index, t->site_count, t->model,
+		t->status = cfl__builtin_train(ex, t->site_index, t->site_count, t->round, t->model,
 		                               &t->steps, &t->loss, &e);
 	else if (strcmp(type, "command") == 0)
 		t->status = run_command(t, ex, &e);
