@@ -36,9 +36,9 @@ static int write_project(const char *path, int clients)
 	if (f == NULL)
 		return -1;
 	fprintf(f, "api_version: 3\nname: bench\nparticipants:\n"
-		   "  - {name: server, type: server, org: bench, host_names: [localhost, "
-		   "127.0.0.1]}\n"
-		   "  - {name: admin@bench.org, type: admin, org: bench, role: project_admin}\n");
+	           "  - {name: server, type: server, org: bench, host_names: [localhost, "
+	           "127.0.0.1]}\n"
+	           "  - {name: admin@bench.org, type: admin, org: bench, role: project_admin}\n");
 	for (int i = 0; i < clients; i++)
 		fprintf(f, "  - {name: site-%d, type: client, org: bench}\n", i + 1);
 	return fclose(f);
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 
 	if (clients < 1 || clients > 10000 || runs < 1 || runs > MAX_RUNS) {
 		fprintf(stderr, "usage: bench_provision [clients 1..10000] [runs 1..%d]\n",
-			MAX_RUNS);
+		        MAX_RUNS);
 		return 2;
 	}
 	cfl_log_set_level(CFL_LOG_ERROR);

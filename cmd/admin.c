@@ -11,21 +11,21 @@
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: cfl admin <admin kit folder> [--cmd COMMAND] [--json]\n\n"
-		     "Logs in to the server with the admin kit's certificate (identity and role\n"
-		     "come from it) and runs COMMAND, or reads commands from stdin.\n\n"
-		     "commands:\n"
-		     "  check_status server|client   the server, or the logged-in clients\n"
-		     "  remove_client NAME           end a client's session (project_admin)\n\n"
-		     "  --json    print results as JSON\n");
+	             "Logs in to the server with the admin kit's certificate (identity and role\n"
+	             "come from it) and runs COMMAND, or reads commands from stdin.\n\n"
+	             "commands:\n"
+	             "  check_status server|client   the server, or the logged-in clients\n"
+	             "  remove_client NAME           end a client's session (project_admin)\n\n"
+	             "  --json    print results as JSON\n");
 }
 
 int cmd_admin(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"cmd", required_argument, NULL, 'c'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"cmd", required_argument, NULL, 'c'},
+	        {"json", no_argument, NULL, 'j'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	struct cfl_client_action act = {.kind = CFL_ACT_ADMIN};
 	struct cfl_err e = {0};

@@ -13,21 +13,21 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: cfl client <client kit folder> [action] [--stats]\n\n"
-		"Runs an FL client from its startup kit (what the kit's start.sh runs): verifies\n"
-		"the kit, connects to the server with the kit's connection security and keeps\n"
-		"reconnecting until SIGTERM or SIGINT. With an action it does that, reports and\n"
-		"exits (0 success, 1 failure):\n\n"
-		"  --ping N         N request/reply round trips\n"
-		"  --ping-for S     a request every 200 ms for S seconds, across reconnects;\n"
-		"                   every one must be answered or reported failed\n"
-		"  --oneway N       N one-way messages\n"
-		"  --send BYTES     stream BYTES to the server and check its checksum\n"
-		"  --recv BYTES     receive BYTES from the server and check them\n"
-		"  --message TEXT   one echo request\n"
-		"  --to CELL        send the --message to another site, routed by the server\n"
-		"  --stats          print peak_rss_kib at exit\n"
-		"  --connect-timeout S  connect + handshake limit (default 5)\n");
+	        "usage: cfl client <client kit folder> [action] [--stats]\n\n"
+	        "Runs an FL client from its startup kit (what the kit's start.sh runs): verifies\n"
+	        "the kit, connects to the server with the kit's connection security and keeps\n"
+	        "reconnecting until SIGTERM or SIGINT. With an action it does that, reports and\n"
+	        "exits (0 success, 1 failure):\n\n"
+	        "  --ping N         N request/reply round trips\n"
+	        "  --ping-for S     a request every 200 ms for S seconds, across reconnects;\n"
+	        "                   every one must be answered or reported failed\n"
+	        "  --oneway N       N one-way messages\n"
+	        "  --send BYTES     stream BYTES to the server and check its checksum\n"
+	        "  --recv BYTES     receive BYTES from the server and check them\n"
+	        "  --message TEXT   one echo request\n"
+	        "  --to CELL        send the --message to another site, routed by the server\n"
+	        "  --stats          print peak_rss_kib at exit\n"
+	        "  --connect-timeout S  connect + handshake limit (default 5)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -42,17 +42,17 @@ static int parse_u64(const char *s, uint64_t *out)
 int cmd_client(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"ping", required_argument, NULL, 'p'},
-		{"ping-for", required_argument, NULL, 'P'},
-		{"oneway", required_argument, NULL, 'o'},
-		{"send", required_argument, NULL, 's'},
-		{"recv", required_argument, NULL, 'r'},
-		{"message", required_argument, NULL, 'm'},
-		{"to", required_argument, NULL, 'T'},
-		{"stats", no_argument, NULL, 'S'},
-		{"connect-timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"ping", required_argument, NULL, 'p'},
+	        {"ping-for", required_argument, NULL, 'P'},
+	        {"oneway", required_argument, NULL, 'o'},
+	        {"send", required_argument, NULL, 's'},
+	        {"recv", required_argument, NULL, 'r'},
+	        {"message", required_argument, NULL, 'm'},
+	        {"to", required_argument, NULL, 'T'},
+	        {"stats", no_argument, NULL, 'S'},
+	        {"connect-timeout", required_argument, NULL, 't'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	struct cfl_client_action act = {0};
 	struct cfl_err e = {0};
@@ -77,10 +77,10 @@ int cmd_client(int argc, char **argv)
 				break;
 			}
 			act.kind = ch == 'p'   ? CFL_ACT_PING
-				   : ch == 'P' ? CFL_ACT_PINGLOOP
-				   : ch == 'o' ? CFL_ACT_ONEWAY
-				   : ch == 's' ? CFL_ACT_SEND
-					       : CFL_ACT_RECV;
+			           : ch == 'P' ? CFL_ACT_PINGLOOP
+			           : ch == 'o' ? CFL_ACT_ONEWAY
+			           : ch == 's' ? CFL_ACT_SEND
+			                       : CFL_ACT_RECV;
 			act.n = v;
 			break;
 		case 'm':

@@ -9,8 +9,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: cfl kit verify <participant folder>\n\n"
-		     "Checks the kit's startup/signature.json against its rootCA.pem. Exit 0 when\n"
-		     "intact; exit 1 naming every changed, missing or added file.\n");
+	             "Checks the kit's startup/signature.json against its rootCA.pem. Exit 0 when\n"
+	             "intact; exit 1 naming every changed, missing or added file.\n");
 }
 
 static void report(enum cfl_kit_problem what, const char *file, void *arg)

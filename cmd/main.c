@@ -17,23 +17,23 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"provision", cmd_provision, "turn a project.yml into signed startup kits"},
-	{"kit", cmd_kit, "check a startup kit's signatures (kit verify)"},
-	{"server", cmd_server, "run the FL server from its startup kit"},
-	{"client", cmd_client, "run an FL client from its startup kit"},
-	{"admin", cmd_admin, "the admin console, from an admin startup kit"},
-	{"simulate", cmd_simulate, "run a job with a server and N clients on this machine"},
-	{"train", cmd_train, "train a built-in job's model centrally (the baseline)"},
+        {"provision", cmd_provision, "turn a project.yml into signed startup kits"},
+        {"kit", cmd_kit, "check a startup kit's signatures (kit verify)"},
+        {"server", cmd_server, "run the FL server from its startup kit"},
+        {"client", cmd_client, "run an FL client from its startup kit"},
+        {"admin", cmd_admin, "the admin console, from an admin startup kit"},
+        {"simulate", cmd_simulate, "run a job with a server and N clients on this machine"},
+        {"train", cmd_train, "train a built-in job's model centrally (the baseline)"},
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: cfl [--log-level LEVEL] <command> [<args>]\n\n"
-		     "commands:\n");
+	             "commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\n'cfl <command> --help' describes a command.\n"
-		     "LEVEL is error, warn, info (default) or debug.\n");
+	             "LEVEL is error, warn, info (default) or debug.\n");
 }
 
 void cmd_error(const char *fmt, ...)

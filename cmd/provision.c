@@ -12,24 +12,24 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: cfl provision -p PROJECT.yml [-w WORKSPACE] [--key-type TYPE]\n\n"
-		"Writes one signed startup kit per participant into WORKSPACE/<project>/prod_NN\n"
-		"(the next free NN; earlier outputs are kept). The root CA is kept in\n"
-		"WORKSPACE/<project>/state and reused by later runs.\n\n"
-		"  -p, --project FILE     the project file (FLARE project.yml, api_version 3)\n"
-		"  -w, --workspace DIR    output workspace (default: workspace)\n"
-		"      --key-type TYPE    ecdsa-p256 (default) or rsa-2048; overrides the file\n"
-		"  -h, --help             this text\n");
+	        "usage: cfl provision -p PROJECT.yml [-w WORKSPACE] [--key-type TYPE]\n\n"
+	        "Writes one signed startup kit per participant into WORKSPACE/<project>/prod_NN\n"
+	        "(the next free NN; earlier outputs are kept). The root CA is kept in\n"
+	        "WORKSPACE/<project>/state and reused by later runs.\n\n"
+	        "  -p, --project FILE     the project file (FLARE project.yml, api_version 3)\n"
+	        "  -w, --workspace DIR    output workspace (default: workspace)\n"
+	        "      --key-type TYPE    ecdsa-p256 (default) or rsa-2048; overrides the file\n"
+	        "  -h, --help             this text\n");
 }
 
 int cmd_provision(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"project", required_argument, NULL, 'p'},
-		{"workspace", required_argument, NULL, 'w'},
-		{"key-type", required_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"project", required_argument, NULL, 'p'},
+	        {"workspace", required_argument, NULL, 'w'},
+	        {"key-type", required_argument, NULL, 'k'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	struct cfl_provision_opts o = {.workspace = "workspace", .key_type = -1};
 	char out[PATH_MAX];
@@ -50,7 +50,7 @@ int cmd_provision(int argc, char **argv)
 
 			if (cfl_pki_key_type_parse(optarg, &t) != 0) {
 				cmd_error("unknown key type '%s' (allowed: ecdsa-p256, rsa-2048)",
-					  optarg);
+				          optarg);
 				return EXIT_USAGE;
 			}
 			o.key_type = (int)t;
@@ -66,8 +66,8 @@ int cmd_provision(int argc, char **argv)
 	}
 	if (o.project_path == NULL || optind != argc) {
 		cmd_error(o.project_path == NULL ? "missing -p PROJECT.yml"
-						 : "unexpected argument '%s'",
-			  optind < argc ? argv[optind] : "");
+		                                 : "unexpected argument '%s'",
+		          optind < argc ? argv[optind] : "");
 		usage(stderr);
 		return EXIT_USAGE;
 	}

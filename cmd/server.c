@@ -9,10 +9,10 @@
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: cfl server <server kit folder>\n\n"
-		     "Runs the FL server from its startup kit (what the kit's start.sh runs):\n"
-		     "verifies the kit's signatures, listens on fed_learn_port (and admin_port)\n"
-		     "on every interface with the kit's connection security, and serves until\n"
-		     "SIGTERM or SIGINT. See docs/server-client.md.\n");
+	             "Runs the FL server from its startup kit (what the kit's start.sh runs):\n"
+	             "verifies the kit's signatures, listens on fed_learn_port (and admin_port)\n"
+	             "on every interface with the kit's connection security, and serves until\n"
+	             "SIGTERM or SIGINT. See docs/server-client.md.\n");
 }
 
 int cmd_server(int argc, char **argv)

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #define MAX_CLIENTS 256
-#define ADMIN "admin@sim.local"
+#define ADMIN       "admin@sim.local"
 
 struct sim {
 	char ws[PATH_MAX / 2], prod[PATH_MAX / 2], job[PATH_MAX];
@@ -43,13 +43,14 @@ static double now_s(void)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: cfl simulate <job folder> -n N [-w DIR]\n\n"
-		     "Runs the job with a server and N clients on this machine (clear connections,\n"
-		     "secure_train off) and prints the metrics per round.\n\n"
-		     "  -n, --clients N     number of sites (1..%d)\n"
-		     "  -w, --workspace DIR keep the kits, logs and results in DIR (default: a temp\n"
-		     "                      folder, removed at the end)\n",
-		MAX_CLIENTS);
+	fprintf(out,
+	        "usage: cfl simulate <job folder> -n N [-w DIR]\n\n"
+	        "Runs the job with a server and N clients on this machine (clear connections,\n"
+	        "secure_train off) and prints the metrics per round.\n\n"
+	        "  -n, --clients N     number of sites (1..%d)\n"
+	        "  -w, --workspace DIR keep the kits, logs and results in DIR (default: a temp\n"
+	        "                      folder, removed at the end)\n",
+	        MAX_CLIENTS);
 }
 
 static int free_port(void)
@@ -73,10 +74,11 @@ static int write_project(struct sim *s, const char *path)
 
 	if (f == NULL || port < 0)
 		return -1;
-	fprintf(f, "api_version: 3\nname: simulation\nconnection_security: clear\nparticipants:\n"
-		   "  - {name: localhost, type: server, org: sim, fed_learn_port: %d, admin_port: "
-		   "%d}\n  - {name: %s, type: admin, org: sim, role: project_admin}\n",
-		port, port, ADMIN);
+	fprintf(f,
+	        "api_version: 3\nname: simulation\nconnection_security: clear\nparticipants:\n"
+	        "  - {name: localhost, type: server, org: sim, fed_learn_port: %d, admin_port: "
+	        "%d}\n  - {name: %s, type: admin, org: sim, role: project_admin}\n",
+	        port, port, ADMIN);
 	for (int i = 0; i < s->n; i++)
 		fprintf(f, "  - {name: site-%d, type: client, org: sim}\n", i + 1);
 	return fclose(f);
@@ -138,7 +140,8 @@ static pid_t spawn(const char *log, char *const argv[], int out_fd)
 static json_t *admin(struct sim *s, const char *cmd)
 {
 	char kit[PATH_MAX], buf[1 << 16];
-	char *argv[] = {"cfl", "--log-level", "error", "admin", kit, "--cmd", (char *)cmd, "--json", NULL};
+	char *argv[] = {"cfl",   "--log-level", "error",  "admin", kit,
+	                "--cmd", (char *)cmd,   "--json", NULL};
 	size_t len = 0;
 	ssize_t n;
 	int fds[2], st;
@@ -227,8 +230,9 @@ static void print_metrics(json_t *job)
 	size_t i;
 
 	printf("round  clients  train loss  test accuracy\n");
-	json_array_foreach(metrics, i, m) {
-		printf("%5d  %7d  %10.4f  %13.4f\n", (int)json_integer_value(json_object_get(m, "round")),
+	json_array_foreach (metrics, i, m) {
+		printf("%5d  %7d  %10.4f  %13.4f\n",
+		       (int)json_integer_value(json_object_get(m, "round")),
 		       (int)json_integer_value(json_object_get(m, "clients")),
 		       json_real_value(json_object_get(m, "train_loss")),
 		       json_real_value(json_object_get(m, "test_accuracy")));
@@ -288,10 +292,10 @@ static int remove_tree(const char *dir)
 int cmd_simulate(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"clients", required_argument, NULL, 'n'},
-		{"workspace", required_argument, NULL, 'w'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"clients", required_argument, NULL, 'n'},
+	        {"workspace", required_argument, NULL, 'w'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	struct sim s;
 	struct cfl_provision_opts po = {.key_type = -1};

@@ -11,17 +11,17 @@
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: cfl train <job folder> --epochs N\n\n"
-		     "Trains the job's built-in model centrally on all the training data for N\n"
-		     "epochs and prints its test accuracy: the baseline a federated run is\n"
-		     "compared with.\n");
+	             "Trains the job's built-in model centrally on all the training data for N\n"
+	             "epochs and prints its test accuracy: the baseline a federated run is\n"
+	             "compared with.\n");
 }
 
 int cmd_train(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"epochs", required_argument, NULL, 'e'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"epochs", required_argument, NULL, 'e'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	struct cfl_err e = {0};
 	struct timespec t0, t1;

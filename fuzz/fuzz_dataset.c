@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (d.n == 0 || d.x == NULL || d.y == NULL))
 			__builtin_trap();
 	} else if (cfl_dataset_parse_digits((const char *)data + 1, size - 1, &d, &e) == 0 &&
-		   d.dim != 64) {
+	           d.dim != 64) {
 		__builtin_trap();
 	}
 	cfl_dataset_release(&d);

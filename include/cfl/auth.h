@@ -48,7 +48,7 @@ struct cfl_auth_server_cfg {
 /* Loads the server's key and certificates, installs the gate and the login topics on `hub`.
  * The caller forwards its hub peer callbacks to cfl_auth_server_peer_up/down. */
 int cfl_auth_server_new(struct cfl_msg_hub *hub, const struct cfl_auth_server_cfg *cfg,
-			struct cfl_auth_server **out, struct cfl_err *e);
+                        struct cfl_auth_server **out, struct cfl_err *e);
 void cfl_auth_server_free(struct cfl_auth_server *s);
 void cfl_auth_server_peer_up(struct cfl_auth_server *s, struct cfl_peer *p);
 void cfl_auth_server_peer_down(struct cfl_auth_server *s, struct cfl_peer *p);
@@ -59,29 +59,29 @@ struct cfl_auth_session_info {
 	char role[64];
 	char addr[64], via[64];
 	enum cfl_conn_sec mode;
-	int64_t last_seen_ms;  /* unix time of the last authenticated message */
+	int64_t last_seen_ms; /* unix time of the last authenticated message */
 	int64_t token_expiry; /* unix seconds */
 	int connected;
 };
 
 /* Fills up to `max` entries of kind `kind`; returns the number of sessions. */
 size_t cfl_auth_server_sessions(const struct cfl_auth_server *s, enum cfl_auth_kind kind,
-				struct cfl_auth_session_info *out, size_t max);
+                                struct cfl_auth_session_info *out, size_t max);
 /* Ends the session of `name`: its tokens stop working and its connection is closed.
  * Returns 0 or CFL_ENOENT. */
 int cfl_auth_server_remove(struct cfl_auth_server *s, const char *name, const char *reason);
 /* The logged-in identity of a peer: its name and kind, or NULL when not logged in. */
 const char *cfl_auth_server_identity(const struct cfl_peer *p, enum cfl_auth_kind *kind,
-				     const char **role);
+                                     const char **role);
 
 /* --- client ----------------------------------------------------------------------------- */
 
 struct cfl_auth_client;
 
 struct cfl_auth_client_cfg {
-	const char *name;       /* site name or admin e-mail: the certificate CN */
+	const char *name; /* site name or admin e-mail: the certificate CN */
 	const char *project;
-	const char *server_cn;  /* the identity the server must prove */
+	const char *server_cn; /* the identity the server must prove */
 	const char *cert_file, *key_file, *root_ca;
 	enum cfl_auth_kind kind;
 	enum cfl_conn_sec mode; /* this side's connection security (mismatch check) */
@@ -92,12 +92,12 @@ struct cfl_auth_client_cfg {
 typedef void (*cfl_auth_login_fn)(struct cfl_peer *p, int status, const char *reason, void *arg);
 
 int cfl_auth_client_new(struct cfl_msg_hub *hub, const struct cfl_auth_client_cfg *cfg,
-			struct cfl_auth_client **out, struct cfl_err *e);
+                        struct cfl_auth_client **out, struct cfl_err *e);
 void cfl_auth_client_free(struct cfl_auth_client *c);
 /* Starts the login on a freshly opened peer; afterwards heartbeats and renewals run by
  * themselves until the peer goes (call cfl_auth_client_peer_down then). */
 int cfl_auth_client_login(struct cfl_auth_client *c, struct cfl_peer *p, cfl_auth_login_fn fn,
-			  void *arg);
+                          void *arg);
 void cfl_auth_client_peer_down(struct cfl_auth_client *c, struct cfl_peer *p);
 /* Current token expiry (unix seconds) and renewal count, for logs and tests. */
 int64_t cfl_auth_client_token_expiry(const struct cfl_auth_client *c);

@@ -21,7 +21,7 @@ struct cfl_client_action {
 	enum cfl_client_action_kind kind;
 	uint64_t n;
 	const char *text;
-	int stats; /* print peak_rss_kib at the end */
+	int stats;             /* print peak_rss_kib at the end */
 	int connect_timeout_s; /* actions: give up after this long without a connection */
 	int json;              /* admin: print replies as JSON */
 	const char *to;        /* message: the cell to route it to (NULL: the server) */

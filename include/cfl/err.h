@@ -8,24 +8,24 @@
 #include <stddef.h>
 
 /* X-macro: name, value, text. One table generates the enum and cfl_strerror(). */
-#define CFL_ERRNO_MAP(X)                                                                      \
-	X(OK, 0, "success")                                                                   \
-	X(EINVAL, -1, "invalid argument")                                                     \
-	X(ENOMEM, -2, "out of memory")                                                        \
-	X(EIO, -3, "input/output error")                                                      \
-	X(EPARSE, -4, "parse error")                                                          \
-	X(ECONFIG, -5, "invalid configuration")                                               \
-	X(ECRYPTO, -6, "cryptographic failure")                                               \
-	X(EEXIST, -7, "already exists")                                                       \
-	X(ENOENT, -8, "not found")                                                            \
-	X(EVERIFY, -9, "verification failed")                                                 \
-	X(ETOOBIG, -10, "size limit exceeded")                                                \
-	X(ETIMEDOUT, -11, "timed out")                                                        \
-	X(ECONN, -12, "connection failed")                                                    \
-	X(ECLOSED, -13, "connection closed")                                                  \
-	X(EPROTO, -14, "protocol error")                                                      \
-	X(EAUTH, -15, "authentication failed")                                                \
-	X(EAGAIN, -16, "try again")                                                           \
+#define CFL_ERRNO_MAP(X)                        \
+	X(OK, 0, "success")                     \
+	X(EINVAL, -1, "invalid argument")       \
+	X(ENOMEM, -2, "out of memory")          \
+	X(EIO, -3, "input/output error")        \
+	X(EPARSE, -4, "parse error")            \
+	X(ECONFIG, -5, "invalid configuration") \
+	X(ECRYPTO, -6, "cryptographic failure") \
+	X(EEXIST, -7, "already exists")         \
+	X(ENOENT, -8, "not found")              \
+	X(EVERIFY, -9, "verification failed")   \
+	X(ETOOBIG, -10, "size limit exceeded")  \
+	X(ETIMEDOUT, -11, "timed out")          \
+	X(ECONN, -12, "connection failed")      \
+	X(ECLOSED, -13, "connection closed")    \
+	X(EPROTO, -14, "protocol error")        \
+	X(EAUTH, -15, "authentication failed")  \
+	X(EAGAIN, -16, "try again")             \
 	X(EUNSUPP, -17, "not supported")
 
 enum cfl_errno {
@@ -48,7 +48,7 @@ struct cfl_err {
 
 /* Sets `e` (if not NULL) to `code` and the formatted message; returns `code`. */
 int cfl_err_set(struct cfl_err *e, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* Prefixes the message already in `e` with the formatted text and ": "; returns e->code. */
 int cfl_err_prefix(struct cfl_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

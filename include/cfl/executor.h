@@ -17,8 +17,8 @@ typedef void (*cfl_executor_shutdown_fn)(void *arg);
 
 /* Registers the job topics on `hub`. Jobs are unpacked under work_dir/<job id>/. */
 int cfl_executor_new(struct cfl_msg_hub *hub, const char *work_dir, const char *site,
-		     cfl_executor_shutdown_fn on_shutdown, void *arg, struct cfl_executor **out,
-		     struct cfl_err *e);
+                     cfl_executor_shutdown_fn on_shutdown, void *arg, struct cfl_executor **out,
+                     struct cfl_err *e);
 /* The connection to the server is gone: a result still being computed is dropped. */
 void cfl_executor_peer_down(struct cfl_executor *x, struct cfl_peer *p);
 /* Waits for a running training thread, then frees. NULL is a no-op. */

@@ -25,25 +25,24 @@ struct cfl_jobs;
 /* dir: where jobs are kept (created if missing). Jobs found there are loaded; a job that was
  * running is resumed. */
 int cfl_jobs_new(struct cfl_msg_hub *hub, struct cfl_auth_server *auth, const char *dir,
-		 struct cfl_jobs **out, struct cfl_err *e);
+                 struct cfl_jobs **out, struct cfl_err *e);
 void cfl_jobs_free(struct cfl_jobs *j);
 
 /* Stores a new job from its bundle; writes its id into id (size >= 64). */
 int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const char *submitter,
-		    char *id, struct cfl_err *e);
+                    char *id, struct cfl_err *e);
 /* JSON text (new buffer, free()) describing every job, or one job when id is not NULL. */
 char *cfl_jobs_list(struct cfl_jobs *j, const char *id);
 int cfl_jobs_abort(struct cfl_jobs *j, const char *id, struct cfl_err *e);
 /* The job's results as a bundle (JSON {"files": {...}}: model.safetensors, metrics.json,
  * metrics.csv, job.json); new buffer, free(). */
 int cfl_jobs_download(struct cfl_jobs *j, const char *id, char **bundle, size_t *len,
-		      struct cfl_err *e);
+                      struct cfl_err *e);
 /* Tells the scheduler that the set of connected clients changed. */
 void cfl_jobs_kick(struct cfl_jobs *j);
 
 /* The central baseline of a job with the built-in executor: the same model trained on all the
  * training data for `epochs` epochs, evaluated on the test set. Blocks (seconds to minutes). */
-int cfl_jobs_central_baseline(const char *job_dir, int epochs, float *accuracy,
-			      struct cfl_err *e);
+int cfl_jobs_central_baseline(const char *job_dir, int epochs, float *accuracy, struct cfl_err *e);
 
 #endif

@@ -9,7 +9,7 @@
 #include "cfl/err.h"
 #include "cfl/pki.h"
 
-#define CFL_KIT_MAX_FILES 256
+#define CFL_KIT_MAX_FILES      256
 #define CFL_KIT_MAX_FILE_BYTES (16u << 20)
 
 /* Signs every regular file in KIT/startup/ (except signature.json) and every file in

@@ -27,10 +27,9 @@ struct cfl_kitcfg {
 	char custom_ca[PATH_MAX]; /* "" when the kit has none */
 };
 
-/* Reads KIT/startup/fed_client.json (is_server 0), fed_server.json (1) or fed_admin.json (2). Returns 0, or CFL_ENOENT /
- * CFL_EIO / CFL_ECONFIG with `e` naming the file and the field. */
-int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out,
-		    struct cfl_err *e);
+/* Reads KIT/startup/fed_client.json (is_server 0), fed_server.json (1) or fed_admin.json (2).
+ * Returns 0, or CFL_ENOENT / CFL_EIO / CFL_ECONFIG with `e` naming the file and the field. */
+int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out, struct cfl_err *e);
 
 /* The CA file a client trusts for its mode: customRootCA.pem in tls mode when present, else
  * rootCA.pem (SPEC §4). */

@@ -19,8 +19,8 @@ void cfl_log_set_sink(cfl_log_sink sink, void *arg);
 void cfl_log(enum cfl_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define CFL_ERROR(...) cfl_log(CFL_LOG_ERROR, __VA_ARGS__)
-#define CFL_WARN(...) cfl_log(CFL_LOG_WARN, __VA_ARGS__)
-#define CFL_INFO(...) cfl_log(CFL_LOG_INFO, __VA_ARGS__)
+#define CFL_WARN(...)  cfl_log(CFL_LOG_WARN, __VA_ARGS__)
+#define CFL_INFO(...)  cfl_log(CFL_LOG_INFO, __VA_ARGS__)
 #define CFL_DEBUG(...) cfl_log(CFL_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -23,7 +23,7 @@ struct cfl_msg_hub;
 struct cfl_peer;
 
 #define CFL_MSG_DEFAULT_TIMEOUT_MS 30000
-#define CFL_MSG_NAME_MAX 256
+#define CFL_MSG_NAME_MAX           256
 
 /* Receives a streamed body: data in order, then end exactly once (status 0: complete; else a
  * CFL_E* code and a reason). */
@@ -37,20 +37,20 @@ struct cfl_msg_sink {
  * `more` is set the body continues: point *sink at a receiver (left zeroed, it is dropped).
  * Answer a REQUEST with cfl_peer_reply*() now or later (e.g. from sink->end). */
 typedef void (*cfl_msg_handler)(struct cfl_peer *p, const struct cfl_frame *f, int more,
-				struct cfl_msg_sink *sink, void *arg);
+                                struct cfl_msg_sink *sink, void *arg);
 
 /* The outcome of a request: status 0 with the reply (`more`: set *sink for its body), or a
  * negative CFL_E* (CFL_ETIMEDOUT, CFL_ECLOSED, CFL_EPROTO for an error reply...) with a reason
  * and reply possibly NULL. */
 typedef void (*cfl_msg_reply_fn)(struct cfl_peer *p, int status, const char *reason,
-				 const struct cfl_frame *reply, int more, struct cfl_msg_sink *sink,
-				 void *arg);
+                                 const struct cfl_frame *reply, int more, struct cfl_msg_sink *sink,
+                                 void *arg);
 
 /* Peer arrival (after the connection opened) and departure. */
 typedef void (*cfl_msg_peer_fn)(struct cfl_peer *p, int code, const char *reason, void *arg);
 
 int cfl_msg_hub_new(struct cfl_loop *loop, const char *cell, struct cfl_msg_hub **out,
-		    struct cfl_err *e);
+                    struct cfl_err *e);
 /* Frees the hub; its connections must be closed/freed first (cfl_msg_hub_close_all). */
 void cfl_msg_hub_free(struct cfl_msg_hub *h);
 const char *cfl_msg_hub_cell(const struct cfl_msg_hub *h);
@@ -59,7 +59,7 @@ struct cfl_loop *cfl_msg_hub_loop(const struct cfl_msg_hub *h);
 /* Registers the handler for `topic` (at most 64 topics). Returns 0, CFL_EEXIST or CFL_ETOOBIG. */
 int cfl_msg_hub_handle(struct cfl_msg_hub *h, const char *topic, cfl_msg_handler fn, void *arg);
 void cfl_msg_hub_on_peer(struct cfl_msg_hub *h, cfl_msg_peer_fn up, cfl_msg_peer_fn down,
-			 void *arg);
+                         void *arg);
 
 /* Connection options whose callbacks feed this hub. tls and timeouts as the caller sets. */
 struct cfl_conn_opts cfl_msg_hub_conn_opts(struct cfl_msg_hub *h, struct cfl_tls_ctx *tls);
@@ -68,7 +68,7 @@ struct cfl_conn_opts cfl_msg_hub_conn_opts(struct cfl_msg_hub *h, struct cfl_tls
 struct cfl_peer *cfl_msg_hub_find(struct cfl_msg_hub *h, const char *name);
 /* Calls fn for every open peer. */
 void cfl_msg_hub_foreach(struct cfl_msg_hub *h, void (*fn)(struct cfl_peer *p, void *arg),
-			 void *arg);
+                         void *arg);
 size_t cfl_msg_hub_peers(const struct cfl_msg_hub *h);
 /* Closes every connection with `reason` (GOAWAY). */
 void cfl_msg_hub_close_all(struct cfl_msg_hub *h, const char *reason);
@@ -78,23 +78,23 @@ void cfl_msg_hub_close_all(struct cfl_msg_hub *h, const char *reason);
  * starts (streams themselves fail only on lack of progress). Returns 0 or a CFL_E* code (then
  * reply_fn is not called). */
 int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
-		     size_t n_hdrs, const void *body, size_t len, uint64_t timeout_ms,
-		     cfl_msg_reply_fn fn, void *arg);
+                     size_t n_hdrs, const void *body, size_t len, uint64_t timeout_ms,
+                     cfl_msg_reply_fn fn, void *arg);
 int cfl_peer_request_stream(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
-			    size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
-			    uint64_t timeout_ms, cfl_msg_reply_fn fn, void *arg);
+                            size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
+                            uint64_t timeout_ms, cfl_msg_reply_fn fn, void *arg);
 /* One-way message. */
 int cfl_peer_send(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
-		  size_t n_hdrs, const void *body, size_t len);
+                  size_t n_hdrs, const void *body, size_t len);
 /* Replies to request `req_id` of this peer. */
 int cfl_peer_reply(struct cfl_peer *p, uint64_t req_id, const struct cfl_header *hdrs,
-		   size_t n_hdrs, const void *body, size_t len);
+                   size_t n_hdrs, const void *body, size_t len);
 int cfl_peer_reply_stream(struct cfl_peer *p, uint64_t req_id, const struct cfl_header *hdrs,
-			  size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
-			  cfl_conn_done_fn done);
+                          size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
+                          cfl_conn_done_fn done);
 /* An error reply: `status` a short word ("unauthenticated", "no_such_topic"...), `reason` text. */
 int cfl_peer_reply_error(struct cfl_peer *p, uint64_t req_id, const char *status,
-			 const char *reason);
+                         const char *reason);
 
 const char *cfl_peer_name(const struct cfl_peer *p); /* "" until named */
 void cfl_peer_set_name(struct cfl_peer *p, const char *name);
@@ -103,20 +103,20 @@ struct cfl_msg_hub *cfl_peer_hub(const struct cfl_peer *p);
 void *cfl_peer_user(const struct cfl_peer *p);
 void cfl_peer_set_user(struct cfl_peer *p, void *user);
 
-#define CFL_MSG_AUTH_HDRS 3
+#define CFL_MSG_AUTH_HDRS    3
 #define CFL_MSG_AUTH_VAL_MAX 512
 
 /* Sets the authentication headers sent with every later message to this peer (client_name,
  * token, token_signature: SPEC §5). Copies the strings. Returns 0 or CFL_ETOOBIG. */
 int cfl_peer_set_auth(struct cfl_peer *p, const char *const keys[], const char *const vals[],
-		      size_t n);
+                      size_t n);
 
 /* Checks an incoming message before anything else sees it; every REQUEST, ONEWAY and REPLY
  * except the login topics (challenge, register, goodbye). Returns 0 to accept; otherwise
  * writes the reason into `why`, and the hub drops the message (a REQUEST gets the error reply
  * `unauthenticated` with that reason; a stream is cancelled). The gate logs. */
 typedef int (*cfl_msg_gate_fn)(struct cfl_peer *p, const struct cfl_frame *f, char *why,
-			       size_t why_size, void *arg);
+                               size_t why_size, void *arg);
 void cfl_msg_hub_set_gate(struct cfl_msg_hub *h, cfl_msg_gate_fn fn, void *arg);
 
 /* The value of header `key` in `f` copied as a NUL-terminated string into buf; "" and

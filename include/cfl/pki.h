@@ -32,11 +32,11 @@ void cfl_pki_key_free(struct cfl_pki_key *key);
 
 int cfl_pki_cert_load(const char *path, struct cfl_pki_cert **out, struct cfl_err *e);
 int cfl_pki_cert_load_pem(const char *pem, size_t len, struct cfl_pki_cert **out,
-			  struct cfl_err *e);
+                          struct cfl_err *e);
 int cfl_pki_cert_save(const struct cfl_pki_cert *cert, const char *path, struct cfl_err *e);
 /* PEM text in a new NUL-terminated buffer (*pem, free()). */
 int cfl_pki_cert_to_pem(const struct cfl_pki_cert *cert, char **pem, size_t *len,
-			struct cfl_err *e);
+                        struct cfl_err *e);
 void cfl_pki_cert_free(struct cfl_pki_cert *cert);
 
 /* Subject CN / O / unstructuredName (admin role) into buf; CFL_ENOENT if absent. */
@@ -61,23 +61,23 @@ struct cfl_pki_cert_req {
 	enum cfl_pki_usage usage;
 	const char *const *sans; /* may be NULL when n_sans == 0 */
 	size_t n_sans;
-	int days;           /* validity from now; leaf validity is capped at the issuer's */
-	time_t not_before;  /* 0 = now; for tests of not-yet-valid certs */
+	int days;          /* validity from now; leaf validity is capped at the issuer's */
+	time_t not_before; /* 0 = now; for tests of not-yet-valid certs */
 };
 
 /* Self-signed root CA for `key` (usage must be CFL_PKI_USAGE_CA). Random 159-bit serial. */
 int cfl_pki_ca_create(const struct cfl_pki_key *key, const struct cfl_pki_cert_req *req,
-		      struct cfl_pki_cert **out, struct cfl_err *e);
+                      struct cfl_pki_cert **out, struct cfl_err *e);
 
 /* Leaf certificate for `subject` (its public half), signed by the CA. SKI + AKI set. */
 int cfl_pki_cert_issue(const struct cfl_pki_key *ca_key, const struct cfl_pki_cert *ca_cert,
-		       const struct cfl_pki_key *subject, const struct cfl_pki_cert_req *req,
-		       struct cfl_pki_cert **out, struct cfl_err *e);
+                       const struct cfl_pki_key *subject, const struct cfl_pki_cert_req *req,
+                       struct cfl_pki_cert **out, struct cfl_err *e);
 
 /* Checks that `cert` chains to `ca` and is valid now (or at `at` when non-zero).
  * CFL_EVERIFY with the reason (expired, not yet valid, unknown issuer...) otherwise. */
-int cfl_pki_cert_verify(const struct cfl_pki_cert *ca, const struct cfl_pki_cert *cert,
-			time_t at, struct cfl_err *e);
+int cfl_pki_cert_verify(const struct cfl_pki_cert *ca, const struct cfl_pki_cert *cert, time_t at,
+                        struct cfl_err *e);
 
 /* 1 if the certificate's public key matches the private key, else 0. */
 int cfl_pki_cert_matches_key(const struct cfl_pki_cert *cert, const struct cfl_pki_key *key);
@@ -85,10 +85,10 @@ int cfl_pki_cert_matches_key(const struct cfl_pki_cert *cert, const struct cfl_p
 /* Signs `data` with SHA-256: RSA keys use RSA-PSS (MGF1-SHA256, maximal salt, as NVFlare),
  * EC keys ECDSA (DER). *sig is a new buffer (free()). */
 int cfl_pki_sign(const struct cfl_pki_key *key, const void *data, size_t len, uint8_t **sig,
-		 size_t *sig_len, struct cfl_err *e);
+                 size_t *sig_len, struct cfl_err *e);
 /* Verifies a signature made by cfl_pki_sign with the key of `cert`. CFL_EVERIFY if bad. */
 int cfl_pki_verify(const struct cfl_pki_cert *cert, const void *data, size_t len,
-		   const uint8_t *sig, size_t sig_len, struct cfl_err *e);
+                   const uint8_t *sig, size_t sig_len, struct cfl_err *e);
 
 /* Standard base64 (RFC 4648, with padding). Encode: *out new NUL-terminated buffer.
  * Decode rejects bad characters and bad padding. */

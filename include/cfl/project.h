@@ -13,11 +13,11 @@
 
 #include <stddef.h>
 
-#define CFL_PROJECT_MAX_BYTES (4u << 20)
+#define CFL_PROJECT_MAX_BYTES        (4u << 20)
 #define CFL_PROJECT_MAX_PARTICIPANTS 10000
-#define CFL_PROJECT_MAX_HOSTS 64
-#define CFL_CN_MAX 64
-#define CFL_HOSTNAME_MAX 255
+#define CFL_PROJECT_MAX_HOSTS        64
+#define CFL_CN_MAX                   64
+#define CFL_HOSTNAME_MAX             255
 
 enum cfl_conn_sec {
 	CFL_SEC_UNSET = 0,
@@ -52,9 +52,9 @@ struct cfl_participant {
 	char *default_host; /* as written, or the full name when the CN was truncated; NULL */
 
 	/* client and admin: connect_to */
-	char *connect_host;               /* NULL when absent */
-	int connect_port;                 /* 0 when absent */
-	enum cfl_conn_sec connect_sec;    /* from the connect_to map, CFL_SEC_UNSET when absent */
+	char *connect_host;            /* NULL when absent */
+	int connect_port;              /* 0 when absent */
+	enum cfl_conn_sec connect_sec; /* from the connect_to map, CFL_SEC_UNSET when absent */
 
 	/* admin */
 	char *role; /* project_admin, org_admin, lead, member */
@@ -76,8 +76,8 @@ struct cfl_project {
 int cfl_project_load(const char *path, struct cfl_project **out, struct cfl_err *e);
 
 /* Same from memory; `name` is used in messages. Used by the fuzz target and tests. */
-int cfl_project_load_mem(const char *data, size_t len, const char *name,
-			 struct cfl_project **out, struct cfl_err *e);
+int cfl_project_load_mem(const char *data, size_t len, const char *name, struct cfl_project **out,
+                         struct cfl_err *e);
 
 void cfl_project_free(struct cfl_project *p);
 
@@ -87,7 +87,7 @@ const struct cfl_participant *cfl_project_server(const struct cfl_project *p);
 /* Resolved values (SPEC §4, §6). */
 /* participant (connect_to map first) → project → mtls */
 enum cfl_conn_sec cfl_project_conn_sec(const struct cfl_project *p,
-				       const struct cfl_participant *pt);
+                                       const struct cfl_participant *pt);
 /* participant → project custom_ca_cert, or NULL */
 const char *cfl_project_custom_ca(const struct cfl_project *p, const struct cfl_participant *pt);
 /* The server certificate CN: the server name, cut to CFL_CN_MAX bytes. */
@@ -96,8 +96,7 @@ void cfl_project_server_cn(const struct cfl_project *p, char *buf, size_t size);
 const char *cfl_project_default_host(const struct cfl_project *p);
 /* Host and port a client/admin dials: connect_to host, else default host; connect_to port,
  * else fed_learn_port (client) or admin_port (admin). */
-const char *cfl_project_target_host(const struct cfl_project *p,
-				    const struct cfl_participant *pt);
+const char *cfl_project_target_host(const struct cfl_project *p, const struct cfl_participant *pt);
 int cfl_project_target_port(const struct cfl_project *p, const struct cfl_participant *pt);
 
 #endif

@@ -20,6 +20,6 @@ struct cfl_provision_opts {
  * present, else creates it. On success the output folder is written to out_dir.
  * Blocking (key generation); not thread-safe against another run on the same workspace. */
 int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t out_size,
-		  struct cfl_err *e);
+                  struct cfl_err *e);
 
 #endif

@@ -34,9 +34,8 @@ struct cfl_auth_client {
 	void *arg;
 };
 
-
 static void login_done(struct cfl_auth_client *c, struct cfl_peer *p, int status,
-		       const char *reason)
+                       const char *reason)
 {
 	cfl_auth_login_fn fn = c->fn;
 
@@ -55,7 +54,8 @@ static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t
 
 	(void)p;
 	if (!c->logged_in)
-		return f->type == CFL_FRAME_T_REPLY ? 0 : (cfl__auth_why(why, n, "not logged in"), -1);
+		return f->type == CFL_FRAME_T_REPLY ? 0
+		                                    : (cfl__auth_why(why, n, "not logged in"), -1);
 	cfl__auth_hdr(f, "client_name", name, sizeof(name));
 	cfl__auth_hdr(f, "token", token, sizeof(token));
 	cfl__auth_hdr(f, "token_signature", sig, sizeof(sig));
@@ -73,8 +73,8 @@ static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t
 /* A heartbeat is a request: a path that went dark (no RST, packets dropped) shows as a missing
  * answer, and the connection is dropped so that the client reconnects and logs in again. */
 static void heartbeat_reply(struct cfl_peer *p, int status, const char *reason,
-			    const struct cfl_frame *f, int more, struct cfl_msg_sink *sink,
-			    void *arg)
+                            const struct cfl_frame *f, int more, struct cfl_msg_sink *sink,
+                            void *arg)
 {
 	(void)arg;
 	(void)f;
@@ -106,7 +106,7 @@ static void schedule_renew(struct cfl_auth_client *c);
 static void on_renew(struct cfl_loop *loop, uint64_t id, void *arg);
 
 static void renew_reply(struct cfl_peer *p, int status, const char *reason,
-			const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+                        const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_auth_client *c = arg;
 	char why[256];
@@ -148,7 +148,8 @@ static void schedule_renew(struct cfl_auth_client *c)
 	c->renew_timer = cfl_loop_timer_add(c->loop, at, on_renew, c);
 }
 
-/* --- login ------------------------------------------------------------------------------------- */
+/* --- login -------------------------------------------------------------------------------------
+ */
 
 static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, char *why, size_t n)
 {
@@ -185,8 +186,8 @@ static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, cha
 }
 
 static void register_reply(struct cfl_peer *p, int status, const char *reason,
-			   const struct cfl_frame *f, int more, struct cfl_msg_sink *sink,
-			   void *arg)
+                           const struct cfl_frame *f, int more, struct cfl_msg_sink *sink,
+                           void *arg)
 {
 	struct cfl_auth_client *c = arg;
 	char why[256], sec[16], hb[24];
@@ -205,8 +206,8 @@ static void register_reply(struct cfl_peer *p, int status, const char *reason,
 	/* A tls server never looks at the certificate an mtls client means to prove itself with. */
 	if (strcmp(sec, "tls") == 0 && c->mode == CFL_SEC_MTLS) {
 		login_done(c, p, CFL_ECONN,
-			   "connection_security mismatch: this side is in mtls mode but the server "
-			   "is in tls mode");
+		           "connection_security mismatch: this side is in mtls mode but the server "
+		           "is in tls mode");
 		return;
 	}
 	if (cfl__auth_hdr(f, "heartbeat_ms", hb, sizeof(hb)) == 0 && strtoull(hb, NULL, 10) > 0)
@@ -220,7 +221,7 @@ static void register_reply(struct cfl_peer *p, int status, const char *reason,
 
 /* Checks that the server proved its identity (SPEC §5 step 1). */
 static int check_challenge(struct cfl_auth_client *c, const struct cfl_frame *f, char *why,
-			   size_t n)
+                           size_t n)
 {
 	char cn[CFL_AUTH_NAME_MAX], sig[SIG_B64_MAX];
 	struct cfl_err e = {0};
@@ -236,11 +237,13 @@ static int check_challenge(struct cfl_auth_client *c, const struct cfl_frame *f,
 		return CFL_EAUTH;
 	}
 	if (cfl_pki_cert_verify(c->ca, c->server_cert, 0, &e) != 0) {
-		cfl__auth_why(why, n, "the server's certificate is not from this project: %s", e.msg);
+		cfl__auth_why(why, n, "the server's certificate is not from this project: %s",
+		              e.msg);
 		return CFL_EAUTH;
 	}
 	if (cfl_pki_cert_cn(c->server_cert, cn, sizeof(cn)) != 0 || strcmp(cn, c->server_cn) != 0) {
-		cfl__auth_why(why, n, "the server is '%s', not the expected '%s'", cn, c->server_cn);
+		cfl__auth_why(why, n, "the server is '%s', not the expected '%s'", cn,
+		              c->server_cn);
 		return CFL_EAUTH;
 	}
 	tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-challenge", c->server_cn, c->nonce, NULL);
@@ -252,8 +255,8 @@ static int check_challenge(struct cfl_auth_client *c, const struct cfl_frame *f,
 }
 
 static void challenge_reply(struct cfl_peer *p, int status, const char *reason,
-			    const struct cfl_frame *f, int more, struct cfl_msg_sink *sink,
-			    void *arg)
+                            const struct cfl_frame *f, int more, struct cfl_msg_sink *sink,
+                            void *arg)
 {
 	struct cfl_auth_client *c = arg;
 	char why[512], snonce[NONCE_HEX + 1], sig[SIG_B64_MAX];
@@ -285,13 +288,13 @@ static void challenge_reply(struct cfl_peer *p, int status, const char *reason,
 	h[3] = (struct cfl_header){"signature", 9, (const uint8_t *)sig, strlen(sig)};
 	h[4] = (struct cfl_header){"kind", 4, (const uint8_t *)kind, strlen(kind)};
 	rc = cfl_peer_request(p, "register", h, 5, c->cert_pem, c->cert_pem_len, 10000,
-			      register_reply, c);
+	                      register_reply, c);
 	if (rc != 0)
 		login_done(c, p, rc, "cannot send register");
 }
 
 int cfl_auth_client_login(struct cfl_auth_client *c, struct cfl_peer *p, cfl_auth_login_fn fn,
-			  void *arg)
+                          void *arg)
 {
 	const char *kind = c->kind == CFL_AUTH_ADMIN ? "admin" : "client";
 	struct cfl_header h[3];
@@ -322,7 +325,7 @@ void cfl_auth_client_peer_down(struct cfl_auth_client *c, struct cfl_peer *p)
 }
 
 int cfl_auth_client_new(struct cfl_msg_hub *hub, const struct cfl_auth_client_cfg *cfg,
-			struct cfl_auth_client **out, struct cfl_err *e)
+                        struct cfl_auth_client **out, struct cfl_err *e)
 {
 	struct cfl_auth_client *c = calloc(1, sizeof(*c));
 	struct cfl_pki_cert *cert = NULL;

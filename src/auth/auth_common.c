@@ -10,7 +10,7 @@
 #include <time.h>
 
 size_t cfl__auth_tbs(uint8_t *buf, size_t cap, const char *label, const char *a, const char *b,
-		     const char *c)
+                     const char *c)
 {
 	const char *parts[4] = {label, a, b, c};
 	size_t o = 0;
@@ -28,7 +28,7 @@ size_t cfl__auth_tbs(uint8_t *buf, size_t cap, const char *label, const char *a,
 }
 
 int cfl__auth_sign_b64(const struct cfl_pki_key *key, const uint8_t *tbs, size_t n, char *out,
-		       size_t out_size)
+                       size_t out_size)
 {
 	uint8_t *sig = NULL;
 	size_t sig_len = 0;
@@ -47,7 +47,7 @@ int cfl__auth_sign_b64(const struct cfl_pki_key *key, const uint8_t *tbs, size_t
 }
 
 int cfl__auth_verify_b64(const struct cfl_pki_cert *cert, const uint8_t *tbs, size_t n,
-			 const char *b64)
+                         const char *b64)
 {
 	uint8_t *sig = NULL;
 	size_t sig_len = 0;

@@ -8,22 +8,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NONCE_LEN 32
-#define NONCE_HEX (2 * NONCE_LEN + 1)
-#define TOKEN_MAX 128
-#define SIG_B64_MAX 512
+#define NONCE_LEN    32
+#define NONCE_HEX    (2 * NONCE_LEN + 1)
+#define TOKEN_MAX    128
+#define SIG_B64_MAX  512
 #define CERT_PEM_MAX (16u << 10)
 
 /* What each signature covers, with a label per purpose so that a signature made for one step
  * can never be replayed as another (docs/security.md). Fields are NUL-separated. */
 size_t cfl__auth_tbs(uint8_t *buf, size_t cap, const char *label, const char *a, const char *b,
-		     const char *c);
+                     const char *c);
 
 /* Signs / verifies the tbs string as base64. */
 int cfl__auth_sign_b64(const struct cfl_pki_key *key, const uint8_t *tbs, size_t n, char *out,
-		       size_t out_size);
+                       size_t out_size);
 int cfl__auth_verify_b64(const struct cfl_pki_cert *cert, const uint8_t *tbs, size_t n,
-			 const char *b64);
+                         const char *b64);
 
 /* A fresh random nonce as hex. */
 int cfl__auth_nonce(char hex[NONCE_HEX]);

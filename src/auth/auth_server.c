@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PENDING 1024          /* challenges outstanding at once; the oldest is evicted */
-#define PENDING_TTL_MS 30000      /* a challenge must be answered within this */
+#define MAX_PENDING    1024  /* challenges outstanding at once; the oldest is evicted */
+#define PENDING_TTL_MS 30000 /* a challenge must be answered within this */
 
 struct pend {
 	char name[CFL_AUTH_NAME_MAX];
@@ -64,7 +64,6 @@ struct cfl_auth_server {
 	uint64_t reaper;
 };
 
-
 static struct apeer *ap_of(const struct cfl_peer *p)
 {
 	return cfl_peer_user(p);
@@ -81,14 +80,14 @@ static struct session *find_session(struct cfl_auth_server *s, const char *name)
 
 static void reject_log(struct cfl_peer *p, const char *claimed, const char *why)
 {
-	CFL_WARN("rejected message from %s (claims '%s'): %s",
-		 cfl_conn_peer_addr(cfl_peer_conn(p)), claimed[0] ? claimed : "-", why);
+	CFL_WARN("rejected message from %s (claims '%s'): %s", cfl_conn_peer_addr(cfl_peer_conn(p)),
+	         claimed[0] ? claimed : "-", why);
 }
 
 /* --- the gate: every message after login ------------------------------------------------------ */
 
 static int tok_matches(const struct tok *t, const char *token, const char *sig, int64_t now_s,
-		       int *expired)
+                       int *expired)
 {
 	size_t tl = strlen(t->token), sl = strlen(t->sig);
 
@@ -123,7 +122,8 @@ static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t
 	}
 	/* A token is bound to the identity that earned it on this connection. */
 	if (strcmp(name, ap->sess->name) != 0) {
-		cfl__auth_why(why, n, "client_name '%s' is not the identity of this connection", name);
+		cfl__auth_why(why, n, "client_name '%s' is not the identity of this connection",
+		              name);
 		goto reject;
 	}
 	m = tok_matches(&ap->sess->cur, token, sig, now_s, &expired);
@@ -157,14 +157,14 @@ static int issue(struct cfl_auth_server *s, const char *name, struct tok *t)
 		return CFL_ECRYPTO;
 	cfl_hex(raw, sizeof(raw), hex);
 	t->expiry_s = cfl__auth_unix_ms() / 1000 + (int64_t)(s->t.token_ttl_ms / 1000) +
-		      (s->t.token_ttl_ms % 1000 ? 1 : 0);
+	              (s->t.token_ttl_ms % 1000 ? 1 : 0);
 	snprintf(t->token, sizeof(t->token), "v1.%" PRId64 ".%s", t->expiry_s, hex);
 	n = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-token", name, t->token, NULL);
 	return cfl__auth_sign_b64(s->key, tbs, n, t->sig, sizeof(t->sig));
 }
 
 static int reply_tokens(struct cfl_peer *p, uint64_t id, struct cfl_auth_server *s,
-			struct session *x)
+                        struct session *x)
 {
 	char exp[24], hb[24];
 	const char *sec = cfl_conn_sec_name(s->mode);
@@ -174,14 +174,14 @@ static int reply_tokens(struct cfl_peer *p, uint64_t id, struct cfl_auth_server 
 	snprintf(hb, sizeof(hb), "%" PRIu64, s->t.heartbeat_ms);
 	/* Not "token": the reply carries the server's own token under that name. */
 	h[0] = (struct cfl_header){"issued_token", 12, (const uint8_t *)x->cur.token,
-				   strlen(x->cur.token)};
+	                           strlen(x->cur.token)};
 	h[1] = (struct cfl_header){"issued_token_signature", 22, (const uint8_t *)x->cur.sig,
-				   strlen(x->cur.sig)};
+	                           strlen(x->cur.sig)};
 	h[2] = (struct cfl_header){"issued_token_expiry", 19, (const uint8_t *)exp, strlen(exp)};
 	h[3] = (struct cfl_header){"server_token", 12, (const uint8_t *)x->srv.token,
-				   strlen(x->srv.token)};
+	                           strlen(x->srv.token)};
 	h[4] = (struct cfl_header){"server_token_signature", 22, (const uint8_t *)x->srv.sig,
-				   strlen(x->srv.sig)};
+	                           strlen(x->srv.sig)};
 	h[5] = (struct cfl_header){"security", 8, (const uint8_t *)sec, strlen(sec)};
 	h[6] = (struct cfl_header){"heartbeat_ms", 12, (const uint8_t *)hb, strlen(hb)};
 	return cfl_peer_reply(p, id, h, 7, NULL, 0);
@@ -201,7 +201,7 @@ static int is_hex(const char *s, size_t len)
 }
 
 static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more,
-			 struct cfl_msg_sink *sink, void *arg)
+                         struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_auth_server *s = arg;
 	char name[CFL_AUTH_NAME_MAX], nonce[NONCE_HEX + 1], sig[SIG_B64_MAX];
@@ -218,7 +218,8 @@ static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more
 	cfl__auth_hdr(f, "nonce", nonce, sizeof(nonce));
 	if (name[0] == '\0' || !is_hex(nonce, NONCE_HEX - 1)) {
 		reject_log(p, name, "challenge without a name or a 32-byte hex nonce");
-		cfl_peer_reply_error(p, f->id, "bad_request", "challenge needs client_name and nonce");
+		cfl_peer_reply_error(p, f->id, "bad_request",
+		                     "challenge needs client_name and nonce");
 		return;
 	}
 	/* Bounded: a flood of challenges only recycles this fixed table. */
@@ -232,9 +233,9 @@ static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more
 		return;
 	}
 	h[0] = (struct cfl_header){"server_cn", 9, (const uint8_t *)s->server_cn,
-				   strlen(s->server_cn)};
+	                           strlen(s->server_cn)};
 	h[1] = (struct cfl_header){"server_nonce", 12, (const uint8_t *)pe->nonce,
-				   strlen(pe->nonce)};
+	                           strlen(pe->nonce)};
 	h[2] = (struct cfl_header){"signature", 9, (const uint8_t *)sig, strlen(sig)};
 	cfl_peer_reply(p, f->id, h, 3, s->cert_pem, s->cert_pem_len);
 }
@@ -260,12 +261,12 @@ static int take_nonce(struct cfl_auth_server *s, const char *name, const char *n
 }
 
 /* Every check of SPEC §5 step 2; writes the reason of the first failure. */
-static int check_register(struct cfl_auth_server *s, struct cfl_peer *p,
-			  const struct cfl_frame *f, const char *name, enum cfl_auth_kind kind,
-			  char *role, size_t role_size, char *why, size_t n)
+static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const struct cfl_frame *f,
+                          const char *name, enum cfl_auth_kind kind, char *role, size_t role_size,
+                          char *why, size_t n)
 {
 	char project[CFL_AUTH_NAME_MAX], nonce[NONCE_HEX + 1], sig[SIG_B64_MAX],
-		cn[CFL_AUTH_NAME_MAX];
+	        cn[CFL_AUTH_NAME_MAX];
 	struct cfl_pki_cert *cert = NULL;
 	struct cfl_err e = {0};
 	uint8_t tbs[1024];
@@ -276,11 +277,12 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p,
 	cfl__auth_hdr(f, "server_nonce", nonce, sizeof(nonce));
 	cfl__auth_hdr(f, "signature", sig, sizeof(sig));
 	if (!take_nonce(s, name, nonce)) {
-		cfl__auth_why(why, n, "register without a valid challenge (unknown, used or stale nonce)");
+		cfl__auth_why(why, n,
+		              "register without a valid challenge (unknown, used or stale nonce)");
 	} else if (strcmp(project, s->project) != 0) {
 		cfl__auth_why(why, n, "wrong project '%s'", project);
 	} else if (f->body_len == 0 || f->body_len > CERT_PEM_MAX ||
-		   cfl_pki_cert_load_pem((const char *)f->body, f->body_len, &cert, &e) != 0) {
+	           cfl_pki_cert_load_pem((const char *)f->body, f->body_len, &cert, &e) != 0) {
 		cfl__auth_why(why, n, "no readable certificate");
 	} else if (cfl_pki_cert_verify(s->ca, cert, 0, &e) != 0) {
 		cfl__auth_why(why, n, "%s", e.msg);
@@ -291,11 +293,11 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p,
 	} else if (role[0] != '\0' && kind == CFL_AUTH_CLIENT) {
 		cfl__auth_why(why, n, "an admin certificate cannot log in as a client");
 	} else if (cfl_conn_mode(cfl_peer_conn(p)) == CFL_SEC_MTLS &&
-		   strcmp(cfl_conn_peer_cn(cfl_peer_conn(p)), name) != 0) {
+	           strcmp(cfl_conn_peer_cn(cfl_peer_conn(p)), name) != 0) {
 		cfl__auth_why(why, n, "name differs from the connection's TLS certificate");
 	} else if ((tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-register", name, nonce, project)) ==
-			   0 ||
-		   cfl__auth_verify_b64(cert, tbs, tl, sig) != 0) {
+	                   0 ||
+	           cfl__auth_verify_b64(cert, tbs, tl, sig) != 0) {
 		cfl__auth_why(why, n, "bad register signature");
 	} else {
 		rc = 0;
@@ -319,8 +321,8 @@ static void end_session(struct cfl_auth_server *s, struct session *x)
 	free(x);
 }
 
-static struct session *new_session(struct cfl_auth_server *s, struct cfl_peer *p,
-				   const char *name, enum cfl_auth_kind kind, const char *role)
+static struct session *new_session(struct cfl_auth_server *s, struct cfl_peer *p, const char *name,
+                                   enum cfl_auth_kind kind, const char *role)
 {
 	struct session *old = find_session(s, name), *x = calloc(1, sizeof(*x));
 	struct cfl_conn *c = cfl_peer_conn(p);
@@ -353,7 +355,7 @@ static struct session *new_session(struct cfl_auth_server *s, struct cfl_peer *p
 }
 
 static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
-			struct cfl_msg_sink *sink, void *arg)
+                        struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_auth_server *s = arg;
 	struct apeer *ap = ap_of(p);
@@ -392,9 +394,9 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	cfl_peer_set_auth(p, keys, vals, 3);
 	cfl_conn_set_max_payload(c, CFL_FRAME_MAX_PAYLOAD);
 	CFL_INFO("%s%s%s logged in from %s to %s (%s%s%s)", kind == CFL_AUTH_ADMIN ? "admin " : "",
-		 name, role[0] ? "" : "", cfl_conn_peer_addr(c), cfl_conn_local_addr(c),
-		 cfl_conn_sec_name(cfl_conn_mode(c)), cfl_conn_mode(c) == CFL_SEC_CLEAR ? "" : ", ",
-		 cfl_conn_mode(c) == CFL_SEC_CLEAR ? "" : cfl_conn_tls_version(c));
+	         name, role[0] ? "" : "", cfl_conn_peer_addr(c), cfl_conn_local_addr(c),
+	         cfl_conn_sec_name(cfl_conn_mode(c)), cfl_conn_mode(c) == CFL_SEC_CLEAR ? "" : ", ",
+	         cfl_conn_mode(c) == CFL_SEC_CLEAR ? "" : cfl_conn_tls_version(c));
 	if ((rc = reply_tokens(p, f->id, s, x)) != 0)
 		CFL_ERROR("cannot send the tokens to %s: %s", name, cfl_strerror(rc));
 }
@@ -402,7 +404,7 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 /* --- after login: renew, heartbeat, goodbye --------------------------------------------------- */
 
 static void on_renew(struct cfl_peer *p, const struct cfl_frame *f, int more,
-		     struct cfl_msg_sink *sink, void *arg)
+                     struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_auth_server *s = arg;
 	struct apeer *ap = ap_of(p);
@@ -423,7 +425,7 @@ static void on_renew(struct cfl_peer *p, const struct cfl_frame *f, int more,
 }
 
 static void on_heartbeat(struct cfl_peer *p, const struct cfl_frame *f, int more,
-			 struct cfl_msg_sink *sink, void *arg)
+                         struct cfl_msg_sink *sink, void *arg)
 {
 	(void)arg;
 	(void)more;
@@ -434,7 +436,7 @@ static void on_heartbeat(struct cfl_peer *p, const struct cfl_frame *f, int more
 }
 
 static void on_goodbye(struct cfl_peer *p, const struct cfl_frame *f, int more,
-		       struct cfl_msg_sink *sink, void *arg)
+                       struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_auth_server *s = arg;
 	struct apeer *ap = ap_of(p);
@@ -450,7 +452,8 @@ static void on_goodbye(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	cfl_conn_close(cfl_peer_conn(p), "goodbye");
 }
 
-/* --- connections and the reaper ---------------------------------------------------------------- */
+/* --- connections and the reaper ----------------------------------------------------------------
+ */
 
 static void on_login_timeout(struct cfl_loop *loop, uint64_t id, void *arg)
 {
@@ -461,7 +464,7 @@ static void on_login_timeout(struct cfl_loop *loop, uint64_t id, void *arg)
 	(void)id;
 	ap->login_timer = 0;
 	CFL_WARN("connection from %s did not log in within %.1f s: closed",
-		 cfl_conn_peer_addr(cfl_peer_conn(p)), (double)ap->srv->t.login_timeout_ms / 1e3);
+	         cfl_conn_peer_addr(cfl_peer_conn(p)), (double)ap->srv->t.login_timeout_ms / 1e3);
 	cfl_conn_close(cfl_peer_conn(p), "login timeout");
 }
 
@@ -509,19 +512,19 @@ static void on_reap(struct cfl_loop *loop, uint64_t id, void *arg)
 		if (now - x->last_seen_ms <= s->t.dead_ms)
 			continue;
 		CFL_WARN("%s silent for %.1f s: removed, its token dropped", x->name,
-			 (double)(now - x->last_seen_ms) / 1e3);
+		         (double)(now - x->last_seen_ms) / 1e3);
 		if (x->peer != NULL)
 			cfl_conn_close(cfl_peer_conn(x->peer), "no heartbeat: removed");
 		end_session(s, x);
 	}
 	s->reaper = cfl_loop_timer_add(loop, s->t.dead_ms / 4 > 1000 ? 1000 : s->t.dead_ms / 4 + 1,
-				       on_reap, s);
+	                               on_reap, s);
 }
 
 /* --- setup and queries ----------------------------------------------------------------------- */
 
 int cfl_auth_server_new(struct cfl_msg_hub *hub, const struct cfl_auth_server_cfg *cfg,
-			struct cfl_auth_server **out, struct cfl_err *e)
+                        struct cfl_auth_server **out, struct cfl_err *e)
 {
 	struct cfl_auth_server *s = calloc(1, sizeof(*s));
 	int rc;
@@ -567,7 +570,7 @@ void cfl_auth_server_free(struct cfl_auth_server *s)
 }
 
 size_t cfl_auth_server_sessions(const struct cfl_auth_server *s, enum cfl_auth_kind kind,
-				struct cfl_auth_session_info *out, size_t max)
+                                struct cfl_auth_session_info *out, size_t max)
 {
 	size_t n = 0;
 
@@ -608,7 +611,7 @@ int cfl_auth_server_remove(struct cfl_auth_server *s, const char *name, const ch
 }
 
 const char *cfl_auth_server_identity(const struct cfl_peer *p, enum cfl_auth_kind *kind,
-				     const char **role)
+                                     const char **role)
 {
 	const struct apeer *ap = cfl_peer_user(p);
 

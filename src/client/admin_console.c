@@ -18,7 +18,7 @@
 
 #define LINE_MAX_BYTES 1024
 
-#define BODY_MAX (256u << 20)
+#define BODY_MAX      (256u << 20)
 #define JOB_FILES_MAX 64
 
 struct console {
@@ -44,9 +44,9 @@ static void print_table(json_t *res)
 	size_t i;
 
 	if (json_is_array(clients)) {
-		printf("%-24s %-22s %-6s %-10s %-21s %-21s\n", "name", "address", "mode", "connected",
-		       "last heartbeat", "token expiry");
-		json_array_foreach(clients, i, v) {
+		printf("%-24s %-22s %-6s %-10s %-21s %-21s\n", "name", "address", "mode",
+		       "connected", "last heartbeat", "token expiry");
+		json_array_foreach (clients, i, v) {
 			printf("%-24s %-22s %-6s %-10s %-21s %-21s\n",
 			       json_string_value(json_object_get(v, "name")),
 			       json_string_value(json_object_get(v, "address")),
@@ -57,12 +57,12 @@ static void print_table(json_t *res)
 		}
 		return;
 	}
-	json_object_foreach(res, key, v) {
+	json_object_foreach (res, key, v) {
 		if (json_is_object(v)) {
 			const char *k2;
 			json_t *v2;
 
-			json_object_foreach(v, k2, v2) {
+			json_object_foreach (v, k2, v2) {
 				char *t = json_dumps(v2, JSON_ENCODE_ANY);
 
 				printf("%-12s %s\n", k2, t != NULL ? t : "?");
@@ -104,11 +104,11 @@ static int save_download(struct console *k, json_t *res)
 	const char *name;
 	struct cfl_err e = {0};
 
-	if (!json_is_object(files) || snprintf(dir, sizeof(dir), "%s/%s", k->transfer, k->what) >=
-					      (int)sizeof(dir) ||
+	if (!json_is_object(files) ||
+	    snprintf(dir, sizeof(dir), "%s/%s", k->transfer, k->what) >= (int)sizeof(dir) ||
 	    cfl__fs_mkdirs(dir, 0700, &e) != 0)
 		return -1;
-	json_object_foreach(files, name, v) {
+	json_object_foreach (files, name, v) {
 		uint8_t *raw = NULL;
 		size_t n = 0;
 
@@ -183,8 +183,8 @@ static void body_end(void *st, int status, const char *reason)
 	step_done(k, 0, NULL);
 }
 
-static void on_reply(struct cfl_peer *p, int status, const char *reason,
-		     const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+static void on_reply(struct cfl_peer *p, int status, const char *reason, const struct cfl_frame *f,
+                     int more, struct cfl_msg_sink *sink, void *arg)
 {
 	struct console *k = arg;
 
@@ -220,13 +220,15 @@ static int pack_folder(const char *dir, char **out, size_t *len)
 		char *buf = NULL, *b64 = NULL;
 		size_t n = 0;
 
-		if (de->d_name[0] == '.' || cfl__path_join(path, sizeof(path), dir, de->d_name) != 0 ||
+		if (de->d_name[0] == '.' ||
+		    cfl__path_join(path, sizeof(path), dir, de->d_name) != 0 ||
 		    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 			continue;
-		if (++count > JOB_FILES_MAX || cfl__fs_read_file(path, 16u << 20, &buf, &n, NULL) != 0 ||
+		if (++count > JOB_FILES_MAX ||
+		    cfl__fs_read_file(path, 16u << 20, &buf, &n, NULL) != 0 ||
 		    cfl_base64_encode(buf, n, &b64) != 0) {
-			fprintf(stderr, "error: cannot pack '%s' (at most %d files of 16 MiB)\n", path,
-				JOB_FILES_MAX);
+			fprintf(stderr, "error: cannot pack '%s' (at most %d files of 16 MiB)\n",
+			        path, JOB_FILES_MAX);
 			rc = -1;
 		} else {
 			json_object_set_new(files, de->d_name, json_string(b64));
@@ -271,7 +273,7 @@ static int send_cmd(struct console *k, const char *cmd)
 	}
 	h.val_len = strlen(line);
 	return cfl_peer_request_stream(k->peer, "admin", &h, 1, k->out_len, out_read, k, 0,
-				       on_reply, k);
+	                               on_reply, k);
 }
 
 /* Reads the next command line (blocking the loop while a person types; the full console with
@@ -281,9 +283,9 @@ static int send_cmd(struct console *k, const char *cmd)
  * loop so that the session keeps its heartbeats while nobody types. */
 #include <editline/readline.h>
 
-static const char *const words[] = {"check_status", "submit_job", "list_jobs", "abort_job",
-				    "download_job", "remove_client", "shutdown", "server",
-				    "client", "all", "bye", NULL};
+static const char *const words[] = {"check_status", "submit_job",    "list_jobs", "abort_job",
+                                    "download_job", "remove_client", "shutdown",  "server",
+                                    "client",       "all",           "bye",       NULL};
 static struct console *tty_k; /* readline's callbacks take no argument */
 static int tty_word;
 
@@ -395,7 +397,7 @@ static void run_next(struct console *k)
 }
 
 void cfl__admin_next(struct cfl_peer *p, const char *cmd, int json, const char *transfer,
-		     cfl__admin_done_fn done, void *arg)
+                     cfl__admin_done_fn done, void *arg)
 {
 	struct console *k = calloc(1, sizeof(*k));
 

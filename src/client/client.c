@@ -27,8 +27,8 @@
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
-#define ONEWAY_BATCH 1000
-#define TEST_SEED 20261126u
+#define ONEWAY_BATCH   1000
+#define TEST_SEED      20261126u
 
 struct client {
 	struct cfl_kitcfg cfg;
@@ -55,7 +55,7 @@ struct client {
 };
 
 static void finish(struct client *c, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* Runs that outlive a lost connection: reconnect and log in again instead of failing. */
 static int persistent(const struct client *c)
@@ -93,7 +93,7 @@ static double secs_since(const struct client *c)
 static void start_action(struct client *c);
 
 static void ping_reply(struct cfl_peer *p, int status, const char *reason,
-		       const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+                       const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
 {
 	struct client *c = arg;
 
@@ -128,7 +128,7 @@ static void ping_reply(struct cfl_peer *p, int status, const char *reason,
 }
 
 static void echo_reply(struct cfl_peer *p, int status, const char *reason,
-		       const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+                       const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
 {
 	struct client *c = arg;
 	size_t n = strlen(c->act->text);
@@ -163,7 +163,7 @@ static int header_is(const struct cfl_frame *f, const char *key, const char *wan
 }
 
 static void send_reply(struct cfl_peer *p, int status, const char *reason,
-		       const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+                       const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
 {
 	struct client *c = arg;
 	uint8_t md[CFL_SHA256_LEN];
@@ -183,8 +183,8 @@ static void send_reply(struct cfl_peer *p, int status, const char *reason,
 		finish(c, CFL_EVERIFY, "send: the server received different bytes");
 		return;
 	}
-	printf("send: %" PRIu64 " bytes intact (sha256 %.16s...) in %.3f s, %.1f MB/s\n",
-	       c->act->n, hex, secs_since(c), (double)c->act->n / 1e6 / secs_since(c));
+	printf("send: %" PRIu64 " bytes intact (sha256 %.16s...) in %.3f s, %.1f MB/s\n", c->act->n,
+	       hex, secs_since(c), (double)c->act->n / 1e6 / secs_since(c));
 	finish(c, 0, "ok");
 }
 
@@ -236,7 +236,7 @@ static void recv_end(void *st, int status, const char *reason)
 }
 
 static void recv_reply(struct cfl_peer *p, int status, const char *reason,
-		       const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+                       const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
 {
 	struct client *c = arg;
 
@@ -277,7 +277,8 @@ static void pingloop_maybe_done(struct client *c)
 }
 
 static void pingloop_reply(struct cfl_peer *p, int status, const char *reason,
-			   const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+                           const struct cfl_frame *f, int more, struct cfl_msg_sink *sink,
+                           void *arg)
 {
 	struct client *c = arg;
 
@@ -307,7 +308,7 @@ static void pingloop_tick(struct cfl_loop *loop, uint64_t id, void *arg)
 	if (c->peer == NULL) {
 		c->offline++;
 	} else if (cfl_peer_request(c->peer, "ping", NULL, 0, "x", 1, 3000, pingloop_reply, c) ==
-		   0) {
+	           0) {
 		c->sent++;
 		c->outstanding++;
 	} else {
@@ -318,7 +319,7 @@ static void pingloop_tick(struct cfl_loop *loop, uint64_t id, void *arg)
 
 /* Requests routed to this site by the server (for tests and operators). */
 static void on_echo(struct cfl_peer *p, const struct cfl_frame *f, int more,
-		    struct cfl_msg_sink *sink, void *arg)
+                    struct cfl_msg_sink *sink, void *arg)
 {
 	char src[CFL_MSG_NAME_MAX];
 
@@ -364,19 +365,18 @@ static void start_action(struct client *c)
 	case CFL_ACT_MESSAGE: {
 		/* With --to, the server routes the request to that cell (docs/protocol.md §4). */
 		struct cfl_header dst = {"dst", 3, (const uint8_t *)c->act->to,
-					 c->act->to != NULL ? strlen(c->act->to) : 0};
+		                         c->act->to != NULL ? strlen(c->act->to) : 0};
 
 		rc = cfl_peer_request(c->peer, "echo", &dst, c->act->to != NULL, c->act->text,
-				      strlen(c->act->text), 0, echo_reply, c);
+		                      strlen(c->act->text), 0, echo_reply, c);
 		break;
 	}
 	case CFL_ACT_SEND:
 		cfl__tstream_init(&c->ts, TEST_SEED, c->act->n);
 		rc = cfl_peer_request_stream(c->peer, "sink", NULL, 0, c->act->n, send_read, c, 0,
-					     send_reply, c);
+		                             send_reply, c);
 		break;
-	case CFL_ACT_ADMIN:
-	{
+	case CFL_ACT_ADMIN: {
 		char transfer[PATH_MAX];
 
 		if (snprintf(transfer, sizeof(transfer), "%s/transfer", c->cfg.kit_dir) >=
@@ -411,8 +411,8 @@ static void on_retry(struct cfl_loop *loop, uint64_t id, void *arg)
 static void retry_later(struct client *c)
 {
 	/* Jitter (±25 %) keeps a fleet of sites from reconnecting in lockstep. */
-	uint64_t jitter = c->backoff_ms / 4, delay = c->backoff_ms - jitter +
-						     (jitter ? (uint64_t)rand() % (2 * jitter) : 0);
+	uint64_t jitter = c->backoff_ms / 4,
+	         delay = c->backoff_ms - jitter + (jitter ? (uint64_t)rand() % (2 * jitter) : 0);
 
 	CFL_INFO("reconnecting in %.1f s", (double)delay / 1e3);
 	cfl_loop_timer_add(c->loop, delay, on_retry, c);
@@ -426,7 +426,8 @@ static void login_result(struct cfl_peer *p, int status, const char *reason, voi
 	if (status != 0) {
 		CFL_ERROR("login failed: %s", reason ? reason : cfl_strerror(status));
 		if (!persistent(c))
-			finish(c, status, "login failed: %s", reason ? reason : cfl_strerror(status));
+			finish(c, status, "login failed: %s",
+			       reason ? reason : cfl_strerror(status));
 		else
 			cfl_conn_close(cfl_peer_conn(p), "login failed");
 		return;
@@ -434,10 +435,10 @@ static void login_result(struct cfl_peer *p, int status, const char *reason, voi
 	c->peer = p;
 	c->backoff_ms = BACKOFF_MIN_MS;
 	CFL_INFO("logged in to %s:%d as '%s' (%s%s%s), token expires at %lld", c->cfg.host,
-		 c->cfg.port, c->cfg.name, cfl_conn_sec_name(c->cfg.mode),
-		 c->cfg.mode == CFL_SEC_CLEAR ? "" : ", ",
-		 c->cfg.mode == CFL_SEC_CLEAR ? "" : cfl_conn_tls_version(cfl_peer_conn(p)),
-		 (long long)cfl_auth_client_token_expiry(c->auth));
+	         c->cfg.port, c->cfg.name, cfl_conn_sec_name(c->cfg.mode),
+	         c->cfg.mode == CFL_SEC_CLEAR ? "" : ", ",
+	         c->cfg.mode == CFL_SEC_CLEAR ? "" : cfl_conn_tls_version(cfl_peer_conn(p)),
+	         (long long)cfl_auth_client_token_expiry(c->auth));
 	c->t_start = cfl_loop_now_ms(c->loop);
 	start_action(c);
 }
@@ -475,7 +476,7 @@ static void peer_down(struct cfl_peer *p, int code, const char *reason, void *ar
 		return;
 	}
 	CFL_WARN("connection to %s:%d lost: %s", c->cfg.host, c->cfg.port,
-		 reason ? reason : "closed");
+	         reason ? reason : "closed");
 	retry_later(c);
 }
 
@@ -527,31 +528,33 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 	int admin = c->act->kind == CFL_ACT_ADMIN;
 
 	if ((rc = cfl_kitcfg_load(kit_dir, admin ? 2 : 0, &c->cfg, e)) != 0 ||
-	    (rc = cfl_kitcfg_verify_kit(&c->cfg, e)) != 0 || (rc = cfl_loop_new(&c->loop, e)) != 0 ||
+	    (rc = cfl_kitcfg_verify_kit(&c->cfg, e)) != 0 ||
+	    (rc = cfl_loop_new(&c->loop, e)) != 0 ||
 	    (rc = cfl_loop_on_signal(c->loop, on_signal, c, e)) != 0 ||
 	    (rc = cfl_msg_hub_new(c->loop, c->cfg.name, &c->hub, e)) != 0)
 		return rc;
 	if (c->cfg.mode != CFL_SEC_CLEAR) {
 		/* tls: no client certificate; the server is checked against customRootCA.pem when
 		 * the kit has one (a proxy's CA), else rootCA.pem (SPEC §4). */
-		struct cfl_tls_config tc = {.is_server = 0,
-					    .mode = c->cfg.mode,
-					    .cert_file = c->cfg.mode == CFL_SEC_MTLS ? c->cfg.cert : NULL,
-					    .key_file = c->cfg.mode == CFL_SEC_MTLS ? c->cfg.key : NULL,
-					    .ca_file = cfl_kitcfg_trust_file(&c->cfg)};
+		struct cfl_tls_config tc = {
+		        .is_server = 0,
+		        .mode = c->cfg.mode,
+		        .cert_file = c->cfg.mode == CFL_SEC_MTLS ? c->cfg.cert : NULL,
+		        .key_file = c->cfg.mode == CFL_SEC_MTLS ? c->cfg.key : NULL,
+		        .ca_file = cfl_kitcfg_trust_file(&c->cfg)};
 
 		if ((rc = cfl_tls_ctx_new(&tc, &c->tls, e)) != 0)
 			return rc;
 	}
 	{
 		struct cfl_auth_client_cfg ac = {.name = c->cfg.name,
-						 .project = c->cfg.project,
-						 .server_cn = c->cfg.identity,
-						 .cert_file = c->cfg.cert,
-						 .key_file = c->cfg.key,
-						 .root_ca = c->cfg.root_ca,
-						 .kind = admin ? CFL_AUTH_ADMIN : CFL_AUTH_CLIENT,
-						 .mode = c->cfg.mode};
+		                                 .project = c->cfg.project,
+		                                 .server_cn = c->cfg.identity,
+		                                 .cert_file = c->cfg.cert,
+		                                 .key_file = c->cfg.key,
+		                                 .root_ca = c->cfg.root_ca,
+		                                 .kind = admin ? CFL_AUTH_ADMIN : CFL_AUTH_CLIENT,
+		                                 .mode = c->cfg.mode};
 
 		cfl_auth_times_default(&ac.times);
 		if ((rc = cfl_auth_client_new(c->hub, &ac, &c->auth, e)) != 0)
@@ -568,7 +571,7 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 		if (snprintf(dir, sizeof(dir), "%s/jobs", c->cfg.kit_dir) >= (int)sizeof(dir))
 			return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
 		if ((rc = cfl_executor_new(c->hub, dir, c->cfg.name, on_shutdown_request, c,
-					   &c->exec, e)) != 0)
+		                           &c->exec, e)) != 0)
 			return rc;
 	}
 	c->backoff_ms = BACKOFF_MIN_MS;
@@ -586,7 +589,7 @@ int cfl_client_run(const char *kit_dir, const struct cfl_client_action *act, str
 	rc = setup(&c, kit_dir, e);
 	if (rc == 0) {
 		CFL_INFO("client '%s' dialing %s:%d (%s)", c.cfg.name, c.cfg.host, c.cfg.port,
-			 cfl_conn_sec_name(c.cfg.mode));
+		         cfl_conn_sec_name(c.cfg.mode));
 		dial(&c);
 		if (!c.finished || c.peer != NULL)
 			rc = cfl_loop_run(c.loop);

@@ -11,6 +11,6 @@ typedef void (*cfl__admin_done_fn)(int status, const char *reason, void *arg);
  * server, printing each result (JSON with `json`, else a table); download_job writes into
  * `transfer`/<job id>/. Calls done once at the end. */
 void cfl__admin_next(struct cfl_peer *p, const char *cmd, int json, const char *transfer,
-		     cfl__admin_done_fn done, void *arg);
+                     cfl__admin_done_fn done, void *arg);
 
 #endif

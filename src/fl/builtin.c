@@ -184,8 +184,8 @@ int cfl__builtin_eval(json_t *ex, const struct cfl_model *m, float *acc, float *
 	return cfl_trainer_eval(m, &cache.test, acc, loss, e);
 }
 
-int cfl__builtin_train(json_t *ex, int site, int n_sites, int round, struct cfl_model *m, uint64_t *steps,
-                       float *loss, struct cfl_err *e)
+int cfl__builtin_train(json_t *ex, int site, int n_sites, int round, struct cfl_model *m,
+                       uint64_t *steps, float *loss, struct cfl_err *e)
 {
 	struct cfl_trainer_cfg c;
 	struct cfl_dataset part;

@@ -126,8 +126,7 @@ static int unpack(struct cfl_executor *x, const char *job, const uint8_t *text, 
 	}
 	if (cfl__path_join(dir, sizeof(dir), x->dir, job) != 0 || cfl__fs_mkdirs(dir, 0700, e))
 		rc = cfl_err_set(e, CFL_EIO, "cannot create the job folder");
-	json_object_foreach(json_object_get(b, "files"), name, v)
-	{
+	json_object_foreach (json_object_get(b, "files"), name, v) {
 		uint8_t *raw = NULL;
 		size_t raw_len = 0;
 

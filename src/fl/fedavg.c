@@ -125,8 +125,7 @@ static void write_metrics_csv(const struct job *jb)
 	    (fp = fopen(path, "w")) == NULL)
 		return;
 	fputs("round,clients,train_loss,test_accuracy,test_loss,seconds\n", fp);
-	json_array_foreach(jb->metrics, i, m)
-	{
+	json_array_foreach (jb->metrics, i, m) {
 		snprintf(line, sizeof(line), "%d,%d,%.6f,%.6f,%.6f,%.3f\n",
 		         (int)json_integer_value(json_object_get(m, "round")),
 		         (int)json_integer_value(json_object_get(m, "clients")),

@@ -47,7 +47,7 @@ struct cfl_jobs {
 	struct cfl_auth_server *auth;
 	struct cfl_loop *loop;
 	char dir[PATH_MAX];
-	struct job *jobs; /* newest first */
+	struct job *jobs;   /* newest first */
 	struct fedavg *run; /* the running job, or NULL */
 	uint64_t sched_timer;
 };

@@ -124,8 +124,7 @@ static int parse_bundle(const char *text, size_t len, json_t **bundle, json_t **
 	files = json_object_get(*bundle, "files");
 	if (!json_is_object(files) || json_object_size(files) > MAX_FILES)
 		return cfl_err_set(e, CFL_ECONFIG, "not a job bundle (a JSON {\"files\": {...}})");
-	json_object_foreach(files, name, v)
-	{
+	json_object_foreach (files, name, v) {
 		if (!safe_name(name) || !json_is_string(v))
 			return cfl_err_set(e, CFL_ECONFIG, "bad file name '%s' in the job", name);
 	}

@@ -75,8 +75,7 @@ static int check_metadata(json_t *meta, struct cfl_err *e)
 
 	if (!json_is_object(meta))
 		return cfl_err_set(e, CFL_EPARSE, "'" META_KEY "' must be an object");
-	json_object_foreach(meta, key, val)
-	{
+	json_object_foreach (meta, key, val) {
 		if (!json_is_string(val))
 			return cfl_err_set(e, CFL_EPARSE,
 			                   "'" META_KEY "' value of '%s' must be a string", key);
@@ -185,8 +184,7 @@ static int parse_entry(const char *name, json_t *v, uint64_t max_data, struct cf
 	memcpy(t->name, name, len + 1);
 	if (!json_is_object(v))
 		return cfl_err_set(e, CFL_EPARSE, "tensor '%s' must be an object", name);
-	json_object_foreach(v, key, val)
-	{
+	json_object_foreach (v, key, val) {
 		if (strcmp(key, "dtype") != 0 && strcmp(key, "shape") != 0 &&
 		    strcmp(key, "data_offsets") != 0)
 			return cfl_err_set(e, CFL_EPARSE, "tensor '%s': unknown key '%.64s'", name,
@@ -266,8 +264,7 @@ static int parse_root(json_t *root, uint64_t max_data, struct cfl__st_header *h,
 	h->order = calloc(n > 0 ? n : 1, sizeof(*h->order));
 	if (h->ent == NULL || h->order == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	json_object_foreach(root, key, val)
-	{
+	json_object_foreach (root, key, val) {
 		if (strcmp(key, META_KEY) == 0)
 			continue;
 		rc = parse_entry(key, val, max_data, &h->ent[h->n], e);

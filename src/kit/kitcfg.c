@@ -14,13 +14,13 @@
 #define CFG_MAX_BYTES (1u << 20)
 
 static int copy_str(char *dst, size_t size, json_t *v, const char *path, const char *field,
-		    struct cfl_err *e)
+                    struct cfl_err *e)
 {
 	const char *s = json_string_value(v);
 
 	if (s == NULL || s[0] == '\0')
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': '%s' is missing or not a string", path,
-				   field);
+		                   field);
 	if (strlen(s) >= size)
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': '%s' is too long", path, field);
 	memcpy(dst, s, strlen(s) + 1);
@@ -28,7 +28,7 @@ static int copy_str(char *dst, size_t size, json_t *v, const char *path, const c
 }
 
 static int kit_file(char *dst, const struct cfl_kitcfg *c, json_t *v, const char *path,
-		    const char *field, struct cfl_err *e)
+                    const char *field, struct cfl_err *e)
 {
 	char name[CFL_KITCFG_NAME_MAX];
 	int rc = copy_str(name, sizeof(name), v, path, field, e);
@@ -37,7 +37,7 @@ static int kit_file(char *dst, const struct cfl_kitcfg *c, json_t *v, const char
 		return rc;
 	if (strchr(name, '/') != NULL)
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': '%s' must name a file in startup/", path,
-				   field);
+		                   field);
 	if (snprintf(dst, PATH_MAX, "%s/startup/%s", c->kit_dir, name) >= PATH_MAX)
 		return cfl_err_set(e, CFL_ETOOBIG, "'%s': path too long", path);
 	return 0;
@@ -49,14 +49,14 @@ static int port_of(json_t *v, const char *path, const char *field, int *out, str
 
 	if (!json_is_integer(v) || n < 1 || n > 65535)
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': '%s' must be a port 1..65535", path,
-				   field);
+		                   field);
 	*out = (int)n;
 	return 0;
 }
 
 /* Explicit mode wins; without one secure_train decides (SPEC §4). */
 static int mode_of(json_t *v, int secure_train, enum cfl_conn_sec *out, const char *path,
-		   struct cfl_err *e)
+                   struct cfl_err *e)
 {
 	if (v == NULL) {
 		*out = secure_train ? CFL_SEC_MTLS : CFL_SEC_CLEAR;
@@ -64,8 +64,8 @@ static int mode_of(json_t *v, int secure_train, enum cfl_conn_sec *out, const ch
 	}
 	if (!json_is_string(v) || cfl_conn_sec_parse(json_string_value(v), out) != 0)
 		return cfl_err_set(e, CFL_ECONFIG,
-				   "'%s': invalid connection_security (allowed: clear, tls, mtls)",
-				   path);
+		                   "'%s': invalid connection_security (allowed: clear, tls, mtls)",
+		                   path);
 	return 0;
 }
 
@@ -102,24 +102,24 @@ static int load_server(json_t *root, struct cfl_kitcfg *c, const char *path, str
 	if (!json_is_object(s))
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': 'servers' must hold one server", path);
 	if ((rc = copy_str(c->name, sizeof(c->name), json_object_get(s, "identity"), path,
-			   "servers[0].identity", e)) != 0 ||
+	                   "servers[0].identity", e)) != 0 ||
 	    (rc = port_of(json_object_get(s, "fed_learn_port"), path, "fed_learn_port", &c->port,
-			  e)) != 0 ||
+	                  e)) != 0 ||
 	    (rc = port_of(json_object_get(s, "admin_port"), path, "admin_port", &c->admin_port,
-			  e)) != 0 ||
+	                  e)) != 0 ||
 	    (rc = kit_file(c->cert, c, json_object_get(s, "ssl_cert"), path, "ssl_cert", e)) != 0 ||
 	    (rc = kit_file(c->key, c, json_object_get(s, "ssl_private_key"), path,
-			   "ssl_private_key", e)) != 0 ||
+	                   "ssl_private_key", e)) != 0 ||
 	    (rc = kit_file(c->root_ca, c, json_object_get(s, "ssl_root_cert"), path,
-			   "ssl_root_cert", e)) != 0)
+	                   "ssl_root_cert", e)) != 0)
 		return rc;
 	memcpy(c->identity, c->name, sizeof(c->name));
 	if (json_object_get(s, "custom_ca_cert") != NULL &&
 	    (rc = kit_file(c->custom_ca, c, json_object_get(s, "custom_ca_cert"), path,
-			   "custom_ca_cert", e)) != 0)
+	                   "custom_ca_cert", e)) != 0)
 		return rc;
 	return mode_of(json_object_get(s, "connection_security"), c->secure_train, &c->mode, path,
-		       e);
+	               e);
 }
 
 static int load_client(json_t *root, struct cfl_kitcfg *c, const char *path, struct cfl_err *e)
@@ -132,25 +132,26 @@ static int load_client(json_t *root, struct cfl_kitcfg *c, const char *path, str
 	if (!json_is_object(s) || !json_is_object(cl))
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': needs 'servers' and 'client'", path);
 	if ((rc = copy_str(c->identity, sizeof(c->identity), json_object_get(s, "identity"), path,
-			   "servers[0].identity", e)) != 0 ||
+	                   "servers[0].identity", e)) != 0 ||
 	    (rc = copy_str(target, sizeof(target),
-			   json_object_get(json_object_get(s, "service"), "target"), path,
-			   "servers[0].service.target", e)) != 0 ||
+	                   json_object_get(json_object_get(s, "service"), "target"), path,
+	                   "servers[0].service.target", e)) != 0 ||
 	    (rc = split_target(target, c, path, e)) != 0 ||
 	    (rc = copy_str(c->name, sizeof(c->name), json_object_get(cl, "name"), path,
-			   "client.name", e)) != 0 ||
-	    (rc = kit_file(c->cert, c, json_object_get(cl, "ssl_cert"), path, "ssl_cert", e)) != 0 ||
+	                   "client.name", e)) != 0 ||
+	    (rc = kit_file(c->cert, c, json_object_get(cl, "ssl_cert"), path, "ssl_cert", e)) !=
+	            0 ||
 	    (rc = kit_file(c->key, c, json_object_get(cl, "ssl_private_key"), path,
-			   "ssl_private_key", e)) != 0 ||
+	                   "ssl_private_key", e)) != 0 ||
 	    (rc = kit_file(c->root_ca, c, json_object_get(cl, "ssl_root_cert"), path,
-			   "ssl_root_cert", e)) != 0)
+	                   "ssl_root_cert", e)) != 0)
 		return rc;
 	if (json_object_get(cl, "custom_ca_cert") != NULL &&
 	    (rc = kit_file(c->custom_ca, c, json_object_get(cl, "custom_ca_cert"), path,
-			   "custom_ca_cert", e)) != 0)
+	                   "custom_ca_cert", e)) != 0)
 		return rc;
 	return mode_of(json_object_get(cl, "connection_security"), c->secure_train, &c->mode, path,
-		       e);
+	               e);
 }
 
 static int load_admin(json_t *root, struct cfl_kitcfg *c, const char *path, struct cfl_err *e)
@@ -161,30 +162,29 @@ static int load_admin(json_t *root, struct cfl_kitcfg *c, const char *path, stru
 	if (!json_is_object(a))
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': needs 'admin'", path);
 	if ((rc = copy_str(c->identity, sizeof(c->identity), json_object_get(a, "server_identity"),
-			   path, "admin.server_identity", e)) != 0 ||
-	    (rc = copy_str(c->host, sizeof(c->host), json_object_get(a, "host"), path,
-			   "admin.host", e)) != 0 ||
+	                   path, "admin.server_identity", e)) != 0 ||
+	    (rc = copy_str(c->host, sizeof(c->host), json_object_get(a, "host"), path, "admin.host",
+	                   e)) != 0 ||
 	    (rc = port_of(json_object_get(a, "port"), path, "admin.port", &c->port, e)) != 0 ||
 	    (rc = copy_str(c->name, sizeof(c->name), json_object_get(a, "username"), path,
-			   "admin.username", e)) != 0 ||
-	    (rc = copy_str(c->project, sizeof(c->project), json_object_get(a, "project_name"),
-			   path, "admin.project_name", e)) != 0 ||
+	                   "admin.username", e)) != 0 ||
+	    (rc = copy_str(c->project, sizeof(c->project), json_object_get(a, "project_name"), path,
+	                   "admin.project_name", e)) != 0 ||
 	    (rc = kit_file(c->cert, c, json_object_get(a, "client_cert"), path, "client_cert",
-			   e)) != 0 ||
+	                   e)) != 0 ||
 	    (rc = kit_file(c->key, c, json_object_get(a, "client_key"), path, "client_key", e)) !=
-		    0 ||
+	            0 ||
 	    (rc = kit_file(c->root_ca, c, json_object_get(a, "ca_cert"), path, "ca_cert", e)) != 0)
 		return rc;
 	if (json_object_get(a, "custom_ca_cert") != NULL &&
 	    (rc = kit_file(c->custom_ca, c, json_object_get(a, "custom_ca_cert"), path,
-			   "custom_ca_cert", e)) != 0)
+	                   "custom_ca_cert", e)) != 0)
 		return rc;
 	return mode_of(json_object_get(a, "connection_security"), c->secure_train, &c->mode, path,
-		       e);
+	               e);
 }
 
-int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out,
-		    struct cfl_err *e)
+int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out, struct cfl_err *e)
 {
 	static const char *const files[] = {"fed_client.json", "fed_server.json", "fed_admin.json"};
 	static const char *const kinds[] = {"a client", "a server", "an admin"};
@@ -206,9 +206,9 @@ int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out,
 		return cfl_err_set(e, CFL_ETOOBIG, "kit path too long: '%s'", kit_dir);
 	rc = cfl__fs_read_file(path, CFG_MAX_BYTES, &buf, &len, e);
 	if (rc != 0)
-		return rc == CFL_ENOENT ? cfl_err_set(e, rc, "'%s' is not %s kit: no '%s'",
-						      kit_dir, kinds[is_server], path)
-					: rc;
+		return rc == CFL_ENOENT ? cfl_err_set(e, rc, "'%s' is not %s kit: no '%s'", kit_dir,
+		                                      kinds[is_server], path)
+		                        : rc;
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	free(buf);
 	if (!json_is_object(root)) {
@@ -218,12 +218,12 @@ int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out,
 	/* Kits always say true; only the simulator runs with it false (SPEC §4). */
 	out->secure_train = !json_is_false(json_object_get(root, "secure_train"));
 	snprintf(out->project, sizeof(out->project), "%s",
-		 json_string_value(json_object_get(root, "project_name")) != NULL
-			 ? json_string_value(json_object_get(root, "project_name"))
-			 : "");
+	         json_string_value(json_object_get(root, "project_name")) != NULL
+	                 ? json_string_value(json_object_get(root, "project_name"))
+	                 : "");
 	rc = is_server == 1   ? load_server(root, out, path, e)
 	     : is_server == 2 ? load_admin(root, out, path, e)
-			      : load_client(root, out, path, e);
+	                      : load_client(root, out, path, e);
 	json_decref(root);
 	return rc;
 }

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #define MAX_TOPICS 64
-#define KIND_HUB 0x48554221u
-#define KIND_PEER 0x50454552u
+#define KIND_HUB   0x48554221u
+#define KIND_PEER  0x50454552u
 
 struct topic {
 	char name[64];
@@ -25,7 +25,7 @@ struct pending {
 	uint64_t id;
 	uint64_t timeout_ms;
 	uint64_t timer;
-	int sending; /* the body is still streaming out: done_fn will come */
+	int sending;  /* the body is still streaming out: done_fn will come */
 	int finished; /* reply_fn has run */
 	cfl_msg_reply_fn fn;
 	void *arg;
@@ -87,7 +87,7 @@ int cfl_frame_header_str(const struct cfl_frame *f, const char *key, char *buf, 
 }
 
 int cfl_msg_hub_new(struct cfl_loop *loop, const char *cell, struct cfl_msg_hub **out,
-		    struct cfl_err *e)
+                    struct cfl_err *e)
 {
 	struct cfl_msg_hub *h = calloc(1, sizeof(*h));
 
@@ -137,8 +137,7 @@ int cfl_msg_hub_handle(struct cfl_msg_hub *h, const char *topic, cfl_msg_handler
 	return 0;
 }
 
-void cfl_msg_hub_on_peer(struct cfl_msg_hub *h, cfl_msg_peer_fn up, cfl_msg_peer_fn down,
-			 void *arg)
+void cfl_msg_hub_on_peer(struct cfl_msg_hub *h, cfl_msg_peer_fn up, cfl_msg_peer_fn down, void *arg)
 {
 	h->up = up;
 	h->down = down;
@@ -155,7 +154,7 @@ struct cfl_peer *cfl_msg_hub_find(struct cfl_msg_hub *h, const char *name)
 }
 
 void cfl_msg_hub_foreach(struct cfl_msg_hub *h, void (*fn)(struct cfl_peer *p, void *arg),
-			 void *arg)
+                         void *arg)
 {
 	struct cfl_peer *next;
 
@@ -255,7 +254,7 @@ static void pending_unlink(struct pending *q)
 
 /* Runs the reply function once and frees the request unless its stream is still sending. */
 static void pending_finish(struct pending *q, struct cfl_peer *p, int status, const char *reason,
-			   const struct cfl_frame *f, int more, struct cfl_msg_sink *sink)
+                           const struct cfl_frame *f, int more, struct cfl_msg_sink *sink)
 {
 	if (q->timer != 0)
 		cfl_loop_timer_cancel(p->hub->loop, q->timer);
@@ -292,7 +291,7 @@ static struct pending *pending_find(struct cfl_peer *p, uint64_t id)
 }
 
 static struct pending *pending_new(struct cfl_peer *p, uint64_t timeout_ms, cfl_msg_reply_fn fn,
-				   void *arg)
+                                   void *arg)
 {
 	struct pending *q = calloc(1, sizeof(*q));
 
@@ -319,18 +318,18 @@ static void arm(struct pending *q)
 
 /* Builds a frame with topic/src headers added in front of the caller's. */
 static int build(struct cfl_frame *f, struct cfl_peer *p, int type, const char *topic,
-		 const struct cfl_header *hdrs, size_t n)
+                 const struct cfl_header *hdrs, size_t n)
 {
 	memset(f, 0, sizeof(*f));
 	if (n > MAX_OUT_HDRS)
 		return CFL_ETOOBIG;
 	f->type = (uint8_t)type;
 	if (topic != NULL)
-		f->headers[f->n_headers++] = (struct cfl_header){
-			"topic", 5, (const uint8_t *)topic, strlen(topic)};
+		f->headers[f->n_headers++] =
+		        (struct cfl_header){"topic", 5, (const uint8_t *)topic, strlen(topic)};
 	if (type != CFL_FRAME_T_REPLY)
 		f->headers[f->n_headers++] = (struct cfl_header){
-			"src", 3, (const uint8_t *)p->hub->cell, strlen(p->hub->cell)};
+		        "src", 3, (const uint8_t *)p->hub->cell, strlen(p->hub->cell)};
 	for (size_t i = 0; i < p->n_auth; i++)
 		f->headers[f->n_headers++] = p->auth[i];
 	for (size_t i = 0; i < n; i++)
@@ -339,7 +338,7 @@ static int build(struct cfl_frame *f, struct cfl_peer *p, int type, const char *
 }
 
 int cfl_peer_set_auth(struct cfl_peer *p, const char *const keys[], const char *const vals[],
-		      size_t n)
+                      size_t n)
 {
 	if (n > CFL_MSG_AUTH_HDRS)
 		return CFL_ETOOBIG;
@@ -350,7 +349,7 @@ int cfl_peer_set_auth(struct cfl_peer *p, const char *const keys[], const char *
 			return CFL_ETOOBIG;
 		memcpy(p->auth_buf[i], vals[i], vl + 1);
 		p->auth[i] = (struct cfl_header){keys[i], strlen(keys[i]),
-						 (const uint8_t *)p->auth_buf[i], vl};
+		                                 (const uint8_t *)p->auth_buf[i], vl};
 	}
 	p->n_auth = n;
 	return 0;
@@ -375,8 +374,8 @@ static int exempt_topic(const struct cfl_frame *f)
 }
 
 int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
-		     size_t n_hdrs, const void *body, size_t len, uint64_t timeout_ms,
-		     cfl_msg_reply_fn fn, void *arg)
+                     size_t n_hdrs, const void *body, size_t len, uint64_t timeout_ms,
+                     cfl_msg_reply_fn fn, void *arg)
 {
 	struct cfl_frame f;
 	struct pending *q;
@@ -420,15 +419,15 @@ static void req_done(struct cfl_conn *c, uint64_t id, int status, void *src)
 		free(q); /* cannot happen: the peer reports finished first */
 	} else if (status != 0) {
 		pending_finish(q, q->peer, status, "the request body could not be sent", NULL, 0,
-			       NULL);
+		               NULL);
 	} else {
 		arm(q);
 	}
 }
 
 int cfl_peer_request_stream(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
-			    size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
-			    uint64_t timeout_ms, cfl_msg_reply_fn fn, void *arg)
+                            size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
+                            uint64_t timeout_ms, cfl_msg_reply_fn fn, void *arg)
 {
 	struct cfl_frame f;
 	struct pending *q;
@@ -452,7 +451,7 @@ int cfl_peer_request_stream(struct cfl_peer *p, const char *topic, const struct 
 }
 
 int cfl_peer_send(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
-		  size_t n_hdrs, const void *body, size_t len)
+                  size_t n_hdrs, const void *body, size_t len)
 {
 	struct cfl_frame f;
 	int rc = build(&f, p, CFL_FRAME_T_ONEWAY, topic, hdrs, n_hdrs);
@@ -465,7 +464,7 @@ int cfl_peer_send(struct cfl_peer *p, const char *topic, const struct cfl_header
 }
 
 int cfl_peer_reply(struct cfl_peer *p, uint64_t req_id, const struct cfl_header *hdrs,
-		   size_t n_hdrs, const void *body, size_t len)
+                   size_t n_hdrs, const void *body, size_t len)
 {
 	struct cfl_frame f;
 	int rc = build(&f, p, CFL_FRAME_T_REPLY, NULL, hdrs, n_hdrs);
@@ -479,8 +478,8 @@ int cfl_peer_reply(struct cfl_peer *p, uint64_t req_id, const struct cfl_header 
 }
 
 int cfl_peer_reply_stream(struct cfl_peer *p, uint64_t req_id, const struct cfl_header *hdrs,
-			  size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
-			  cfl_conn_done_fn done)
+                          size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
+                          cfl_conn_done_fn done)
 {
 	struct cfl_frame f;
 	int rc = build(&f, p, CFL_FRAME_T_REPLY, NULL, hdrs, n_hdrs);
@@ -492,7 +491,7 @@ int cfl_peer_reply_stream(struct cfl_peer *p, uint64_t req_id, const struct cfl_
 }
 
 int cfl_peer_reply_error(struct cfl_peer *p, uint64_t req_id, const char *status,
-			 const char *reason)
+                         const char *reason)
 {
 	struct cfl_header h = {"status", 6, (const uint8_t *)status, strlen(status)};
 	struct cfl_frame f;
@@ -566,7 +565,7 @@ static void on_reply(struct cfl_peer *p, const struct cfl_frame *f, int more)
 
 	if (q == NULL) {
 		CFL_DEBUG("%s: reply to unknown or expired request %llu dropped", p->name,
-			  (unsigned long long)f->ref);
+		          (unsigned long long)f->ref);
 		if (more)
 			cfl_conn_cancel(p->conn, f->id);
 		return;
@@ -578,7 +577,7 @@ static void on_reply(struct cfl_peer *p, const struct cfl_frame *f, int more)
 		memcpy(reason, f->body, n);
 		reason[n] = '\0';
 		CFL_DEBUG("%s: request %llu failed: %s: %s", p->name, (unsigned long long)f->ref,
-			  status, reason);
+		          status, reason);
 		pending_finish(q, p, CFL_EPROTO, reason[0] ? reason : status, f, more, &sink);
 	} else {
 		pending_finish(q, p, 0, NULL, f, more, &sink);
@@ -620,7 +619,7 @@ static size_t strip_auth(const struct cfl_frame *f, struct cfl_header *out)
 }
 
 static void routed_reply(struct cfl_peer *to, int status, const char *reason,
-			 const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+                         const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
 {
 	struct route *r = arg;
 	struct cfl_peer *from = cfl_msg_hub_find(to->hub, r->from_name);
@@ -630,8 +629,8 @@ static void routed_reply(struct cfl_peer *to, int status, const char *reason,
 	if (from != NULL) {
 		if (status != 0 || more || f == NULL) {
 			cfl_peer_reply_error(from, r->from_id, "route_failed",
-					     more ? "streamed replies are not routed"
-						  : (reason ? reason : "failed"));
+			                     more ? "streamed replies are not routed"
+			                          : (reason ? reason : "failed"));
 		} else {
 			size_t n = strip_auth(f, h);
 
@@ -667,8 +666,8 @@ static int route(struct cfl_peer *p, const struct cfl_frame *f, int more, const 
 	if (to == NULL || more) {
 		if (f->type == CFL_FRAME_T_REQUEST)
 			cfl_peer_reply_error(p, f->id, "no_route",
-					     to == NULL ? "no such cell connected"
-							: "streams are not routed");
+			                     to == NULL ? "no such cell connected"
+			                                : "streams are not routed");
 		if (more)
 			cfl_conn_cancel(p->conn, f->id);
 		return 0;
@@ -765,7 +764,7 @@ static void cb_msg(struct cfl_conn *c, const struct cfl_frame *f, int more, void
 }
 
 static void cb_chunk(struct cfl_conn *c, uint64_t id, const uint8_t *data, size_t len, int last,
-		     void *user)
+                     void *user)
 {
 	struct cfl_peer *p = peer_of(c, user);
 	struct instream *s = p != NULL ? stream_take(p, id, last) : NULL;
@@ -806,7 +805,7 @@ static void peer_end(struct cfl_peer *p, int code, const char *reason)
 	}
 	while (p->pending != NULL)
 		pending_finish(p->pending, p, CFL_ECLOSED, reason ? reason : "connection closed",
-			       NULL, 0, NULL);
+		               NULL, 0, NULL);
 	if (h->down != NULL)
 		h->down(p, code, reason, h->peer_arg);
 	if (p->prev != NULL)

@@ -7,20 +7,20 @@
 
 /* Writes the start/stop scripts of a participant into startup_dir (mode 0755). */
 int cfl__kit_write_scripts(const char *startup_dir, const struct cfl_participant *pt,
-			   const char *cfl_path, struct cfl_err *e);
+                           const char *cfl_path, struct cfl_err *e);
 
 /* Writes the four local/ defaults into local_dir. */
 int cfl__kit_write_local(const char *local_dir, const struct cfl_participant *pt,
-			 struct cfl_err *e);
+                         struct cfl_err *e);
 
 /* Writes fed_server.json / fed_client.json / fed_admin.json into startup_dir.
  * has_custom_ca: customRootCA.pem is part of this kit. */
 int cfl__kit_write_config(const char *startup_dir, const struct cfl_project *p,
-			  const struct cfl_participant *pt, int has_custom_ca, struct cfl_err *e);
+                          const struct cfl_participant *pt, int has_custom_ca, struct cfl_err *e);
 
 /* Generates n keys of `type` into keys[] (zeroed by the caller) on all cores. On failure
  * every key is freed and the first error returned. */
 int cfl__keygen_many(enum cfl_key_type type, size_t n, struct cfl_pki_key **keys,
-		     struct cfl_err *e);
+                     struct cfl_err *e);
 
 #endif

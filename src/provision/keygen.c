@@ -37,8 +37,7 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-int cfl__keygen_many(enum cfl_key_type type, size_t n, struct cfl_pki_key **keys,
-		     struct cfl_err *e)
+int cfl__keygen_many(enum cfl_key_type type, size_t n, struct cfl_pki_key **keys, struct cfl_err *e)
 {
 	struct pool p = {.type = type, .n = n, .keys = keys};
 	pthread_t th[MAX_THREADS];

@@ -72,7 +72,8 @@ static int list_dir(const char *kit, const char *sub, struct names *l, struct cf
 		return cfl_err_set(e, CFL_ENOENT, "cannot open '%s': not a startup kit", dir);
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' || strcmp(de->d_name, "..") == 0))
+		if (de->d_name[0] == '.' &&
+		    (de->d_name[1] == '\0' || strcmp(de->d_name, "..") == 0))
 			continue;
 		if (strcmp(sub, "startup") == 0 && strcmp(de->d_name, SIG_FILE) == 0)
 			continue;
@@ -112,7 +113,7 @@ static const char *sig_key(const char *rel)
 }
 
 static int read_kit_file(const char *kit, const char *rel, char **buf, size_t *len,
-			 struct cfl_err *e)
+                         struct cfl_err *e)
 {
 	char path[PATH_MAX];
 
@@ -122,7 +123,7 @@ static int read_kit_file(const char *kit, const char *rel, char **buf, size_t *l
 }
 
 static int sign_one(const char *kit, const char *rel, const struct cfl_pki_key *key, json_t *obj,
-		    struct cfl_err *e)
+                    struct cfl_err *e)
 {
 	char *buf = NULL, *b64 = NULL;
 	uint8_t *sig = NULL;
@@ -187,13 +188,13 @@ static void problem(struct vstate *v, enum cfl_kit_problem what, const char *fil
 		v->fn(what, file, v->arg);
 	if (v->count < 8 && used < sizeof(v->first))
 		snprintf(v->first + used, sizeof(v->first) - used, "%s'%s' %s",
-			 v->count > 0 ? ", " : "", file, cfl_kit_problem_name(what));
+		         v->count > 0 ? ", " : "", file, cfl_kit_problem_name(what));
 	v->count++;
 }
 
 /* Checks one signed file; a bad or undecodable signature counts as a change. */
 static int check_one(const char *kit, const char *rel, const char *b64,
-		     const struct cfl_pki_cert *ca, struct vstate *v, struct cfl_err *e)
+                     const struct cfl_pki_cert *ca, struct vstate *v, struct cfl_err *e)
 {
 	char *buf = NULL;
 	uint8_t *sig = NULL;
@@ -234,7 +235,7 @@ static int load_sigs(const char *kit, json_t **out, struct cfl_err *e)
 		json_decref(*out);
 		*out = NULL;
 		return cfl_err_set(e, CFL_EVERIFY, "'%s' is not a valid signature file: %s", path,
-				   je.text);
+		                   je.text);
 	}
 	return 0;
 }
@@ -258,13 +259,14 @@ int cfl_kit_verify(const char *kit_dir, cfl_kit_problem_fn fn, void *arg, struct
 		rc = cfl_err_prefix(e, "cannot check kit '%s'", kit_dir);
 	if (rc != 0)
 		goto out;
-	json_object_foreach(sigs, key, val) {
-		if (strchr(key, '/') != NULL ? strncmp(key, "local/", 6) != 0 ||
-						       strchr(key + 6, '/') != NULL ||
-						       !is_local_default(key + 6)
-					     : strcmp(key, "..") == 0 || strcmp(key, ".") == 0) {
+	json_object_foreach (sigs, key, val) {
+		if (strchr(key, '/') != NULL
+		            ? strncmp(key, "local/", 6) != 0 || strchr(key + 6, '/') != NULL ||
+		                      !is_local_default(key + 6)
+		            : strcmp(key, "..") == 0 || strcmp(key, ".") == 0) {
 			/* A name that points outside the kit can only be forged. */
-			rc = cfl_err_set(e, CFL_EVERIFY, "signature file names a bad path '%s'", key);
+			rc = cfl_err_set(e, CFL_EVERIFY, "signature file names a bad path '%s'",
+			                 key);
 			goto out;
 		}
 		snprintf(rel, sizeof(rel), "%s%s", strchr(key, '/') ? "" : "startup/", key);
@@ -277,8 +279,9 @@ int cfl_kit_verify(const char *kit_dir, cfl_kit_problem_fn fn, void *arg, struct
 			problem(&v, CFL_KIT_ADDED, l.v[i]);
 	}
 	if (v.count > 0)
-		rc = cfl_err_set(e, CFL_EVERIFY, "kit '%s' has %d changed, missing or added file%s: %s",
-				 kit_dir, v.count, v.count == 1 ? "" : "s", v.first);
+		rc = cfl_err_set(e, CFL_EVERIFY,
+		                 "kit '%s' has %d changed, missing or added file%s: %s", kit_dir,
+		                 v.count, v.count == 1 ? "" : "s", v.first);
 out:
 	json_decref(sigs);
 	cfl_pki_cert_free(ca);

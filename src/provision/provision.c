@@ -56,7 +56,7 @@ static int check_custom_cas(const struct cfl_project *p, struct cfl_err *e)
 			continue;
 		if (cfl_pki_cert_load(path, &c, e) != 0)
 			return cfl_err_prefix(e, "%s: participant '%s': custom_ca_cert", p->path,
-					      p->parts[i].name);
+			                      p->parts[i].name);
 		cfl_pki_cert_free(c);
 	}
 	return 0;
@@ -98,7 +98,7 @@ static int load_or_create_ca(struct run *r, struct cfl_err *e)
 			return cfl_err_prefix(e, "cannot reuse the root CA in '%s'", state);
 		if (!cfl_pki_cert_matches_key(r->ca_cert, r->ca_key))
 			return cfl_err_set(e, CFL_EVERIFY, "'%s' does not match '%s'", cert_path,
-					   key_path);
+			                   key_path);
 		CFL_INFO("reusing the root CA in '%s'", state);
 		return 0;
 	}
@@ -122,7 +122,7 @@ static int load_or_create_ca(struct run *r, struct cfl_err *e)
 
 /* Certificate request of a participant: SPEC §3. */
 static int issue_cert(struct run *r, const struct cfl_participant *pt, struct cfl_pki_key *key,
-		      struct cfl_pki_cert **cert, struct cfl_err *e)
+                      struct cfl_pki_cert **cert, struct cfl_err *e)
 {
 	const char *sans[CFL_PROJECT_MAX_HOSTS + 1];
 	char cn[CFL_CN_MAX + 1];
@@ -153,7 +153,7 @@ static int issue_cert(struct run *r, const struct cfl_participant *pt, struct cf
 }
 
 static int write_credentials(struct run *r, const struct cfl_participant *pt,
-			     struct cfl_pki_key *key, const char *startup, struct cfl_err *e)
+                             struct cfl_pki_key *key, const char *startup, struct cfl_err *e)
 {
 	const char *base = pt->type == CFL_PT_SERVER ? "server" : "client";
 	char path[PATH_MAX], name[32];
@@ -175,8 +175,7 @@ static int write_credentials(struct run *r, const struct cfl_participant *pt,
 
 static int build_kit(struct run *r, size_t idx, struct cfl_err *e)
 {
-	char kit[PATH_MAX], startup[PATH_MAX], local[PATH_MAX], transfer[PATH_MAX],
-		path[PATH_MAX];
+	char kit[PATH_MAX], startup[PATH_MAX], local[PATH_MAX], transfer[PATH_MAX], path[PATH_MAX];
 	const struct cfl_participant *pt = &r->proj->parts[idx];
 	const char *ca = cfl_project_custom_ca(r->proj, pt);
 	int rc;
@@ -193,7 +192,7 @@ static int build_kit(struct run *r, size_t idx, struct cfl_err *e)
 	if ((rc = write_credentials(r, pt, r->keys[idx], startup, e)) != 0)
 		return rc;
 	if (ca != NULL && ((rc = join(path, startup, "customRootCA.pem", e)) != 0 ||
-			   (rc = cfl__fs_copy_file(ca, path, CA_MAX_BYTES, 0644, e)) != 0))
+	                   (rc = cfl__fs_copy_file(ca, path, CA_MAX_BYTES, 0644, e)) != 0))
 		return rc;
 	if ((rc = cfl__kit_write_config(startup, r->proj, pt, ca != NULL, e)) != 0 ||
 	    (rc = cfl__kit_write_scripts(startup, pt, r->opts->cfl_path, e)) != 0 ||
@@ -246,7 +245,8 @@ static int publish(struct run *r, char *out, size_t out_size, struct cfl_err *e)
 			return 0;
 		}
 		if (errno != EEXIST && errno != ENOTEMPTY) {
-			rc = cfl_err_set(e, CFL_EIO, "cannot create '%s': %s", dst, strerror(errno));
+			rc = cfl_err_set(e, CFL_EIO, "cannot create '%s': %s", dst,
+			                 strerror(errno));
 			break;
 		}
 	}
@@ -292,14 +292,14 @@ static int prepare(struct run *r, struct cfl_err *e)
 		return rc;
 	if (mkdtemp(tmpl) == NULL)
 		return cfl_err_set(e, CFL_EIO, "cannot create a folder in '%s': %s", r->proj_dir,
-				   strerror(errno));
+		                   strerror(errno));
 	memcpy(r->tmp_dir, tmpl, sizeof(r->tmp_dir));
 	chmod(r->tmp_dir, 0755);
 	return 0;
 }
 
 int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t out_size,
-		  struct cfl_err *e)
+                  struct cfl_err *e)
 {
 	struct run r = {.opts = opts};
 	int rc;
@@ -309,8 +309,9 @@ int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t o
 		rc = load_or_create_ca(&r, e);
 	if (rc == 0) {
 		r.keys = calloc(r.proj->n_parts, sizeof(r.keys[0]));
-		rc = r.keys == NULL ? cfl_err_set(e, CFL_ENOMEM, "out of memory")
-				    : cfl__keygen_many(r.proj->key_type, r.proj->n_parts, r.keys, e);
+		rc = r.keys == NULL
+		             ? cfl_err_set(e, CFL_ENOMEM, "out of memory")
+		             : cfl__keygen_many(r.proj->key_type, r.proj->n_parts, r.keys, e);
 	}
 	for (size_t i = 0; rc == 0 && i < r.proj->n_parts; i++) {
 		rc = build_kit(&r, i, e);

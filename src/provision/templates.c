@@ -11,36 +11,35 @@
 #include <string.h>
 
 /* Common head: where the kit is, which cfl to run, and what this kit is. */
-static const char script_head[] =
-	"#!/bin/sh\n"
-	"# Written by cfl provision. Runs from any working directory.\n"
-	"DIR=$(cd \"$(dirname \"$0\")\" && pwd)\n"
-	"KIT=$(dirname \"$DIR\")\n"
-	"ROLE=%s\n"
-	"NAME=%s\n"
-	"if [ -n \"${CFL:-}\" ]; then :\n"
-	"elif command -v cfl >/dev/null 2>&1; then CFL=cfl\n"
-	"else CFL=%s\n"
-	"fi\n";
+static const char script_head[] = "#!/bin/sh\n"
+                                  "# Written by cfl provision. Runs from any working directory.\n"
+                                  "DIR=$(cd \"$(dirname \"$0\")\" && pwd)\n"
+                                  "KIT=$(dirname \"$DIR\")\n"
+                                  "ROLE=%s\n"
+                                  "NAME=%s\n"
+                                  "if [ -n \"${CFL:-}\" ]; then :\n"
+                                  "elif command -v cfl >/dev/null 2>&1; then CFL=cfl\n"
+                                  "else CFL=%s\n"
+                                  "fi\n";
 
 /* start.sh: runs sub_start.sh in the background, output to KIT/log.txt. */
-static const char start_body[] =
-	"\"$DIR/sub_start.sh\" \"$@\" >>\"$KIT/log.txt\" 2>&1 &\n"
-	"echo \"started $ROLE '$NAME' (pid $!); log: $KIT/log.txt\"\n";
+static const char start_body[] = "\"$DIR/sub_start.sh\" \"$@\" >>\"$KIT/log.txt\" 2>&1 &\n"
+                                 "echo \"started $ROLE '$NAME' (pid $!); log: $KIT/log.txt\"\n";
 
 /* sub_start.sh: exec keeps the pid written to pid.fl, which stop_fl.sh uses. */
 static const char sub_start_body[] = "echo $$ >\"$KIT/pid.fl\"\n"
-				     "exec \"$CFL\" \"$ROLE\" \"$KIT\" \"$@\"\n";
+                                     "exec \"$CFL\" \"$ROLE\" \"$KIT\" \"$@\"\n";
 
 static const char stop_body[] =
-	"if [ ! -f \"$KIT/pid.fl\" ]; then echo \"not running (no $KIT/pid.fl)\" >&2; exit 1; fi\n"
-	"pid=$(cat \"$KIT/pid.fl\")\n"
-	"kill -TERM \"$pid\" 2>/dev/null || { rm -f \"$KIT/pid.fl\"; echo 'not running'; exit 0; }\n"
-	"i=0\n"
-	"while kill -0 \"$pid\" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done\n"
-	"if kill -0 \"$pid\" 2>/dev/null; then echo \"pid $pid did not stop\" >&2; exit 1; fi\n"
-	"rm -f \"$KIT/pid.fl\"\n"
-	"echo \"stopped $ROLE '$NAME'\"\n";
+        "if [ ! -f \"$KIT/pid.fl\" ]; then echo \"not running (no $KIT/pid.fl)\" >&2; exit 1; fi\n"
+        "pid=$(cat \"$KIT/pid.fl\")\n"
+        "kill -TERM \"$pid\" 2>/dev/null || { rm -f \"$KIT/pid.fl\"; echo 'not running'; exit 0; "
+        "}\n"
+        "i=0\n"
+        "while kill -0 \"$pid\" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done\n"
+        "if kill -0 \"$pid\" 2>/dev/null; then echo \"pid $pid did not stop\" >&2; exit 1; fi\n"
+        "rm -f \"$KIT/pid.fl\"\n"
+        "echo \"stopped $ROLE '$NAME'\"\n";
 
 static const char admin_body[] = "exec \"$CFL\" admin \"$KIT\" \"$@\"\n";
 
@@ -68,7 +67,7 @@ static int sh_quote(char *buf, size_t size, const char *s)
 }
 
 static int write_script(const char *dir, const char *file, const char *body, const char *role,
-			const char *name, const char *cfl_path, struct cfl_err *e)
+                        const char *name, const char *cfl_path, struct cfl_err *e)
 {
 	char text[8192], path[PATH_MAX], qname[1024], qcfl[PATH_MAX * 2];
 	size_t blen = strlen(body);
@@ -86,7 +85,7 @@ static int write_script(const char *dir, const char *file, const char *body, con
 }
 
 int cfl__kit_write_scripts(const char *startup_dir, const struct cfl_participant *pt,
-			   const char *cfl_path, struct cfl_err *e)
+                           const char *cfl_path, struct cfl_err *e)
 {
 	static const char *const roles[] = {"server", "client", "admin"};
 	const char *role = roles[pt->type];
@@ -94,64 +93,65 @@ int cfl__kit_write_scripts(const char *startup_dir, const struct cfl_participant
 
 	if (pt->type == CFL_PT_ADMIN)
 		return write_script(startup_dir, "fl_admin.sh", admin_body, role, pt->name,
-				    cfl_path, e);
+		                    cfl_path, e);
 	rc = write_script(startup_dir, "start.sh", start_body, role, pt->name, cfl_path, e);
 	if (rc == 0)
 		rc = write_script(startup_dir, "sub_start.sh", sub_start_body, role, pt->name,
-				  cfl_path, e);
+		                  cfl_path, e);
 	if (rc == 0)
 		rc = write_script(startup_dir, "stop_fl.sh", stop_body, role, pt->name, cfl_path,
-				  e);
+		                  e);
 	return rc;
 }
 
 /* local/ defaults: the site copies a .default to its plain name to change it. */
 static const char resources_server[] = "{\n"
-				       "  \"format_version\": 1,\n"
-				       "  \"heartbeat_timeout_s\": 60,\n"
-				       "  \"max_clients\": 1000,\n"
-				       "  \"max_message_bytes\": 4294967296,\n"
-				       "  \"job_storage\": \"jobs\"\n"
-				       "}\n";
+                                       "  \"format_version\": 1,\n"
+                                       "  \"heartbeat_timeout_s\": 60,\n"
+                                       "  \"max_clients\": 1000,\n"
+                                       "  \"max_message_bytes\": 4294967296,\n"
+                                       "  \"job_storage\": \"jobs\"\n"
+                                       "}\n";
 
 static const char resources_client[] = "{\n"
-				       "  \"format_version\": 1,\n"
-				       "  \"num_threads\": 2,\n"
-				       "  \"data_dir\": \"data\",\n"
-				       "  \"max_message_bytes\": 4294967296\n"
-				       "}\n";
+                                       "  \"format_version\": 1,\n"
+                                       "  \"num_threads\": 2,\n"
+                                       "  \"data_dir\": \"data\",\n"
+                                       "  \"max_message_bytes\": 4294967296\n"
+                                       "}\n";
 
-static const char privacy_sample[] = "{\n"
-				     "  \"format_version\": 1,\n"
-				     "  \"scopes\": [\n"
-				     "    {\"name\": \"public\", \"task_result_filters\": []},\n"
-				     "    {\"name\": \"private\", \"task_result_filters\": [\n"
-				     "      {\"name\": \"exclude_vars\", \"args\": {\"pattern\": \"^private_\"}}\n"
-				     "    ]}\n"
-				     "  ],\n"
-				     "  \"default_scope\": \"public\"\n"
-				     "}\n";
+static const char privacy_sample[] =
+        "{\n"
+        "  \"format_version\": 1,\n"
+        "  \"scopes\": [\n"
+        "    {\"name\": \"public\", \"task_result_filters\": []},\n"
+        "    {\"name\": \"private\", \"task_result_filters\": [\n"
+        "      {\"name\": \"exclude_vars\", \"args\": {\"pattern\": \"^private_\"}}\n"
+        "    ]}\n"
+        "  ],\n"
+        "  \"default_scope\": \"public\"\n"
+        "}\n";
 
 static const char authorization_default[] =
-	"{\n"
-	"  \"format_version\": 1,\n"
-	"  \"permissions\": {\n"
-	"    \"project_admin\": \"any\",\n"
-	"    \"org_admin\": {\"submit_job\": \"none\", \"manage_job\": \"o:submitter\","
-	" \"download_job\": \"o:submitter\", \"view\": \"any\", \"operate\": \"o:site\"},\n"
-	"    \"lead\": {\"submit_job\": \"any\", \"manage_job\": \"n:submitter\","
-	" \"download_job\": \"n:submitter\", \"view\": \"any\", \"operate\": \"o:site\"},\n"
-	"    \"member\": {\"view\": \"any\"}\n"
-	"  }\n"
-	"}\n";
+        "{\n"
+        "  \"format_version\": 1,\n"
+        "  \"permissions\": {\n"
+        "    \"project_admin\": \"any\",\n"
+        "    \"org_admin\": {\"submit_job\": \"none\", \"manage_job\": \"o:submitter\","
+        " \"download_job\": \"o:submitter\", \"view\": \"any\", \"operate\": \"o:site\"},\n"
+        "    \"lead\": {\"submit_job\": \"any\", \"manage_job\": \"n:submitter\","
+        " \"download_job\": \"n:submitter\", \"view\": \"any\", \"operate\": \"o:site\"},\n"
+        "    \"member\": {\"view\": \"any\"}\n"
+        "  }\n"
+        "}\n";
 
 static const char log_config_default[] = "{\n"
-					 "  \"format_version\": 1,\n"
-					 "  \"level\": \"info\",\n"
-					 "  \"file\": \"log.txt\",\n"
-					 "  \"max_bytes\": 10485760,\n"
-					 "  \"backups\": 5\n"
-					 "}\n";
+                                         "  \"format_version\": 1,\n"
+                                         "  \"level\": \"info\",\n"
+                                         "  \"file\": \"log.txt\",\n"
+                                         "  \"max_bytes\": 10485760,\n"
+                                         "  \"backups\": 5\n"
+                                         "}\n";
 
 static int write_text(const char *dir, const char *name, const char *text, struct cfl_err *e)
 {
@@ -162,8 +162,7 @@ static int write_text(const char *dir, const char *name, const char *text, struc
 	return cfl__fs_write_file(path, text, strlen(text), 0644, e);
 }
 
-int cfl__kit_write_local(const char *local_dir, const struct cfl_participant *pt,
-			 struct cfl_err *e)
+int cfl__kit_write_local(const char *local_dir, const struct cfl_participant *pt, struct cfl_err *e)
 {
 	const char *res = pt->type == CFL_PT_SERVER ? resources_server : resources_client;
 	int rc;

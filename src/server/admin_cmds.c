@@ -47,9 +47,9 @@ static json_t *session_json(const struct cfl_auth_session_info *i)
 	iso_time(i->last_seen_ms, seen, sizeof(seen));
 	iso_time(i->token_expiry * 1000, exp, sizeof(exp));
 	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "name", i->name, "address",
-			 i->addr, "via", i->via, "connection_security", cfl_conn_sec_name(i->mode),
-			 "connected", i->connected, "last_heartbeat", seen, "token_expiry", exp,
-			 "role", i->role);
+	                 i->addr, "via", i->via, "connection_security", cfl_conn_sec_name(i->mode),
+	                 "connected", i->connected, "last_heartbeat", seen, "token_expiry", exp,
+	                 "role", i->role);
 }
 
 static json_t *list_sessions(struct admin *a, enum cfl_auth_kind kind)
@@ -83,11 +83,11 @@ static json_t *check_status(struct admin *a, const char *what, char *err, size_t
 		clock_gettime(CLOCK_REALTIME, &ts);
 		iso_time(a->info.started_ms, started, sizeof(started));
 		return json_pack("{s:{s:s, s:s, s:s, s:s, s:I, s:I, s:I}}", "server", "name",
-				 a->info.name, "project", a->info.project, "status", "started",
-				 "started_at", started, "uptime_s",
-				 (json_int_t)(ts.tv_sec - a->info.started_ms / 1000), "clients",
-				 (json_int_t)json_array_size(clients), "admins",
-				 (json_int_t)json_array_size(admins));
+		                 a->info.name, "project", a->info.project, "status", "started",
+		                 "started_at", started, "uptime_s",
+		                 (json_int_t)(ts.tv_sec - a->info.started_ms / 1000), "clients",
+		                 (json_int_t)json_array_size(clients), "admins",
+		                 (json_int_t)json_array_size(admins));
 	}
 	snprintf(err, en, "usage: check_status server|client");
 	return NULL;
@@ -99,7 +99,8 @@ static void shutdown_one(struct cfl_peer *p, void *arg)
 	const char *name = cfl_auth_server_identity(p, &kind, NULL);
 	const char *want = arg;
 
-	if (name != NULL && kind == CFL_AUTH_CLIENT && (strcmp(want, "all") == 0 || strcmp(want, name) == 0))
+	if (name != NULL && kind == CFL_AUTH_CLIENT &&
+	    (strcmp(want, "all") == 0 || strcmp(want, name) == 0))
 		cfl_peer_send(p, "shutdown", NULL, 0, NULL, 0);
 }
 
@@ -113,7 +114,7 @@ static int allowed(const char *role, const char *verb)
 		return 1;
 	return strcmp(role, "lead") == 0 &&
 	       (strcmp(verb, "submit_job") == 0 || strcmp(verb, "abort_job") == 0 ||
-		strcmp(verb, "download_job") == 0);
+	        strcmp(verb, "download_job") == 0);
 }
 
 static json_t *jobs_cmd(struct areq *r, const char *verb, const char *arg, char *err, size_t en)
@@ -301,7 +302,7 @@ static void areq_end(void *st, int status, const char *reason)
 }
 
 static void on_admin(struct cfl_peer *p, const struct cfl_frame *f, int more,
-		     struct cfl_msg_sink *sink, void *arg)
+                     struct cfl_msg_sink *sink, void *arg)
 {
 	struct admin *a = arg;
 	enum cfl_auth_kind kind;
@@ -335,7 +336,7 @@ static void on_admin(struct cfl_peer *p, const struct cfl_frame *f, int more,
 }
 
 int cfl__server_admin_init(struct cfl_msg_hub *hub, struct cfl_auth_server *auth,
-			   struct cfl_jobs *jobs, const struct cfl__server_info *info)
+                           struct cfl_jobs *jobs, const struct cfl__server_info *info)
 {
 	static struct admin a; /* one server per process */
 

@@ -60,13 +60,13 @@ static void peer_down(struct cfl_peer *p, int code, const char *reason, void *ar
 		CFL_INFO("%s disconnected: %s", cfl_peer_name(p), reason ? reason : "closed");
 	else
 		CFL_INFO("connection from %s closed: %s", cfl_conn_peer_addr(cfl_peer_conn(p)),
-			 reason ? reason : "closed");
+		         reason ? reason : "closed");
 }
 
 /* --- test topics: echo, ping, sink, source ------------------------------------------------ */
 
 static void on_echo(struct cfl_peer *p, const struct cfl_frame *f, int more,
-		    struct cfl_msg_sink *sink, void *arg)
+                    struct cfl_msg_sink *sink, void *arg)
 {
 	(void)arg;
 	(void)sink;
@@ -115,13 +115,13 @@ static void sink_end(void *st, int status, const char *reason)
 		sink_reply(s);
 	else
 		CFL_WARN("%s: upload failed after %" PRIu64 " bytes: %s", cfl_peer_name(s->peer),
-			 s->len, reason ? reason : cfl_strerror(status));
+		         s->len, reason ? reason : cfl_strerror(status));
 	cfl_sha256_free(s->sha);
 	free(s);
 }
 
 static void on_sink(struct cfl_peer *p, const struct cfl_frame *f, int more,
-		    struct cfl_msg_sink *sink, void *arg)
+                    struct cfl_msg_sink *sink, void *arg)
 {
 	struct sink_state *s = calloc(1, sizeof(*s));
 
@@ -166,7 +166,7 @@ static void source_done(struct cfl_conn *c, uint64_t id, int status, void *src)
 }
 
 static void on_source(struct cfl_peer *p, const struct cfl_frame *f, int more,
-		      struct cfl_msg_sink *sink, void *arg)
+                      struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl__tstream *ts;
 	uint64_t len = 0, seed = 0;
@@ -220,7 +220,7 @@ static int listen_on(struct server *s, int port, struct cfl_listener **out, stru
 
 	if (rc == 0)
 		CFL_INFO("listening on port %d (%s)", cfl_listener_port(*out),
-			 cfl_conn_sec_name(s->cfg.mode));
+		         cfl_conn_sec_name(s->cfg.mode));
 	return rc;
 }
 
@@ -229,27 +229,28 @@ static int setup(struct server *s, const char *kit_dir, struct cfl_err *e)
 	int rc;
 
 	if ((rc = cfl_kitcfg_load(kit_dir, 1, &s->cfg, e)) != 0 ||
-	    (rc = cfl_kitcfg_verify_kit(&s->cfg, e)) != 0 || (rc = cfl_loop_new(&s->loop, e)) != 0 ||
+	    (rc = cfl_kitcfg_verify_kit(&s->cfg, e)) != 0 ||
+	    (rc = cfl_loop_new(&s->loop, e)) != 0 ||
 	    (rc = cfl_loop_on_signal(s->loop, on_signal, s, e)) != 0 ||
 	    (rc = cfl_msg_hub_new(s->loop, "server", &s->hub, e)) != 0)
 		return rc;
 	if (s->cfg.mode != CFL_SEC_CLEAR) {
 		struct cfl_tls_config tc = {.is_server = 1,
-					    .mode = s->cfg.mode,
-					    .cert_file = s->cfg.cert,
-					    .key_file = s->cfg.key,
-					    .ca_file = s->cfg.root_ca};
+		                            .mode = s->cfg.mode,
+		                            .cert_file = s->cfg.cert,
+		                            .key_file = s->cfg.key,
+		                            .ca_file = s->cfg.root_ca};
 
 		if ((rc = cfl_tls_ctx_new(&tc, &s->tls, e)) != 0)
 			return rc;
 	}
 	{
 		struct cfl_auth_server_cfg ac = {.project = s->cfg.project,
-						 .server_cn = s->cfg.name,
-						 .cert_file = s->cfg.cert,
-						 .key_file = s->cfg.key,
-						 .root_ca = s->cfg.root_ca,
-						 .mode = s->cfg.mode};
+		                                 .server_cn = s->cfg.name,
+		                                 .cert_file = s->cfg.cert,
+		                                 .key_file = s->cfg.key,
+		                                 .root_ca = s->cfg.root_ca,
+		                                 .mode = s->cfg.mode};
 
 		cfl_auth_times_default(&ac.times);
 		if ((rc = cfl_auth_server_new(s->hub, &ac, &s->auth, e)) != 0)
@@ -276,7 +277,8 @@ static int setup(struct server *s, const char *kit_dir, struct cfl_err *e)
 	cfl_msg_hub_handle(s->hub, "source", on_source, s);
 	if ((rc = listen_on(s, s->cfg.port, &s->fl, e)) != 0)
 		return rc;
-	if (s->cfg.admin_port != s->cfg.port && (rc = listen_on(s, s->cfg.admin_port, &s->admin, e)) != 0)
+	if (s->cfg.admin_port != s->cfg.port &&
+	    (rc = listen_on(s, s->cfg.admin_port, &s->admin, e)) != 0)
 		return rc;
 	return 0;
 }

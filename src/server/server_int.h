@@ -16,6 +16,6 @@ struct cfl__server_info {
 
 /* Registers the `admin` topic: commands from logged-in admins (docs/security.md roles). */
 int cfl__server_admin_init(struct cfl_msg_hub *hub, struct cfl_auth_server *auth,
-			   struct cfl_jobs *jobs, const struct cfl__server_info *info);
+                           struct cfl_jobs *jobs, const struct cfl__server_info *info);
 
 #endif

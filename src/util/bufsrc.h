@@ -7,8 +7,7 @@
 #include <string.h>
 
 /* Copies the next min(len, left) bytes of p[0..n) from *off into buf; returns the count. */
-static inline size_t cfl__buf_take(const void *p, size_t n, size_t *off, uint8_t *buf,
-				   size_t len)
+static inline size_t cfl__buf_take(const void *p, size_t n, size_t *off, uint8_t *buf, size_t len)
 {
 	size_t k = n - *off < len ? n - *off : len;
 

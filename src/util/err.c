@@ -8,8 +8,8 @@
 const char *cfl_strerror(int code)
 {
 	switch (code) {
-#define CFL__ERR_CASE(name, val, text)                                                        \
-	case (val):                                                                           \
+#define CFL__ERR_CASE(name, val, text) \
+	case (val):                    \
 		return (text);
 		CFL_ERRNO_MAP(CFL__ERR_CASE)
 #undef CFL__ERR_CASE

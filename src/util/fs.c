@@ -20,15 +20,15 @@ int cfl__fs_read_file(const char *path, size_t max, char **out, size_t *len, str
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return cfl_err_set(e, errno == ENOENT ? CFL_ENOENT : CFL_EIO, "cannot read '%s': %s",
-				   path, strerror(errno));
+		return cfl_err_set(e, errno == ENOENT ? CFL_ENOENT : CFL_EIO,
+		                   "cannot read '%s': %s", path, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		rc = cfl_err_set(e, CFL_EIO, "cannot read '%s': not a regular file", path);
 		goto out;
 	}
 	if ((unsigned long long)st.st_size > max) {
 		rc = cfl_err_set(e, CFL_ETOOBIG, "cannot read '%s': larger than %zu bytes", path,
-				 max);
+		                 max);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -43,7 +43,7 @@ int cfl__fs_read_file(const char *path, size_t max, char **out, size_t *len, str
 			continue;
 		if (n <= 0) {
 			rc = cfl_err_set(e, CFL_EIO, "cannot read '%s': %s", path,
-					 n < 0 ? strerror(errno) : "file shrank");
+			                 n < 0 ? strerror(errno) : "file shrank");
 			goto out;
 		}
 		got += (size_t)n;
@@ -59,7 +59,7 @@ out:
 }
 
 int cfl__fs_write_file(const char *path, const void *data, size_t len, mode_t mode,
-		       struct cfl_err *e)
+                       struct cfl_err *e)
 {
 	const char *p = data;
 	int fd;
@@ -88,8 +88,7 @@ fail:
 	return CFL_EIO;
 }
 
-int cfl__fs_copy_file(const char *src, const char *dst, size_t max, mode_t mode,
-		      struct cfl_err *e)
+int cfl__fs_copy_file(const char *src, const char *dst, size_t max, mode_t mode, struct cfl_err *e)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -116,12 +115,12 @@ int cfl__fs_mkdirs(const char *path, mode_t mode, struct cfl_err *e)
 		*p = '\0';
 		if (mkdir(tmp, mode) != 0 && errno != EEXIST)
 			return cfl_err_set(e, CFL_EIO, "cannot create directory '%s': %s", tmp,
-					   strerror(errno));
+			                   strerror(errno));
 		*p = '/';
 	}
 	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
 		return cfl_err_set(e, CFL_EIO, "cannot create directory '%s': %s", tmp,
-				   strerror(errno));
+		                   strerror(errno));
 	return 0;
 }
 

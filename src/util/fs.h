@@ -13,11 +13,10 @@ int cfl__fs_read_file(const char *path, size_t max, char **out, size_t *len, str
 
 /* Creates or truncates `path` with `mode` (mode applied even if umask is stricter). */
 int cfl__fs_write_file(const char *path, const void *data, size_t len, mode_t mode,
-		       struct cfl_err *e);
+                       struct cfl_err *e);
 
 /* Copies a regular file (up to `max` bytes) to `dst` with `mode`. */
-int cfl__fs_copy_file(const char *src, const char *dst, size_t max, mode_t mode,
-		      struct cfl_err *e);
+int cfl__fs_copy_file(const char *src, const char *dst, size_t max, mode_t mode, struct cfl_err *e);
 
 /* mkdir -p. */
 int cfl__fs_mkdirs(const char *path, mode_t mode, struct cfl_err *e);

@@ -69,7 +69,7 @@ void cfl_log(enum cfl_log_level level, const char *fmt, ...)
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 		fprintf(stderr, "%s.%03ldZ %-5s %s\n", stamp, ts.tv_nsec / 1000000L,
-			level_names[level], line);
+		        level_names[level], line);
 	}
 	pthread_mutex_unlock(&log_lock);
 }
