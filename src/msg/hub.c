@@ -3,73 +3,11 @@
 #include "cfl/msg.h"
 
 #include "cfl/log.h"
+#include "hub_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_TOPICS 64
-#define KIND_HUB   0x48554221u
-#define KIND_PEER  0x50454552u
-
-struct topic {
-	char name[64];
-	cfl_msg_handler fn;
-	void *arg;
-};
-
-/* A request waiting for its reply. */
-struct pending {
-	struct pending *next;
-	struct cfl_peer *peer; /* NULL once the peer is gone (a stream may still be sending) */
-	uint64_t id;
-	uint64_t timeout_ms;
-	uint64_t timer;
-	int sending;  /* the body is still streaming out: done_fn will come */
-	int finished; /* reply_fn has run */
-	cfl_msg_reply_fn fn;
-	void *arg;
-	cfl_conn_read_fn read_fn; /* streamed requests: the caller's source */
-	void *src;
-};
-
-/* An incoming body being delivered to a sink. */
-struct instream {
-	struct instream *next;
-	uint64_t id;
-	struct cfl_msg_sink sink;
-};
-
-struct cfl_peer {
-	uint32_t kind;
-	struct cfl_msg_hub *hub;
-	struct cfl_peer *next, *prev;
-	struct cfl_conn *conn;
-	char name[CFL_MSG_NAME_MAX];
-	struct pending *pending;
-	struct instream *streams;
-	void *user;
-	int up; /* the hub's up callback ran */
-	/* Authentication headers added to every message this side sends to the peer. */
-	struct cfl_header auth[CFL_MSG_AUTH_HDRS];
-	char auth_buf[CFL_MSG_AUTH_HDRS][CFL_MSG_AUTH_VAL_MAX];
-	size_t n_auth;
-};
-
-struct cfl_msg_hub {
-	uint32_t kind;
-	struct cfl_loop *loop;
-	char cell[CFL_MSG_NAME_MAX];
-	struct topic topics[MAX_TOPICS];
-	size_t n_topics;
-	struct cfl_peer *peers;
-	size_t n_peers;
-	cfl_msg_peer_fn up, down;
-	void *peer_arg;
-	int freeing; /* cfl_msg_hub_free is running: no callbacks into the application */
-	cfl_msg_gate_fn gate;
-	void *gate_arg;
-};
 
 int cfl_frame_header_str(const struct cfl_frame *f, const char *key, char *buf, size_t size)
 {
@@ -237,7 +175,7 @@ void cfl_peer_set_user(struct cfl_peer *p, void *user)
 
 /* --- pending requests -------------------------------------------------------------------- */
 
-static void pending_unlink(struct pending *q)
+void cfl__pending_unlink(struct pending *q)
 {
 	struct pending **pp;
 
@@ -259,7 +197,7 @@ static void pending_finish(struct pending *q, struct cfl_peer *p, int status, co
 	if (q->timer != 0)
 		cfl_loop_timer_cancel(p->hub->loop, q->timer);
 	q->timer = 0;
-	pending_unlink(q);
+	cfl__pending_unlink(q);
 	if (!q->finished) {
 		q->finished = 1;
 		if (!p->hub->freeing)
@@ -290,8 +228,8 @@ static struct pending *pending_find(struct cfl_peer *p, uint64_t id)
 	return NULL;
 }
 
-static struct pending *pending_new(struct cfl_peer *p, uint64_t timeout_ms, cfl_msg_reply_fn fn,
-                                   void *arg)
+struct pending *cfl__pending_new(struct cfl_peer *p, uint64_t timeout_ms, cfl_msg_reply_fn fn,
+                                 void *arg)
 {
 	struct pending *q = calloc(1, sizeof(*q));
 
@@ -307,14 +245,12 @@ static struct pending *pending_new(struct cfl_peer *p, uint64_t timeout_ms, cfl_
 	return q;
 }
 
-static void arm(struct pending *q)
+void cfl__pending_arm(struct pending *q)
 {
 	q->timer = cfl_loop_timer_add(q->peer->hub->loop, q->timeout_ms, on_request_timeout, q);
 }
 
 /* --- sending ------------------------------------------------------------------------------ */
-
-#define MAX_OUT_HDRS (CFL_FRAME_MAX_HEADERS - 4 - CFL_MSG_AUTH_HDRS)
 
 /* Builds a frame with topic/src headers added in front of the caller's. */
 static int build(struct cfl_frame *f, struct cfl_peer *p, int type, const char *topic,
@@ -383,7 +319,7 @@ int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_hea
 
 	if (rc != 0)
 		return rc;
-	q = pending_new(p, timeout_ms, fn, arg);
+	q = cfl__pending_new(p, timeout_ms, fn, arg);
 	if (q == NULL)
 		return CFL_ENOMEM;
 	f.id = q->id;
@@ -391,11 +327,11 @@ int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_hea
 	f.body_len = len;
 	rc = cfl_conn_send(p->conn, &f);
 	if (rc != 0) {
-		pending_unlink(q);
+		cfl__pending_unlink(q);
 		free(q);
 		return rc;
 	}
-	arm(q);
+	cfl__pending_arm(q);
 	return 0;
 }
 
@@ -421,7 +357,7 @@ static void req_done(struct cfl_conn *c, uint64_t id, int status, void *src)
 		pending_finish(q, q->peer, status, "the request body could not be sent", NULL, 0,
 		               NULL);
 	} else {
-		arm(q);
+		cfl__pending_arm(q);
 	}
 }
 
@@ -435,7 +371,7 @@ int cfl_peer_request_stream(struct cfl_peer *p, const char *topic, const struct 
 
 	if (rc != 0)
 		return rc;
-	q = pending_new(p, timeout_ms, fn, arg);
+	q = cfl__pending_new(p, timeout_ms, fn, arg);
 	if (q == NULL)
 		return CFL_ENOMEM;
 	q->read_fn = read_fn;
@@ -444,7 +380,7 @@ int cfl_peer_request_stream(struct cfl_peer *p, const char *topic, const struct 
 	f.id = q->id;
 	rc = cfl_conn_send_stream(p->conn, &f, body_len, req_read, q, req_done);
 	if (rc != 0) {
-		pending_unlink(q);
+		cfl__pending_unlink(q);
 		free(q);
 	}
 	return rc;
@@ -586,117 +522,6 @@ static void on_reply(struct cfl_peer *p, const struct cfl_frame *f, int more)
 		stream_add(p, f->id, &sink);
 }
 
-/* A message for another cell: the server passes small messages on (replies come back by way
- * of a request of its own). Streams are not routed. The sender's authentication headers stay
- * behind: each hop carries the headers of its own link (SPEC §5: the server authenticates its
- * own messages). */
-struct route {
-	char from_name[CFL_MSG_NAME_MAX];
-	uint64_t from_id;
-};
-
-static int is_auth_key(const struct cfl_header *h)
-{
-	static const char *const keys[] = {"client_name", "token", "token_signature"};
-
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (h->key_len == strlen(keys[i]) && memcmp(h->key, keys[i], h->key_len) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-/* f's headers without the authentication ones, into out[] (room for CFL_FRAME_MAX_HEADERS). */
-static size_t strip_auth(const struct cfl_frame *f, struct cfl_header *out)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < f->n_headers; i++) {
-		if (!is_auth_key(&f->headers[i]))
-			out[n++] = f->headers[i];
-	}
-	return n;
-}
-
-static void routed_reply(struct cfl_peer *to, int status, const char *reason,
-                         const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
-{
-	struct route *r = arg;
-	struct cfl_peer *from = cfl_msg_hub_find(to->hub, r->from_name);
-	struct cfl_header h[CFL_FRAME_MAX_HEADERS];
-
-	(void)sink;
-	if (from != NULL) {
-		if (status != 0 || more || f == NULL) {
-			cfl_peer_reply_error(from, r->from_id, "route_failed",
-			                     more ? "streamed replies are not routed"
-			                          : (reason ? reason : "failed"));
-		} else {
-			size_t n = strip_auth(f, h);
-
-			if (n > MAX_OUT_HDRS)
-				n = MAX_OUT_HDRS;
-			cfl_peer_reply(from, r->from_id, h, n, f->body, f->body_len);
-		}
-	}
-	free(r);
-}
-
-/* The frame to pass on: this link's authentication, then the origin's other headers. */
-static void routed_frame(struct cfl_frame *g, const struct cfl_frame *f, struct cfl_peer *to)
-{
-	*g = *f;
-	g->n_headers = 0;
-	for (size_t i = 0; i < to->n_auth; i++)
-		g->headers[g->n_headers++] = to->auth[i];
-	for (size_t i = 0; i < f->n_headers && g->n_headers < CFL_FRAME_MAX_HEADERS; i++) {
-		if (!is_auth_key(&f->headers[i]))
-			g->headers[g->n_headers++] = f->headers[i];
-	}
-}
-
-static int route(struct cfl_peer *p, const struct cfl_frame *f, int more, const char *dst)
-{
-	struct cfl_peer *to = cfl_msg_hub_find(p->hub, dst);
-	struct cfl_frame g;
-	struct pending *q;
-	struct route *r;
-	int rc;
-
-	if (to == NULL || more) {
-		if (f->type == CFL_FRAME_T_REQUEST)
-			cfl_peer_reply_error(p, f->id, "no_route",
-			                     to == NULL ? "no such cell connected"
-			                                : "streams are not routed");
-		if (more)
-			cfl_conn_cancel(p->conn, f->id);
-		return 0;
-	}
-	routed_frame(&g, f, to);
-	if (f->type == CFL_FRAME_T_ONEWAY) {
-		g.id = 0;
-		return cfl_conn_send(to->conn, &g);
-	}
-	r = calloc(1, sizeof(*r));
-	q = r != NULL ? pending_new(to, 0, routed_reply, r) : NULL;
-	if (q == NULL) {
-		free(r);
-		return cfl_peer_reply_error(p, f->id, "no_route", "out of memory");
-	}
-	snprintf(r->from_name, sizeof(r->from_name), "%s", p->name);
-	r->from_id = f->id;
-	g.id = q->id;
-	rc = cfl_conn_send(to->conn, &g);
-	if (rc != 0) {
-		pending_unlink(q);
-		free(q);
-		free(r);
-		return cfl_peer_reply_error(p, f->id, "no_route", "send failed");
-	}
-	arm(q);
-	return 0;
-}
-
 static void on_request(struct cfl_peer *p, const struct cfl_frame *f, int more)
 {
 	struct cfl_msg_sink sink = {0};
@@ -704,7 +529,7 @@ static void on_request(struct cfl_peer *p, const struct cfl_frame *f, int more)
 
 	if (cfl_frame_header_str(f, "dst", dst, sizeof(dst)) == 0 && dst[0] != '\0' &&
 	    strcmp(dst, p->hub->cell) != 0) {
-		route(p, f, more, dst);
+		cfl__msg_route(p, f, more, dst);
 		return;
 	}
 	cfl_frame_header_str(f, "topic", topic, sizeof(topic));

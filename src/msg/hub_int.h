@@ -1,0 +1,84 @@
+/* Internal to the messaging hub: its records, shared by hub.c (peers, requests, dispatch)
+ * and route.c (passing messages between cells). */
+#ifndef CFL_MSG_HUB_INT_H
+#define CFL_MSG_HUB_INT_H
+
+#include "cfl/msg.h"
+
+#include <stdint.h>
+
+#define MAX_TOPICS 64
+#define KIND_HUB   0x48554221u
+#define KIND_PEER  0x50454552u
+
+struct topic {
+	char name[64];
+	cfl_msg_handler fn;
+	void *arg;
+};
+
+/* A request waiting for its reply. */
+struct pending {
+	struct pending *next;
+	struct cfl_peer *peer; /* NULL once the peer is gone (a stream may still be sending) */
+	uint64_t id;
+	uint64_t timeout_ms;
+	uint64_t timer;
+	int sending;  /* the body is still streaming out: done_fn will come */
+	int finished; /* reply_fn has run */
+	cfl_msg_reply_fn fn;
+	void *arg;
+	cfl_conn_read_fn read_fn; /* streamed requests: the caller's source */
+	void *src;
+};
+
+/* An incoming body being delivered to a sink. */
+struct instream {
+	struct instream *next;
+	uint64_t id;
+	struct cfl_msg_sink sink;
+};
+
+struct cfl_peer {
+	uint32_t kind;
+	struct cfl_msg_hub *hub;
+	struct cfl_peer *next, *prev;
+	struct cfl_conn *conn;
+	char name[CFL_MSG_NAME_MAX];
+	struct pending *pending;
+	struct instream *streams;
+	void *user;
+	int up; /* the hub's up callback ran */
+	/* Authentication headers added to every message this side sends to the peer. */
+	struct cfl_header auth[CFL_MSG_AUTH_HDRS];
+	char auth_buf[CFL_MSG_AUTH_HDRS][CFL_MSG_AUTH_VAL_MAX];
+	size_t n_auth;
+};
+
+struct cfl_msg_hub {
+	uint32_t kind;
+	struct cfl_loop *loop;
+	char cell[CFL_MSG_NAME_MAX];
+	struct topic topics[MAX_TOPICS];
+	size_t n_topics;
+	struct cfl_peer *peers;
+	size_t n_peers;
+	cfl_msg_peer_fn up, down;
+	void *peer_arg;
+	int freeing; /* cfl_msg_hub_free is running: no callbacks into the application */
+	cfl_msg_gate_fn gate;
+	void *gate_arg;
+};
+
+#define MAX_OUT_HDRS (CFL_FRAME_MAX_HEADERS - 4 - CFL_MSG_AUTH_HDRS)
+
+/* A request waiting for its reply on peer p; cfl__pending_arm starts its timeout. */
+struct pending *cfl__pending_new(struct cfl_peer *p, uint64_t timeout_ms, cfl_msg_reply_fn fn,
+                                 void *arg);
+void cfl__pending_unlink(struct pending *q);
+void cfl__pending_arm(struct pending *q);
+
+/* Passes a REQUEST or ONEWAY addressed to cell `dst` on to it (route.c). */
+int cfl__msg_route(struct cfl_peer *p, const struct cfl_frame *f, int more, const char *dst);
+
+#endif
