@@ -114,9 +114,17 @@ static void renew_reply(struct cfl_peer *p, int status, const char *reason,
 	(void)p;
 	(void)more;
 	(void)sink;
-	if (status != 0 || take_tokens(c, f, why, sizeof(why)) != 0) {
-		/* The old token is still valid until it expires: try again a bit later. */
-		CFL_WARN("token renewal failed: %s", status != 0 ? reason : why);
+	if (status == CFL_EPROTO || (status == 0 && take_tokens(c, f, why, sizeof(why)) != 0)) {
+		/* Refused (the token expired, the session was removed...): only a new login helps.
+		 * Dropping the connection makes the client reconnect and log in again. */
+		CFL_WARN("token renewal refused: %s: logging in again", status != 0 ? reason : why);
+		if (c->peer != NULL)
+			cfl_conn_close(cfl_peer_conn(c->peer), "token renewal refused");
+		return;
+	}
+	if (status != 0) {
+		/* No answer in time: the old token is still valid until it expires; try again. */
+		CFL_WARN("token renewal failed: %s", reason ? reason : cfl_strerror(status));
 		if (c->peer != NULL)
 			c->renew_timer = cfl_loop_timer_add(c->loop, 1000, on_renew, c);
 		return;

@@ -13,6 +13,8 @@
 
 #define MAX_PENDING    1024  /* challenges outstanding at once; the oldest is evicted */
 #define PENDING_TTL_MS 30000 /* a challenge must be answered within this */
+#define MAX_CHALLENGES 8     /* per connection: one login needs one; a few retries */
+#define MAX_CHALLENGES 8     /* per connection: a login needs one, a retry or two more */
 
 struct pend {
 	char name[CFL_AUTH_NAME_MAX];
@@ -46,6 +48,7 @@ struct apeer {
 	struct cfl_auth_server *srv;
 	struct session *sess;
 	uint64_t login_timer;
+	unsigned challenges; /* answered on this connection */
 };
 
 struct cfl_auth_server {
@@ -214,6 +217,12 @@ static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more
 	(void)sink;
 	if (f->type != CFL_FRAME_T_REQUEST)
 		return;
+	/* Each answer costs a signature: a connection that keeps asking is cut off. */
+	if (ap_of(p) != NULL && ++ap_of(p)->challenges > MAX_CHALLENGES) {
+		reject_log(p, "", "too many challenges on one connection");
+		cfl_conn_close(cfl_peer_conn(p), "too many challenges");
+		return;
+	}
 	cfl__auth_hdr(f, "client_name", name, sizeof(name));
 	cfl__auth_hdr(f, "nonce", nonce, sizeof(nonce));
 	if (name[0] == '\0' || !is_hex(nonce, NONCE_HEX - 1)) {
@@ -374,6 +383,15 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	cfl__auth_hdr(f, "client_name", name, sizeof(name));
 	cfl__auth_hdr(f, "kind", kindv, sizeof(kindv));
 	kind = strcmp(kindv, "admin") == 0 ? CFL_AUTH_ADMIN : CFL_AUTH_CLIENT;
+	/* One identity per connection: a second register would leave the first session pointing
+	 * at a connection it no longer owns. */
+	if (ap->sess != NULL) {
+		snprintf(why, sizeof(why), "already logged in as '%s' on this connection",
+		         ap->sess->name);
+		reject_log(p, name, why);
+		cfl_peer_reply_error(p, f->id, "unauthenticated", why);
+		return;
+	}
 	if (check_register(s, p, f, name, kind, role, sizeof(role), why, sizeof(why)) != 0) {
 		reject_log(p, name, why);
 		cfl_peer_reply_error(p, f->id, "unauthenticated", why);

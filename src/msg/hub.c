@@ -302,7 +302,9 @@ static int exempt_topic(const struct cfl_frame *f)
 {
 	char topic[32];
 
-	if (f->type == CFL_FRAME_T_REPLY ||
+	/* Only for the hub itself: a login topic addressed to another cell is routed like any
+	 * other message, so it must pass the gate. */
+	if (f->type == CFL_FRAME_T_REPLY || cfl_frame_header(f, "dst") != NULL ||
 	    cfl_frame_header_str(f, "topic", topic, sizeof(topic)) != 0)
 		return 0;
 	return strcmp(topic, "challenge") == 0 || strcmp(topic, "register") == 0 ||

@@ -23,12 +23,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define RBUF_MIN    ((size_t)16 * 1024)
-#define RBUF_KEEP   ((size_t)64 * 1024) /* an idle connection shrinks its receive buffer to this */
-#define READ_BUDGET ((size_t)8 << 20)   /* bytes read per wake-up before letting others run */
-#define LINGER_MS   1000
-#define DRAIN_MAX   ((size_t)256 * 1024) /* input discarded before close, to avoid a RST */
-#define MISMATCH    "(connection_security mismatch)"
+#define RBUF_MIN             ((size_t)16 * 1024)
+#define RBUF_KEEP            ((size_t)64 * 1024) /* an idle connection shrinks its receive buffer to this */
+#define READ_BUDGET          ((size_t)8 << 20) /* bytes read per wake-up before letting others run */
+#define READ_BUDGET_PRELOGIN ((size_t)4 << 10) /* the same before the peer logged in */
+#define LINGER_MS            1000
+#define DRAIN_MAX            ((size_t)256 * 1024) /* input discarded before close, to avoid a RST */
+#define MISMATCH             "(connection_security mismatch)"
 
 /* --- lifetime --------------------------------------------------------------------------- */
 
@@ -528,7 +529,10 @@ static ssize_t read_some(struct cfl_conn *c, uint8_t *buf, size_t len)
 
 static void do_read(struct cfl_conn *c)
 {
-	size_t budget = READ_BUDGET;
+	/* A peer that has not logged in gets a small slice: its frames may each cost the server
+	 * a signature (challenges), and it must not stall everyone else. */
+	size_t budget = c->max_payload <= CFL_FRAME_MAX_PAYLOAD_PRELOGIN ? READ_BUDGET_PRELOGIN
+	                                                                 : READ_BUDGET;
 	ssize_t n;
 
 	while (cfl__conn_alive(c)) {
