@@ -99,6 +99,10 @@ static int unsecure(const char *kit, const char *file)
 	json_object_set_new(v, "secure_train", json_false());
 	rc = json_dump_file(v, path, JSON_INDENT(2));
 	json_decref(v);
+	/* An edited kit no longer matches its signatures: the simulator's kits are unsigned. */
+	if (rc == 0 &&
+	    snprintf(path, sizeof(path), "%s/startup/signature.json", kit) < (int)sizeof(path))
+		unlink(path);
 	return rc;
 }
 

@@ -35,9 +35,9 @@ int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out, 
  * rootCA.pem (SPEC §4). */
 const char *cfl_kitcfg_trust_file(const struct cfl_kitcfg *c);
 
-/* At start-up with secure_train on, checks the kit's own signatures (SPEC §3): every problem is
- * logged, and the error names the changed, missing or added files. 0 when intact or when
- * secure_train is off. */
+/* At start-up, checks the kit's own signatures (SPEC §3): every problem is logged, and the
+ * error names the changed, missing or added files. 0 when intact, or when the kit is unsigned
+ * (no startup/signature.json) and secure_train is off (the simulator's kits). */
 int cfl_kitcfg_verify_kit(const struct cfl_kitcfg *c, struct cfl_err *e);
 
 #endif

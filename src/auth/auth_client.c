@@ -28,6 +28,7 @@ struct cfl_auth_client {
 	char nonce[NONCE_HEX];
 	char token[TOKEN_MAX], sig[SIG_B64_MAX], srv_token[TOKEN_MAX], srv_sig[SIG_B64_MAX];
 	int64_t expiry;
+	uint64_t ttl_ms; /* lifetime left when the token was issued */
 	unsigned renewals;
 	uint64_t hb_timer, renew_timer;
 	cfl_auth_login_fn fn;
@@ -148,8 +149,9 @@ static void on_renew(struct cfl_loop *loop, uint64_t id, void *arg)
 /* Renew at two thirds of the lifetime: the old token keeps working meanwhile. */
 static void schedule_renew(struct cfl_auth_client *c)
 {
-	int64_t left_ms = c->expiry * 1000 - cfl__auth_unix_ms();
-	uint64_t at = left_ms > 0 ? (uint64_t)left_ms * 2 / 3 : 0;
+	/* From the lifetime the server announced, on this side's monotonic clock; a floor of 1 s
+	 * keeps a confused server from making it renew in a loop. */
+	uint64_t at = c->ttl_ms * 2 / 3 < 1000 ? 1000 : c->ttl_ms * 2 / 3;
 
 	if (c->renew_timer != 0)
 		cfl_loop_timer_cancel(c->loop, c->renew_timer);
@@ -187,6 +189,12 @@ static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, cha
 	snprintf(c->srv_token, sizeof(c->srv_token), "%s", stoken);
 	snprintf(c->srv_sig, sizeof(c->srv_sig), "%s", ssig);
 	c->expiry = strtoll(exp, NULL, 10);
+	cfl__auth_hdr(f, "issued_token_ttl_ms", exp, sizeof(exp));
+	c->ttl_ms = strtoull(exp, NULL, 10);
+	if (c->ttl_ms == 0) /* an older server: fall back on the wall clocks */
+		c->ttl_ms = c->expiry * 1000 > cfl__auth_unix_ms()
+		                    ? (uint64_t)(c->expiry * 1000 - cfl__auth_unix_ms())
+		                    : 0;
 	vals[0] = c->name;
 	vals[1] = c->token;
 	vals[2] = c->sig;

@@ -14,7 +14,6 @@
 #define MAX_PENDING    1024  /* challenges outstanding at once; the oldest is evicted */
 #define PENDING_TTL_MS 30000 /* a challenge must be answered within this */
 #define MAX_CHALLENGES 8     /* per connection: one login needs one; a few retries */
-#define MAX_CHALLENGES 8     /* per connection: a login needs one, a retry or two more */
 
 struct pend {
 	char name[CFL_AUTH_NAME_MAX];
@@ -171,9 +170,14 @@ static int reply_tokens(struct cfl_peer *p, uint64_t id, struct cfl_auth_server 
 {
 	char exp[24], hb[24];
 	const char *sec = cfl_conn_sec_name(s->mode);
-	struct cfl_header h[7];
+	struct cfl_header h[8];
+	char left[24];
+	int64_t left_ms = x->cur.expiry_s * 1000 - cfl__auth_unix_ms();
 
 	snprintf(exp, sizeof(exp), "%" PRId64, x->cur.expiry_s);
+	/* The lifetime left, so that a site schedules its renewal on its own monotonic clock and
+	 * does not depend on the two wall clocks agreeing. */
+	snprintf(left, sizeof(left), "%" PRId64, left_ms > 0 ? left_ms : 0);
 	snprintf(hb, sizeof(hb), "%" PRIu64, s->t.heartbeat_ms);
 	/* Not "token": the reply carries the server's own token under that name. */
 	h[0] = (struct cfl_header){"issued_token", 12, (const uint8_t *)x->cur.token,
@@ -187,7 +191,8 @@ static int reply_tokens(struct cfl_peer *p, uint64_t id, struct cfl_auth_server 
 	                           strlen(x->srv.sig)};
 	h[5] = (struct cfl_header){"security", 8, (const uint8_t *)sec, strlen(sec)};
 	h[6] = (struct cfl_header){"heartbeat_ms", 12, (const uint8_t *)hb, strlen(hb)};
-	return cfl_peer_reply(p, id, h, 7, NULL, 0);
+	h[7] = (struct cfl_header){"issued_token_ttl_ms", 19, (const uint8_t *)left, strlen(left)};
+	return cfl_peer_reply(p, id, h, 8, NULL, 0);
 }
 
 /* --- challenge ------------------------------------------------------------------------------- */
@@ -327,6 +332,7 @@ static void end_session(struct cfl_auth_server *s, struct session *x)
 	}
 	if (x->peer != NULL && ap_of(x->peer) != NULL)
 		ap_of(x->peer)->sess = NULL;
+	cfl_wipe(x, sizeof(*x)); /* tokens and their signatures */
 	free(x);
 }
 

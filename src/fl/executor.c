@@ -101,6 +101,37 @@ static void inbuf_release(struct inbuf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* Job topics come from the server itself: routed messages carry their sender's name in `src`
+ * (the server sets it), and the server never routes these topics anyway. */
+static int from_server(struct cfl_peer *p, const struct cfl_frame *f)
+{
+	char src[64];
+
+	if (cfl_frame_header_str(f, "src", src, sizeof(src)) == 0 && strcmp(src, "server") == 0)
+		return 1;
+	CFL_WARN("job message not from the server (src '%s') ignored", src);
+	if (f->type == CFL_FRAME_T_REQUEST)
+		cfl_peer_reply_error(p, f->id, "forbidden", "job topics come from the server only");
+	return 0;
+}
+
+/* A job id names a folder: letters, digits and '-' only, so it cannot lead outside. */
+static int valid_job_id(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 63)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 static int hdr_int(const struct cfl_frame *f, const char *key)
 {
 	char v[24];
@@ -187,10 +218,17 @@ static void on_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more,
 {
 	struct cfl_executor *x = arg;
 
-	(void)p;
+	if (!from_server(p, f))
+		return;
 	inbuf_release(&x->bundle);
 	x->bundle_req = f->id;
 	cfl_frame_header_str(f, "job", x->bundle_job, sizeof(x->bundle_job));
+	if (!valid_job_id(x->bundle_job)) {
+		cfl_peer_reply_error(p, f->id, "bad_job", "bad job id");
+		x->bundle.failed = 1;
+		if (!more)
+			return;
+	}
 	inbuf_add(&x->bundle, f->body, f->body_len, BUNDLE_MAX);
 	if (more)
 		*sink = (struct cfl_msg_sink){deploy_data, deploy_end, x};
@@ -372,8 +410,11 @@ static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
                      struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
-	struct task *t = calloc(1, sizeof(*t));
+	struct task *t;
 
+	if (!from_server(p, f))
+		return;
+	t = calloc(1, sizeof(*t));
 	if (t == NULL) {
 		cfl_peer_reply_error(p, f->id, "no_memory", "out of memory");
 		return;
@@ -424,6 +465,8 @@ static void on_get_update(struct cfl_peer *p, const struct cfl_frame *f, int mor
 
 	(void)more;
 	(void)sink;
+	if (!from_server(p, f))
+		return;
 	cfl_frame_header_str(f, "job", job, sizeof(job));
 	if (x->update == NULL || strcmp(job, x->update_job) != 0 ||
 	    hdr_int(f, "round") != x->update_round) {
@@ -444,9 +487,10 @@ static void on_job_end(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	struct cfl_executor *x = arg;
 	char job[64], topic[32];
 
-	(void)p;
 	(void)more;
 	(void)sink;
+	if (!from_server(p, f))
+		return;
 	cfl_frame_header_str(f, "job", job, sizeof(job));
 	cfl_frame_header_str(f, "topic", topic, sizeof(topic));
 	CFL_INFO("job %s %s", job, strcmp(topic, "job.end") == 0 ? "finished" : "aborted");
@@ -463,10 +507,10 @@ static void on_shutdown_msg(struct cfl_peer *p, const struct cfl_frame *f, int m
 {
 	struct cfl_executor *x = arg;
 
-	(void)p;
-	(void)f;
 	(void)more;
 	(void)sink;
+	if (!from_server(p, f))
+		return;
 	CFL_INFO("the server asks this site to shut down");
 	if (x->on_shutdown != NULL)
 		x->on_shutdown(x->arg);

@@ -243,8 +243,16 @@ static void kit_problem(enum cfl_kit_problem what, const char *file, void *arg)
 
 int cfl_kitcfg_verify_kit(const struct cfl_kitcfg *c, struct cfl_err *e)
 {
-	if (!c->secure_train)
+	char sig[PATH_MAX + 32];
+
+	/* A signed kit is always checked: turning secure_train off in its config (a change the
+	 * check would catch) must not switch the check off. Only an unsigned kit (the
+	 * simulator's) runs unchecked, and only with secure_train off. */
+	snprintf(sig, sizeof(sig), "%s/startup/signature.json", c->kit_dir);
+	if (!c->secure_train && !cfl__fs_exists(sig)) {
+		CFL_WARN("kit '%s' is not signed and secure_train is off: not checked", c->kit_dir);
 		return 0;
+	}
 	if (cfl_kit_verify(c->kit_dir, kit_problem, NULL, e) != 0)
 		return cfl_err_prefix(e, "refusing to start");
 	return 0;

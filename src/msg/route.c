@@ -63,16 +63,33 @@ static void routed_reply(struct cfl_peer *to, int status, const char *reason,
 }
 
 /* The frame to pass on: this link's authentication, then the origin's other headers. */
-static void routed_frame(struct cfl_frame *g, const struct cfl_frame *f, struct cfl_peer *to)
+/* The frame to pass on: this link's authentication, `src` set to the sender's logged-in name
+ * (whatever it claimed), then the origin's other headers. */
+static void routed_frame(struct cfl_frame *g, const struct cfl_frame *f, struct cfl_peer *from,
+                         struct cfl_peer *to)
 {
 	*g = *f;
 	g->n_headers = 0;
 	for (size_t i = 0; i < to->n_auth; i++)
 		g->headers[g->n_headers++] = to->auth[i];
+	g->headers[g->n_headers++] =
+	        (struct cfl_header){"src", 3, (const uint8_t *)from->name, strlen(from->name)};
 	for (size_t i = 0; i < f->n_headers && g->n_headers < CFL_FRAME_MAX_HEADERS; i++) {
-		if (!is_auth_key(&f->headers[i]))
-			g->headers[g->n_headers++] = f->headers[i];
+		const struct cfl_header *h = &f->headers[i];
+
+		if (!is_auth_key(h) && !(h->key_len == 3 && memcmp(h->key, "src", 3) == 0))
+			g->headers[g->n_headers++] = *h;
 	}
+}
+
+/* Only application topics travel between sites: the server's own topics (jobs, tasks,
+ * shutdown, login, admin) never do, so a site cannot pass for the server. */
+static int routable(const struct cfl_frame *f)
+{
+	const struct cfl_header *t = cfl_frame_header(f, "topic");
+
+	return t != NULL && ((t->val_len == 4 && memcmp(t->val, "echo", 4) == 0) ||
+	                     (t->val_len > 4 && memcmp(t->val, "app.", 4) == 0));
 }
 
 int cfl__msg_route(struct cfl_peer *p, const struct cfl_frame *f, int more, const char *dst)
@@ -83,16 +100,17 @@ int cfl__msg_route(struct cfl_peer *p, const struct cfl_frame *f, int more, cons
 	struct route *r;
 	int rc;
 
-	if (to == NULL || more) {
+	if (to == NULL || more || !routable(f) || p->name[0] == '\0') {
 		if (f->type == CFL_FRAME_T_REQUEST)
 			cfl_peer_reply_error(p, f->id, "no_route",
 			                     to == NULL ? "no such cell connected"
-			                                : "streams are not routed");
+			                     : more     ? "streams are not routed"
+			                                : "only echo and app.* topics are routed");
 		if (more)
 			cfl_conn_cancel(p->conn, f->id);
 		return 0;
 	}
-	routed_frame(&g, f, to);
+	routed_frame(&g, f, p, to);
 	if (f->type == CFL_FRAME_T_ONEWAY) {
 		g.id = 0;
 		return cfl_conn_send(to->conn, &g);

@@ -23,6 +23,11 @@ echo '# edited' >>"$T/bad-server/startup/start.sh"
 out=$(timeout 10 "$CFL_BIN" server "$T/bad-server" 2>&1); rc=$?
 check "a changed server kit refuses to start (exit $rc)" test $rc -eq 1
 check "and names the file: $(echo "$out" | tail -n 1)" sh -c "echo \"\$1\" | grep -q 'start.sh'" _ "$out"
+cp -a "$P/site-1" "$T/off-client"
+sed -i 's/"secure_train": true/"secure_train": false/' "$T/off-client/startup/fed_client.json"
+out=$(timeout 10 "$CFL_BIN" client "$T/off-client" --message x 2>&1); rc=$?
+check "turning secure_train off in a signed kit does not skip the check (exit $rc)" \
+	sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q fed_client.json" _ "$out"
 cp -a "$P/site-1" "$T/bad-client"
 rm "$T/bad-client/startup/rootCA.pem"
 out=$(timeout 10 "$CFL_BIN" client "$T/bad-client" --message x 2>&1); rc=$?
