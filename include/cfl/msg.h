@@ -97,6 +97,9 @@ int cfl_peer_reply_error(struct cfl_peer *p, uint64_t req_id, const char *status
                          const char *reason);
 
 const char *cfl_peer_name(const struct cfl_peer *p); /* "" until named */
+/* A number unique to this peer in the process (a new connection of the same site gets a new one).
+ */
+uint64_t cfl_peer_serial(const struct cfl_peer *p);
 void cfl_peer_set_name(struct cfl_peer *p, const char *name);
 struct cfl_conn *cfl_peer_conn(const struct cfl_peer *p);
 struct cfl_msg_hub *cfl_peer_hub(const struct cfl_peer *p);

@@ -25,7 +25,9 @@ struct pend {
 struct tok {
 	char token[TOKEN_MAX];
 	char sig[SIG_B64_MAX];
-	int64_t expiry_s;
+	size_t token_len, sig_len;
+	int64_t expiry_s;     /* unix seconds, told to the site */
+	uint64_t deadline_ms; /* the same on the loop's monotonic clock, checked per message */
 };
 
 struct session {
@@ -35,7 +37,6 @@ struct session {
 	char role[64];
 	struct cfl_peer *peer; /* NULL while disconnected */
 	uint64_t last_seen_ms; /* loop clock */
-	int64_t last_seen_unix_ms;
 	struct tok cur, prev; /* prev stays valid until it expires: renewal never interrupts */
 	struct tok srv;       /* the server's own token towards this client */
 	char addr[64], via[64];
@@ -88,33 +89,37 @@ static void reject_log(struct cfl_peer *p, const char *claimed, const char *why)
 
 /* --- the gate: every message after login ------------------------------------------------------ */
 
-static int tok_matches(const struct tok *t, const char *token, const char *sig, int64_t now_s,
-                       int *expired)
+/* 1: `token` is this token and `sig` its signature; -1: the token with another signature;
+ * 0: another token, or this one expired (*expired). The token is compared in constant time;
+ * its signature is no secret from whoever holds the token, so a plain comparison will do. */
+static int tok_matches(const struct tok *t, const struct cfl_header *token,
+                       const struct cfl_header *sig, uint64_t now, int *expired)
 {
-	size_t tl = strlen(t->token), sl = strlen(t->sig);
-
-	if (tl == 0 || strlen(token) != tl || !cfl_ct_equal(t->token, token, tl))
+	if (t->token_len == 0 || token->val_len != t->token_len ||
+	    !cfl_ct_equal(t->token, token->val, t->token_len))
 		return 0;
-	if (strlen(sig) != sl || !cfl_ct_equal(t->sig, sig, sl))
+	if (sig->val_len != t->sig_len || memcmp(t->sig, sig->val, t->sig_len) != 0)
 		return -1;
-	if (t->expiry_s <= now_s) {
+	if (t->deadline_ms <= now) {
 		*expired = 1;
 		return 0;
 	}
 	return 1;
 }
 
+/* Every message after login: a few header lookups, one clock read, two comparisons. */
 static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t n, void *arg)
 {
 	struct cfl_auth_server *s = arg;
 	struct apeer *ap = ap_of(p);
-	char name[CFL_AUTH_NAME_MAX], token[TOKEN_MAX], sig[SIG_B64_MAX];
-	int64_t now_s = cfl__auth_unix_ms() / 1000;
+	const struct cfl_header *hn = cfl_frame_header(f, "client_name");
+	const struct cfl_header *ht = cfl_frame_header(f, "token");
+	const struct cfl_header *hs = cfl_frame_header(f, "token_signature");
+	char name[CFL_AUTH_NAME_MAX] = "";
+	uint64_t now;
 	int expired = 0, m;
 
-	cfl__auth_hdr(f, "client_name", name, sizeof(name));
-	if (cfl__auth_hdr(f, "token", token, sizeof(token)) != 0 ||
-	    cfl__auth_hdr(f, "token_signature", sig, sizeof(sig)) != 0 || name[0] == '\0') {
+	if (hn == NULL || ht == NULL || hs == NULL || hn->val_len == 0) {
 		cfl__auth_why(why, n, "missing authentication headers");
 		goto reject;
 	}
@@ -123,14 +128,15 @@ static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t
 		goto reject;
 	}
 	/* A token is bound to the identity that earned it on this connection. */
-	if (strcmp(name, ap->sess->name) != 0) {
-		cfl__auth_why(why, n, "client_name '%s' is not the identity of this connection",
-		              name);
+	if (hn->val_len != strlen(ap->sess->name) ||
+	    memcmp(hn->val, ap->sess->name, hn->val_len) != 0) {
+		cfl__auth_why(why, n, "client_name is not the identity of this connection");
 		goto reject;
 	}
-	m = tok_matches(&ap->sess->cur, token, sig, now_s, &expired);
+	now = cfl_loop_now_ms(s->loop);
+	m = tok_matches(&ap->sess->cur, ht, hs, now, &expired);
 	if (m == 0)
-		m = tok_matches(&ap->sess->prev, token, sig, now_s, &expired);
+		m = tok_matches(&ap->sess->prev, ht, hs, now, &expired);
 	if (m < 0) {
 		cfl__auth_why(why, n, "bad token signature");
 		goto reject;
@@ -139,10 +145,11 @@ static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t
 		cfl__auth_why(why, n, expired ? "token expired" : "unknown token");
 		goto reject;
 	}
-	ap->sess->last_seen_ms = cfl_loop_now_ms(s->loop);
-	ap->sess->last_seen_unix_ms = cfl__auth_unix_ms();
+	ap->sess->last_seen_ms = now;
 	return 0;
 reject:
+	if (hn != NULL)
+		cfl_frame_header_str(f, "client_name", name, sizeof(name));
 	reject_log(p, name, why);
 	return CFL_EAUTH;
 }
@@ -160,9 +167,14 @@ static int issue(struct cfl_auth_server *s, const char *name, struct tok *t)
 	cfl_hex(raw, sizeof(raw), hex);
 	t->expiry_s = cfl__auth_unix_ms() / 1000 + (int64_t)(s->t.token_ttl_ms / 1000) +
 	              (s->t.token_ttl_ms % 1000 ? 1 : 0);
+	t->deadline_ms = cfl_loop_now_ms(s->loop) + s->t.token_ttl_ms;
 	snprintf(t->token, sizeof(t->token), "v1.%" PRId64 ".%s", t->expiry_s, hex);
+	t->token_len = strlen(t->token);
 	n = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-token", name, t->token, NULL);
-	return cfl__auth_sign_b64(s->key, tbs, n, t->sig, sizeof(t->sig));
+	if (cfl__auth_sign_b64(s->key, tbs, n, t->sig, sizeof(t->sig)) != 0)
+		return CFL_ECRYPTO;
+	t->sig_len = strlen(t->sig);
+	return 0;
 }
 
 static int reply_tokens(struct cfl_peer *p, uint64_t id, struct cfl_auth_server *s,
@@ -359,7 +371,6 @@ static struct session *new_session(struct cfl_auth_server *s, struct cfl_peer *p
 	x->mode = cfl_conn_mode(c);
 	x->peer = p;
 	x->last_seen_ms = cfl_loop_now_ms(s->loop);
-	x->last_seen_unix_ms = cfl__auth_unix_ms();
 	if (issue(s, name, &x->cur) != 0 || issue(s, "server", &x->srv) != 0) {
 		free(x);
 		return NULL;
@@ -612,7 +623,9 @@ size_t cfl_auth_server_sessions(const struct cfl_auth_server *s, enum cfl_auth_k
 			snprintf(i->via, sizeof(i->via), "%s", x->via);
 			i->kind = x->kind;
 			i->mode = x->mode;
-			i->last_seen_ms = x->last_seen_unix_ms;
+			/* The monotonic time of the last message, as wall-clock time now. */
+			i->last_seen_ms = cfl__auth_unix_ms() -
+			                  (int64_t)(cfl_loop_now_ms(s->loop) - x->last_seen_ms);
 			i->token_expiry = x->cur.expiry_s;
 			i->connected = x->peer != NULL;
 		}

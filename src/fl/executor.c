@@ -55,6 +55,7 @@ struct cfl_executor {
 	void *arg;
 	json_t *configs; /* job id -> config.json */
 	struct task *running;
+	struct task *queued; /* a task that arrived while an older one still trains */
 	pthread_t thread;
 	int has_thread;
 	/* the last update, kept until the server pulls it */
@@ -303,6 +304,7 @@ static int run_command(struct task *t, json_t *ex, struct cfl_err *e)
 }
 
 static void task_done(struct cfl_loop *loop, void *arg);
+static void start_task(struct cfl_executor *x, struct task *t);
 
 static void *worker(void *arg)
 {
@@ -325,6 +327,8 @@ static void *worker(void *arg)
 
 static void task_free(struct task *t)
 {
+	if (t == NULL)
+		return;
 	inbuf_release(&t->in);
 	cfl_model_free(t->model);
 	free(t);
@@ -362,6 +366,26 @@ static void task_done(struct cfl_loop *loop, void *arg)
 		cfl_peer_reply(t->peer, t->req_id, h, 2, NULL, 0);
 	}
 	task_free(t);
+	if (x->queued != NULL) {
+		struct task *next = x->queued;
+
+		x->queued = NULL;
+		start_task(x, next);
+	}
+}
+
+static void start_task(struct cfl_executor *x, struct task *t)
+{
+	x->running = t;
+	if (pthread_create(&x->thread, NULL, worker, t) != 0) {
+		x->running = NULL;
+		if (t->peer != NULL)
+			cfl_peer_reply_error(t->peer, t->req_id, "train_failed",
+			                     "cannot start a thread");
+		task_free(t);
+		return;
+	}
+	x->has_thread = 1;
 }
 
 /* --- task.train ------------------------------------------------------------------------------- */
@@ -392,18 +416,19 @@ static void train_end(void *st, int status, const char *reason)
 	}
 	inbuf_release(&t->in);
 	if (x->running != NULL) {
-		cfl_peer_reply_error(t->peer, t->req_id, "busy", "a task is already running");
-		task_free(t);
+		/* Typically the server restarted while this site trained: the new task waits for
+		 * the old thread (whose result nobody wants any more) instead of being refused. */
+		if (x->queued != NULL) {
+			if (x->queued->peer != NULL)
+				cfl_peer_reply_error(x->queued->peer, x->queued->req_id, "busy",
+				                     "replaced by a newer task");
+			task_free(x->queued);
+		}
+		CFL_INFO("job %s round %d: waiting for the previous task to end", t->job, t->round);
+		x->queued = t;
 		return;
 	}
-	x->running = t;
-	if (pthread_create(&x->thread, NULL, worker, t) != 0) {
-		x->running = NULL;
-		cfl_peer_reply_error(t->peer, t->req_id, "train_failed", "cannot start a thread");
-		task_free(t);
-		return;
-	}
-	x->has_thread = 1;
+	start_task(x, t);
 }
 
 static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
@@ -546,6 +571,10 @@ void cfl_executor_peer_down(struct cfl_executor *x, struct cfl_peer *p)
 {
 	if (x != NULL && x->running != NULL && x->running->peer == p)
 		x->running->peer = NULL;
+	if (x != NULL && x->queued != NULL && x->queued->peer == p) {
+		task_free(x->queued);
+		x->queued = NULL;
+	}
 }
 
 void cfl_executor_free(struct cfl_executor *x)
@@ -556,6 +585,7 @@ void cfl_executor_free(struct cfl_executor *x)
 		pthread_join(x->thread, NULL);
 		task_free(x->running); /* its posted completion is dropped with the loop */
 	}
+	task_free(x->queued);
 	inbuf_release(&x->bundle);
 	free(x->update);
 	json_decref(x->configs);

@@ -32,8 +32,7 @@ struct part {
 	char name[CFL_AUTH_NAME_MAX];
 	int idx;
 	enum part_state st;
-	int deployed_on; /* round in which its current connection got the job */
-	void *deployed_peer;
+	uint64_t deployed_to; /* serial of the connection that has the job (0: none) */
 	uint64_t steps;
 	double loss;
 	uint64_t sent; /* bytes of the global model streamed so far */
@@ -157,6 +156,15 @@ static int serialize_global(struct fedavg *f, struct cfl_err *e)
 	return cfl__mstream_init(&f->gs, f->global, e);
 }
 
+/* Jobs of the built-in executor (the server can evaluate them when it has the data). */
+static int builtin_job(const struct job *jb)
+{
+	const char *type =
+	        json_string_value(json_object_get(json_object_get(jb->config, "executor"), "type"));
+
+	return type == NULL || strcmp(type, "builtin") == 0;
+}
+
 static int serialize_global_of(struct fedavg *f, struct cfl_model *m, struct cfl_err *e)
 {
 	f->global = m;
@@ -183,8 +191,8 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 		return;
 	}
 	jb->rounds_done++;
-	if (cfl__builtin_eval(json_object_get(jb->config, "executor"), f->global, &acc, &tloss,
-	                      &e) != 0)
+	if (!builtin_job(jb) || cfl__builtin_eval(json_object_get(jb->config, "executor"),
+	                                          f->global, &acc, &tloss, &e) != 0)
 		acc = tloss = -1;
 	m = json_pack("{s:i, s:I, s:f, s:f, s:f, s:f, s:I}", "round", jb->rounds_done, "clients",
 	              (json_int_t)updates, "train_loss",
@@ -435,7 +443,7 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 		round_check(p->f);
 		return;
 	}
-	p->deployed_peer = peer;
+	p->deployed_to = cfl_peer_serial(peer);
 	send_train(p->f, p, peer);
 	round_check(p->f);
 }
@@ -452,7 +460,7 @@ static void dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 {
 	struct cfl_header h = {"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
 
-	if (p->deployed_peer == peer) {
+	if (p->deployed_to == cfl_peer_serial(peer)) {
 		send_train(f, p, peer);
 		return;
 	}

@@ -129,6 +129,7 @@ static struct cfl_peer *peer_new(struct cfl_msg_hub *h, struct cfl_conn *c)
 		h->peers->prev = p;
 	h->peers = p;
 	h->n_peers++;
+	p->serial = ++h->serials;
 	cfl_conn_set_user(c, p);
 	return p;
 }
@@ -141,6 +142,11 @@ static struct cfl_peer *peer_of(struct cfl_conn *c, void *user)
 	if (kind == KIND_PEER)
 		return user;
 	return peer_new(user, c);
+}
+
+uint64_t cfl_peer_serial(const struct cfl_peer *p)
+{
+	return p->serial;
 }
 
 const char *cfl_peer_name(const struct cfl_peer *p)

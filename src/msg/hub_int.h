@@ -40,7 +40,8 @@ struct instream {
 };
 
 struct cfl_peer {
-	uint32_t kind;
+	uint32_t kind;   /* first: tells a peer from a hub behind a conn's user pointer */
+	uint64_t serial; /* unique in the process: pointers are reused, serials not */
 	struct cfl_msg_hub *hub;
 	struct cfl_peer *next, *prev;
 	struct cfl_conn *conn;
@@ -56,7 +57,8 @@ struct cfl_peer {
 };
 
 struct cfl_msg_hub {
-	uint32_t kind;
+	uint32_t kind;    /* first, as in struct cfl_peer */
+	uint64_t serials; /* the last peer serial given out */
 	struct cfl_loop *loop;
 	char cell[CFL_MSG_NAME_MAX];
 	struct topic topics[MAX_TOPICS];
