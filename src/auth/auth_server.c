@@ -37,8 +37,8 @@ struct session {
 	char role[64];
 	struct cfl_peer *peer; /* NULL while disconnected */
 	uint64_t last_seen_ms; /* loop clock */
-	struct tok cur, prev; /* prev stays valid until it expires: renewal never interrupts */
-	struct tok srv;       /* the server's own token towards this client */
+	struct tok cur, prev;  /* prev stays valid until it expires: renewal never interrupts */
+	struct tok srv;        /* the server's own token towards this client */
 	char addr[64], via[64];
 	enum cfl_conn_sec mode;
 };
