@@ -306,13 +306,39 @@ static int run_command(struct task *t, json_t *ex, struct cfl_err *e)
 static void task_done(struct cfl_loop *loop, void *arg);
 static void start_task(struct cfl_executor *x, struct task *t);
 
+/* m -= g, tensor by tensor (same names and shapes, as the trainer keeps them). */
+static int subtract(struct cfl_model *m, const struct cfl_model *g, struct cfl_err *e)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		const struct cfl_tensor *b = cfl_model_find(g, m->t[i].name);
+
+		if (b == NULL || b->count != m->t[i].count)
+			return cfl_err_set(e, CFL_EINVAL,
+			                   "tensor '%s' does not match the global model",
+			                   m->t[i].name);
+		for (size_t k = 0; k < b->count; k++)
+			m->t[i].data[k] -= b->data[k];
+	}
+	return 0;
+}
+
 static void *worker(void *arg)
 {
 	struct task *t = arg;
-	json_t *ex = json_object_get(json_object_get(t->x->configs, t->job), "executor");
+	json_t *cfg = json_object_get(t->x->configs, t->job);
+	json_t *ex = json_object_get(cfg, "executor");
 	const char *type = json_string_value(json_object_get(ex, "type"));
+	const char *result =
+	        json_string_value(json_object_get(json_object_get(cfg, "workflow"), "result"));
+	int diff = result != NULL && strcmp(result, "diff") == 0;
+	struct cfl_model *global = NULL;
 	struct cfl_err e = {0};
 
+	/* workflow.result "diff": the site returns its weights minus the global model's. */
+	if (diff && cfl_model_clone(t->model, &global) != 0) {
+		t->status = cfl_err_set(&e, CFL_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (type == NULL || strcmp(type, "builtin") == 0)
 		t->status = cfl__builtin_train(ex, t->site_index, t->site_count, t->round, t->model,
 		                               &t->steps, &t->loss, &e);
@@ -320,6 +346,10 @@ static void *worker(void *arg)
 		t->status = run_command(t, ex, &e);
 	else
 		t->status = cfl_err_set(&e, CFL_ECONFIG, "unknown executor.type '%s'", type);
+	if (t->status == 0 && diff)
+		t->status = subtract(t->model, global, &e);
+out:
+	cfl_model_free(global);
 	memcpy(t->err, e.msg, sizeof(t->err));
 	cfl_loop_post(t->x->loop, task_done, t);
 	return NULL;

@@ -156,6 +156,33 @@ static int serialize_global(struct fedavg *f, struct cfl_err *e)
 	return cfl__mstream_init(&f->gs, f->global, e);
 }
 
+/* workflow.result "diff": sites send weight differences instead of weights. */
+static int diff_job(const struct job *jb)
+{
+	const char *r = json_string_value(
+	        json_object_get(json_object_get(jb->config, "workflow"), "result"));
+
+	return r != NULL && strcmp(r, "diff") == 0;
+}
+
+/* avg += global: the averaged differences become the new weights. */
+static int add_to(struct cfl_model *avg, const struct cfl_model *global, struct cfl_err *e)
+{
+	if (global == NULL)
+		return cfl_err_set(e, CFL_EINVAL, "no global model to apply the differences to");
+	for (size_t i = 0; i < avg->n; i++) {
+		const struct cfl_tensor *g = cfl_model_find(global, avg->t[i].name);
+
+		if (g == NULL || g->count != avg->t[i].count)
+			return cfl_err_set(e, CFL_EINVAL,
+			                   "tensor '%s' differs from the global model",
+			                   avg->t[i].name);
+		for (size_t k = 0; k < g->count; k++)
+			avg->t[i].data[k] += g->data[k];
+	}
+	return 0;
+}
+
 /* Jobs of the built-in executor (the server can evaluate them when it has the data). */
 static int builtin_job(const struct job *jb)
 {
@@ -179,13 +206,17 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 	float acc = -1, tloss = -1;
 	double secs = (double)(cfl_loop_now_ms(f->j->loop) - f->round_t0) / 1e3;
 	json_t *m;
+	int rc;
 
 	/* The old global goes first: sum + staging + the new model stay within 3x the model. */
 	cfl__mstream_release(&f->gs);
+	cfl_agg_release_stage(f->agg);
+	rc = cfl_agg_result(f->agg, &next, &e);
+	if (rc == 0 && diff_job(jb))
+		rc = add_to(next, f->global, &e);
 	cfl_model_free(f->global);
 	f->global = NULL;
-	cfl_agg_release_stage(f->agg);
-	if (cfl_agg_result(f->agg, &next, &e) != 0 || serialize_global_of(f, next, &e) != 0) {
+	if (rc != 0 || serialize_global_of(f, next, &e) != 0) {
 		cfl_model_free(next);
 		finish(f, JOB_EXCEPTION, e.msg);
 		return;
@@ -347,7 +378,8 @@ static void pull_next(struct fedavg *f)
  * one comes from the sum): aggregation then holds the sum and one staged update, 2x. */
 static void maybe_drop_global(struct fedavg *f)
 {
-	if (f->global == NULL || f->dispatching)
+	/* With differences the new model is the old one plus their average: keep it. */
+	if (f->global == NULL || f->dispatching || diff_job(f->jb))
 		return;
 	for (size_t i = 0; i < f->n; i++) {
 		const struct part *p = &f->parts[i];

@@ -102,4 +102,12 @@ check "a missing job folder fails (exit $rc) naming it" \
 	sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'no-such-job'" _ "$out"
 check "cfl simulate --help exits 0 and prints the usage" \
 	sh -c "'$CFL_BIN' simulate --help | grep -q 'usage: cfl simulate'"
+
+# Sites returning weight differences (workflow.result "diff") give the same model as weights.
+cp -r "$job" "$T/diff-job"
+sed -i 's/"name": "fedavg",/"name": "fedavg", "result": "diff",/' "$T/diff-job/config.json"
+w=$(timeout 60 "$CFL_BIN" simulate "$job" -n 4 2>&1 | grep -E '^ +[0-9]+ ')
+d=$(timeout 60 "$CFL_BIN" simulate "$T/diff-job" -n 4 2>&1 | grep -E '^ +[0-9]+ ')
+check "weight differences give the same rounds as weights ($(echo "$d" | tail -n 1 | awk '{print $4}'))" \
+	sh -c "test -n \"\$1\" && test \"\$1\" = \"\$2\"" _ "$w" "$d"
 finish
