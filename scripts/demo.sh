@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # make demo: provision examples/project.yml (mTLS: a server, three sites, an admin), start the
 # server and the sites as separate processes from their kits, submit the FedAvg job through the
 # admin console, follow its rounds, compare with the same model trained centrally, write the
