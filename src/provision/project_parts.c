@@ -239,6 +239,11 @@ static int check_name(struct cfl__pl *ld, const struct cfl_participant *pt,
 			        ld, v,
 			        "invalid client name '%s' (allowed: letters, digits, '_' and '-')",
 			        cfl__pl_q(ld, s));
+		/* The messaging layer calls the FL server's cell "server": a site of that name
+		 * could not be told apart from it. */
+		if (strcmp(s, "server") == 0)
+			return CFL__FAIL(ld, v,
+			                 "the client name 'server' is reserved for the FL server");
 		break;
 	case CFL_PT_ADMIN:
 	default:

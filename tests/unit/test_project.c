@@ -359,6 +359,8 @@ static const struct bad {
          "participant 'site.1': invalid client name 'site.1' (allowed: letters, digits, '_' and "
          "'-')"},
         {"client_name_too_long", CFL_ECONFIG, 8, 11, "client name is longer than 64 bytes"},
+        {"client_name_server", CFL_ECONFIG, 8, 11,
+         "participant 'server': the client name 'server' is reserved for the FL server"},
         {"org_invalid", CFL_ECONFIG, 10, 10,
          "participant 'site-1': invalid org 'nv-idia' (allowed: letters, digits and '_')"},
         {"org_too_long", CFL_ECONFIG, 10, 10, "org is longer than 64 bytes"},
