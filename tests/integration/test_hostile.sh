@@ -100,7 +100,7 @@ run_mode() { # clear|mtls
 	TMPDIR=$T timeout 180 "$HOSTILE" --server-pid "$spid" --login-timeout 2 \
 		--expect-log "$T/expect-$mode.txt" "$P" $cases >"$T/hostile-$mode.out" 2>&1
 	rc=$?
-	TMPDIR=$T timeout 60 "$HOSTILE" --token-wait 4 --expect-log "$T/expect-ttl-$mode.txt" \
+	TMPDIR=$T timeout 60 "$HOSTILE" --token-wait 6 --expect-log "$T/expect-ttl-$mode.txt" \
 		"$Q" expired-token >>"$T/hostile-$mode.out" 2>&1
 	rc=$((rc + $?))
 	secs=$((($(date +%s%N) - t0) / 1000000000))
