@@ -33,6 +33,15 @@ struct sim {
 	double t0;
 };
 
+/* SIGINT/SIGTERM: stop following the job, stop the processes, remove the temp folder. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -217,7 +226,7 @@ static void stop_all(struct sim *s)
 /* Waits until every site is logged in (bounded). */
 static int wait_sites(struct sim *s)
 {
-	for (int tries = 0; tries < 300; tries++) {
+	for (int tries = 0; tries < 300 && !interrupted; tries++) {
 		json_t *v = admin(s, "check_status client");
 		size_t n = json_array_size(json_object_get(v, "clients"));
 
@@ -262,7 +271,7 @@ static int run_job(struct sim *s)
 	}
 	printf("job %s submitted\n", id);
 	snprintf(cmd, sizeof(cmd), "list_jobs %s", id);
-	for (int tries = 0; tries < 20 * 60 * 10; tries++) {
+	for (int tries = 0; tries < 20 * 60 * 10 && !interrupted; tries++) {
 		json_t *job;
 
 		v = admin(s, cmd);
@@ -278,7 +287,7 @@ static int run_job(struct sim *s)
 		json_decref(v);
 		usleep(50000);
 	}
-	cmd_error("the job did not finish in time");
+	cmd_error(interrupted ? "interrupted" : "the job did not finish in time");
 	return -1;
 }
 
@@ -336,6 +345,8 @@ int cmd_simulate(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	s.t0 = now_s();
+	signal(SIGINT, on_interrupt);
+	signal(SIGTERM, on_interrupt);
 	if (!s.keep) {
 		snprintf(s.ws, sizeof(s.ws), "/tmp/cfl-sim.XXXXXX");
 		if (mkdtemp(s.ws) == NULL) {
