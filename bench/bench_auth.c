@@ -27,6 +27,9 @@
 #include "cfl/tls.h"
 #include "util/fs.h"
 
+#define BENCH_NAME "bench_auth"
+#include "bench_proc.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -57,89 +60,14 @@ static struct {
 	int oneways, rtts, logins;
 } set = {200000, 20000, 1000};
 
-static char tmp_dir[PATH_MAX], prod[PATH_MAX];
+static char prod[PATH_MAX];
 static struct cfl_kitcfg kit_srv, kit_cli, kit_tmp;
 static struct cfl_tls_ctx *srv_tls, *cli_tls;
-static pid_t child = -1;
-static int is_child, ctl_fd = -1, st_fd = -1; /* parent: ctl write end, status read end */
-static volatile sig_atomic_t interrupted;
 static int closing;   /* connections going away are expected */
 static uint64_t nops; /* server process: one-way messages since the last barrier */
 static uint8_t body[MSG_SIZE];
 
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The median of v[0..n), n <= RUNS * SLICES; sorts v. */
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* --- process control --------------------------------------------------------------- */
-
-/* Closes the control pipe (the server's cue to stop), waits 5 s, then kills. 0 if it exited 0. */
-static int stop_child(void)
-{
-	struct timespec tick = {0, 10000000};
-	double end = now_s() + 5.0;
-	int status = -1;
-	pid_t r;
-
-	if (child <= 0)
-		return 0;
-	close(ctl_fd);
-	while ((r = waitpid(child, &status, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
-		if (now_s() > end) {
-			kill(child, SIGKILL);
-			(void)waitpid(child, &status, 0);
-			status = -1;
-			break;
-		}
-		(void)nanosleep(&tick, NULL);
-	}
-	close(st_fd);
-	child = ctl_fd = st_fd = -1;
-	return r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "bench_auth: %s", is_child ? "server process: " : "");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	if (is_child)
-		_exit(1);
-	(void)stop_child();
-	if (tmp_dir[0] != '\0')
-		(void)cfl__fs_rmtree(tmp_dir);
-	exit(1);
-}
-
-static void on_signal(int signo)
-{
-	(void)signo;
-	interrupted = 1;
-}
 
 /* Runs `loop` once (at most 10 ms) unless the deadline passed or the user interrupted. */
 static void step(struct cfl_loop *loop, double end, const char *what)

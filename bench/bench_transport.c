@@ -20,6 +20,9 @@
 #include "cfl/tls.h"
 #include "util/fs.h"
 
+#define BENCH_NAME "bench_transport"
+#include "bench_proc.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -69,70 +72,12 @@ static struct {
 	long srv_before, srv_after, cli_before, cli_after; /* VmRSS, KiB */
 } res;
 
-static char tmp_dir[PATH_MAX];
 static struct cfl_kitcfg kit_srv, kit_cli;
 static struct cfl_tls_ctx *srv_tls, *cli_tls;
-static pid_t child = -1;
-/* Parent: the control pipe's write end and the status pipe's read end. Child: the other ends. */
-static int is_child, ctl_fd = -1, st_fd = -1;
-static volatile sig_atomic_t interrupted;
 static uint8_t src_buf[BUF_SIZE], rx_buf[BUF_SIZE];
 static char cfl_cipher[96], base_cipher[96];
 
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* --- the server process ----------------------------------------------------------------- */
-
-/* Closes the control pipe (the server's cue to stop), gives the server 5 s to exit, then
- * kills it. Returns 0 if it exited with status 0. */
-static int stop_child(void)
-{
-	struct timespec tick = {0, 5000000};
-	double end = now_s() + 5.0;
-	int status = -1;
-	pid_t r;
-
-	if (child <= 0)
-		return 0;
-	close(ctl_fd);
-	while ((r = waitpid(child, &status, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
-		if (now_s() > end) {
-			kill(child, SIGKILL);
-			(void)waitpid(child, &status, 0);
-			status = -1;
-			break;
-		}
-		(void)nanosleep(&tick, NULL);
-	}
-	close(st_fd);
-	ctl_fd = st_fd = child = -1;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "bench_transport: %s", is_child ? "server process: " : "");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	if (is_child)
-		_exit(1);
-	(void)stop_child();
-	if (tmp_dir[0] != '\0')
-		(void)cfl__fs_rmtree(tmp_dir);
-	exit(1);
-}
 
 static void reap(void)
 {
@@ -897,13 +842,6 @@ static void bench_idle(void)
 
 /* --- main ------------------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void print_results(void)
 {
 	static const char *const label[B_KINDS] = {"cfl mTLS (cfl_conn_send_stream)",
@@ -938,12 +876,6 @@ static void print_results(void)
 	       "  client VmRSS %7ld -> %7ld KiB  %6.1f KiB per connection\n",
 	       res.srv_before, res.srv_after, (double)(res.srv_after - res.srv_before) / set.conns,
 	       res.cli_before, res.cli_after, (double)(res.cli_after - res.cli_before) / set.conns);
-}
-
-static void on_signal(int signo)
-{
-	(void)signo;
-	interrupted = 1;
 }
 
 int main(int argc, char **argv)
