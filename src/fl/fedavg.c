@@ -332,8 +332,9 @@ static void update_reply(struct cfl_peer *peer, int status, const char *reason,
 			         reason ? reason : cfl_strerror(status));
 		if (p->st == P_PULL)
 			p->st = P_FAILED;
-		update_end(p, CFL_ECLOSED, "no update"); /* counts down outstanding */
-		p->f->pulling = 0;
+		/* Counts down outstanding and clears pulling; it may free the run (and p with it),
+		 * so nothing of p or f is touched after it. */
+		update_end(p, CFL_ECLOSED, "no update");
 		return;
 	}
 	update_data(p, fr->body, fr->body_len);
