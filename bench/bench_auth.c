@@ -19,7 +19,7 @@
 #include "cfl/auth.h"
 #include "cfl/conn.h"
 #include "cfl/err.h"
-#include "cfl/kitcfg.h"
+#include "cfl/kit.h"
 #include "cfl/log.h"
 #include "cfl/loop.h"
 #include "cfl/msg.h"

@@ -13,7 +13,7 @@
 #define _GNU_SOURCE
 #include "cfl/conn.h"
 #include "cfl/err.h"
-#include "cfl/kitcfg.h"
+#include "cfl/kit.h"
 #include "cfl/log.h"
 #include "cfl/loop.h"
 #include "cfl/provision.h"

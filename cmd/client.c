@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static void usage(FILE *out)
 {
@@ -28,6 +29,13 @@ static void usage(FILE *out)
 	        "  --to CELL        send the --message to another site, routed by the server\n"
 	        "  --stats          print peak_rss_kib at exit\n"
 	        "  --connect-timeout S  connect + handshake limit (default 5)\n");
+}
+
+static void print_line(const char *line, void *arg)
+{
+	(void)arg;
+	printf("%s\n", line);
+	fflush(stdout);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -54,10 +62,10 @@ int cmd_client(int argc, char **argv)
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	struct cfl_client_action act = {0};
+	struct cfl_client_action act = {.report = print_line};
 	struct cfl_err e = {0};
 	uint64_t v;
-	int ch;
+	int ch, stats = 0, rc;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -76,22 +84,24 @@ int cmd_client(int argc, char **argv)
 				act.connect_timeout_s = v > 3600 ? 3600 : (int)v;
 				break;
 			}
-			act.kind = ch == 'p'   ? CFL_ACT_PING
-			           : ch == 'P' ? CFL_ACT_PINGLOOP
-			           : ch == 'o' ? CFL_ACT_ONEWAY
-			           : ch == 's' ? CFL_ACT_SEND
-			                       : CFL_ACT_RECV;
-			act.n = v;
+			act.kind = CFL_ACT_DIAG;
+			act.diag.kind = ch == 'p'   ? CFL_DIAG_PING
+			                : ch == 'P' ? CFL_DIAG_PINGLOOP
+			                : ch == 'o' ? CFL_DIAG_ONEWAY
+			                : ch == 's' ? CFL_DIAG_SEND
+			                            : CFL_DIAG_RECV;
+			act.diag.n = v;
 			break;
 		case 'm':
-			act.kind = CFL_ACT_MESSAGE;
-			act.text = optarg;
+			act.kind = CFL_ACT_DIAG;
+			act.diag.kind = CFL_DIAG_MESSAGE;
+			act.diag.text = optarg;
 			break;
 		case 'S':
-			act.stats = 1;
+			stats = 1;
 			break;
 		case 'T':
-			act.to = optarg;
+			act.diag.to = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -105,7 +115,14 @@ int cmd_client(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (cfl_client_run(argv[optind], &act, &e) != 0) {
+	rc = cfl_client_run(argv[optind], &act, &e);
+	if (stats) {
+		struct rusage ru;
+
+		getrusage(RUSAGE_SELF, &ru);
+		printf("peak_rss_kib=%ld\n", ru.ru_maxrss);
+	}
+	if (rc != 0) {
 		cmd_error("%s", e.msg);
 		return EXIT_FAIL;
 	}

@@ -1,7 +1,7 @@
 /* cfl train <job folder> --epochs N: the central baseline of a built-in job. */
 #include "cmds.h"
 
-#include "cfl/jobs.h"
+#include "cfl/trainer.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -47,7 +47,7 @@ int cmd_train(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (cfl_jobs_central_baseline(argv[optind], epochs, &acc, &e) != 0) {
+	if (cfl_trainer_central_baseline(argv[optind], epochs, &acc, &e) != 0) {
 		cmd_error("%s", e.msg);
 		return EXIT_FAIL;
 	}

@@ -13,7 +13,7 @@
 
 #include "cfl/err.h"
 #include "cfl/msg.h"
-#include "cfl/project.h"
+#include "cfl/tls.h"
 
 #include <stdint.h>
 #include <time.h>

@@ -2,29 +2,28 @@
 #ifndef CFL_CLIENT_H
 #define CFL_CLIENT_H
 
+#include "cfl/diag.h"
 #include "cfl/err.h"
 
 #include <stdint.h>
 
 enum cfl_client_action_kind {
 	CFL_ACT_NONE = 0, /* run until SIGTERM/SIGINT, reconnecting after drops */
-	CFL_ACT_PING,     /* n request/reply round trips */
-	CFL_ACT_SEND,     /* stream n bytes to the server and check its checksum */
-	CFL_ACT_RECV,     /* receive n bytes from the server and check them */
-	CFL_ACT_MESSAGE,  /* one echo request with `text` */
-	CFL_ACT_ONEWAY,   /* n one-way messages, then one request to flush */
-	CFL_ACT_PINGLOOP, /* a request every 200 ms for n seconds, surviving reconnects */
+	CFL_ACT_DIAG,     /* a diagnostic action (cfl/diag.h) */
 	CFL_ACT_ADMIN,    /* admin console: `text` is one command, or NULL to read stdin */
 };
 
+/* Receives an action's summary line when it succeeded (the program prints it). */
+typedef void (*cfl_client_report_fn)(const char *line, void *arg);
+
 struct cfl_client_action {
 	enum cfl_client_action_kind kind;
-	uint64_t n;
-	const char *text;
-	int stats;             /* print peak_rss_kib at the end */
-	int connect_timeout_s; /* actions: give up after this long without a connection */
-	int json;              /* admin: print replies as JSON */
-	const char *to;        /* message: the cell to route it to (NULL: the server) */
+	struct cfl_diag_action diag; /* CFL_ACT_DIAG */
+	const char *text;            /* admin */
+	int json;                    /* admin: print replies as JSON */
+	int connect_timeout_s;       /* actions: give up after this long without a connection */
+	cfl_client_report_fn report;
+	void *report_arg;
 };
 
 /* Runs the client. Blocks. With an action: returns 0 when it succeeded, else a CFL_E* code with

@@ -40,7 +40,6 @@
 #include "cfl/err.h"
 #include "cfl/frame.h"
 #include "cfl/loop.h"
-#include "cfl/project.h"
 #include "cfl/tls.h"
 
 #include <stddef.h>

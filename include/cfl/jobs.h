@@ -41,8 +41,4 @@ int cfl_jobs_download(struct cfl_jobs *j, const char *id, char **bundle, size_t 
 /* Tells the scheduler that the set of connected clients changed. */
 void cfl_jobs_kick(struct cfl_jobs *j);
 
-/* The central baseline of a job with the built-in executor: the same model trained on all the
- * training data for `epochs` epochs, evaluated on the test set. Blocks (seconds to minutes). */
-int cfl_jobs_central_baseline(const char *job_dir, int epochs, float *accuracy, struct cfl_err *e);
-
 #endif

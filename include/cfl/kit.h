@@ -1,13 +1,16 @@
-/* Startup-kit signatures: signature.json over a participant's kit files.
+/* Startup kits: their signatures and their runtime configuration.
  *
- * signature.json (in startup/) maps each signed file to the base64 signature of its bytes
- * made with the root CA key (RSA-PSS/SHA-256 or ECDSA/SHA-256, by the CA's key type).
- * Keys are bare names for files in startup/ and "local/<name>" for the local/ defaults. */
+ * Signatures: signature.json (in startup/) maps each signed file to the base64 signature of its
+ * bytes made with the root CA key (RSA-PSS/SHA-256 or ECDSA/SHA-256, by the CA's key type). Keys
+ * are bare names for files in startup/ and "local/<name>" for the local/ defaults. */
 #ifndef CFL_KIT_H
 #define CFL_KIT_H
 
 #include "cfl/err.h"
 #include "cfl/pki.h"
+#include "cfl/tls.h"
+
+#include <limits.h>
 
 #define CFL_KIT_MAX_FILES      256
 #define CFL_KIT_MAX_FILE_BYTES (16u << 20)
@@ -28,5 +31,38 @@ typedef void (*cfl_kit_problem_fn)(enum cfl_kit_problem what, const char *file, 
  * CFL_EVERIFY when any file is changed, missing or added (e->msg names the first ones), or
  * another code when the kit cannot be read at all. */
 int cfl_kit_verify(const char *kit_dir, cfl_kit_problem_fn fn, void *arg, struct cfl_err *e);
+
+/* A startup kit's runtime configuration: fed_server.json / fed_client.json read into a value.
+ * Paths in the result are absolute (the kit's startup/ folder joined with the file names the
+ * config gives). The file is at most 1 MiB; every string is bounded by the struct's arrays. */
+#define CFL_KITCFG_NAME_MAX 256
+
+struct cfl_kitcfg {
+	int is_server;
+	char kit_dir[PATH_MAX];
+	char project[CFL_KITCFG_NAME_MAX];
+	char name[CFL_KITCFG_NAME_MAX];     /* server: its CN; client: the site name */
+	char identity[CFL_KITCFG_NAME_MAX]; /* the server CN (client: the one it expects) */
+	char host[CFL_KITCFG_NAME_MAX];     /* client: host it dials */
+	int port;                           /* client: port it dials; server: fed_learn_port */
+	int admin_port;                     /* server */
+	int secure_train;
+	enum cfl_conn_sec mode; /* resolved: explicit value, else secure_train ? mtls : clear */
+	char cert[PATH_MAX], key[PATH_MAX], root_ca[PATH_MAX];
+	char custom_ca[PATH_MAX]; /* "" when the kit has none */
+};
+
+/* Reads KIT/startup/fed_client.json (is_server 0), fed_server.json (1) or fed_admin.json (2).
+ * Returns 0, or CFL_ENOENT / CFL_EIO / CFL_ECONFIG with `e` naming the file and the field. */
+int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out, struct cfl_err *e);
+
+/* The CA file a client trusts for its mode: customRootCA.pem in tls mode when present, else
+ * rootCA.pem (SPEC §4). */
+const char *cfl_kitcfg_trust_file(const struct cfl_kitcfg *c);
+
+/* At start-up, checks the kit's own signatures (SPEC §3): every problem is logged, and the
+ * error names the changed, missing or added files. 0 when intact, or when the kit is unsigned
+ * (no startup/signature.json) and secure_train is off (the simulator's kits). */
+int cfl_kitcfg_verify_kit(const struct cfl_kitcfg *c, struct cfl_err *e);
 
 #endif

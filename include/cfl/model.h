@@ -156,4 +156,25 @@ void cfl_agg_reset(struct cfl_agg *a);
 /* Frees the aggregator; NULL is a no-op. */
 void cfl_agg_free(struct cfl_agg *a);
 
+/* A model read as safetensors bytes on the fly, at any offset, without building the file in
+ * memory (the server's global model goes to every site and to disk this way, so aggregation
+ * holds one copy of the model, not two). A small value type: embed it, _init/_release. */
+struct cfl_model_reader {
+	const struct cfl_model *m;
+	uint8_t *head; /* 8-byte length + JSON header, padded to 8 */
+	size_t head_len;
+	const struct cfl_tensor **sorted; /* tensors in file order */
+	uint64_t *starts;                 /* byte offset of each one's data after the header */
+	uint64_t total;                   /* file size */
+};
+
+/* The model must not change while the stream is in use. */
+int cfl_model_reader_init(struct cfl_model_reader *s, const struct cfl_model *m, struct cfl_err *e);
+/* Copies up to len bytes of the file from offset `off`; returns the count (0 at the end). */
+size_t cfl_model_reader_read(const struct cfl_model_reader *s, uint64_t off, uint8_t *buf,
+                             size_t len);
+/* Writes the whole file to `path` (through a temp file and a rename). */
+int cfl_model_reader_save(const struct cfl_model_reader *s, const char *path, struct cfl_err *e);
+void cfl_model_reader_release(struct cfl_model_reader *s);
+
 #endif

@@ -115,12 +115,17 @@ int cfl_peer_set_auth(struct cfl_peer *p, const char *const keys[], const char *
                       size_t n);
 
 /* Checks an incoming message before anything else sees it; every REQUEST, ONEWAY and REPLY
- * except the login topics (challenge, register, goodbye). Returns 0 to accept; otherwise
- * writes the reason into `why`, and the hub drops the message (a REQUEST gets the error reply
- * `unauthenticated` with that reason; a stream is cancelled). The gate logs. */
+ * except those to a topic of this cell marked with cfl_msg_hub_exempt. Returns 0 to accept;
+ * otherwise writes the reason into `why`, and the hub drops the message (a REQUEST gets the error
+ * reply `unauthenticated` with that reason; a stream is cancelled). The gate logs. */
 typedef int (*cfl_msg_gate_fn)(struct cfl_peer *p, const struct cfl_frame *f, char *why,
                                size_t why_size, void *arg);
 void cfl_msg_hub_set_gate(struct cfl_msg_hub *h, cfl_msg_gate_fn fn, void *arg);
+
+/* Lets requests and one-way messages to `topic` (already registered with cfl_msg_hub_handle,
+ * and addressed to this cell) pass without the gate: the gate's owner names the topics that
+ * must work before a peer is authenticated (the login exchange). Returns 0 or CFL_ENOENT. */
+int cfl_msg_hub_exempt(struct cfl_msg_hub *h, const char *topic);
 
 /* The value of header `key` in `f` copied as a NUL-terminated string into buf; "" and
  * CFL_ENOENT when absent, CFL_ETOOBIG when it does not fit. */

@@ -10,6 +10,7 @@
 
 #include "cfl/err.h"
 #include "cfl/pki.h"
+#include "cfl/tls.h" /* enum cfl_conn_sec */
 
 #include <stddef.h>
 
@@ -18,17 +19,6 @@
 #define CFL_PROJECT_MAX_HOSTS        64
 #define CFL_CN_MAX                   64
 #define CFL_HOSTNAME_MAX             255
-
-enum cfl_conn_sec {
-	CFL_SEC_UNSET = 0,
-	CFL_SEC_CLEAR,
-	CFL_SEC_TLS,
-	CFL_SEC_MTLS,
-};
-
-/* Parses "clear"/"tls"/"mtls", case-insensitive; CFL_EINVAL otherwise. */
-int cfl_conn_sec_parse(const char *s, enum cfl_conn_sec *out);
-const char *cfl_conn_sec_name(enum cfl_conn_sec s); /* "clear", "tls", "mtls", "unset" */
 
 enum cfl_ptype {
 	CFL_PT_SERVER = 0,

@@ -29,10 +29,22 @@
 #define CFL_TLS_H
 
 #include "cfl/err.h"
-#include "cfl/project.h"
 
 #include <stddef.h>
 #include <sys/types.h>
+
+/* Connection security (SPEC §4), per project, per participant and per connection. */
+enum cfl_conn_sec {
+	CFL_SEC_UNSET = 0,
+	CFL_SEC_CLEAR,
+	CFL_SEC_TLS,
+	CFL_SEC_MTLS,
+};
+
+/* Parses (project files and kit configs) "clear"/"tls"/"mtls", case-insensitive; CFL_EINVAL
+ * otherwise. */
+int cfl_conn_sec_parse(const char *s, enum cfl_conn_sec *out);
+const char *cfl_conn_sec_name(enum cfl_conn_sec s); /* "clear", "tls", "mtls", "unset" */
 
 struct cfl_tls_ctx;
 struct cfl_tls;

@@ -19,6 +19,8 @@
 #include "cfl/err.h"
 #include "cfl/model.h"
 
+#include <jansson.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,5 +72,28 @@ int cfl_trainer_train(const struct cfl_trainer_cfg *cfg, struct cfl_model *m,
  * the mean cross-entropy. `d` must not be empty. Returns 0, CFL_EINVAL or CFL_ENOMEM. */
 int cfl_trainer_eval(const struct cfl_model *m, const struct cfl_dataset *d, float *accuracy,
                      float *loss, struct cfl_err *e);
+
+/* The built-in executor: this trainer on a named dataset, as the server (evaluation, initial
+ * model) and the sites (training) both run it. */
+/* The executor section of config.json: {"type": "builtin", "dataset": "fashion-mnist" |
+ * "digits", "arch": "mlp" | "softmax", "hidden", "lr", "epochs", "batch", "seed",
+ * "alpha"}. */
+int cfl_trainer_builtin_init_model(json_t *executor, struct cfl_model **out, struct cfl_err *e);
+/* Test accuracy and loss of `m` on the dataset's test part; CFL_ENOENT when the data is not on
+ * this machine. The test set is loaded once and cached. */
+int cfl_trainer_builtin_eval(json_t *executor, const struct cfl_model *m, float *acc, float *loss,
+                             struct cfl_err *e);
+/* Local training of site `site` of `n_sites` (its deterministic split) on m, in place, for
+ * round `round` (each round shuffles differently). */
+int cfl_trainer_builtin_train(json_t *executor, int site, int n_sites, int round,
+                              struct cfl_model *m, uint64_t *steps, float *loss, struct cfl_err *e);
+/* Central baseline: the same model trained on all the training data for `epochs`. */
+int cfl_trainer_builtin_central(json_t *executor, int epochs, float *acc, struct cfl_err *e);
+void cfl_trainer_builtin_release(void);
+
+/* The central baseline of a job with the built-in executor: the same model trained on all the
+ * training data for `epochs` epochs, evaluated on the test set. Blocks (seconds to minutes). */
+int cfl_trainer_central_baseline(const char *job_dir, int epochs, float *accuracy,
+                                 struct cfl_err *e);
 
 #endif

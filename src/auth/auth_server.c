@@ -585,6 +585,10 @@ int cfl_auth_server_new(struct cfl_msg_hub *hub, const struct cfl_auth_server_cf
 	cfl_msg_hub_handle(hub, "renew", on_renew, s);
 	cfl_msg_hub_handle(hub, "heartbeat", on_heartbeat, s);
 	cfl_msg_hub_handle(hub, "goodbye", on_goodbye, s);
+	/* The login exchange itself must work before the gate can pass anything (SPEC §5). */
+	cfl_msg_hub_exempt(hub, "challenge");
+	cfl_msg_hub_exempt(hub, "register");
+	cfl_msg_hub_exempt(hub, "goodbye");
 	s->reaper = cfl_loop_timer_add(s->loop, 1000, on_reap, s);
 	*out = s;
 	return 0;

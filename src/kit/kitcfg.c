@@ -1,6 +1,6 @@
 /* Reading a kit's fed_server.json / fed_client.json (the fields cfl provision writes). */
 #define _DEFAULT_SOURCE
-#include "cfl/kitcfg.h"
+#include "cfl/kit.h"
 
 #include "cfl/kit.h"
 #include "cfl/log.h"

@@ -303,18 +303,32 @@ void cfl_msg_hub_set_gate(struct cfl_msg_hub *h, cfl_msg_gate_fn fn, void *arg)
 	h->gate_arg = arg;
 }
 
-/* Exempt from the gate: the login exchange itself (SPEC §5). */
-static int exempt_topic(const struct cfl_frame *f)
+int cfl_msg_hub_exempt(struct cfl_msg_hub *h, const char *topic)
 {
-	char topic[32];
+	for (size_t i = 0; i < h->n_topics; i++) {
+		if (strcmp(h->topics[i].name, topic) == 0) {
+			h->topics[i].exempt = 1;
+			return 0;
+		}
+	}
+	return CFL_ENOENT;
+}
 
-	/* Only for the hub itself: a login topic addressed to another cell is routed like any
-	 * other message, so it must pass the gate. */
+/* Whether `f` is addressed to a topic of this cell that its owner exempted from the gate. */
+static int exempt_topic(const struct cfl_msg_hub *h, const struct cfl_frame *f)
+{
+	char topic[sizeof(h->topics[0].name)];
+
+	/* Only for the hub itself: a topic addressed to another cell is routed like any other
+	 * message, so it must pass the gate. */
 	if (f->type == CFL_FRAME_T_REPLY || cfl_frame_header(f, "dst") != NULL ||
 	    cfl_frame_header_str(f, "topic", topic, sizeof(topic)) != 0)
 		return 0;
-	return strcmp(topic, "challenge") == 0 || strcmp(topic, "register") == 0 ||
-	       strcmp(topic, "goodbye") == 0;
+	for (size_t i = 0; i < h->n_topics; i++) {
+		if (h->topics[i].exempt && strcmp(h->topics[i].name, topic) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
@@ -577,7 +591,7 @@ static void cb_msg(struct cfl_conn *c, const struct cfl_frame *f, int more, void
 
 	if (p == NULL)
 		return;
-	if (p->hub->gate != NULL && !exempt_topic(f)) {
+	if (p->hub->gate != NULL && !exempt_topic(p->hub, f)) {
 		char why[256] = "";
 		int rc = p->hub->gate(p, f, why, sizeof(why), p->hub->gate_arg);
 

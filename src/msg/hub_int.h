@@ -15,6 +15,7 @@ struct topic {
 	char name[64];
 	cfl_msg_handler fn;
 	void *arg;
+	int exempt; /* requests to this cell pass without the gate (cfl_msg_hub_exempt) */
 };
 
 /* A request waiting for its reply. */

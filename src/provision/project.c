@@ -238,34 +238,6 @@ static int read_top(struct cfl__pl *ld, const struct cfl__ynode *root)
 
 /* ---- public API -------------------------------------------------------------------- */
 
-int cfl_conn_sec_parse(const char *s, enum cfl_conn_sec *out)
-{
-	static const enum cfl_conn_sec vals[] = {CFL_SEC_CLEAR, CFL_SEC_TLS, CFL_SEC_MTLS};
-
-	for (size_t i = 0; i < ARRAY_LEN(vals); i++) {
-		if (strcasecmp(s, cfl_conn_sec_name(vals[i])) == 0) {
-			*out = vals[i];
-			return 0;
-		}
-	}
-	return CFL_EINVAL;
-}
-
-const char *cfl_conn_sec_name(enum cfl_conn_sec s)
-{
-	switch (s) {
-	case CFL_SEC_CLEAR:
-		return "clear";
-	case CFL_SEC_TLS:
-		return "tls";
-	case CFL_SEC_MTLS:
-		return "mtls";
-	case CFL_SEC_UNSET:
-	default:
-		return "unset";
-	}
-}
-
 int cfl_project_load_mem(const char *data, size_t len, const char *name, struct cfl_project **out,
                          struct cfl_err *e)
 {

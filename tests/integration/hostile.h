@@ -9,7 +9,7 @@
 
 #include "cfl/conn.h"
 #include "cfl/frame.h"
-#include "cfl/kitcfg.h"
+#include "cfl/kit.h"
 #include "cfl/loop.h"
 #include "cfl/pki.h"
 #include "cfl/tls.h"

@@ -11,7 +11,7 @@
 
 #include "cfl/err.h"
 #include "cfl/model.h"
-#include "fl/model_int.h"
+#include "model/model_int.h"
 #include "util/fs.h"
 
 #include <dirent.h>

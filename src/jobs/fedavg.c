@@ -7,9 +7,8 @@
  * left out of that round; the round completes if at least min_clients updates arrived. After
  * each round the global model and the metrics are saved, so a restarted server resumes after
  * the last completed round. */
-#include "builtin.h"
+#include "cfl/trainer.h"
 #include "jobs_int.h"
-#include "mstream.h"
 
 #include "cfl/log.h"
 #include "cfl/model.h"
@@ -43,7 +42,7 @@ struct fedavg {
 	struct cfl_jobs *j;
 	struct job *jb;
 	struct cfl_model *global;
-	struct cfl__mstream gs; /* the global model as safetensors bytes, made on demand */
+	struct cfl_model_reader gs; /* the global model as safetensors bytes, made on demand */
 	struct cfl_agg *agg;
 	struct part *parts;
 	size_t n;
@@ -70,7 +69,7 @@ void cfl__fedavg_free(struct fedavg *f)
 {
 	if (f == NULL)
 		return;
-	cfl__mstream_release(&f->gs);
+	cfl_model_reader_release(&f->gs);
 	cfl_model_free(f->global);
 	cfl_agg_free(f->agg);
 	free(f->parts);
@@ -143,7 +142,7 @@ static int save_global(struct fedavg *f)
 	struct cfl_err e = {0};
 
 	if (cfl__job_path(f->jb, "model.safetensors", path, sizeof(path)) != 0 ||
-	    cfl__mstream_save(&f->gs, path, &e) != 0) {
+	    cfl_model_reader_save(&f->gs, path, &e) != 0) {
 		CFL_ERROR("job %s: cannot save the global model: %s", f->jb->id, e.msg);
 		return CFL_EIO;
 	}
@@ -152,8 +151,8 @@ static int save_global(struct fedavg *f)
 
 static int serialize_global(struct fedavg *f, struct cfl_err *e)
 {
-	cfl__mstream_release(&f->gs);
-	return cfl__mstream_init(&f->gs, f->global, e);
+	cfl_model_reader_release(&f->gs);
+	return cfl_model_reader_init(&f->gs, f->global, e);
 }
 
 /* workflow.result "diff": sites send weight differences instead of weights. */
@@ -195,7 +194,7 @@ static int builtin_job(const struct job *jb)
 static int serialize_global_of(struct fedavg *f, struct cfl_model *m, struct cfl_err *e)
 {
 	f->global = m;
-	return cfl__mstream_init(&f->gs, m, e);
+	return cfl_model_reader_init(&f->gs, m, e);
 }
 
 static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_t steps_sum)
@@ -209,7 +208,7 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 	int rc;
 
 	/* The old global goes first: sum + staging + the new model stay within 3x the model. */
-	cfl__mstream_release(&f->gs);
+	cfl_model_reader_release(&f->gs);
 	cfl_agg_release_stage(f->agg);
 	rc = cfl_agg_result(f->agg, &next, &e);
 	if (rc == 0 && diff_job(jb))
@@ -222,8 +221,8 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 		return;
 	}
 	jb->rounds_done++;
-	if (!builtin_job(jb) || cfl__builtin_eval(json_object_get(jb->config, "executor"),
-	                                          f->global, &acc, &tloss, &e) != 0)
+	if (!builtin_job(jb) || cfl_trainer_builtin_eval(json_object_get(jb->config, "executor"),
+	                                                 f->global, &acc, &tloss, &e) != 0)
 		acc = tloss = -1;
 	m = json_pack("{s:i, s:I, s:f, s:f, s:f, s:f, s:I}", "round", jb->rounds_done, "clients",
 	              (json_int_t)updates, "train_loss",
@@ -388,7 +387,7 @@ static void maybe_drop_global(struct fedavg *f)
 		if (p->st == P_DEPLOY || (p->st == P_TRAIN && p->sent < f->gs.total))
 			return;
 	}
-	cfl__mstream_release(&f->gs);
+	cfl_model_reader_release(&f->gs);
 	cfl_model_free(f->global);
 	f->global = NULL;
 }
@@ -396,7 +395,7 @@ static void maybe_drop_global(struct fedavg *f)
 static int model_read(void *src, uint8_t *buf, size_t len)
 {
 	struct part *p = src;
-	size_t n = cfl__mstream_read(&p->f->gs, p->sent, buf, len);
+	size_t n = cfl_model_reader_read(&p->f->gs, p->sent, buf, len);
 
 	p->sent += n;
 	if (p->sent == p->f->gs.total)
@@ -664,7 +663,7 @@ static int initial_model(struct fedavg *f, struct cfl_err *e)
 	f->jb->rounds_done = 0;
 	json_array_clear(f->jb->metrics);
 	if (type == NULL || strcmp(type, "builtin") == 0)
-		return cfl__builtin_init_model(ex, &f->global, e);
+		return cfl_trainer_builtin_init_model(ex, &f->global, e);
 	return initial_from_bundle(f->bundle, f->bundle_len, ex, &f->global, e);
 }
 

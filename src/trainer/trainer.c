@@ -18,7 +18,7 @@
  * loop order, only on the data, the seed and the compiler's float semantics. */
 #include "cfl/trainer.h"
 
-#include "fl/rng.h"
+#include "trainer/rng.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
 /* Safetensors bytes of a model, produced on demand (see mstream.h): the header comes from the
  * model module (cfl__model_header), so these bytes equal cfl_model_serialize's; the data is
  * read straight out of the tensors. */
-#include "mstream.h"
+#include "cfl/model.h"
 
-#include "fl/model_int.h"
+#include "model/model_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@
 #error "mstream writes float32 values as they are in memory: little-endian hosts only"
 #endif
 
-int cfl__mstream_init(struct cfl__mstream *s, const struct cfl_model *m, struct cfl_err *e)
+int cfl_model_reader_init(struct cfl_model_reader *s, const struct cfl_model *m, struct cfl_err *e)
 {
 	uint64_t off = 0;
 	int rc;
@@ -25,7 +25,7 @@ int cfl__mstream_init(struct cfl__mstream *s, const struct cfl_model *m, struct 
 		return rc;
 	s->starts = calloc(m->n ? m->n : 1, sizeof(*s->starts));
 	if (s->starts == NULL) {
-		cfl__mstream_release(s);
+		cfl_model_reader_release(s);
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < m->n; i++) {
@@ -36,7 +36,8 @@ int cfl__mstream_init(struct cfl__mstream *s, const struct cfl_model *m, struct 
 	return 0;
 }
 
-size_t cfl__mstream_read(const struct cfl__mstream *s, uint64_t off, uint8_t *buf, size_t len)
+size_t cfl_model_reader_read(const struct cfl_model_reader *s, uint64_t off, uint8_t *buf,
+                             size_t len)
 {
 	size_t done = 0;
 
@@ -66,7 +67,7 @@ size_t cfl__mstream_read(const struct cfl__mstream *s, uint64_t off, uint8_t *bu
 	return done;
 }
 
-int cfl__mstream_save(const struct cfl__mstream *s, const char *path, struct cfl_err *e)
+int cfl_model_reader_save(const struct cfl_model_reader *s, const char *path, struct cfl_err *e)
 {
 	char tmp[4200];
 	static uint8_t buf[1 << 20];
@@ -79,7 +80,7 @@ int cfl__mstream_save(const struct cfl__mstream *s, const char *path, struct cfl
 	f = fopen(tmp, "wb");
 	if (f == NULL)
 		return cfl_err_set(e, CFL_EIO, "cannot write '%s'", tmp);
-	while ((n = cfl__mstream_read(s, off, buf, sizeof(buf))) > 0) {
+	while ((n = cfl_model_reader_read(s, off, buf, sizeof(buf))) > 0) {
 		if (fwrite(buf, 1, n, f) != n)
 			break;
 		off += n;
@@ -91,7 +92,7 @@ int cfl__mstream_save(const struct cfl__mstream *s, const char *path, struct cfl
 	return 0;
 }
 
-void cfl__mstream_release(struct cfl__mstream *s)
+void cfl_model_reader_release(struct cfl_model_reader *s)
 {
 	free(s->head);
 	free(s->sorted);

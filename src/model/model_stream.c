@@ -2,7 +2,7 @@
  * docs/models.md, and the element decoders. Shared by the whole-file parser (model.c) and the
  * streaming aggregator (agg.c), which is why nothing here needs the data buffer itself: a
  * header is checked completely before the first data byte is looked at. */
-#include "fl/model_int.h"
+#include "model/model_int.h"
 
 #include <float.h>
 #include <inttypes.h>

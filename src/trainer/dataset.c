@@ -2,7 +2,7 @@
  * deterministic IID / Dirichlet label-skew splits among sites (docs/trainer.md). */
 #include "cfl/dataset.h"
 
-#include "fl/rng.h"
+#include "trainer/rng.h"
 #include "util/fs.h"
 #include "util/reader.h"
 

@@ -1,10 +1,8 @@
 /* The built-in executor: the C trainer on Fashion-MNIST or the 8x8 digits, with the data
  * loaded once per process and split deterministically among the sites. */
 #define _DEFAULT_SOURCE
-#include "builtin.h"
 
 #include "cfl/dataset.h"
-#include "cfl/jobs.h"
 #include "cfl/log.h"
 #include "cfl/trainer.h"
 #include "util/fs.h"
@@ -94,7 +92,7 @@ static int load(json_t *ex, struct cfl_err *e)
 
 	if (cache.loaded && strcmp(cache.name, name) == 0)
 		return 0;
-	cfl__builtin_release();
+	cfl_trainer_builtin_release();
 	if (strcmp(name, "fashion-mnist") == 0) {
 		const char *dir = str_or(ex, "data_path", CFL_FMNIST_DIR);
 
@@ -117,7 +115,7 @@ static int load(json_t *ex, struct cfl_err *e)
 		                   name);
 	}
 	if (rc != 0) {
-		cfl__builtin_release();
+		cfl_trainer_builtin_release();
 		return rc;
 	}
 	snprintf(cache.name, sizeof(cache.name), "%s", name);
@@ -125,7 +123,7 @@ static int load(json_t *ex, struct cfl_err *e)
 	return 0;
 }
 
-void cfl__builtin_release(void)
+void cfl_trainer_builtin_release(void)
 {
 	if (!cache.loaded)
 		return;
@@ -159,7 +157,7 @@ static int synth_init(json_t *ex, struct cfl_model **out, struct cfl_err *e)
 	return 0;
 }
 
-int cfl__builtin_init_model(json_t *ex, struct cfl_model **out, struct cfl_err *e)
+int cfl_trainer_builtin_init_model(json_t *ex, struct cfl_model **out, struct cfl_err *e)
 {
 	struct cfl_trainer_cfg c;
 	const char *name = str_or(ex, "dataset", "fashion-mnist");
@@ -174,8 +172,8 @@ int cfl__builtin_init_model(json_t *ex, struct cfl_model **out, struct cfl_err *
 	return cfl_trainer_init(&c, dim, 10, out, e);
 }
 
-int cfl__builtin_eval(json_t *ex, const struct cfl_model *m, float *acc, float *loss,
-                      struct cfl_err *e)
+int cfl_trainer_builtin_eval(json_t *ex, const struct cfl_model *m, float *acc, float *loss,
+                             struct cfl_err *e)
 {
 	int rc = load(ex, e);
 
@@ -184,8 +182,8 @@ int cfl__builtin_eval(json_t *ex, const struct cfl_model *m, float *acc, float *
 	return cfl_trainer_eval(m, &cache.test, acc, loss, e);
 }
 
-int cfl__builtin_train(json_t *ex, int site, int n_sites, int round, struct cfl_model *m,
-                       uint64_t *steps, float *loss, struct cfl_err *e)
+int cfl_trainer_builtin_train(json_t *ex, int site, int n_sites, int round, struct cfl_model *m,
+                              uint64_t *steps, float *loss, struct cfl_err *e)
 {
 	struct cfl_trainer_cfg c;
 	struct cfl_dataset part;
@@ -215,7 +213,7 @@ int cfl__builtin_train(json_t *ex, int site, int n_sites, int round, struct cfl_
 	return rc;
 }
 
-int cfl__builtin_central(json_t *ex, int epochs, float *acc, struct cfl_err *e)
+int cfl_trainer_builtin_central(json_t *ex, int epochs, float *acc, struct cfl_err *e)
 {
 	struct cfl_trainer_cfg c;
 	struct cfl_model *m = NULL;
@@ -226,7 +224,7 @@ int cfl__builtin_central(json_t *ex, int epochs, float *acc, struct cfl_err *e)
 	if ((rc = cfg_of(ex, &c, e)) != 0 || (rc = load(ex, e)) != 0)
 		return rc;
 	c.epochs = epochs;
-	rc = cfl__builtin_init_model(ex, &m, e);
+	rc = cfl_trainer_builtin_init_model(ex, &m, e);
 	if (rc == 0)
 		rc = cfl_trainer_train(&c, m, &cache.train, &steps, &loss, e);
 	if (rc == 0)
@@ -235,7 +233,8 @@ int cfl__builtin_central(json_t *ex, int epochs, float *acc, struct cfl_err *e)
 	return rc;
 }
 
-int cfl_jobs_central_baseline(const char *job_dir, int epochs, float *accuracy, struct cfl_err *e)
+int cfl_trainer_central_baseline(const char *job_dir, int epochs, float *accuracy,
+                                 struct cfl_err *e)
 {
 	char path[PATH_MAX];
 	json_error_t je;
@@ -247,8 +246,8 @@ int cfl_jobs_central_baseline(const char *job_dir, int epochs, float *accuracy, 
 	cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (cfg == NULL)
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': line %d: %s", path, je.line, je.text);
-	rc = cfl__builtin_central(json_object_get(cfg, "executor"), epochs, accuracy, e);
+	rc = cfl_trainer_builtin_central(json_object_get(cfg, "executor"), epochs, accuracy, e);
 	json_decref(cfg);
-	cfl__builtin_release();
+	cfl_trainer_builtin_release();
 	return rc;
 }

@@ -5,7 +5,7 @@
  * spaces to a multiple of 8 bytes), so the data that follows is 8-byte aligned and a file read
  * with mmap can be used in place. Values are little-endian whatever the host. */
 #include "cfl/model.h"
-#include "fl/model_int.h"
+#include "model/model_int.h"
 #include "util/fs.h"
 #include "util/reader.h"
 

@@ -2,7 +2,7 @@
 #define _DEFAULT_SOURCE
 #include "cfl/executor.h"
 
-#include "builtin.h"
+#include "cfl/trainer.h"
 #include "cfl/log.h"
 #include "cfl/model.h"
 #include "cfl/pki.h"
@@ -340,8 +340,8 @@ static void *worker(void *arg)
 		goto out;
 	}
 	if (type == NULL || strcmp(type, "builtin") == 0)
-		t->status = cfl__builtin_train(ex, t->site_index, t->site_count, t->round, t->model,
-		                               &t->steps, &t->loss, &e);
+		t->status = cfl_trainer_builtin_train(ex, t->site_index, t->site_count, t->round,
+		                                      t->model, &t->steps, &t->loss, &e);
 	else if (strcmp(type, "command") == 0)
 		t->status = run_command(t, ex, &e);
 	else
@@ -619,6 +619,6 @@ void cfl_executor_free(struct cfl_executor *x)
 	inbuf_release(&x->bundle);
 	free(x->update);
 	json_decref(x->configs);
-	cfl__builtin_release();
+	cfl_trainer_builtin_release();
 	free(x);
 }

@@ -22,7 +22,7 @@
  * arrive; one split across chunks waits in `carry`) -> DONE. Any error moves to FAILED, which
  * is sticky until end() or abort(). */
 #include "cfl/model.h"
-#include "fl/model_int.h"
+#include "model/model_int.h"
 #include "util/reader.h"
 
 #include <inttypes.h>
