@@ -26,6 +26,9 @@ struct cfl_jobs;
  * running is resumed. */
 int cfl_jobs_new(struct cfl_msg_hub *hub, struct cfl_auth_server *auth, const char *dir,
                  struct cfl_jobs **out, struct cfl_err *e);
+/* Frees the store and its FedAvg runs, finished ones still awaiting replies included. Call it
+ * after cfl_msg_hub_free of the hub given to cfl_jobs_new, which drops those replies without
+ * calling back. */
 void cfl_jobs_free(struct cfl_jobs *j);
 
 /* Stores a new job from its bundle; writes its id into id (size >= 64). */

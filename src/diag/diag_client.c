@@ -7,6 +7,7 @@
 #include "cfl/log.h"
 #include "teststream.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -274,6 +275,7 @@ static void pingloop_reply(struct cfl_peer *p, int status, const char *reason,
 	struct cfl_diag *d = arg;
 
 	(void)p, (void)f, (void)more, (void)sink;
+	assert(d->outstanding > 0);
 	d->outstanding--;
 	if (status == 0) {
 		d->ok++;

@@ -16,6 +16,7 @@
 #include "util/bufsrc.h"
 #include "util/fs.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,30 +52,103 @@ struct fedavg {
 	int pulling;
 	char *bundle;
 	size_t bundle_len;
-	int outstanding; /* requests whose callbacks are still to come */
-	int dispatching; /* start_round is handing out tasks: keep the global model */
-	int zombie;      /* finished: free when outstanding reaches 0 */
+	int outstanding;     /* calls out: owned by call_begin/call_end */
+	int dispatching;     /* start_round is handing out tasks: keep the global model */
+	int zombie;          /* finished (run_retire): freed by the last call_end */
+	struct fedavg *next; /* in j->retired while a zombie */
 };
 
 static void round_check(struct fedavg *f);
 static void start_round(struct fedavg *f);
 
-static void release(struct fedavg *f)
-{
-	if (f->zombie && f->outstanding == 0)
-		cfl__fedavg_free(f);
-}
+/* --- the run's lifetime -----------------------------------------------------------------------
+ *
+ * RUNNING (j->run) → RETIRED (a zombie on j->retired while calls are out) → freed.
+ *
+ * A call is one request of the run (job.deploy, task.train, task.get_update), counted from
+ * call_begin, once it is issued, to call_end, which exactly one callback of it runs: its reply,
+ * or the end of the reply's stream. Nothing else changes `outstanding` or `zombie`: when
+ * callbacks counted down by hand, one of them used the run after it was freed. */
 
-void cfl__fedavg_free(struct fedavg *f)
+static void run_free(struct fedavg *f)
 {
-	if (f == NULL)
-		return;
+	assert(f->outstanding == 0);
 	cfl_model_reader_release(&f->gs);
 	cfl_model_free(f->global);
 	cfl_agg_free(f->agg);
 	free(f->parts);
 	free(f->bundle);
 	free(f);
+}
+
+/* A request of the run went out. Called after the request call returned 0: the hub calls back
+ * only from the loop, never from inside that call. */
+static void call_begin(struct fedavg *f)
+{
+	assert(f->outstanding >= 0 && !f->zombie);
+	f->outstanding++;
+}
+
+/* Ends a call: the callback that ends it runs this before anything else. Returns 1 if the run
+ * goes on; 0 if it is finished: the last call of a finished run frees it (its parts with it),
+ * so on 0 the caller returns at once without touching either. */
+static int call_end(struct fedavg *f)
+{
+	struct fedavg **pp;
+
+	assert(f->outstanding > 0);
+	f->outstanding--;
+	if (!f->zombie)
+		return 1;
+	if (f->outstanding == 0) {
+		for (pp = &f->j->retired; *pp != NULL && *pp != f; pp = &(*pp)->next)
+			;
+		assert(*pp == f);
+		if (*pp == f)
+			*pp = f->next;
+		run_free(f);
+	}
+	return 0;
+}
+
+/* The run is over: the next job may start; the run itself goes with its last call. */
+static void run_retire(struct fedavg *f)
+{
+	struct cfl_jobs *j = f->j;
+
+	assert(!f->zombie && j->run == f);
+	j->run = NULL;
+	f->zombie = 1;
+	if (f->outstanding == 0) {
+		run_free(f);
+		return;
+	}
+	/* Listed so that the server's teardown can free it: the hub drops the replies still
+	 * awaited without calling back, so its last call_end would never come. */
+	f->next = j->retired;
+	j->retired = f;
+}
+
+/* Server teardown, the hub already freed: no call of any run will end now. */
+static void run_drop(struct fedavg *f)
+{
+	assert(f->outstanding >= 0);
+	f->outstanding = 0;
+	run_free(f);
+}
+
+void cfl__fedavg_free_all(struct cfl_jobs *j)
+{
+	struct fedavg *f;
+
+	if ((f = j->run) != NULL) {
+		j->run = NULL;
+		run_drop(f);
+	}
+	while ((f = j->retired) != NULL) {
+		j->retired = f->next;
+		run_drop(f);
+	}
 }
 
 static struct cfl_peer *peer_of(struct fedavg *f, const struct part *p)
@@ -105,9 +179,7 @@ static void finish(struct fedavg *f, enum job_state st, const char *why)
 			cfl_peer_send(peer, st == JOB_COMPLETED ? "job.end" : "job.abort", &h, 1,
 			              NULL, 0);
 	}
-	f->j->run = NULL;
-	f->zombie = 1;
-	release(f);
+	run_retire(f);
 }
 
 /* --- results of a round ------------------------------------------------------------------- */
@@ -300,7 +372,8 @@ static void update_end(void *st, int status, const char *reason)
 	struct fedavg *f = p->f;
 	struct cfl_err e = {0};
 
-	f->outstanding--;
+	if (!call_end(f))
+		return;
 	f->pulling = 0;
 	if (p->st == P_PULL) {
 		if (status == 0 && cfl_agg_end(f->agg, &e) == 0) {
@@ -312,10 +385,7 @@ static void update_end(void *st, int status, const char *reason)
 			p->st = P_FAILED;
 		}
 	}
-	if (f->zombie)
-		release(f);
-	else
-		round_check(f);
+	round_check(f);
 }
 
 static void update_reply(struct cfl_peer *peer, int status, const char *reason,
@@ -331,8 +401,8 @@ static void update_reply(struct cfl_peer *peer, int status, const char *reason,
 			         reason ? reason : cfl_strerror(status));
 		if (p->st == P_PULL)
 			p->st = P_FAILED;
-		/* Counts down outstanding and clears pulling; it may free the run (and p with it),
-		 * so nothing of p or f is touched after it. */
+		/* Ends the call, which may free the run (and p with it): nothing of p or f is
+		 * touched after it. */
 		update_end(p, CFL_ECLOSED, "no update");
 		return;
 	}
@@ -366,7 +436,7 @@ static void pull_next(struct fedavg *f)
 		}
 		p->st = P_PULL;
 		f->pulling = 1;
-		f->outstanding++;
+		call_begin(f);
 		return;
 	}
 }
@@ -412,11 +482,8 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 	(void)peer;
 	(void)more;
 	(void)sink;
-	p->f->outstanding--;
-	if (p->f->zombie) {
-		release(p->f);
+	if (!call_end(p->f))
 		return;
-	}
 	if (status != 0) {
 		CFL_WARN("job %s: %s dropped out of round %d: %s", p->f->jb->id, p->name,
 		         p->f->jb->rounds_done + 1, reason ? reason : cfl_strerror(status));
@@ -451,7 +518,7 @@ static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 		p->st = P_FAILED;
 		return;
 	}
-	f->outstanding++;
+	call_begin(f);
 }
 
 static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
@@ -462,11 +529,8 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 	(void)fr;
 	(void)more;
 	(void)sink;
-	p->f->outstanding--;
-	if (p->f->zombie) {
-		release(p->f);
+	if (!call_end(p->f))
 		return;
-	}
 	if (status != 0) {
 		CFL_WARN("job %s: %s cannot take the job: %s", p->f->jb->id, p->name,
 		         reason ? reason : cfl_strerror(status));
@@ -503,7 +567,7 @@ static void dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 		p->st = P_FAILED;
 		return;
 	}
-	f->outstanding++;
+	call_begin(f);
 }
 
 static size_t connected(struct fedavg *f)
@@ -695,7 +759,7 @@ int cfl__fedavg_start(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
 	if ((rc = cfl__job_bundle(jb, &f->bundle, &f->bundle_len, e)) != 0 ||
 	    (rc = initial_model(f, e)) != 0 || (rc = cfl_agg_new(f->global, &f->agg, e)) != 0 ||
 	    (rc = serialize_global(f, e)) != 0) {
-		cfl__fedavg_free(f);
+		run_free(f);
 		return rc;
 	}
 	jb->state = JOB_DISPATCHED;

@@ -47,8 +47,9 @@ struct cfl_jobs {
 	struct cfl_auth_server *auth;
 	struct cfl_loop *loop;
 	char dir[PATH_MAX];
-	struct job *jobs;   /* newest first */
-	struct fedavg *run; /* the running job, or NULL */
+	struct job *jobs;       /* newest first */
+	struct fedavg *run;     /* the running job, or NULL */
+	struct fedavg *retired; /* finished runs whose last calls are still out */
 	uint64_t sched_timer;
 };
 
@@ -65,7 +66,9 @@ int cfl__job_bundle(const struct job *jb, char **text, size_t *len, struct cfl_e
 /* The FedAvg run of one job (fedavg.c). */
 int cfl__fedavg_start(struct cfl_jobs *j, struct job *jb, struct cfl_err *e);
 void cfl__fedavg_abort(struct cfl_jobs *j, const char *why);
-void cfl__fedavg_free(struct fedavg *f);
+/* Frees the running and the retired runs. Only after the hub is freed: the replies that
+ * they still await are then dropped without their callbacks. */
+void cfl__fedavg_free_all(struct cfl_jobs *j);
 void cfl__fedavg_kick(struct cfl_jobs *j);
 
 /* The scheduler: starts the next submitted job when none runs (jobstore.c). */

@@ -496,7 +496,7 @@ void cfl_jobs_free(struct cfl_jobs *j)
 	if (j == NULL)
 		return;
 	cfl_loop_timer_cancel(j->loop, j->sched_timer);
-	cfl__fedavg_free(j->run);
+	cfl__fedavg_free_all(j);
 	while (j->jobs != NULL) {
 		struct job *next = j->jobs->next;
 

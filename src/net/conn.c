@@ -12,6 +12,7 @@
 #include "util/reader.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -42,6 +43,7 @@ static void destroy(struct cfl_conn *c)
 {
 	struct in_stream *in, *next_in;
 
+	assert(c->holds == 0);
 	cfl_loop_timer_cancel(c->loop, c->t_work);
 	cfl__conn_free_queue(c);
 	for (in = c->ins; in != NULL; in = next_in) {
@@ -58,6 +60,7 @@ static void destroy(struct cfl_conn *c)
 
 void cfl__conn_release(struct cfl_conn *c)
 {
+	assert(c->holds > 0);
 	if (--c->holds == 0 && c->freed)
 		destroy(c);
 }

@@ -12,6 +12,7 @@
 #include "cfl/log.h"
 #include "util/reader.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -172,6 +173,7 @@ static void pop(struct cfl_conn *c, struct wbuf *w)
 			cfl__conn_kick(c);
 	}
 	if (w->owner != NULL) {
+		assert(w->owner->in_queue > 0);
 		w->owner->in_queue--;
 		w->owner->progress_ms = cfl_loop_now_ms(c->loop);
 		if (w->last) {
@@ -442,6 +444,7 @@ void cfl__conn_abort_out(struct cfl_conn *c, struct out_stream *s, int status, i
 			pp = &w->next;
 			continue;
 		}
+		assert(s->in_queue > 0);
 		s->in_queue--;
 		if (w == c->wq_head && w->off > 0) {
 			w->owner = NULL;

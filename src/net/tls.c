@@ -13,6 +13,7 @@
 #include "cfl/loop.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -381,14 +382,22 @@ out:
 
 struct cfl_tls_ctx *cfl_tls_ctx_ref(struct cfl_tls_ctx *ctx)
 {
-	if (ctx != NULL)
+	if (ctx != NULL) {
+		assert(atomic_load(&ctx->refs) > 0);
 		atomic_fetch_add(&ctx->refs, 1);
+	}
 	return ctx;
 }
 
 void cfl_tls_ctx_free(struct cfl_tls_ctx *ctx)
 {
-	if (ctx == NULL || atomic_fetch_sub(&ctx->refs, 1) != 1)
+	int left;
+
+	if (ctx == NULL)
+		return;
+	left = atomic_fetch_sub(&ctx->refs, 1) - 1;
+	assert(left >= 0);
+	if (left > 0)
 		return;
 	SSL_CTX_free(ctx->ssl);
 	free(ctx->ca_file);

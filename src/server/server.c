@@ -171,6 +171,8 @@ int cfl_server_run(const char *kit_dir, struct cfl_err *e)
 	cfl_listener_free(s.fl);
 	cfl_listener_free(s.admin);
 	s.stopping = 1;
+	/* The hub before the jobs: it drops the replies still awaited without calling back, then
+	 * cfl_jobs_free frees the runs that awaited them. */
 	cfl_msg_hub_free(s.hub);
 	cfl_jobs_free(s.jobs);
 	cfl_auth_server_free(s.auth);
