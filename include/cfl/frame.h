@@ -56,6 +56,12 @@ struct cfl_header {
 	size_t val_len;
 };
 
+/* The header keys the frame layer itself reads: `status` names the failure of a REPLY with
+ * ERROR (1.3), `body-length` announces a stream's total (2.2). The rest of the protocol's words
+ * are in cfl/proto.h. */
+#define CFL_FRAME_KEY_STATUS      "status"
+#define CFL_FRAME_KEY_BODY_LENGTH "body-length"
+
 /* A frame as a value. Decoded: every pointer aliases the input buffer. To encode: fill it in
  * (zero-initialise it first), pointing at the caller's own memory. */
 struct cfl_frame {

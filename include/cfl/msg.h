@@ -5,7 +5,8 @@
  * the topics it serves, and its peers (one per connection). Drive connections with a hub by
  * passing cfl_msg_hub_conn_opts() into cfl_conn_dial() / cfl_listener_new(). Headers used:
  * `topic` (what a REQUEST/ONEWAY is about), `src` (the sender's cell), `dst` (the target cell;
- * absent = the peer itself), `status` on error replies (the body is the reason).
+ * absent = the peer itself), `status` on error replies (the body is the reason). Every topic and
+ * header key of the protocol is named in cfl/proto.h.
  *
  * Threads: everything runs on the hub's loop thread, like cfl/conn.h. */
 #ifndef CFL_MSG_H

@@ -4,6 +4,7 @@
 #include "cfl/log.h"
 
 #include "cfl/pki.h"
+#include "cfl/proto.h"
 #include "util/bufsrc.h"
 #include "util/fs.h"
 
@@ -272,7 +273,7 @@ static int send_cmd(struct console *k, const char *cmd)
 		snprintf(line, sizeof(line), "%s", cmd);
 	}
 	h.val_len = strlen(line);
-	return cfl_peer_request_stream(k->peer, "admin", &h, 1, k->out_len, out_read, k, 0,
+	return cfl_peer_request_stream(k->peer, CFL_TOPIC_ADMIN, &h, 1, k->out_len, out_read, k, 0,
 	                               on_reply, k);
 }
 

@@ -13,6 +13,7 @@
 #include "cfl/log.h"
 #include "cfl/model.h"
 #include "cfl/pki.h"
+#include "cfl/proto.h"
 #include "util/bufsrc.h"
 #include "util/fs.h"
 
@@ -102,8 +103,9 @@ static void finish(struct fedavg *f, enum job_state st, const char *why)
 		struct cfl_header h = {"job", 3, (const uint8_t *)jb->id, strlen(jb->id)};
 
 		if (peer != NULL)
-			cfl_peer_send(peer, st == JOB_COMPLETED ? "job.end" : "job.abort", &h, 1,
-			              NULL, 0);
+			cfl_peer_send(peer,
+			              st == JOB_COMPLETED ? CFL_TOPIC_JOB_END : CFL_TOPIC_JOB_ABORT,
+			              &h, 1, NULL, 0);
 	}
 	f->j->run = NULL;
 	f->zombie = 1;
@@ -359,8 +361,8 @@ static void pull_next(struct fedavg *f)
 		snprintf(round, sizeof(round), "%d", f->jb->rounds_done + 1);
 		h[0] = (struct cfl_header){"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
 		h[1] = (struct cfl_header){"round", 5, (const uint8_t *)round, strlen(round)};
-		if (peer == NULL || cfl_peer_request(peer, "task.get_update", h, 2, NULL, 0, 60000,
-		                                     update_reply, p) != 0) {
+		if (peer == NULL || cfl_peer_request(peer, CFL_TOPIC_TASK_GET_UPDATE, h, 2, NULL, 0,
+		                                     60000, update_reply, p) != 0) {
 			p->st = P_FAILED;
 			continue;
 		}
@@ -423,9 +425,9 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 		p->st = P_FAILED;
 		maybe_drop_global(p->f);
 	} else {
-		cfl_frame_header_str(fr, "steps", v, sizeof(v));
+		cfl_frame_header_str(fr, CFL_KEY_STEPS, v, sizeof(v));
 		p->steps = strtoull(v, NULL, 10);
-		cfl_frame_header_str(fr, "loss", v, sizeof(v));
+		cfl_frame_header_str(fr, CFL_KEY_LOSS, v, sizeof(v));
 		p->loss = strtod(v, NULL);
 		p->st = p->steps > 0 ? P_TRAINED : P_FAILED;
 	}
@@ -446,7 +448,7 @@ static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	h[3] = (struct cfl_header){"site_count", 10, (const uint8_t *)n, strlen(n)};
 	p->sent = 0;
 	p->st = P_TRAIN;
-	if (cfl_peer_request_stream(peer, "task.train", h, 4, f->gs.total, model_read, p,
+	if (cfl_peer_request_stream(peer, CFL_TOPIC_TASK_TRAIN, h, 4, f->gs.total, model_read, p,
 	                            f->jb->round_timeout_ms, train_reply, p) != 0) {
 		p->st = P_FAILED;
 		return;
@@ -498,8 +500,8 @@ static void dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	}
 	p->st = P_DEPLOY;
 	p->bsent = 0;
-	if (cfl_peer_request_stream(peer, "job.deploy", &h, 1, f->bundle_len, bundle_read, p, 60000,
-	                            deploy_reply, p) != 0) {
+	if (cfl_peer_request_stream(peer, CFL_TOPIC_JOB_DEPLOY, &h, 1, f->bundle_len, bundle_read,
+	                            p, 60000, deploy_reply, p) != 0) {
 		p->st = P_FAILED;
 		return;
 	}

@@ -3,6 +3,7 @@
 #include "cfl/msg.h"
 
 #include "cfl/log.h"
+#include "cfl/proto.h"
 #include "hub_int.h"
 
 #include <stdio.h>
@@ -321,8 +322,8 @@ static int exempt_topic(const struct cfl_msg_hub *h, const struct cfl_frame *f)
 
 	/* Only for the hub itself: a topic addressed to another cell is routed like any other
 	 * message, so it must pass the gate. */
-	if (f->type == CFL_FRAME_T_REPLY || cfl_frame_header(f, "dst") != NULL ||
-	    cfl_frame_header_str(f, "topic", topic, sizeof(topic)) != 0)
+	if (f->type == CFL_FRAME_T_REPLY || cfl_frame_header(f, CFL_KEY_DST) != NULL ||
+	    cfl_frame_header_str(f, CFL_KEY_TOPIC, topic, sizeof(topic)) != 0)
 		return 0;
 	for (size_t i = 0; i < h->n_topics; i++) {
 		if (h->topics[i].exempt && strcmp(h->topics[i].name, topic) == 0)
@@ -531,7 +532,7 @@ static void on_reply(struct cfl_peer *p, const struct cfl_frame *f, int more)
 	if (f->flags & CFL_FRAME_F_ERROR) {
 		size_t n = f->body_len < sizeof(reason) - 1 ? f->body_len : sizeof(reason) - 1;
 
-		cfl_frame_header_str(f, "status", status, sizeof(status));
+		cfl_frame_header_str(f, CFL_KEY_STATUS, status, sizeof(status));
 		memcpy(reason, f->body, n);
 		reason[n] = '\0';
 		CFL_DEBUG("%s: request %llu failed: %s: %s", p->name, (unsigned long long)f->ref,
@@ -549,12 +550,12 @@ static void on_request(struct cfl_peer *p, const struct cfl_frame *f, int more)
 	struct cfl_msg_sink sink = {0};
 	char topic[64], dst[CFL_MSG_NAME_MAX];
 
-	if (cfl_frame_header_str(f, "dst", dst, sizeof(dst)) == 0 && dst[0] != '\0' &&
+	if (cfl_frame_header_str(f, CFL_KEY_DST, dst, sizeof(dst)) == 0 && dst[0] != '\0' &&
 	    strcmp(dst, p->hub->cell) != 0) {
 		cfl__msg_route(p, f, more, dst);
 		return;
 	}
-	cfl_frame_header_str(f, "topic", topic, sizeof(topic));
+	cfl_frame_header_str(f, CFL_KEY_TOPIC, topic, sizeof(topic));
 	for (size_t i = 0; i < p->hub->n_topics; i++) {
 		struct topic *t = &p->hub->topics[i];
 
