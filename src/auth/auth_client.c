@@ -301,11 +301,11 @@ static void challenge_reply(struct cfl_peer *p, int status, const char *reason,
 		login_done(c, p, CFL_ECRYPTO, "cannot sign the register request");
 		return;
 	}
-	h[0] = (struct cfl_header){"client_name", 11, (const uint8_t *)c->name, strlen(c->name)};
-	h[1] = (struct cfl_header){"project", 7, (const uint8_t *)c->project, strlen(c->project)};
-	h[2] = (struct cfl_header){"server_nonce", 12, (const uint8_t *)snonce, strlen(snonce)};
-	h[3] = (struct cfl_header){"signature", 9, (const uint8_t *)sig, strlen(sig)};
-	h[4] = (struct cfl_header){"kind", 4, (const uint8_t *)kind, strlen(kind)};
+	h[0] = CFL_HDR(CFL_KEY_CLIENT_NAME, c->name);
+	h[1] = CFL_HDR(CFL_KEY_PROJECT, c->project);
+	h[2] = CFL_HDR(CFL_KEY_SERVER_NONCE, snonce);
+	h[3] = CFL_HDR(CFL_KEY_SIGNATURE, sig);
+	h[4] = CFL_HDR(CFL_KEY_KIND, kind);
 	rc = cfl_peer_request(p, CFL_TOPIC_REGISTER, h, 5, c->cert_pem, c->cert_pem_len, 10000,
 	                      register_reply, c);
 	if (rc != 0)
@@ -325,9 +325,9 @@ int cfl_auth_client_login(struct cfl_auth_client *c, struct cfl_peer *p, cfl_aut
 	cfl_peer_set_auth(p, NULL, NULL, 0);
 	if (cfl__auth_nonce(c->nonce) != 0)
 		return CFL_ECRYPTO;
-	h[0] = (struct cfl_header){"client_name", 11, (const uint8_t *)c->name, strlen(c->name)};
-	h[1] = (struct cfl_header){"nonce", 5, (const uint8_t *)c->nonce, strlen(c->nonce)};
-	h[2] = (struct cfl_header){"kind", 4, (const uint8_t *)kind, strlen(kind)};
+	h[0] = CFL_HDR(CFL_KEY_CLIENT_NAME, c->name);
+	h[1] = CFL_HDR(CFL_KEY_NONCE, c->nonce);
+	h[2] = CFL_HDR(CFL_KEY_KIND, kind);
 	return cfl_peer_request(p, CFL_TOPIC_CHALLENGE, h, 3, NULL, 0, 10000, challenge_reply, c);
 }
 

@@ -193,18 +193,14 @@ static int reply_tokens(struct cfl_peer *p, uint64_t id, struct cfl_auth_server 
 	snprintf(left, sizeof(left), "%" PRId64, left_ms > 0 ? left_ms : 0);
 	snprintf(hb, sizeof(hb), "%" PRIu64, s->t.heartbeat_ms);
 	/* Not "token": the reply carries the server's own token under that name. */
-	h[0] = (struct cfl_header){"issued_token", 12, (const uint8_t *)x->cur.token,
-	                           strlen(x->cur.token)};
-	h[1] = (struct cfl_header){"issued_token_signature", 22, (const uint8_t *)x->cur.sig,
-	                           strlen(x->cur.sig)};
-	h[2] = (struct cfl_header){"issued_token_expiry", 19, (const uint8_t *)exp, strlen(exp)};
-	h[3] = (struct cfl_header){"server_token", 12, (const uint8_t *)x->srv.token,
-	                           strlen(x->srv.token)};
-	h[4] = (struct cfl_header){"server_token_signature", 22, (const uint8_t *)x->srv.sig,
-	                           strlen(x->srv.sig)};
-	h[5] = (struct cfl_header){"security", 8, (const uint8_t *)sec, strlen(sec)};
-	h[6] = (struct cfl_header){"heartbeat_ms", 12, (const uint8_t *)hb, strlen(hb)};
-	h[7] = (struct cfl_header){"issued_token_ttl_ms", 19, (const uint8_t *)left, strlen(left)};
+	h[0] = CFL_HDR(CFL_KEY_ISSUED_TOKEN, x->cur.token);
+	h[1] = CFL_HDR(CFL_KEY_ISSUED_TOKEN_SIGNATURE, x->cur.sig);
+	h[2] = CFL_HDR(CFL_KEY_ISSUED_TOKEN_EXPIRY, exp);
+	h[3] = CFL_HDR(CFL_KEY_SERVER_TOKEN, x->srv.token);
+	h[4] = CFL_HDR(CFL_KEY_SERVER_TOKEN_SIGNATURE, x->srv.sig);
+	h[5] = CFL_HDR(CFL_KEY_SECURITY, sec);
+	h[6] = CFL_HDR(CFL_KEY_HEARTBEAT_MS, hb);
+	h[7] = CFL_HDR(CFL_KEY_ISSUED_TOKEN_TTL_MS, left);
 	return cfl_peer_reply(p, id, h, 8, NULL, 0);
 }
 
@@ -259,11 +255,9 @@ static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more
 		cfl_peer_reply_error(p, f->id, "internal", "cannot sign");
 		return;
 	}
-	h[0] = (struct cfl_header){"server_cn", 9, (const uint8_t *)s->server_cn,
-	                           strlen(s->server_cn)};
-	h[1] = (struct cfl_header){"server_nonce", 12, (const uint8_t *)pe->nonce,
-	                           strlen(pe->nonce)};
-	h[2] = (struct cfl_header){"signature", 9, (const uint8_t *)sig, strlen(sig)};
+	h[0] = CFL_HDR(CFL_KEY_SERVER_CN, s->server_cn);
+	h[1] = CFL_HDR(CFL_KEY_SERVER_NONCE, pe->nonce);
+	h[2] = CFL_HDR(CFL_KEY_SIGNATURE, sig);
 	cfl_peer_reply(p, f->id, h, 3, s->cert_pem, s->cert_pem_len);
 }
 

@@ -257,7 +257,7 @@ static int out_read(void *src, uint8_t *buf, size_t len)
 static int send_cmd(struct console *k, const char *cmd)
 {
 	char line[1024];
-	struct cfl_header h = {"cmd", 3, (const uint8_t *)line, 0};
+	struct cfl_header h = CFL_HDR_BYTES(CFL_KEY_CMD, line, 0);
 
 	k->verb[0] = k->what[0] = '\0';
 	sscanf(cmd, "%63s %255s", k->verb, k->what);

@@ -134,7 +134,7 @@ static int send_message(struct cfl_diag *d)
 {
 	/* With `to`, the server routes the request to that cell (docs/protocol.md §4). */
 	const char *to = d->act.to;
-	struct cfl_header dst = {"dst", 3, (const uint8_t *)to, to != NULL ? strlen(to) : 0};
+	struct cfl_header dst = CFL_HDR_BYTES(CFL_KEY_DST, to, to != NULL ? strlen(to) : 0);
 
 	return cfl_peer_request(d->peer, CFL_TOPIC_ECHO, &dst, to != NULL, d->act.text,
 	                        strlen(d->act.text), 0, echo_reply, d);
@@ -251,8 +251,8 @@ static int start_recv(struct cfl_diag *d)
 
 	snprintf(len, sizeof(len), "%" PRIu64, d->act.n);
 	snprintf(seed, sizeof(seed), "%u", TEST_SEED);
-	h[0] = (struct cfl_header){"length", 6, (const uint8_t *)len, strlen(len)};
-	h[1] = (struct cfl_header){"seed", 4, (const uint8_t *)seed, strlen(seed)};
+	h[0] = CFL_HDR(CFL_KEY_LENGTH, len);
+	h[1] = CFL_HDR(CFL_KEY_SEED, seed);
 	return cfl_peer_request(d->peer, CFL_TOPIC_SOURCE, h, 2, NULL, 0, 0, recv_reply, d);
 }
 

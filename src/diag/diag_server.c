@@ -50,8 +50,8 @@ static void sink_reply(struct sink_state *s)
 	cfl_sha256_final(s->sha, md);
 	cfl_hex(md, sizeof(md), hex);
 	snprintf(len, sizeof(len), "%" PRIu64, s->len);
-	h[0] = (struct cfl_header){"length", 6, (const uint8_t *)len, strlen(len)};
-	h[1] = (struct cfl_header){"sha256", 6, (const uint8_t *)hex, strlen(hex)};
+	h[0] = CFL_HDR(CFL_KEY_LENGTH, len);
+	h[1] = CFL_HDR(CFL_KEY_SHA256, hex);
 	cfl_peer_reply(s->peer, s->req_id, h, 2, NULL, 0);
 }
 

@@ -391,8 +391,8 @@ static void task_done(struct cfl_loop *loop, void *arg)
 		x->update_round = t->round;
 		snprintf(steps, sizeof(steps), "%" PRIu64, t->steps);
 		snprintf(loss, sizeof(loss), "%.6f", (double)t->loss);
-		h[0] = (struct cfl_header){"steps", 5, (const uint8_t *)steps, strlen(steps)};
-		h[1] = (struct cfl_header){"loss", 4, (const uint8_t *)loss, strlen(loss)};
+		h[0] = CFL_HDR(CFL_KEY_STEPS, steps);
+		h[1] = CFL_HDR(CFL_KEY_LOSS, loss);
 		CFL_INFO("job %s round %d: trained on %s samples, loss %s", t->job, t->round, steps,
 		         loss);
 		cfl_peer_reply(t->peer, t->req_id, h, 2, NULL, 0);

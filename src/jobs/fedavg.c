@@ -100,7 +100,7 @@ static void finish(struct fedavg *f, enum job_state st, const char *why)
 	CFL_INFO("job %s %s%s%s", jb->id, cfl__job_state_name(st), why ? ": " : "", why ? why : "");
 	for (size_t i = 0; i < f->n; i++) {
 		struct cfl_peer *peer = peer_of(f, &f->parts[i]);
-		struct cfl_header h = {"job", 3, (const uint8_t *)jb->id, strlen(jb->id)};
+		struct cfl_header h = CFL_HDR(CFL_KEY_JOB, jb->id);
 
 		if (peer != NULL)
 			cfl_peer_send(peer,
@@ -359,8 +359,8 @@ static void pull_next(struct fedavg *f)
 			continue;
 		peer = peer_of(f, p);
 		snprintf(round, sizeof(round), "%d", f->jb->rounds_done + 1);
-		h[0] = (struct cfl_header){"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
-		h[1] = (struct cfl_header){"round", 5, (const uint8_t *)round, strlen(round)};
+		h[0] = CFL_HDR(CFL_KEY_JOB, f->jb->id);
+		h[1] = CFL_HDR(CFL_KEY_ROUND, round);
 		if (peer == NULL || cfl_peer_request(peer, CFL_TOPIC_TASK_GET_UPDATE, h, 2, NULL, 0,
 		                                     60000, update_reply, p) != 0) {
 			p->st = P_FAILED;
@@ -442,10 +442,10 @@ static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	snprintf(round, sizeof(round), "%d", f->jb->rounds_done + 1);
 	snprintf(idx, sizeof(idx), "%d", p->idx);
 	snprintf(n, sizeof(n), "%zu", f->n);
-	h[0] = (struct cfl_header){"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
-	h[1] = (struct cfl_header){"round", 5, (const uint8_t *)round, strlen(round)};
-	h[2] = (struct cfl_header){"site_index", 10, (const uint8_t *)idx, strlen(idx)};
-	h[3] = (struct cfl_header){"site_count", 10, (const uint8_t *)n, strlen(n)};
+	h[0] = CFL_HDR(CFL_KEY_JOB, f->jb->id);
+	h[1] = CFL_HDR(CFL_KEY_ROUND, round);
+	h[2] = CFL_HDR(CFL_KEY_SITE_INDEX, idx);
+	h[3] = CFL_HDR(CFL_KEY_SITE_COUNT, n);
 	p->sent = 0;
 	p->st = P_TRAIN;
 	if (cfl_peer_request_stream(peer, CFL_TOPIC_TASK_TRAIN, h, 4, f->gs.total, model_read, p,
@@ -492,7 +492,7 @@ static int bundle_read(void *src, uint8_t *buf, size_t len)
 /* The job reaches a site once per connection (a site that reconnects gets it again). */
 static void dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 {
-	struct cfl_header h = {"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
+	struct cfl_header h = CFL_HDR(CFL_KEY_JOB, f->jb->id);
 
 	if (p->deployed_to == cfl_peer_serial(peer)) {
 		send_train(f, p, peer);

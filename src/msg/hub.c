@@ -268,11 +268,9 @@ static int build(struct cfl_frame *f, struct cfl_peer *p, int type, const char *
 		return CFL_ETOOBIG;
 	f->type = (uint8_t)type;
 	if (topic != NULL)
-		f->headers[f->n_headers++] =
-		        (struct cfl_header){"topic", 5, (const uint8_t *)topic, strlen(topic)};
+		f->headers[f->n_headers++] = CFL_HDR(CFL_KEY_TOPIC, topic);
 	if (type != CFL_FRAME_T_REPLY)
-		f->headers[f->n_headers++] = (struct cfl_header){
-		        "src", 3, (const uint8_t *)p->hub->cell, strlen(p->hub->cell)};
+		f->headers[f->n_headers++] = CFL_HDR(CFL_KEY_SRC, p->hub->cell);
 	for (size_t i = 0; i < p->n_auth; i++)
 		f->headers[f->n_headers++] = p->auth[i];
 	for (size_t i = 0; i < n; i++)
@@ -452,7 +450,7 @@ int cfl_peer_reply_stream(struct cfl_peer *p, uint64_t req_id, const struct cfl_
 int cfl_peer_reply_error(struct cfl_peer *p, uint64_t req_id, const char *status,
                          const char *reason)
 {
-	struct cfl_header h = {"status", 6, (const uint8_t *)status, strlen(status)};
+	struct cfl_header h = CFL_HDR(CFL_KEY_STATUS, status);
 	struct cfl_frame f;
 	int rc = build(&f, p, CFL_FRAME_T_REPLY, NULL, &h, 1);
 

@@ -74,8 +74,7 @@ static void routed_frame(struct cfl_frame *g, const struct cfl_frame *f, struct 
 	g->n_headers = 0;
 	for (size_t i = 0; i < to->n_auth; i++)
 		g->headers[g->n_headers++] = to->auth[i];
-	g->headers[g->n_headers++] =
-	        (struct cfl_header){"src", 3, (const uint8_t *)from->name, strlen(from->name)};
+	g->headers[g->n_headers++] = CFL_HDR(CFL_KEY_SRC, from->name);
 	for (size_t i = 0; i < f->n_headers && g->n_headers < CFL_FRAME_MAX_HEADERS; i++) {
 		const struct cfl_header *h = &f->headers[i];
 

@@ -1,6 +1,6 @@
 /* Unit tests for the protocol's vocabulary (include/cfl/proto.h): every word is a valid key or
- * topic, named once; the constants, their lists and docs/protocol.md §5 agree. The files are
- * read from $CFL_SRC, which ctest sets to the source folder. */
+ * topic, named once; the constants, their lists and docs/protocol.md §5 agree; CFL_HDR counts
+ * the key's length. The files are read from $CFL_SRC, which ctest sets to the source folder. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -171,12 +171,43 @@ static void test_doc_agrees(void **state)
 		fail_msg("protocol.md §5 has %zu words, proto.h %d", rows, (int)N_WORDS);
 }
 
+static void test_hdr_counts_the_key(void **state)
+{
+	const char *v = "site-1";
+	struct cfl_header h[2] = {CFL_HDR(CFL_KEY_CLIENT_NAME, v),
+	                          CFL_HDR_BYTES(CFL_KEY_DST, "abc", 2)};
+	struct cfl_frame f, g;
+	uint8_t buf[256];
+	int n;
+
+	(void)state;
+	assert_int_equal(h[0].key_len, strlen("client_name"));
+	assert_memory_equal(h[0].key, "client_name", h[0].key_len);
+	assert_ptr_equal(h[0].val, v);
+	assert_int_equal(h[0].val_len, 6);
+	assert_int_equal(h[1].key_len, 3);
+	assert_int_equal(h[1].val_len, 2);
+	/* What it builds is a header the codec takes and finds again. */
+	memset(&f, 0, sizeof(f));
+	f.type = CFL_FRAME_T_ONEWAY;
+	f.id = 1;
+	f.headers[0] = h[0];
+	f.headers[1] = h[1];
+	f.n_headers = 2;
+	n = cfl_frame_encode(buf, sizeof(buf), &f);
+	assert_true(n > 0);
+	assert_int_equal(cfl_frame_decode(buf, (size_t)n, sizeof(buf), &g), n);
+	assert_non_null(cfl_frame_header(&g, CFL_KEY_CLIENT_NAME));
+	assert_int_equal(cfl_frame_header(&g, CFL_KEY_DST)->val_len, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_words_valid_and_unique),
 	        cmocka_unit_test(test_every_constant_listed),
 	        cmocka_unit_test(test_doc_agrees),
+	        cmocka_unit_test(test_hdr_counts_the_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
