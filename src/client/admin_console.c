@@ -273,8 +273,14 @@ static int send_cmd(struct console *k, const char *cmd)
 		snprintf(line, sizeof(line), "%s", cmd);
 	}
 	h.val_len = strlen(line);
-	return cfl_peer_request_stream(k->peer, CFL_TOPIC_ADMIN, &h, 1, k->out_len, out_read, k, 0,
-	                               on_reply, k);
+	return cfl_peer_request_stream(k->peer, &(struct cfl_request){.topic = CFL_TOPIC_ADMIN,
+	                                                              .hdrs = &h,
+	                                                              .n_hdrs = 1,
+	                                                              .body_len = k->out_len,
+	                                                              .read = out_read,
+	                                                              .src = k,
+	                                                              .reply = on_reply,
+	                                                              .arg = k});
 }
 
 /* Reads the next command line (blocking the loop while a person types; the full console with

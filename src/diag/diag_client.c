@@ -354,8 +354,12 @@ void cfl_diag_start(struct cfl_diag *d, struct cfl_peer *p)
 		break;
 	case CFL_DIAG_SEND:
 		cfl__tstream_init(&d->ts, TEST_SEED, d->act.n);
-		rc = cfl_peer_request_stream(d->peer, CFL_TOPIC_SINK, NULL, 0, d->act.n, send_read,
-		                             d, 0, send_reply, d);
+		rc = cfl_peer_request_stream(d->peer, &(struct cfl_request){.topic = CFL_TOPIC_SINK,
+		                                                            .body_len = d->act.n,
+		                                                            .read = send_read,
+		                                                            .src = d,
+		                                                            .reply = send_reply,
+		                                                            .arg = d});
 		break;
 	case CFL_DIAG_RECV:
 		rc = start_recv(d);

@@ -448,8 +448,16 @@ static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	h[3] = CFL_HDR(CFL_KEY_SITE_COUNT, n);
 	p->sent = 0;
 	p->st = P_TRAIN;
-	if (cfl_peer_request_stream(peer, CFL_TOPIC_TASK_TRAIN, h, 4, f->gs.total, model_read, p,
-	                            f->jb->round_timeout_ms, train_reply, p) != 0) {
+	if (cfl_peer_request_stream(peer,
+	                            &(struct cfl_request){.topic = CFL_TOPIC_TASK_TRAIN,
+	                                                  .hdrs = h,
+	                                                  .n_hdrs = 4,
+	                                                  .body_len = f->gs.total,
+	                                                  .read = model_read,
+	                                                  .src = p,
+	                                                  .timeout_ms = f->jb->round_timeout_ms,
+	                                                  .reply = train_reply,
+	                                                  .arg = p}) != 0) {
 		p->st = P_FAILED;
 		return;
 	}
@@ -500,8 +508,15 @@ static void dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	}
 	p->st = P_DEPLOY;
 	p->bsent = 0;
-	if (cfl_peer_request_stream(peer, CFL_TOPIC_JOB_DEPLOY, &h, 1, f->bundle_len, bundle_read,
-	                            p, 60000, deploy_reply, p) != 0) {
+	if (cfl_peer_request_stream(peer, &(struct cfl_request){.topic = CFL_TOPIC_JOB_DEPLOY,
+	                                                        .hdrs = &h,
+	                                                        .n_hdrs = 1,
+	                                                        .body_len = f->bundle_len,
+	                                                        .read = bundle_read,
+	                                                        .src = p,
+	                                                        .timeout_ms = 60000,
+	                                                        .reply = deploy_reply,
+	                                                        .arg = p}) != 0) {
 		p->st = P_FAILED;
 		return;
 	}

@@ -330,32 +330,6 @@ static int exempt_topic(const struct cfl_msg_hub *h, const struct cfl_frame *f)
 	return 0;
 }
 
-int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
-                     size_t n_hdrs, const void *body, size_t len, uint64_t timeout_ms,
-                     cfl_msg_reply_fn fn, void *arg)
-{
-	struct cfl_frame f;
-	struct pending *q;
-	int rc = build(&f, p, CFL_FRAME_T_REQUEST, topic, hdrs, n_hdrs);
-
-	if (rc != 0)
-		return rc;
-	q = cfl__pending_new(p, timeout_ms, fn, arg);
-	if (q == NULL)
-		return CFL_ENOMEM;
-	f.id = q->id;
-	f.body = body;
-	f.body_len = len;
-	rc = cfl_conn_send(p->conn, &f);
-	if (rc != 0) {
-		cfl__pending_unlink(q);
-		free(q);
-		return rc;
-	}
-	cfl__pending_arm(q);
-	return 0;
-}
-
 static int req_read(void *src, uint8_t *buf, size_t len)
 {
 	struct pending *q = src;
@@ -382,29 +356,60 @@ static void req_done(struct cfl_conn *c, uint64_t id, int status, void *src)
 	}
 }
 
-int cfl_peer_request_stream(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
-                            size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
-                            uint64_t timeout_ms, cfl_msg_reply_fn fn, void *arg)
+/* A body in memory goes in one frame, copied into the send queue now, and the reply timeout
+ * starts at once; a body from a read function streams, and the timeout starts in req_done. */
+int cfl_peer_request_stream(struct cfl_peer *p, const struct cfl_request *req)
 {
 	struct cfl_frame f;
 	struct pending *q;
-	int rc = build(&f, p, CFL_FRAME_T_REQUEST, topic, hdrs, n_hdrs);
+	int rc;
 
+	if (req->topic == NULL || req->reply == NULL || (req->body != NULL && req->read != NULL) ||
+	    (req->body_len > 0 && req->body == NULL && req->read == NULL))
+		return CFL_EINVAL;
+	if (req->read == NULL && (size_t)req->body_len != req->body_len)
+		return CFL_ETOOBIG;
+	rc = build(&f, p, CFL_FRAME_T_REQUEST, req->topic, req->hdrs, req->n_hdrs);
 	if (rc != 0)
 		return rc;
-	q = cfl__pending_new(p, timeout_ms, fn, arg);
+	q = cfl__pending_new(p, req->timeout_ms, req->reply, req->arg);
 	if (q == NULL)
 		return CFL_ENOMEM;
-	q->read_fn = read_fn;
-	q->src = src;
-	q->sending = 1;
 	f.id = q->id;
-	rc = cfl_conn_send_stream(p->conn, &f, body_len, req_read, q, req_done);
+	if (req->read != NULL) {
+		q->read_fn = req->read;
+		q->src = req->src;
+		q->sending = 1;
+		rc = cfl_conn_send_stream(p->conn, &f, req->body_len, req_read, q, req_done);
+	} else {
+		f.body = req->body;
+		f.body_len = (size_t)req->body_len;
+		rc = cfl_conn_send(p->conn, &f);
+	}
 	if (rc != 0) {
 		cfl__pending_unlink(q);
 		free(q);
+		return rc;
 	}
-	return rc;
+	if (req->read == NULL)
+		cfl__pending_arm(q);
+	return 0;
+}
+
+int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
+                     size_t n_hdrs, const void *body, size_t len, uint64_t timeout_ms,
+                     cfl_msg_reply_fn fn, void *arg)
+{
+	const struct cfl_request req = {.topic = topic,
+	                                .hdrs = hdrs,
+	                                .n_hdrs = n_hdrs,
+	                                .body = body,
+	                                .body_len = len,
+	                                .timeout_ms = timeout_ms,
+	                                .reply = fn,
+	                                .arg = arg};
+
+	return cfl_peer_request_stream(p, &req);
 }
 
 int cfl_peer_send(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
