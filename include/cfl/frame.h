@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define CFL_FRAME_VERSION     1
 #define CFL_FRAME_HEAD_LEN    32 /* the fixed header */
@@ -55,6 +56,26 @@ struct cfl_header {
 	const uint8_t *val;
 	size_t val_len;
 };
+
+/* The header keys the frame layer itself reads: `status` names the failure of a REPLY with
+ * ERROR (1.3), `body-length` announces a stream's total (2.2). The rest of the protocol's words
+ * are in cfl/proto.h. */
+#define CFL_FRAME_KEY_STATUS      "status"
+#define CFL_FRAME_KEY_BODY_LENGTH "body-length"
+
+/* A header as a value, its key's length counted by sizeof: `key` must be a string literal or a
+ * constant naming one (CFL_KEY_* of cfl/proto.h); anything else does not compile. CFL_HDR takes
+ * a NUL-terminated string value (evaluated once), CFL_HDR_BYTES a pointer and a length. The
+ * result points at the caller's key and value, like every struct cfl_header. */
+#define CFL_HDR(key, str) cfl__hdr_str("" key, sizeof("" key) - 1, (str))
+#define CFL_HDR_BYTES(key, ptr, len) \
+	((struct cfl_header){"" key, sizeof("" key) - 1, (const uint8_t *)(ptr), (len)})
+
+/* For CFL_HDR only. */
+static inline struct cfl_header cfl__hdr_str(const char *key, size_t key_len, const char *str)
+{
+	return (struct cfl_header){key, key_len, (const uint8_t *)str, strlen(str)};
+}
 
 /* A frame as a value. Decoded: every pointer aliases the input buffer. To encode: fill it in
  * (zero-initialise it first), pointing at the caller's own memory. */

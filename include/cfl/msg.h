@@ -5,7 +5,8 @@
  * the topics it serves, and its peers (one per connection). Drive connections with a hub by
  * passing cfl_msg_hub_conn_opts() into cfl_conn_dial() / cfl_listener_new(). Headers used:
  * `topic` (what a REQUEST/ONEWAY is about), `src` (the sender's cell), `dst` (the target cell;
- * absent = the peer itself), `status` on error replies (the body is the reason).
+ * absent = the peer itself), `status` on error replies (the body is the reason). Every topic and
+ * header key of the protocol is named in cfl/proto.h.
  *
  * Threads: everything runs on the hub's loop thread, like cfl/conn.h. */
 #ifndef CFL_MSG_H
@@ -73,16 +74,49 @@ size_t cfl_msg_hub_peers(const struct cfl_msg_hub *h);
 /* Closes every connection with `reason` (GOAWAY). */
 void cfl_msg_hub_close_all(struct cfl_msg_hub *h, const char *reason);
 
-/* Sends a request; reply_fn runs exactly once (never inside this call). timeout_ms 0 takes
- * CFL_MSG_DEFAULT_TIMEOUT_MS and counts from when the request is fully sent until the reply
- * starts (streams themselves fail only on lack of progress). Returns 0 or a CFL_E* code (then
- * reply_fn is not called). */
+/* A request for cfl_peer_request_stream(). Zero it (designated initialisers do), then set topic,
+ * reply and what applies of the rest. The body is one of:
+ * - none: body, read and body_len left 0;
+ * - in memory: body and body_len, sent in one frame (so with the headers it must fit
+ *   CFL_FRAME_MAX_PAYLOAD);
+ * - pulled from a source: read, src and body_len, of any size; streamed in CFL_FRAME_CHUNK
+ *   pieces under the receiver's flow control (docs/protocol.md §2). read fills its buffer as
+ *   cfl/conn.h's cfl_conn_read_fn says; returning an error abandons the request. */
+struct cfl_request {
+	const char *topic;             /* a CFL_TOPIC_* of cfl/proto.h, or an "app." topic */
+	const struct cfl_header *hdrs; /* the caller's headers; the hub adds topic, src and auth */
+	size_t n_hdrs;
+	uint64_t body_len;      /* bytes of body */
+	const void *body;       /* in memory, or NULL */
+	cfl_conn_read_fn read;  /* or from read(src, ...), or NULL */
+	void *src;              /* for read */
+	uint64_t timeout_ms;    /* for the reply to start once the body is sent; 0: the default */
+	cfl_msg_reply_fn reply; /* the outcome, exactly once */
+	void *arg;              /* for reply */
+};
+
+/* Sends a request. req->reply runs exactly once, never inside this call: with the reply, or
+ * with CFL_ETIMEDOUT (no reply began within timeout_ms, CFL_MSG_DEFAULT_TIMEOUT_MS if 0, after
+ * the body was fully sent; a streamed body itself fails only on lack of progress), CFL_ECLOSED
+ * (the connection closed first), CFL_EPROTO (an error reply) or the error that stopped a
+ * streamed body. Returns 0, or a negative code and reply is never called: CFL_EINVAL
+ * (no topic or no reply; both body and read; body_len without either), CFL_ETOOBIG (too many
+ * headers, or an in-memory body too large for one frame), CFL_ENOMEM, or what cfl_conn_send() /
+ * cfl_conn_send_stream() return (CFL_EAGAIN, CFL_ECLOSED, the read function's error).
+ *
+ * Ownership: `req` and what it points to are read during the call only (an in-memory body and
+ * the headers are copied out), except `src`: read(src, ...) runs during the call for a body of
+ * at most one chunk, later for a larger one, until the body has been sent or abandoned. That
+ * can outlast the reply (a peer may answer before it has read the whole body): keep src valid
+ * while the connection lives or until the body is out.
+ *
+ * Threads: the hub's loop thread only; reply and read run there too. */
+int cfl_peer_request_stream(struct cfl_peer *p, const struct cfl_request *req);
+/* A request with its body (if any) in memory: cfl_peer_request_stream() with topic, hdrs,
+ * n_hdrs, body, body_len = len, timeout_ms, reply = fn and arg. Same returns and rules. */
 int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
                      size_t n_hdrs, const void *body, size_t len, uint64_t timeout_ms,
                      cfl_msg_reply_fn fn, void *arg);
-int cfl_peer_request_stream(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
-                            size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
-                            uint64_t timeout_ms, cfl_msg_reply_fn fn, void *arg);
 /* One-way message. */
 int cfl_peer_send(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
                   size_t n_hdrs, const void *body, size_t len);

@@ -5,6 +5,7 @@
 #include "cfl/conn.h"
 #include "cfl/digest.h"
 #include "cfl/log.h"
+#include "cfl/proto.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -57,9 +58,9 @@ static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t
 	if (!c->logged_in)
 		return f->type == CFL_FRAME_T_REPLY ? 0
 		                                    : (cfl__auth_why(why, n, "not logged in"), -1);
-	cfl__auth_hdr(f, "client_name", name, sizeof(name));
-	cfl__auth_hdr(f, "token", token, sizeof(token));
-	cfl__auth_hdr(f, "token_signature", sig, sizeof(sig));
+	cfl__auth_hdr(f, CFL_KEY_CLIENT_NAME, name, sizeof(name));
+	cfl__auth_hdr(f, CFL_KEY_TOKEN, token, sizeof(token));
+	cfl__auth_hdr(f, CFL_KEY_TOKEN_SIGNATURE, sig, sizeof(sig));
 	if (strcmp(name, "server") == 0 && strlen(token) == tl &&
 	    cfl_ct_equal(token, c->srv_token, tl) && strlen(sig) == sl &&
 	    cfl_ct_equal(sig, c->srv_sig, sl))
@@ -98,7 +99,7 @@ static void on_heartbeat(struct cfl_loop *loop, uint64_t id, void *arg)
 	c->hb_timer = 0;
 	if (c->peer == NULL || !c->logged_in)
 		return;
-	cfl_peer_request(c->peer, "heartbeat", NULL, 0, NULL, 0, wait, heartbeat_reply, c);
+	cfl_peer_request(c->peer, CFL_TOPIC_HEARTBEAT, NULL, 0, NULL, 0, wait, heartbeat_reply, c);
 	c->hb_timer = cfl_loop_timer_add(loop, c->t.heartbeat_ms, on_heartbeat, c);
 }
 
@@ -143,7 +144,7 @@ static void on_renew(struct cfl_loop *loop, uint64_t id, void *arg)
 	(void)id;
 	c->renew_timer = 0;
 	if (c->peer != NULL && c->logged_in)
-		cfl_peer_request(c->peer, "renew", NULL, 0, NULL, 0, 0, renew_reply, c);
+		cfl_peer_request(c->peer, CFL_TOPIC_RENEW, NULL, 0, NULL, 0, 0, renew_reply, c);
 }
 
 /* Renew at two thirds of the lifetime: the old token keeps working meanwhile. */
@@ -163,17 +164,18 @@ static void schedule_renew(struct cfl_auth_client *c)
 
 static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, char *why, size_t n)
 {
-	static const char *const keys[3] = {"client_name", "token", "token_signature"};
+	static const char *const keys[3] = {CFL_KEY_CLIENT_NAME, CFL_KEY_TOKEN,
+	                                    CFL_KEY_TOKEN_SIGNATURE};
 	char token[TOKEN_MAX], sig[SIG_B64_MAX], stoken[TOKEN_MAX], ssig[SIG_B64_MAX], exp[24];
 	const char *vals[3];
 	uint8_t tbs[1024];
 	size_t tl;
 
-	cfl__auth_hdr(f, "issued_token", token, sizeof(token));
-	cfl__auth_hdr(f, "issued_token_signature", sig, sizeof(sig));
-	cfl__auth_hdr(f, "server_token", stoken, sizeof(stoken));
-	cfl__auth_hdr(f, "server_token_signature", ssig, sizeof(ssig));
-	cfl__auth_hdr(f, "issued_token_expiry", exp, sizeof(exp));
+	cfl__auth_hdr(f, CFL_KEY_ISSUED_TOKEN, token, sizeof(token));
+	cfl__auth_hdr(f, CFL_KEY_ISSUED_TOKEN_SIGNATURE, sig, sizeof(sig));
+	cfl__auth_hdr(f, CFL_KEY_SERVER_TOKEN, stoken, sizeof(stoken));
+	cfl__auth_hdr(f, CFL_KEY_SERVER_TOKEN_SIGNATURE, ssig, sizeof(ssig));
+	cfl__auth_hdr(f, CFL_KEY_ISSUED_TOKEN_EXPIRY, exp, sizeof(exp));
 	tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-token", c->name, token, NULL);
 	if (token[0] == '\0' || cfl__auth_verify_b64(c->server_cert, tbs, tl, sig) != 0) {
 		cfl__auth_why(why, n, "the server's token signature does not verify");
@@ -189,7 +191,7 @@ static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, cha
 	snprintf(c->srv_token, sizeof(c->srv_token), "%s", stoken);
 	snprintf(c->srv_sig, sizeof(c->srv_sig), "%s", ssig);
 	c->expiry = strtoll(exp, NULL, 10);
-	cfl__auth_hdr(f, "issued_token_ttl_ms", exp, sizeof(exp));
+	cfl__auth_hdr(f, CFL_KEY_ISSUED_TOKEN_TTL_MS, exp, sizeof(exp));
 	c->ttl_ms = strtoull(exp, NULL, 10);
 	if (c->ttl_ms == 0) /* an older server: fall back on the wall clocks */
 		c->ttl_ms = c->expiry * 1000 > cfl__auth_unix_ms()
@@ -218,7 +220,7 @@ static void register_reply(struct cfl_peer *p, int status, const char *reason,
 		login_done(c, p, CFL_EAUTH, why);
 		return;
 	}
-	cfl__auth_hdr(f, "security", sec, sizeof(sec));
+	cfl__auth_hdr(f, CFL_KEY_SECURITY, sec, sizeof(sec));
 	/* A tls server never looks at the certificate an mtls client means to prove itself with. */
 	if (strcmp(sec, "tls") == 0 && c->mode == CFL_SEC_MTLS) {
 		login_done(c, p, CFL_ECONN,
@@ -226,7 +228,8 @@ static void register_reply(struct cfl_peer *p, int status, const char *reason,
 		           "is in tls mode");
 		return;
 	}
-	if (cfl__auth_hdr(f, "heartbeat_ms", hb, sizeof(hb)) == 0 && strtoull(hb, NULL, 10) > 0)
+	if (cfl__auth_hdr(f, CFL_KEY_HEARTBEAT_MS, hb, sizeof(hb)) == 0 &&
+	    strtoull(hb, NULL, 10) > 0)
 		c->t.heartbeat_ms = strtoull(hb, NULL, 10);
 	c->logged_in = 1;
 	cfl_conn_set_max_payload(cfl_peer_conn(p), CFL_FRAME_MAX_PAYLOAD);
@@ -246,7 +249,7 @@ static int check_challenge(struct cfl_auth_client *c, const struct cfl_frame *f,
 
 	cfl_pki_cert_free(c->server_cert);
 	c->server_cert = NULL;
-	cfl__auth_hdr(f, "signature", sig, sizeof(sig));
+	cfl__auth_hdr(f, CFL_KEY_SIGNATURE, sig, sizeof(sig));
 	if (f->body_len == 0 || f->body_len > CERT_PEM_MAX ||
 	    cfl_pki_cert_load_pem((const char *)f->body, f->body_len, &c->server_cert, &e) != 0) {
 		cfl__auth_why(why, n, "the server sent no readable certificate");
@@ -292,18 +295,18 @@ static void challenge_reply(struct cfl_peer *p, int status, const char *reason,
 		login_done(c, p, CFL_EAUTH, why);
 		return;
 	}
-	cfl__auth_hdr(f, "server_nonce", snonce, sizeof(snonce));
+	cfl__auth_hdr(f, CFL_KEY_SERVER_NONCE, snonce, sizeof(snonce));
 	tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-register", c->name, snonce, c->project);
 	if (cfl__auth_sign_b64(c->key, tbs, tl, sig, sizeof(sig)) != 0) {
 		login_done(c, p, CFL_ECRYPTO, "cannot sign the register request");
 		return;
 	}
-	h[0] = (struct cfl_header){"client_name", 11, (const uint8_t *)c->name, strlen(c->name)};
-	h[1] = (struct cfl_header){"project", 7, (const uint8_t *)c->project, strlen(c->project)};
-	h[2] = (struct cfl_header){"server_nonce", 12, (const uint8_t *)snonce, strlen(snonce)};
-	h[3] = (struct cfl_header){"signature", 9, (const uint8_t *)sig, strlen(sig)};
-	h[4] = (struct cfl_header){"kind", 4, (const uint8_t *)kind, strlen(kind)};
-	rc = cfl_peer_request(p, "register", h, 5, c->cert_pem, c->cert_pem_len, 10000,
+	h[0] = CFL_HDR(CFL_KEY_CLIENT_NAME, c->name);
+	h[1] = CFL_HDR(CFL_KEY_PROJECT, c->project);
+	h[2] = CFL_HDR(CFL_KEY_SERVER_NONCE, snonce);
+	h[3] = CFL_HDR(CFL_KEY_SIGNATURE, sig);
+	h[4] = CFL_HDR(CFL_KEY_KIND, kind);
+	rc = cfl_peer_request(p, CFL_TOPIC_REGISTER, h, 5, c->cert_pem, c->cert_pem_len, 10000,
 	                      register_reply, c);
 	if (rc != 0)
 		login_done(c, p, rc, "cannot send register");
@@ -322,10 +325,10 @@ int cfl_auth_client_login(struct cfl_auth_client *c, struct cfl_peer *p, cfl_aut
 	cfl_peer_set_auth(p, NULL, NULL, 0);
 	if (cfl__auth_nonce(c->nonce) != 0)
 		return CFL_ECRYPTO;
-	h[0] = (struct cfl_header){"client_name", 11, (const uint8_t *)c->name, strlen(c->name)};
-	h[1] = (struct cfl_header){"nonce", 5, (const uint8_t *)c->nonce, strlen(c->nonce)};
-	h[2] = (struct cfl_header){"kind", 4, (const uint8_t *)kind, strlen(kind)};
-	return cfl_peer_request(p, "challenge", h, 3, NULL, 0, 10000, challenge_reply, c);
+	h[0] = CFL_HDR(CFL_KEY_CLIENT_NAME, c->name);
+	h[1] = CFL_HDR(CFL_KEY_NONCE, c->nonce);
+	h[2] = CFL_HDR(CFL_KEY_KIND, kind);
+	return cfl_peer_request(p, CFL_TOPIC_CHALLENGE, h, 3, NULL, 0, 10000, challenge_reply, c);
 }
 
 void cfl_auth_client_peer_down(struct cfl_auth_client *c, struct cfl_peer *p)

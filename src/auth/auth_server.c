@@ -5,6 +5,7 @@
 #include "cfl/conn.h"
 #include "cfl/digest.h"
 #include "cfl/log.h"
+#include "cfl/proto.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -112,9 +113,9 @@ static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t
 {
 	struct cfl_auth_server *s = arg;
 	struct apeer *ap = ap_of(p);
-	const struct cfl_header *hn = cfl_frame_header(f, "client_name");
-	const struct cfl_header *ht = cfl_frame_header(f, "token");
-	const struct cfl_header *hs = cfl_frame_header(f, "token_signature");
+	const struct cfl_header *hn = cfl_frame_header(f, CFL_KEY_CLIENT_NAME);
+	const struct cfl_header *ht = cfl_frame_header(f, CFL_KEY_TOKEN);
+	const struct cfl_header *hs = cfl_frame_header(f, CFL_KEY_TOKEN_SIGNATURE);
 	char name[CFL_AUTH_NAME_MAX] = "";
 	uint64_t now;
 	int expired = 0, m;
@@ -149,7 +150,7 @@ static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t
 	return 0;
 reject:
 	if (hn != NULL)
-		cfl_frame_header_str(f, "client_name", name, sizeof(name));
+		cfl_frame_header_str(f, CFL_KEY_CLIENT_NAME, name, sizeof(name));
 	reject_log(p, name, why);
 	return CFL_EAUTH;
 }
@@ -192,18 +193,14 @@ static int reply_tokens(struct cfl_peer *p, uint64_t id, struct cfl_auth_server 
 	snprintf(left, sizeof(left), "%" PRId64, left_ms > 0 ? left_ms : 0);
 	snprintf(hb, sizeof(hb), "%" PRIu64, s->t.heartbeat_ms);
 	/* Not "token": the reply carries the server's own token under that name. */
-	h[0] = (struct cfl_header){"issued_token", 12, (const uint8_t *)x->cur.token,
-	                           strlen(x->cur.token)};
-	h[1] = (struct cfl_header){"issued_token_signature", 22, (const uint8_t *)x->cur.sig,
-	                           strlen(x->cur.sig)};
-	h[2] = (struct cfl_header){"issued_token_expiry", 19, (const uint8_t *)exp, strlen(exp)};
-	h[3] = (struct cfl_header){"server_token", 12, (const uint8_t *)x->srv.token,
-	                           strlen(x->srv.token)};
-	h[4] = (struct cfl_header){"server_token_signature", 22, (const uint8_t *)x->srv.sig,
-	                           strlen(x->srv.sig)};
-	h[5] = (struct cfl_header){"security", 8, (const uint8_t *)sec, strlen(sec)};
-	h[6] = (struct cfl_header){"heartbeat_ms", 12, (const uint8_t *)hb, strlen(hb)};
-	h[7] = (struct cfl_header){"issued_token_ttl_ms", 19, (const uint8_t *)left, strlen(left)};
+	h[0] = CFL_HDR(CFL_KEY_ISSUED_TOKEN, x->cur.token);
+	h[1] = CFL_HDR(CFL_KEY_ISSUED_TOKEN_SIGNATURE, x->cur.sig);
+	h[2] = CFL_HDR(CFL_KEY_ISSUED_TOKEN_EXPIRY, exp);
+	h[3] = CFL_HDR(CFL_KEY_SERVER_TOKEN, x->srv.token);
+	h[4] = CFL_HDR(CFL_KEY_SERVER_TOKEN_SIGNATURE, x->srv.sig);
+	h[5] = CFL_HDR(CFL_KEY_SECURITY, sec);
+	h[6] = CFL_HDR(CFL_KEY_HEARTBEAT_MS, hb);
+	h[7] = CFL_HDR(CFL_KEY_ISSUED_TOKEN_TTL_MS, left);
 	return cfl_peer_reply(p, id, h, 8, NULL, 0);
 }
 
@@ -240,8 +237,8 @@ static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more
 		cfl_conn_close(cfl_peer_conn(p), "too many challenges");
 		return;
 	}
-	cfl__auth_hdr(f, "client_name", name, sizeof(name));
-	cfl__auth_hdr(f, "nonce", nonce, sizeof(nonce));
+	cfl__auth_hdr(f, CFL_KEY_CLIENT_NAME, name, sizeof(name));
+	cfl__auth_hdr(f, CFL_KEY_NONCE, nonce, sizeof(nonce));
 	if (name[0] == '\0' || !is_hex(nonce, NONCE_HEX - 1)) {
 		reject_log(p, name, "challenge without a name or a 32-byte hex nonce");
 		cfl_peer_reply_error(p, f->id, "bad_request",
@@ -258,11 +255,9 @@ static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more
 		cfl_peer_reply_error(p, f->id, "internal", "cannot sign");
 		return;
 	}
-	h[0] = (struct cfl_header){"server_cn", 9, (const uint8_t *)s->server_cn,
-	                           strlen(s->server_cn)};
-	h[1] = (struct cfl_header){"server_nonce", 12, (const uint8_t *)pe->nonce,
-	                           strlen(pe->nonce)};
-	h[2] = (struct cfl_header){"signature", 9, (const uint8_t *)sig, strlen(sig)};
+	h[0] = CFL_HDR(CFL_KEY_SERVER_CN, s->server_cn);
+	h[1] = CFL_HDR(CFL_KEY_SERVER_NONCE, pe->nonce);
+	h[2] = CFL_HDR(CFL_KEY_SIGNATURE, sig);
 	cfl_peer_reply(p, f->id, h, 3, s->cert_pem, s->cert_pem_len);
 }
 
@@ -299,9 +294,9 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 	size_t tl;
 	int rc = CFL_EAUTH;
 
-	cfl__auth_hdr(f, "project", project, sizeof(project));
-	cfl__auth_hdr(f, "server_nonce", nonce, sizeof(nonce));
-	cfl__auth_hdr(f, "signature", sig, sizeof(sig));
+	cfl__auth_hdr(f, CFL_KEY_PROJECT, project, sizeof(project));
+	cfl__auth_hdr(f, CFL_KEY_SERVER_NONCE, nonce, sizeof(nonce));
+	cfl__auth_hdr(f, CFL_KEY_SIGNATURE, sig, sizeof(sig));
 	if (!take_nonce(s, name, nonce)) {
 		cfl__auth_why(why, n,
 		              "register without a valid challenge (unknown, used or stale nonce)");
@@ -389,7 +384,8 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	enum cfl_auth_kind kind;
 	struct cfl_conn *c = cfl_peer_conn(p);
 	struct session *x;
-	static const char *const keys[3] = {"client_name", "token", "token_signature"};
+	static const char *const keys[3] = {CFL_KEY_CLIENT_NAME, CFL_KEY_TOKEN,
+	                                    CFL_KEY_TOKEN_SIGNATURE};
 	const char *vals[3];
 	int rc;
 
@@ -397,8 +393,8 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	(void)sink;
 	if (f->type != CFL_FRAME_T_REQUEST || ap == NULL)
 		return;
-	cfl__auth_hdr(f, "client_name", name, sizeof(name));
-	cfl__auth_hdr(f, "kind", kindv, sizeof(kindv));
+	cfl__auth_hdr(f, CFL_KEY_CLIENT_NAME, name, sizeof(name));
+	cfl__auth_hdr(f, CFL_KEY_KIND, kindv, sizeof(kindv));
 	kind = strcmp(kindv, "admin") == 0 ? CFL_AUTH_ADMIN : CFL_AUTH_CLIENT;
 	/* One identity per connection: a second register would leave the first session pointing
 	 * at a connection it no longer owns. */
@@ -580,15 +576,15 @@ int cfl_auth_server_new(struct cfl_msg_hub *hub, const struct cfl_auth_server_cf
 		return rc;
 	}
 	cfl_msg_hub_set_gate(hub, gate, s);
-	cfl_msg_hub_handle(hub, "challenge", on_challenge, s);
-	cfl_msg_hub_handle(hub, "register", on_register, s);
-	cfl_msg_hub_handle(hub, "renew", on_renew, s);
-	cfl_msg_hub_handle(hub, "heartbeat", on_heartbeat, s);
-	cfl_msg_hub_handle(hub, "goodbye", on_goodbye, s);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_CHALLENGE, on_challenge, s);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_REGISTER, on_register, s);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_RENEW, on_renew, s);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_HEARTBEAT, on_heartbeat, s);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_GOODBYE, on_goodbye, s);
 	/* The login exchange itself must work before the gate can pass anything (SPEC §5). */
-	cfl_msg_hub_exempt(hub, "challenge");
-	cfl_msg_hub_exempt(hub, "register");
-	cfl_msg_hub_exempt(hub, "goodbye");
+	cfl_msg_hub_exempt(hub, CFL_TOPIC_CHALLENGE);
+	cfl_msg_hub_exempt(hub, CFL_TOPIC_REGISTER);
+	cfl_msg_hub_exempt(hub, CFL_TOPIC_GOODBYE);
 	s->reaper = cfl_loop_timer_add(s->loop, 1000, on_reap, s);
 	*out = s;
 	return 0;

@@ -4,6 +4,7 @@
 #include "cfl/log.h"
 
 #include "cfl/pki.h"
+#include "cfl/proto.h"
 #include "util/bufsrc.h"
 #include "util/fs.h"
 
@@ -256,7 +257,7 @@ static int out_read(void *src, uint8_t *buf, size_t len)
 static int send_cmd(struct console *k, const char *cmd)
 {
 	char line[1024];
-	struct cfl_header h = {"cmd", 3, (const uint8_t *)line, 0};
+	struct cfl_header h = CFL_HDR_BYTES(CFL_KEY_CMD, line, 0);
 
 	k->verb[0] = k->what[0] = '\0';
 	sscanf(cmd, "%63s %255s", k->verb, k->what);
@@ -272,8 +273,14 @@ static int send_cmd(struct console *k, const char *cmd)
 		snprintf(line, sizeof(line), "%s", cmd);
 	}
 	h.val_len = strlen(line);
-	return cfl_peer_request_stream(k->peer, "admin", &h, 1, k->out_len, out_read, k, 0,
-	                               on_reply, k);
+	return cfl_peer_request_stream(k->peer, &(struct cfl_request){.topic = CFL_TOPIC_ADMIN,
+	                                                              .hdrs = &h,
+	                                                              .n_hdrs = 1,
+	                                                              .body_len = k->out_len,
+	                                                              .read = out_read,
+	                                                              .src = k,
+	                                                              .reply = on_reply,
+	                                                              .arg = k});
 }
 
 /* Reads the next command line (blocking the loop while a person types; the full console with

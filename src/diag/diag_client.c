@@ -5,6 +5,7 @@
 
 #include "cfl/digest.h"
 #include "cfl/log.h"
+#include "cfl/proto.h"
 #include "teststream.h"
 
 #include <assert.h>
@@ -67,7 +68,7 @@ static const char *why(int status, const char *reason)
 
 static int ping(struct cfl_diag *d, uint64_t timeout_ms, cfl_msg_reply_fn fn)
 {
-	return cfl_peer_request(d->peer, "ping", NULL, 0, "x", 1, timeout_ms, fn, d);
+	return cfl_peer_request(d->peer, CFL_TOPIC_PING, NULL, 0, "x", 1, timeout_ms, fn, d);
 }
 
 /* --- ping and oneway ------------------------------------------------------------------------ */
@@ -104,7 +105,7 @@ static void send_oneways(struct cfl_diag *d)
 	int rc = 0;
 
 	for (int i = 0; i < ONEWAY_BATCH && d->count < d->act.n && rc == 0; i++) {
-		rc = cfl_peer_send(d->peer, "ping", NULL, 0, "x", 1);
+		rc = cfl_peer_send(d->peer, CFL_TOPIC_PING, NULL, 0, "x", 1);
 		d->count++;
 	}
 	if (rc == 0)
@@ -134,10 +135,10 @@ static int send_message(struct cfl_diag *d)
 {
 	/* With `to`, the server routes the request to that cell (docs/protocol.md §4). */
 	const char *to = d->act.to;
-	struct cfl_header dst = {"dst", 3, (const uint8_t *)to, to != NULL ? strlen(to) : 0};
+	struct cfl_header dst = CFL_HDR_BYTES(CFL_KEY_DST, to, to != NULL ? strlen(to) : 0);
 
-	return cfl_peer_request(d->peer, "echo", &dst, to != NULL, d->act.text, strlen(d->act.text),
-	                        0, echo_reply, d);
+	return cfl_peer_request(d->peer, CFL_TOPIC_ECHO, &dst, to != NULL, d->act.text,
+	                        strlen(d->act.text), 0, echo_reply, d);
 }
 
 /* --- send: upload the test stream, compare the server's length and digest --------------------- */
@@ -173,7 +174,7 @@ static void send_reply(struct cfl_peer *p, int status, const char *reason,
 	cfl_sha256_final(d->sha, md);
 	cfl_hex(md, sizeof(md), hex);
 	snprintf(len, sizeof(len), "%" PRIu64, d->act.n);
-	if (!header_is(f, "length", len) || !header_is(f, "sha256", hex))
+	if (!header_is(f, CFL_KEY_LENGTH, len) || !header_is(f, CFL_KEY_SHA256, hex))
 		finish(d, CFL_EVERIFY, "send: the server received different bytes");
 	else
 		finish(d, 0,
@@ -251,9 +252,9 @@ static int start_recv(struct cfl_diag *d)
 
 	snprintf(len, sizeof(len), "%" PRIu64, d->act.n);
 	snprintf(seed, sizeof(seed), "%u", TEST_SEED);
-	h[0] = (struct cfl_header){"length", 6, (const uint8_t *)len, strlen(len)};
-	h[1] = (struct cfl_header){"seed", 4, (const uint8_t *)seed, strlen(seed)};
-	return cfl_peer_request(d->peer, "source", h, 2, NULL, 0, 0, recv_reply, d);
+	h[0] = CFL_HDR(CFL_KEY_LENGTH, len);
+	h[1] = CFL_HDR(CFL_KEY_SEED, seed);
+	return cfl_peer_request(d->peer, CFL_TOPIC_SOURCE, h, 2, NULL, 0, 0, recv_reply, d);
 }
 
 /* --- pingloop: requests that must each be answered or reported failed, across reconnects ------ */
@@ -355,8 +356,12 @@ void cfl_diag_start(struct cfl_diag *d, struct cfl_peer *p)
 		break;
 	case CFL_DIAG_SEND:
 		cfl__tstream_init(&d->ts, TEST_SEED, d->act.n);
-		rc = cfl_peer_request_stream(d->peer, "sink", NULL, 0, d->act.n, send_read, d, 0,
-		                             send_reply, d);
+		rc = cfl_peer_request_stream(d->peer, &(struct cfl_request){.topic = CFL_TOPIC_SINK,
+		                                                            .body_len = d->act.n,
+		                                                            .read = send_read,
+		                                                            .src = d,
+		                                                            .reply = send_reply,
+		                                                            .arg = d});
 		break;
 	case CFL_DIAG_RECV:
 		rc = start_recv(d);
@@ -396,7 +401,7 @@ static void on_site_echo(struct cfl_peer *p, const struct cfl_frame *f, int more
 	char src[CFL_MSG_NAME_MAX];
 
 	(void)arg, (void)sink;
-	cfl_frame_header_str(f, "src", src, sizeof(src));
+	cfl_frame_header_str(f, CFL_KEY_SRC, src, sizeof(src));
 	CFL_INFO("echo request from %s (%zu bytes)", src, f->body_len);
 	if (f->type == CFL_FRAME_T_REQUEST && !more)
 		cfl_peer_reply(p, f->id, NULL, 0, f->body, f->body_len);
@@ -404,7 +409,7 @@ static void on_site_echo(struct cfl_peer *p, const struct cfl_frame *f, int more
 
 int cfl_diag_serve_echo(struct cfl_msg_hub *hub, struct cfl_err *e)
 {
-	int rc = cfl_msg_hub_handle(hub, "echo", on_site_echo, NULL);
+	int rc = cfl_msg_hub_handle(hub, CFL_TOPIC_ECHO, on_site_echo, NULL);
 
 	return rc == 0 ? 0 : cfl_err_set(e, rc, "cannot serve 'echo': %s", cfl_strerror(rc));
 }

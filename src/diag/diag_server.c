@@ -5,6 +5,7 @@
 
 #include "cfl/digest.h"
 #include "cfl/log.h"
+#include "cfl/proto.h"
 #include "teststream.h"
 
 #include <inttypes.h>
@@ -49,8 +50,8 @@ static void sink_reply(struct sink_state *s)
 	cfl_sha256_final(s->sha, md);
 	cfl_hex(md, sizeof(md), hex);
 	snprintf(len, sizeof(len), "%" PRIu64, s->len);
-	h[0] = (struct cfl_header){"length", 6, (const uint8_t *)len, strlen(len)};
-	h[1] = (struct cfl_header){"sha256", 6, (const uint8_t *)hex, strlen(hex)};
+	h[0] = CFL_HDR(CFL_KEY_LENGTH, len);
+	h[1] = CFL_HDR(CFL_KEY_SHA256, hex);
 	cfl_peer_reply(s->peer, s->req_id, h, 2, NULL, 0);
 }
 
@@ -121,7 +122,7 @@ static void on_source(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	(void)arg;
 	(void)more;
 	(void)sink;
-	if (header_u64(f, "length", &len) != 0 || header_u64(f, "seed", &seed) != 0) {
+	if (header_u64(f, CFL_KEY_LENGTH, &len) != 0 || header_u64(f, CFL_KEY_SEED, &seed) != 0) {
 		cfl_peer_reply_error(p, f->id, "bad_request", "source needs length and seed");
 		return;
 	}
@@ -140,8 +141,10 @@ int cfl_diag_serve(struct cfl_msg_hub *hub, struct cfl_err *e)
 	static const struct {
 		const char *topic;
 		cfl_msg_handler fn;
-	} topics[] = {
-	        {"echo", on_echo}, {"ping", on_echo}, {"sink", on_sink}, {"source", on_source}};
+	} topics[] = {{CFL_TOPIC_ECHO, on_echo},
+	              {CFL_TOPIC_PING, on_echo},
+	              {CFL_TOPIC_SINK, on_sink},
+	              {CFL_TOPIC_SOURCE, on_source}};
 
 	for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
 		int rc = cfl_msg_hub_handle(hub, topics[i].topic, topics[i].fn, NULL);

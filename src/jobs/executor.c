@@ -6,6 +6,7 @@
 #include "cfl/log.h"
 #include "cfl/model.h"
 #include "cfl/pki.h"
+#include "cfl/proto.h"
 #include "util/bufsrc.h"
 #include "util/fs.h"
 
@@ -108,7 +109,8 @@ static int from_server(struct cfl_peer *p, const struct cfl_frame *f)
 {
 	char src[64];
 
-	if (cfl_frame_header_str(f, "src", src, sizeof(src)) == 0 && strcmp(src, "server") == 0)
+	if (cfl_frame_header_str(f, CFL_KEY_SRC, src, sizeof(src)) == 0 &&
+	    strcmp(src, "server") == 0)
 		return 1;
 	CFL_WARN("job message not from the server (src '%s') ignored", src);
 	if (f->type == CFL_FRAME_T_REQUEST)
@@ -223,7 +225,7 @@ static void on_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more,
 		return;
 	inbuf_release(&x->bundle);
 	x->bundle_req = f->id;
-	cfl_frame_header_str(f, "job", x->bundle_job, sizeof(x->bundle_job));
+	cfl_frame_header_str(f, CFL_KEY_JOB, x->bundle_job, sizeof(x->bundle_job));
 	if (!valid_job_id(x->bundle_job)) {
 		cfl_peer_reply_error(p, f->id, "bad_job", "bad job id");
 		x->bundle.failed = 1;
@@ -389,8 +391,8 @@ static void task_done(struct cfl_loop *loop, void *arg)
 		x->update_round = t->round;
 		snprintf(steps, sizeof(steps), "%" PRIu64, t->steps);
 		snprintf(loss, sizeof(loss), "%.6f", (double)t->loss);
-		h[0] = (struct cfl_header){"steps", 5, (const uint8_t *)steps, strlen(steps)};
-		h[1] = (struct cfl_header){"loss", 4, (const uint8_t *)loss, strlen(loss)};
+		h[0] = CFL_HDR(CFL_KEY_STEPS, steps);
+		h[1] = CFL_HDR(CFL_KEY_LOSS, loss);
 		CFL_INFO("job %s round %d: trained on %s samples, loss %s", t->job, t->round, steps,
 		         loss);
 		cfl_peer_reply(t->peer, t->req_id, h, 2, NULL, 0);
@@ -477,10 +479,10 @@ static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	t->x = x;
 	t->peer = p;
 	t->req_id = f->id;
-	cfl_frame_header_str(f, "job", t->job, sizeof(t->job));
-	t->round = hdr_int(f, "round");
-	t->site_index = hdr_int(f, "site_index");
-	t->site_count = hdr_int(f, "site_count");
+	cfl_frame_header_str(f, CFL_KEY_JOB, t->job, sizeof(t->job));
+	t->round = hdr_int(f, CFL_KEY_ROUND);
+	t->site_index = hdr_int(f, CFL_KEY_SITE_INDEX);
+	t->site_count = hdr_int(f, CFL_KEY_SITE_COUNT);
 	if (json_object_get(x->configs, t->job) == NULL) {
 		cfl_peer_reply_error(p, f->id, "no_job", "this site does not have the job");
 		if (more)
@@ -522,9 +524,9 @@ static void on_get_update(struct cfl_peer *p, const struct cfl_frame *f, int mor
 	(void)sink;
 	if (!from_server(p, f))
 		return;
-	cfl_frame_header_str(f, "job", job, sizeof(job));
+	cfl_frame_header_str(f, CFL_KEY_JOB, job, sizeof(job));
 	if (x->update == NULL || strcmp(job, x->update_job) != 0 ||
-	    hdr_int(f, "round") != x->update_round) {
+	    hdr_int(f, CFL_KEY_ROUND) != x->update_round) {
 		cfl_peer_reply_error(p, f->id, "no_update", "no update for this job and round");
 		return;
 	}
@@ -546,8 +548,8 @@ static void on_job_end(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	(void)sink;
 	if (!from_server(p, f))
 		return;
-	cfl_frame_header_str(f, "job", job, sizeof(job));
-	cfl_frame_header_str(f, "topic", topic, sizeof(topic));
+	cfl_frame_header_str(f, CFL_KEY_JOB, job, sizeof(job));
+	cfl_frame_header_str(f, CFL_KEY_TOPIC, topic, sizeof(topic));
 	CFL_INFO("job %s %s", job, strcmp(topic, "job.end") == 0 ? "finished" : "aborted");
 	json_object_del(x->configs, job);
 	if (strcmp(job, x->update_job) == 0) {
@@ -587,12 +589,12 @@ int cfl_executor_new(struct cfl_msg_hub *hub, const char *work_dir, const char *
 	x->arg = arg;
 	snprintf(x->dir, sizeof(x->dir), "%s", work_dir);
 	snprintf(x->site, sizeof(x->site), "%s", site);
-	cfl_msg_hub_handle(hub, "job.deploy", on_deploy, x);
-	cfl_msg_hub_handle(hub, "task.train", on_train, x);
-	cfl_msg_hub_handle(hub, "task.get_update", on_get_update, x);
-	cfl_msg_hub_handle(hub, "job.end", on_job_end, x);
-	cfl_msg_hub_handle(hub, "job.abort", on_job_end, x);
-	cfl_msg_hub_handle(hub, "shutdown", on_shutdown_msg, x);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_JOB_DEPLOY, on_deploy, x);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_TASK_TRAIN, on_train, x);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_TASK_GET_UPDATE, on_get_update, x);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_JOB_END, on_job_end, x);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_JOB_ABORT, on_job_end, x);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_SHUTDOWN, on_shutdown_msg, x);
 	*out = x;
 	return 0;
 }

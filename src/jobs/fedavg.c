@@ -13,6 +13,7 @@
 #include "cfl/log.h"
 #include "cfl/model.h"
 #include "cfl/pki.h"
+#include "cfl/proto.h"
 #include "util/bufsrc.h"
 #include "util/fs.h"
 
@@ -173,11 +174,12 @@ static void finish(struct fedavg *f, enum job_state st, const char *why)
 	CFL_INFO("job %s %s%s%s", jb->id, cfl__job_state_name(st), why ? ": " : "", why ? why : "");
 	for (size_t i = 0; i < f->n; i++) {
 		struct cfl_peer *peer = peer_of(f, &f->parts[i]);
-		struct cfl_header h = {"job", 3, (const uint8_t *)jb->id, strlen(jb->id)};
+		struct cfl_header h = CFL_HDR(CFL_KEY_JOB, jb->id);
 
 		if (peer != NULL)
-			cfl_peer_send(peer, st == JOB_COMPLETED ? "job.end" : "job.abort", &h, 1,
-			              NULL, 0);
+			cfl_peer_send(peer,
+			              st == JOB_COMPLETED ? CFL_TOPIC_JOB_END : CFL_TOPIC_JOB_ABORT,
+			              &h, 1, NULL, 0);
 	}
 	run_retire(f);
 }
@@ -427,10 +429,10 @@ static void pull_next(struct fedavg *f)
 			continue;
 		peer = peer_of(f, p);
 		snprintf(round, sizeof(round), "%d", f->jb->rounds_done + 1);
-		h[0] = (struct cfl_header){"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
-		h[1] = (struct cfl_header){"round", 5, (const uint8_t *)round, strlen(round)};
-		if (peer == NULL || cfl_peer_request(peer, "task.get_update", h, 2, NULL, 0, 60000,
-		                                     update_reply, p) != 0) {
+		h[0] = CFL_HDR(CFL_KEY_JOB, f->jb->id);
+		h[1] = CFL_HDR(CFL_KEY_ROUND, round);
+		if (peer == NULL || cfl_peer_request(peer, CFL_TOPIC_TASK_GET_UPDATE, h, 2, NULL, 0,
+		                                     60000, update_reply, p) != 0) {
 			p->st = P_FAILED;
 			continue;
 		}
@@ -490,9 +492,9 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 		p->st = P_FAILED;
 		maybe_drop_global(p->f);
 	} else {
-		cfl_frame_header_str(fr, "steps", v, sizeof(v));
+		cfl_frame_header_str(fr, CFL_KEY_STEPS, v, sizeof(v));
 		p->steps = strtoull(v, NULL, 10);
-		cfl_frame_header_str(fr, "loss", v, sizeof(v));
+		cfl_frame_header_str(fr, CFL_KEY_LOSS, v, sizeof(v));
 		p->loss = strtod(v, NULL);
 		p->st = p->steps > 0 ? P_TRAINED : P_FAILED;
 	}
@@ -507,14 +509,22 @@ static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	snprintf(round, sizeof(round), "%d", f->jb->rounds_done + 1);
 	snprintf(idx, sizeof(idx), "%d", p->idx);
 	snprintf(n, sizeof(n), "%zu", f->n);
-	h[0] = (struct cfl_header){"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
-	h[1] = (struct cfl_header){"round", 5, (const uint8_t *)round, strlen(round)};
-	h[2] = (struct cfl_header){"site_index", 10, (const uint8_t *)idx, strlen(idx)};
-	h[3] = (struct cfl_header){"site_count", 10, (const uint8_t *)n, strlen(n)};
+	h[0] = CFL_HDR(CFL_KEY_JOB, f->jb->id);
+	h[1] = CFL_HDR(CFL_KEY_ROUND, round);
+	h[2] = CFL_HDR(CFL_KEY_SITE_INDEX, idx);
+	h[3] = CFL_HDR(CFL_KEY_SITE_COUNT, n);
 	p->sent = 0;
 	p->st = P_TRAIN;
-	if (cfl_peer_request_stream(peer, "task.train", h, 4, f->gs.total, model_read, p,
-	                            f->jb->round_timeout_ms, train_reply, p) != 0) {
+	if (cfl_peer_request_stream(peer,
+	                            &(struct cfl_request){.topic = CFL_TOPIC_TASK_TRAIN,
+	                                                  .hdrs = h,
+	                                                  .n_hdrs = 4,
+	                                                  .body_len = f->gs.total,
+	                                                  .read = model_read,
+	                                                  .src = p,
+	                                                  .timeout_ms = f->jb->round_timeout_ms,
+	                                                  .reply = train_reply,
+	                                                  .arg = p}) != 0) {
 		p->st = P_FAILED;
 		return;
 	}
@@ -554,7 +564,7 @@ static int bundle_read(void *src, uint8_t *buf, size_t len)
 /* The job reaches a site once per connection (a site that reconnects gets it again). */
 static void dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 {
-	struct cfl_header h = {"job", 3, (const uint8_t *)f->jb->id, strlen(f->jb->id)};
+	struct cfl_header h = CFL_HDR(CFL_KEY_JOB, f->jb->id);
 
 	if (p->deployed_to == cfl_peer_serial(peer)) {
 		send_train(f, p, peer);
@@ -562,8 +572,15 @@ static void dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	}
 	p->st = P_DEPLOY;
 	p->bsent = 0;
-	if (cfl_peer_request_stream(peer, "job.deploy", &h, 1, f->bundle_len, bundle_read, p, 60000,
-	                            deploy_reply, p) != 0) {
+	if (cfl_peer_request_stream(peer, &(struct cfl_request){.topic = CFL_TOPIC_JOB_DEPLOY,
+	                                                        .hdrs = &h,
+	                                                        .n_hdrs = 1,
+	                                                        .body_len = f->bundle_len,
+	                                                        .read = bundle_read,
+	                                                        .src = p,
+	                                                        .timeout_ms = 60000,
+	                                                        .reply = deploy_reply,
+	                                                        .arg = p}) != 0) {
 		p->st = P_FAILED;
 		return;
 	}

@@ -3,6 +3,7 @@
 #include "cfl/msg.h"
 
 #include "cfl/log.h"
+#include "cfl/proto.h"
 #include "hub_int.h"
 
 #include <stdio.h>
@@ -267,11 +268,9 @@ static int build(struct cfl_frame *f, struct cfl_peer *p, int type, const char *
 		return CFL_ETOOBIG;
 	f->type = (uint8_t)type;
 	if (topic != NULL)
-		f->headers[f->n_headers++] =
-		        (struct cfl_header){"topic", 5, (const uint8_t *)topic, strlen(topic)};
+		f->headers[f->n_headers++] = CFL_HDR(CFL_KEY_TOPIC, topic);
 	if (type != CFL_FRAME_T_REPLY)
-		f->headers[f->n_headers++] = (struct cfl_header){
-		        "src", 3, (const uint8_t *)p->hub->cell, strlen(p->hub->cell)};
+		f->headers[f->n_headers++] = CFL_HDR(CFL_KEY_SRC, p->hub->cell);
 	for (size_t i = 0; i < p->n_auth; i++)
 		f->headers[f->n_headers++] = p->auth[i];
 	for (size_t i = 0; i < n; i++)
@@ -321,39 +320,13 @@ static int exempt_topic(const struct cfl_msg_hub *h, const struct cfl_frame *f)
 
 	/* Only for the hub itself: a topic addressed to another cell is routed like any other
 	 * message, so it must pass the gate. */
-	if (f->type == CFL_FRAME_T_REPLY || cfl_frame_header(f, "dst") != NULL ||
-	    cfl_frame_header_str(f, "topic", topic, sizeof(topic)) != 0)
+	if (f->type == CFL_FRAME_T_REPLY || cfl_frame_header(f, CFL_KEY_DST) != NULL ||
+	    cfl_frame_header_str(f, CFL_KEY_TOPIC, topic, sizeof(topic)) != 0)
 		return 0;
 	for (size_t i = 0; i < h->n_topics; i++) {
 		if (h->topics[i].exempt && strcmp(h->topics[i].name, topic) == 0)
 			return 1;
 	}
-	return 0;
-}
-
-int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
-                     size_t n_hdrs, const void *body, size_t len, uint64_t timeout_ms,
-                     cfl_msg_reply_fn fn, void *arg)
-{
-	struct cfl_frame f;
-	struct pending *q;
-	int rc = build(&f, p, CFL_FRAME_T_REQUEST, topic, hdrs, n_hdrs);
-
-	if (rc != 0)
-		return rc;
-	q = cfl__pending_new(p, timeout_ms, fn, arg);
-	if (q == NULL)
-		return CFL_ENOMEM;
-	f.id = q->id;
-	f.body = body;
-	f.body_len = len;
-	rc = cfl_conn_send(p->conn, &f);
-	if (rc != 0) {
-		cfl__pending_unlink(q);
-		free(q);
-		return rc;
-	}
-	cfl__pending_arm(q);
 	return 0;
 }
 
@@ -383,29 +356,60 @@ static void req_done(struct cfl_conn *c, uint64_t id, int status, void *src)
 	}
 }
 
-int cfl_peer_request_stream(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
-                            size_t n_hdrs, uint64_t body_len, cfl_conn_read_fn read_fn, void *src,
-                            uint64_t timeout_ms, cfl_msg_reply_fn fn, void *arg)
+/* A body in memory goes in one frame, copied into the send queue now, and the reply timeout
+ * starts at once; a body from a read function streams, and the timeout starts in req_done. */
+int cfl_peer_request_stream(struct cfl_peer *p, const struct cfl_request *req)
 {
 	struct cfl_frame f;
 	struct pending *q;
-	int rc = build(&f, p, CFL_FRAME_T_REQUEST, topic, hdrs, n_hdrs);
+	int rc;
 
+	if (req->topic == NULL || req->reply == NULL || (req->body != NULL && req->read != NULL) ||
+	    (req->body_len > 0 && req->body == NULL && req->read == NULL))
+		return CFL_EINVAL;
+	if (req->read == NULL && (size_t)req->body_len != req->body_len)
+		return CFL_ETOOBIG;
+	rc = build(&f, p, CFL_FRAME_T_REQUEST, req->topic, req->hdrs, req->n_hdrs);
 	if (rc != 0)
 		return rc;
-	q = cfl__pending_new(p, timeout_ms, fn, arg);
+	q = cfl__pending_new(p, req->timeout_ms, req->reply, req->arg);
 	if (q == NULL)
 		return CFL_ENOMEM;
-	q->read_fn = read_fn;
-	q->src = src;
-	q->sending = 1;
 	f.id = q->id;
-	rc = cfl_conn_send_stream(p->conn, &f, body_len, req_read, q, req_done);
+	if (req->read != NULL) {
+		q->read_fn = req->read;
+		q->src = req->src;
+		q->sending = 1;
+		rc = cfl_conn_send_stream(p->conn, &f, req->body_len, req_read, q, req_done);
+	} else {
+		f.body = req->body;
+		f.body_len = (size_t)req->body_len;
+		rc = cfl_conn_send(p->conn, &f);
+	}
 	if (rc != 0) {
 		cfl__pending_unlink(q);
 		free(q);
+		return rc;
 	}
-	return rc;
+	if (req->read == NULL)
+		cfl__pending_arm(q);
+	return 0;
+}
+
+int cfl_peer_request(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
+                     size_t n_hdrs, const void *body, size_t len, uint64_t timeout_ms,
+                     cfl_msg_reply_fn fn, void *arg)
+{
+	const struct cfl_request req = {.topic = topic,
+	                                .hdrs = hdrs,
+	                                .n_hdrs = n_hdrs,
+	                                .body = body,
+	                                .body_len = len,
+	                                .timeout_ms = timeout_ms,
+	                                .reply = fn,
+	                                .arg = arg};
+
+	return cfl_peer_request_stream(p, &req);
 }
 
 int cfl_peer_send(struct cfl_peer *p, const char *topic, const struct cfl_header *hdrs,
@@ -451,7 +455,7 @@ int cfl_peer_reply_stream(struct cfl_peer *p, uint64_t req_id, const struct cfl_
 int cfl_peer_reply_error(struct cfl_peer *p, uint64_t req_id, const char *status,
                          const char *reason)
 {
-	struct cfl_header h = {"status", 6, (const uint8_t *)status, strlen(status)};
+	struct cfl_header h = CFL_HDR(CFL_KEY_STATUS, status);
 	struct cfl_frame f;
 	int rc = build(&f, p, CFL_FRAME_T_REPLY, NULL, &h, 1);
 
@@ -531,7 +535,7 @@ static void on_reply(struct cfl_peer *p, const struct cfl_frame *f, int more)
 	if (f->flags & CFL_FRAME_F_ERROR) {
 		size_t n = f->body_len < sizeof(reason) - 1 ? f->body_len : sizeof(reason) - 1;
 
-		cfl_frame_header_str(f, "status", status, sizeof(status));
+		cfl_frame_header_str(f, CFL_KEY_STATUS, status, sizeof(status));
 		memcpy(reason, f->body, n);
 		reason[n] = '\0';
 		CFL_DEBUG("%s: request %llu failed: %s: %s", p->name, (unsigned long long)f->ref,
@@ -549,12 +553,12 @@ static void on_request(struct cfl_peer *p, const struct cfl_frame *f, int more)
 	struct cfl_msg_sink sink = {0};
 	char topic[64], dst[CFL_MSG_NAME_MAX];
 
-	if (cfl_frame_header_str(f, "dst", dst, sizeof(dst)) == 0 && dst[0] != '\0' &&
+	if (cfl_frame_header_str(f, CFL_KEY_DST, dst, sizeof(dst)) == 0 && dst[0] != '\0' &&
 	    strcmp(dst, p->hub->cell) != 0) {
 		cfl__msg_route(p, f, more, dst);
 		return;
 	}
-	cfl_frame_header_str(f, "topic", topic, sizeof(topic));
+	cfl_frame_header_str(f, CFL_KEY_TOPIC, topic, sizeof(topic));
 	for (size_t i = 0; i < p->hub->n_topics; i++) {
 		struct topic *t = &p->hub->topics[i];
 

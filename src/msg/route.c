@@ -2,6 +2,8 @@
  * carries the authentication headers of its own link, never the sender's. */
 #include "hub_int.h"
 
+#include "cfl/proto.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +17,15 @@ struct route {
 	uint64_t from_id;
 };
 
+static int key_is(const struct cfl_header *h, const char *key)
+{
+	return h->key_len == strlen(key) && memcmp(h->key, key, h->key_len) == 0;
+}
+
 static int is_auth_key(const struct cfl_header *h)
 {
-	static const char *const keys[] = {"client_name", "token", "token_signature"};
-
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (h->key_len == strlen(keys[i]) && memcmp(h->key, keys[i], h->key_len) == 0)
-			return 1;
-	}
-	return 0;
+	return key_is(h, CFL_KEY_CLIENT_NAME) || key_is(h, CFL_KEY_TOKEN) ||
+	       key_is(h, CFL_KEY_TOKEN_SIGNATURE);
 }
 
 /* f's headers without the authentication ones, into out[] (room for CFL_FRAME_MAX_HEADERS). */
@@ -72,12 +74,11 @@ static void routed_frame(struct cfl_frame *g, const struct cfl_frame *f, struct 
 	g->n_headers = 0;
 	for (size_t i = 0; i < to->n_auth; i++)
 		g->headers[g->n_headers++] = to->auth[i];
-	g->headers[g->n_headers++] =
-	        (struct cfl_header){"src", 3, (const uint8_t *)from->name, strlen(from->name)};
+	g->headers[g->n_headers++] = CFL_HDR(CFL_KEY_SRC, from->name);
 	for (size_t i = 0; i < f->n_headers && g->n_headers < CFL_FRAME_MAX_HEADERS; i++) {
 		const struct cfl_header *h = &f->headers[i];
 
-		if (!is_auth_key(h) && !(h->key_len == 3 && memcmp(h->key, "src", 3) == 0))
+		if (!is_auth_key(h) && !key_is(h, CFL_KEY_SRC))
 			g->headers[g->n_headers++] = *h;
 	}
 }
@@ -86,10 +87,11 @@ static void routed_frame(struct cfl_frame *g, const struct cfl_frame *f, struct 
  * shutdown, login, admin) never do, so a site cannot pass for the server. */
 static int routable(const struct cfl_frame *f)
 {
-	const struct cfl_header *t = cfl_frame_header(f, "topic");
+	const struct cfl_header *t = cfl_frame_header(f, CFL_KEY_TOPIC);
+	const size_t echo = sizeof(CFL_TOPIC_ECHO) - 1, app = sizeof(CFL_TOPIC_APP_PREFIX) - 1;
 
-	return t != NULL && ((t->val_len == 4 && memcmp(t->val, "echo", 4) == 0) ||
-	                     (t->val_len > 4 && memcmp(t->val, "app.", 4) == 0));
+	return t != NULL && ((t->val_len == echo && memcmp(t->val, CFL_TOPIC_ECHO, echo) == 0) ||
+	                     (t->val_len > app && memcmp(t->val, CFL_TOPIC_APP_PREFIX, app) == 0));
 }
 
 int cfl__msg_route(struct cfl_peer *p, const struct cfl_frame *f, int more, const char *dst)

@@ -118,6 +118,12 @@ const struct cfl_header *cfl_frame_header(const struct cfl_frame *f, const char 
 	return find(f, f->n_headers, key, strlen(key));
 }
 
+/* The header an ERROR reply must have (protocol.md 1.3). */
+static const struct cfl_header *find_status(const struct cfl_frame *f)
+{
+	return find(f, f->n_headers, CFL_FRAME_KEY_STATUS, sizeof(CFL_FRAME_KEY_STATUS) - 1);
+}
+
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF, and no
  * NUL. A GOAWAY reason ends up in logs; it must not smuggle anything else there. */
 static int utf8_ok(const uint8_t *s, size_t n)
@@ -160,7 +166,7 @@ static int utf8_ok(const uint8_t *s, size_t n)
 /* Rules that need the headers or the body; 0 if they hold, else -1. */
 static int check_content(const struct cfl_frame *f)
 {
-	if ((f->flags & CFL_FRAME_F_ERROR) && find(f, f->n_headers, "status", 6) == NULL)
+	if ((f->flags & CFL_FRAME_F_ERROR) && find_status(f) == NULL)
 		return -1;
 	if (f->type == CFL_FRAME_T_GOAWAY && !utf8_ok(f->body, f->body_len))
 		return -1;
@@ -311,7 +317,7 @@ static int check_frame(const struct cfl_frame *f, size_t body_len, size_t *hlen)
 		return CFL_ETOOBIG;
 	if (check_fixed(f->type, f->flags, f->ref, *hlen, *hlen + body_len) != 0)
 		return CFL_EINVAL;
-	if ((f->flags & CFL_FRAME_F_ERROR) && find(f, f->n_headers, "status", 6) == NULL)
+	if ((f->flags & CFL_FRAME_F_ERROR) && find_status(f) == NULL)
 		return CFL_EINVAL;
 	return 0;
 }

@@ -352,19 +352,15 @@ static int send_head(struct cfl_conn *c, struct out_stream *s, const struct cfl_
                      uint64_t body_len)
 {
 	struct cfl_frame h = *head;
-	struct cfl_header *hd;
 	char len_text[24];
 	size_t size;
 	int rc;
 
-	if (h.n_headers >= CFL_FRAME_MAX_HEADERS || cfl_frame_header(&h, "body-length") != NULL)
+	if (h.n_headers >= CFL_FRAME_MAX_HEADERS ||
+	    cfl_frame_header(&h, CFL_FRAME_KEY_BODY_LENGTH) != NULL)
 		return CFL_EINVAL;
 	snprintf(len_text, sizeof(len_text), "%" PRIu64, body_len);
-	hd = &h.headers[h.n_headers++];
-	hd->key = "body-length";
-	hd->key_len = strlen(hd->key);
-	hd->val = (const uint8_t *)len_text;
-	hd->val_len = strlen(len_text);
+	h.headers[h.n_headers++] = CFL_HDR(CFL_FRAME_KEY_BODY_LENGTH, len_text);
 	h.flags |= CFL_FRAME_F_MORE;
 	h.body = NULL;
 	h.body_len = 0;

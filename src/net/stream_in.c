@@ -126,7 +126,7 @@ static int parse_length(const uint8_t *p, size_t n, uint64_t *out)
 
 void cfl__conn_on_head(struct cfl_conn *c, const struct cfl_frame *f)
 {
-	const struct cfl_header *h = cfl_frame_header(f, "body-length");
+	const struct cfl_header *h = cfl_frame_header(f, CFL_FRAME_KEY_BODY_LENGTH);
 	struct in_stream *s;
 	uint64_t total;
 

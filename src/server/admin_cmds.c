@@ -3,6 +3,7 @@
 #include "server_int.h"
 
 #include "cfl/log.h"
+#include "cfl/proto.h"
 #include "util/bufsrc.h"
 
 #include <jansson.h>
@@ -101,7 +102,7 @@ static void shutdown_one(struct cfl_peer *p, void *arg)
 
 	if (name != NULL && kind == CFL_AUTH_CLIENT &&
 	    (strcmp(want, "all") == 0 || strcmp(want, name) == 0))
-		cfl_peer_send(p, "shutdown", NULL, 0, NULL, 0);
+		cfl_peer_send(p, CFL_TOPIC_SHUTDOWN, NULL, 0, NULL, 0);
 }
 
 /* What a role may do (authorization.json.default): project_admin everything; lead runs jobs;
@@ -327,7 +328,7 @@ static void on_admin(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	r->id = f->id;
 	snprintf(r->who, sizeof(r->who), "%s", who);
 	snprintf(r->role, sizeof(r->role), "%s", role);
-	cfl_frame_header_str(f, "cmd", r->cmd, sizeof(r->cmd));
+	cfl_frame_header_str(f, CFL_KEY_CMD, r->cmd, sizeof(r->cmd));
 	areq_data(r, f->body, f->body_len);
 	if (more)
 		*sink = (struct cfl_msg_sink){areq_data, areq_end, r};
@@ -344,5 +345,5 @@ int cfl__server_admin_init(struct cfl_msg_hub *hub, struct cfl_auth_server *auth
 	a.jobs = jobs;
 	a.hub = hub;
 	a.info = *info;
-	return cfl_msg_hub_handle(hub, "admin", on_admin, &a);
+	return cfl_msg_hub_handle(hub, CFL_TOPIC_ADMIN, on_admin, &a);
 }

@@ -275,9 +275,9 @@ int h_case_slow_trickle(struct h_env *e, char *how, size_t n)
 	memset(&f, 0, sizeof(f));
 	f.type = CFL_FRAME_T_REQUEST;
 	f.id = 1;
-	f.headers[0] = (struct cfl_header){"topic", 5, (const uint8_t *)"challenge", 9};
-	f.headers[1] = (struct cfl_header){"client_name", 11, (const uint8_t *)"slow", 4};
-	f.headers[2] = (struct cfl_header){"nonce", 5, (const uint8_t *)nonce, strlen(nonce)};
+	f.headers[0] = CFL_HDR("topic", "challenge");
+	f.headers[1] = CFL_HDR("client_name", "slow");
+	f.headers[2] = CFL_HDR("nonce", nonce);
 	f.n_headers = 3;
 	len = cfl_frame_encode(frame, sizeof(frame), &f);
 	if (len <= 0 || h_raw_open(e, &e->site[0], 1, &r, why, sizeof(why)) != 0) {

@@ -351,7 +351,7 @@ uint64_t h_request(struct h_conn *hc, const char *topic, const struct h_hdrs *h,
 	memset(&f, 0, sizeof(f));
 	f.type = CFL_FRAME_T_REQUEST;
 	f.id = cfl_conn_next_id(hc->c);
-	f.headers[k++] = (struct cfl_header){"topic", 5, (const uint8_t *)topic, strlen(topic)};
+	f.headers[k++] = CFL_HDR("topic", topic);
 	for (size_t i = 0; h != NULL && i < h->n && k < CFL_FRAME_MAX_HEADERS; i++)
 		f.headers[k++] = h->h[i];
 	f.n_headers = k;

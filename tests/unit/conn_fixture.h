@@ -341,10 +341,7 @@ static inline struct cfl_frame text_frame(uint8_t type, const char *topic, const
 	memset(&f, 0, sizeof(f));
 	f.type = type;
 	if (topic != NULL) {
-		f.headers[0].key = "topic";
-		f.headers[0].key_len = 5;
-		f.headers[0].val = (const uint8_t *)topic;
-		f.headers[0].val_len = strlen(topic);
+		f.headers[0] = CFL_HDR("topic", topic);
 		f.n_headers = 1;
 	}
 	f.body = (const uint8_t *)body;

@@ -502,10 +502,7 @@ static struct cfl_frame raw_head(uint64_t id, const char *body_length, const cha
 
 	f.id = id;
 	f.flags = CFL_FRAME_F_MORE;
-	f.headers[0].key = "body-length";
-	f.headers[0].key_len = 11;
-	f.headers[0].val = (const uint8_t *)body_length;
-	f.headers[0].val_len = strlen(body_length);
+	f.headers[0] = CFL_HDR("body-length", body_length);
 	f.n_headers = 1;
 	return f;
 }
