@@ -205,6 +205,11 @@ static void pending_finish(struct pending *q, struct cfl_peer *p, int status, co
 		cfl_loop_timer_cancel(p->hub->loop, q->timer);
 	q->timer = 0;
 	cfl__pending_unlink(q);
+	/* A reply ends the request: a body still streaming out (the peer answered before reading
+	 * all of it, e.g. "no such job") stops here, before the reply function may release the
+	 * source it reads from. Its done function comes later, from the loop, and frees q. */
+	if (q->sending && p->conn != NULL)
+		(void)cfl_conn_cancel(p->conn, q->id);
 	if (!q->finished) {
 		q->finished = 1;
 		if (!p->hub->freeing)

@@ -133,6 +133,14 @@ static void on_count(struct cfl_peer *p, const struct cfl_frame *f, int more,
 		count_end(c, 0, NULL);
 }
 
+/* Answers a streamed request on its first frame, without reading the rest. */
+static void on_early(struct cfl_peer *p, const struct cfl_frame *f, int more,
+                     struct cfl_msg_sink *sink, void *arg)
+{
+	(void)more, (void)sink, (void)arg;
+	cfl_peer_reply_error(p, f->id, "no_job", "not wanted");
+}
+
 static void on_silent(struct cfl_peer *p, const struct cfl_frame *f, int more,
                       struct cfl_msg_sink *sink, void *arg)
 {
@@ -184,6 +192,7 @@ static int setup(void **state)
 	assert_int_equal(cfl_msg_hub_handle(x->srv.hub, "t.echo", on_echo, NULL), 0);
 	assert_int_equal(cfl_msg_hub_handle(x->srv.hub, "t.count", on_count, NULL), 0);
 	assert_int_equal(cfl_msg_hub_handle(x->srv.hub, "t.silent", on_silent, NULL), 0);
+	assert_int_equal(cfl_msg_hub_handle(x->srv.hub, "t.early", on_early, NULL), 0);
 	o = cfl_msg_hub_conn_opts(x->srv.hub, NULL);
 	assert_int_equal(cfl_listener_new(x->loop, "127.0.0.1", 0, &o, &x->l, &e), 0);
 	o = cfl_msg_hub_conn_opts(x->cli.hub, NULL);
@@ -272,6 +281,56 @@ static void test_request_streamed(void **state)
 	assert_int_equal(a.calls + b.calls, 2);
 }
 
+/* The source of a body that must not be read once its request has been answered. */
+struct guarded {
+	uint64_t off;
+	int answered, reads_after;
+};
+
+static int read_guarded(void *src, uint8_t *buf, size_t len)
+{
+	struct guarded *g = src;
+
+	g->reads_after += g->answered;
+	return read_pattern(&g->off, buf, len);
+}
+
+static void guarded_reply(struct cfl_peer *p, int status, const char *reason,
+                          const struct cfl_frame *f, int more, struct cfl_msg_sink *sink, void *arg)
+{
+	struct guarded *g = arg;
+
+	(void)p, (void)reason, (void)f, (void)more, (void)sink;
+	g->answered = status == 0 ? -1 : 1; /* the caller would release its source now */
+}
+
+/* A reply that comes before the body has gone out stops the body: the source is never read
+ * after the reply function ran (it may have freed it). */
+static void test_request_answered_early(void **state)
+{
+	struct fx *x = *state;
+	struct guarded g = {0};
+	struct outcome after = {0};
+	struct cfl_request r = {.topic = "t.early",
+	                        .body_len = (uint64_t)64 << 20,
+	                        .read = read_guarded,
+	                        .src = &g,
+	                        .reply = guarded_reply,
+	                        .arg = &g};
+
+	assert_int_equal(cfl_peer_request_stream(x->cli.peer, &r), 0);
+	assert_true(wait_for(x, &g.answered, 1));
+	/* Give a stream that was not stopped time to ask for more, then check the link works. */
+	for (int i = 0; i < 10; i++)
+		(void)cfl_loop_run_once(x->loop, 10);
+	assert_int_equal(g.reads_after, 0);
+	assert_true(g.off < ((uint64_t)64 << 20));
+	assert_int_equal(
+	        cfl_peer_request(x->cli.peer, "t.echo", NULL, 0, "ok", 2, 0, got_reply, &after), 0);
+	assert_true(wait_for(x, &after.calls, 1));
+	assert_int_equal(after.status, 0);
+}
+
 static void test_request_times_out(void **state)
 {
 	struct fx *x = *state;
@@ -330,6 +389,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_request_in_memory, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_request_streamed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_request_answered_early, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_request_times_out, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_request_refuses_bad_descriptors, setup,
 	                                        teardown),
