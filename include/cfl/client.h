@@ -14,7 +14,7 @@ enum cfl_client_action_kind {
 	CFL_ACT_MESSAGE,  /* one echo request with `text` */
 	CFL_ACT_ONEWAY,   /* n one-way messages, then one request to flush */
 	CFL_ACT_PINGLOOP, /* a request every 200 ms for n seconds, surviving reconnects */
-	CFL_ACT_ADMIN,    /* admin console: `text` is one command, or NULL to read stdin */
+	CFL_ACT_ADMIN,    /* internal: admin sessions run through cfl_admin_run (cfl/admin.h) */
 };
 
 struct cfl_client_action {
@@ -23,7 +23,6 @@ struct cfl_client_action {
 	const char *text;
 	int stats;             /* print peak_rss_kib at the end */
 	int connect_timeout_s; /* actions: give up after this long without a connection */
-	int json;              /* admin: print replies as JSON */
 	const char *to;        /* message: the cell to route it to (NULL: the server) */
 };
 
