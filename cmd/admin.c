@@ -1,22 +1,57 @@
 /* cfl admin <admin kit folder> [--cmd "..."] [--json] */
+#include "admin.h"
+
 #include "cmds.h"
 
-#include "cfl/client.h"
 #include "cfl/log.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: cfl admin <admin kit folder> [--cmd COMMAND] [--json]\n\n"
-	             "Logs in to the server with the admin kit's certificate (identity and role\n"
-	             "come from it) and runs COMMAND, or reads commands from stdin.\n\n"
-	             "commands:\n"
-	             "  check_status server|client   the server, or the logged-in clients\n"
-	             "  remove_client NAME           end a client's session (project_admin)\n\n"
-	             "  --json    print results as JSON\n");
+	fprintf(out,
+	        "usage: cfl admin <admin kit folder> [--cmd COMMAND] [--json]\n\n"
+	        "Logs in to the server with the admin kit's certificate (identity and role\n"
+	        "come from it) and runs COMMAND, or reads commands from stdin: at a terminal,\n"
+	        "a console with line editing, history and completion.\n\n"
+	        "commands:\n");
+	admin_cmds_list(out);
+	fprintf(out, "\n  --cmd COMMAND   run one command and exit (1 if it failed)\n"
+	             "  --json          print the server's replies as JSON, as they come\n");
+}
+
+/* --cmd: the session's ready callback sends the command, then ends the session. */
+static void once_ready(struct cfl_admin *s, void *arg)
+{
+	struct admin_ctx *x = arg;
+
+	x->s = s;
+	if (!x->started) {
+		x->started = 1;
+		if (admin_dispatch(x, x->once) == ADMIN_SENT)
+			return;
+	}
+	cfl_admin_quit(s, x->status, NULL);
+}
+
+/* --cmd: a line that is not a command is a usage error, found before logging in; the console's
+ * own commands (help) need no login. Returns -1 to go on, else the exit code. */
+static int check_once(struct admin_ctx *x)
+{
+	struct admin_line l;
+
+	if (admin_parse(x->once, 0, &l) != 0) {
+		cmd_error("%s", l.err[0] ? l.err : "empty command");
+		return EXIT_USAGE;
+	}
+	if (l.cmd->local != NULL) {
+		l.cmd->local(x, l.argc, l.argv);
+		return x->status == 0 ? EXIT_OK : EXIT_FAIL;
+	}
+	return -1;
 }
 
 int cmd_admin(int argc, char **argv)
@@ -27,18 +62,19 @@ int cmd_admin(int argc, char **argv)
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	struct cfl_client_action act = {.kind = CFL_ACT_ADMIN};
+	struct admin_ctx x = {0};
+	struct cfl_admin_ops ops = {admin_console_ready, admin_show_reply, &x};
 	struct cfl_err e = {0};
-	int ch;
+	int ch, rc;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			act.text = optarg;
+			x.once = optarg;
 			break;
 		case 'j':
-			act.json = 1;
+			x.json = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -52,11 +88,22 @@ int cmd_admin(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (x.once != NULL && (rc = check_once(&x)) >= 0)
+		return rc;
 	/* Scripts read stdout: keep the log to warnings unless asked otherwise. */
 	if (cfl_log_get_level() == CFL_LOG_INFO)
 		cfl_log_set_level(CFL_LOG_WARN);
-	if (cfl_client_run(argv[optind], &act, &e) != 0) {
-		cmd_error("%s", e.msg);
+	tzset(); /* the tables show local times */
+	if (x.once != NULL)
+		ops.ready = once_ready;
+	else
+		admin_console_begin(&x);
+	rc = cfl_admin_run(argv[optind], &ops, &e);
+	if (x.once == NULL)
+		admin_console_end();
+	if (rc != 0) {
+		if (!x.reported)
+			cmd_error("%s", e.msg);
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;

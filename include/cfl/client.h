@@ -10,7 +10,7 @@
 enum cfl_client_action_kind {
 	CFL_ACT_NONE = 0, /* run until SIGTERM/SIGINT, reconnecting after drops */
 	CFL_ACT_DIAG,     /* a diagnostic action (cfl/diag.h) */
-	CFL_ACT_ADMIN,    /* admin console: `text` is one command, or NULL to read stdin */
+	CFL_ACT_ADMIN,    /* internal: admin sessions run through cfl_admin_run (cfl/admin.h) */
 };
 
 /* Receives an action's summary line when it succeeded (the program prints it). */
@@ -19,8 +19,6 @@ typedef void (*cfl_client_report_fn)(const char *line, void *arg);
 struct cfl_client_action {
 	enum cfl_client_action_kind kind;
 	struct cfl_diag_action diag; /* CFL_ACT_DIAG */
-	const char *text;            /* admin */
-	int json;                    /* admin: print replies as JSON */
 	int connect_timeout_s;       /* actions: give up after this long without a connection */
 	cfl_client_report_fn report;
 	void *report_arg;

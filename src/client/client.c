@@ -34,7 +34,8 @@ struct client {
 	struct cfl_peer *peer; /* set while connected and logged in */
 	struct cfl_auth_client *auth;
 	struct cfl_executor *exec;
-	struct cfl_diag *diag; /* the diagnostic action, if any */
+	struct cfl_diag *diag;   /* the diagnostic action, if any */
+	struct cfl_admin *admin; /* the admin session (cfl_admin_run), else NULL */
 	uint64_t backoff_ms;
 	int finished, stopping, result;
 	struct cfl_err err;
@@ -75,8 +76,6 @@ static void admin_done(int status, const char *reason, void *arg)
 {
 	struct client *c = arg;
 
-	if (status > 0) /* more commands to read: the console goes on */
-		return;
 	if (status != 0)
 		finish(c, status, "%s", reason ? reason : cfl_strerror(status));
 	else
@@ -101,12 +100,16 @@ static void start_action(struct client *c)
 	if (c->act->kind == CFL_ACT_ADMIN) {
 		char transfer[PATH_MAX];
 
+		if (c->admin == NULL) {
+			finish(c, CFL_EINVAL, "admin sessions run through cfl_admin_run");
+			return;
+		}
 		if (snprintf(transfer, sizeof(transfer), "%s/transfer", c->cfg.kit_dir) >=
 		    (int)sizeof(transfer)) {
 			finish(c, CFL_ETOOBIG, "kit path too long");
 			return;
 		}
-		cfl__admin_next(c->peer, c->act->text, c->act->json, transfer, admin_done, c);
+		cfl__admin_start(c->admin, c->peer, transfer, admin_done, c);
 	}
 }
 
@@ -179,6 +182,8 @@ static void peer_down(struct cfl_peer *p, int code, const char *reason, void *ar
 	}
 	if (c->diag != NULL)
 		cfl_diag_peer_down(c->diag);
+	if (c->admin != NULL)
+		cfl__admin_peer_down(c->admin);
 	c->peer = NULL;
 	if (c->finished || c->stopping) {
 		cfl_loop_stop(c->loop);
@@ -294,13 +299,15 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 	return 0;
 }
 
-int cfl_client_run(const char *kit_dir, const struct cfl_client_action *act, struct cfl_err *e)
+static int run(const char *kit_dir, const struct cfl_client_action *act, struct cfl_admin *admin,
+               struct cfl_err *e)
 {
 	struct client c;
 	int rc;
 
 	memset(&c, 0, sizeof(c));
 	c.act = act;
+	c.admin = admin;
 	rc = setup(&c, kit_dir, e);
 	if (rc == 0) {
 		CFL_INFO("client '%s' dialing %s:%d (%s)", c.cfg.name, c.cfg.host, c.cfg.port,
@@ -321,4 +328,16 @@ int cfl_client_run(const char *kit_dir, const struct cfl_client_action *act, str
 	cfl_diag_free(c.diag);
 	cfl_loop_free(c.loop);
 	return rc;
+}
+
+int cfl_client_run(const char *kit_dir, const struct cfl_client_action *act, struct cfl_err *e)
+{
+	return run(kit_dir, act, NULL, e);
+}
+
+int cfl__client_run_admin(const char *kit_dir, struct cfl_admin *s, struct cfl_err *e)
+{
+	static const struct cfl_client_action act = {.kind = CFL_ACT_ADMIN};
+
+	return run(kit_dir, &act, s, e);
 }

@@ -1,16 +1,23 @@
-/* Internal to the client role: the admin console that runs over a logged-in admin session. */
+/* Internal to the client role: the admin session (admin_session.c) runs over a logged-in admin
+ * client (client.c). */
 #ifndef CFL_CLIENT_INT_H
 #define CFL_CLIENT_INT_H
 
+#include "cfl/admin.h"
 #include "cfl/msg.h"
 
-/* Called when the console is done: 0 after the last command, a CFL_E* code on failure. */
+/* Called once when the session ends: 0, or a CFL_E* code and its reason. */
 typedef void (*cfl__admin_done_fn)(int status, const char *reason, void *arg);
 
-/* Runs `cmd` (or, when NULL, each line of stdin until EOF or "bye") as admin commands on the
- * server, printing each result (JSON with `json`, else a table); download_job writes into
- * `transfer`/<job id>/. Calls done once at the end. */
-void cfl__admin_next(struct cfl_peer *p, const char *cmd, int json, const char *transfer,
-                     cfl__admin_done_fn done, void *arg);
+/* cfl_client_run() for an admin kit: logs in, then drives session `s` (admin_session.c). */
+int cfl__client_run_admin(const char *kit_dir, struct cfl_admin *s, struct cfl_err *e);
+
+/* Logged in on `p`: the session starts (ops->ready). download_job writes into `transfer`/<id>/.
+ * `done` runs once, when the session ends. */
+void cfl__admin_start(struct cfl_admin *s, struct cfl_peer *p, const char *transfer,
+                      cfl__admin_done_fn done, void *arg);
+
+/* The connection went: `p` is no longer valid; the session sends nothing more. */
+void cfl__admin_peer_down(struct cfl_admin *s);
 
 #endif

@@ -77,18 +77,22 @@ static json_t *check_status(struct admin *a, const char *what, char *err, size_t
 		return json_pack("{s:o}", "clients", list_sessions(a, CFL_AUTH_CLIENT));
 	if (strcmp(what, "server") == 0) {
 		json_t *clients = list_sessions(a, CFL_AUTH_CLIENT);
-		json_t *admins = list_sessions(a, CFL_AUTH_ADMIN);
+		json_t *admins = list_sessions(a, CFL_AUTH_ADMIN), *res;
 		char started[32];
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		iso_time(a->info.started_ms, started, sizeof(started));
-		return json_pack("{s:{s:s, s:s, s:s, s:s, s:I, s:I, s:I}}", "server", "name",
-		                 a->info.name, "project", a->info.project, "status", "started",
-		                 "started_at", started, "uptime_s",
-		                 (json_int_t)(ts.tv_sec - a->info.started_ms / 1000), "clients",
-		                 (json_int_t)json_array_size(clients), "admins",
-		                 (json_int_t)json_array_size(admins));
+		/* Only the counts go out: the lists are ours to free. */
+		res = json_pack("{s:{s:s, s:s, s:s, s:s, s:I, s:I, s:I}}", "server", "name",
+		                a->info.name, "project", a->info.project, "status", "started",
+		                "started_at", started, "uptime_s",
+		                (json_int_t)(ts.tv_sec - a->info.started_ms / 1000), "clients",
+		                (json_int_t)json_array_size(clients), "admins",
+		                (json_int_t)json_array_size(admins));
+		json_decref(clients);
+		json_decref(admins);
+		return res;
 	}
 	snprintf(err, en, "usage: check_status server|client");
 	return NULL;
