@@ -47,6 +47,13 @@ start_bg() {
 	PIDS="$PIDS $LAST_PID"
 }
 
+# Drops PID from the processes the clean-up stops (it was waited for: the number may be reused).
+forget_pid() {
+	local p rest=""
+	for p in $PIDS; do [ "$p" = "$1" ] || rest="$rest $p"; done
+	PIDS=$rest
+}
+
 # Waits until FILE contains PATTERN (grep -E), at most SECONDS; returns 1 on timeout.
 wait_log() {
 	f=$1; pat=$2; secs=${3:-10}
@@ -58,13 +65,43 @@ wait_log() {
 	return 1
 }
 
-# Stops a background process with SIGTERM (then SIGKILL after 5 s); returns its exit status.
-stop_bg() {
-	kill -TERM "$1" 2>/dev/null
+# Stops a background process: SIGNAL (default TERM), then SIGKILL if it is still there after
+# 5 s. Returns its exit status as the shell reports it (128+N when signal N ended it) and
+# records it in STOP_RC, with STOP_KILLED=1 when it had to be killed.
+stop_bg() { # stop_bg PID [SIGNAL]
+	STOP_KILLED=0
+	kill -"${2:-TERM}" "$1" 2>/dev/null
 	i=0
 	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -KILL "$1" 2>/dev/null
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1" 2>/dev/null
+		STOP_KILLED=1
+	fi
 	wait "$1" 2>/dev/null
+	STOP_RC=$?
+	forget_pid "$1"
+	return $STOP_RC
+}
+
+# An exit status in words: "0", "139 (SIGSEGV)".
+status_text() {
+	if [ "$1" -gt 128 ] && [ "$1" -lt 192 ]; then
+		echo "$1 (SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo "?"))"
+	else
+		echo "$1"
+	fi
+}
+
+# Stops a background process and checks its exit status: CLEAN (default 0, what every cfl
+# process returns after SIGTERM or SIGINT) passes, anything else (a crash or a sanitizer
+# report while tearing down, a hang that needed SIGKILL) fails naming the process.
+stop_check() { # stop_check NAME PID [SIGNAL [CLEAN]]
+	stop_bg "$2" "${3:-TERM}"
+	if [ "$STOP_RC" -eq "${4:-0}" ] && [ "$STOP_KILLED" -eq 0 ]; then
+		ok "$1 exits $STOP_RC after SIG${3:-TERM}"
+	else
+		fail "$1 exits with status $(status_text "$STOP_RC") after SIG${3:-TERM}, not ${4:-0}$([ "$STOP_KILLED" -eq 1 ] && echo " (still running after 5 s: killed)")"
+	fi
 }
 
 # Provisions a project file into a workspace; prints the prod folder.

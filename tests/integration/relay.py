@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A TCP relay that records every byte in both directions: relay.py LISTEN_PORT TARGET_PORT OUT.
-Loopback only; serves connections until killed."""
-import selectors, socket, sys
+Loopback only; serves connections until SIGTERM, then exits 0 (the tests check the status)."""
+import selectors, signal, socket, sys
+
+signal.signal(signal.SIGTERM, lambda signo, frame: sys.exit(0))
 
 listen_port, target_port, out_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 out = open(out_path, "wb")

@@ -41,5 +41,5 @@ if [ $limit_kib -gt 0 ]; then
 	check "client peak RSS ${crss2:-?} KiB < 256 MiB (recv)" test "${crss2:-999999999}" -lt $limit_kib
 	check "server peak RSS ${srss:-?} KiB < 256 MiB" test "${srss:-999999999}" -lt $limit_kib
 fi
-stop_bg $spid
+stop_check "the server" $spid
 finish

@@ -352,10 +352,13 @@ out=$(adm "shutdown client all")
 check "shutdown client all: $out" test "$out" = '{"shutdown":"all"}'
 for s in site-1 site-2 site-3; do
 	check "$s exits" wait_for 20 sh -c "! kill -0 ${SITE_PID[$s]} 2>/dev/null"
+	wait "${SITE_PID[$s]}"; rc=$?
+	forget_pid "${SITE_PID[$s]}"
+	check "$s exits with status 0 (got $(status_text $rc))" test $rc -eq 0
 	check "$s logged the shutdown request" grep -q "the server asks this site to shut down" "${SITE_LOG[$s]}"
 done
-stop_bg "$SERVER_PID"
-check "the server shuts down on SIGTERM" grep -q "shutting down (SIGTERM)" "$SERVER_LOG"
+stop_check "the server" "$SERVER_PID"
+check "the server logged why it shut down" grep -q "shutting down (SIGTERM)" "$SERVER_LOG"
 alive=""
 for p in $PIDS; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
 check "no process of this test is left (${alive:-none})" test -z "$alive"

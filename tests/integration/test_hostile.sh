@@ -158,10 +158,9 @@ run_mode() { # clear|mtls
 		grep -qF "): token expired" "$T/ttl-$mode.log"
 	check_expected_log "$mode, short tokens" "$T/expect-ttl-$mode.txt" "$T/ttl-$mode.log"
 
-	stop_bg "$hpid"
-	stop_bg "$tpid"
-	stop_bg "$spid"
-	check "$mode: the server shut down cleanly" grep -q "shutting down" "$T/server-$mode.log"
+	stop_check "$mode: the honest client" "$hpid"
+	stop_check "$mode: the short-token server" "$tpid"
+	stop_check "$mode: the server" "$spid"
 	check "$mode: no sanitizer report from the server" \
 		sh -c "! grep -Eq 'ERROR: AddressSanitizer|runtime error:' '$T/server-$mode.log'"
 }

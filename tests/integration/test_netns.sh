@@ -65,5 +65,5 @@ check "server logged red through 10.251.1.1" grep -Eq "red logged in from 10\.25
 check "server logged blue through 10.251.2.1" grep -Eq "blue logged in from 10\.251\.2\.2:[0-9]+ to (\[::ffff:)?10\.251\.2\.1" "$T/server.log"
 out=$(timeout 20 ip netns exec "$NS_B" "$CFL_BIN" client "$P/red" --message wrong-net 2>&1); rc=$?
 check "red's address is unreachable from network B (fails)" test $rc -ne 0
-stop_bg $spid
+stop_check "the server" $spid
 finish

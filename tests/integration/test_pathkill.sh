@@ -63,5 +63,5 @@ sent=$(echo "$summary" | sed -n 's/.*sent \([0-9]*\), ok \([0-9]*\), failed \([0
 set -- $sent
 check "sent = ok + failed ($1 = $2 + $3)" test "$1" -eq $(($2 + $3))
 check "most requests were answered" test "$2" -gt 30
-stop_bg $spid
+stop_check "the server" $spid
 finish

@@ -86,6 +86,9 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 check "site-2 (trusts only the project root CA) fails against the proxy in ${ms} ms" test $rc -ne 0 -a $ms -lt 5000
 check "with a clear message: $(echo "$out" | tail -n 1)" sh -c "echo \"\$1\" | grep -Eqi 'not signed by the CA|custom_ca_cert|unknown ca|certificate'" _ "$out"
 
-stop_bg $spid
-stop_bg $hpid
+stop_check "the server" $spid
+# haproxy's graceful stop (management.txt, "Stopping and restarting HAProxy") is SIGUSR1: it
+# leaves once its connections are closed and exits 0. Its hard stop, SIGTERM, ends it by the
+# signal's default action (status 143), which would hide a crash's status among the normal.
+stop_check "haproxy" $hpid USR1
 finish
