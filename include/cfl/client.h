@@ -25,6 +25,10 @@ struct cfl_client_action {
 	int connect_timeout_s; /* actions: give up after this long without a connection */
 	int json;              /* admin: print replies as JSON */
 	const char *to;        /* message: the cell to route it to (NULL: the server) */
+	/* The server to dial instead of the kit's: NULL or "" keeps the kit's host, 0 its port.
+	 * The server's certificate is checked against the host dialed. */
+	const char *server_host;
+	int server_port;
 };
 
 /* Runs the client. Blocks. With an action: returns 0 when it succeeded, else a CFL_E* code with
