@@ -53,7 +53,7 @@ YML
 P=$(provision multi.yml "$T/ws")
 start_bg "$T/server.log" ip netns exec "$NS_S" "$CFL_BIN" server "$P/server"
 spid=$LAST_PID
-wait_log "$T/server.log" listening 10
+check "the server listens" wait_log "$T/server.log" "listening on port 8002" 10
 
 out=$(timeout 20 ip netns exec "$NS_A" "$CFL_BIN" client "$P/red" --message from-a 2>&1); rc=$?
 check "red (network A) connects through 10.251.1.1: $(echo "$out" | tail -n 1)" test $rc -eq 0
