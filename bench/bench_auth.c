@@ -14,7 +14,7 @@
  *             TLS context (hub peers opened, no login), DIAL_WINDOW in flight
  *
  * Every wait has a deadline; the server process dies with its parent (PR_SET_PDEATHSIG) or
- * after CHILD_SECS, and is reaped on every path; the temporary folder is removed.
+ * after BENCH_CHILD_SECS, and is reaped on every path; the temporary folder is removed.
  * Usage: bench_auth [--quick] */
 #include "cfl/auth.h"
 #include "cfl/conn.h"
@@ -27,31 +27,28 @@
 #include "cfl/tls.h"
 #include "util/fs.h"
 
-#define BENCH_NAME "bench_auth"
+#define BENCH_NAME       "bench_auth"
+#define BENCH_WAIT_S     120.0 /* every wait gives up after this */
+#define BENCH_CHILD_SECS 900   /* a server process still alive after this is killed (SIGALRM) */
 #include "bench_proc.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MSG_SIZE    64
 #define RUNS        3
-#define SLICES      10         /* each run alternates on and off this many times */
-#define WAIT_S      120.0      /* every wait gives up after this */
-#define CHILD_SECS  900        /* a server process still alive after this is killed (SIGALRM) */
+#define SLICES      10 /* each run alternates on and off this many times */
+#define WAIT_S      BENCH_WAIT_S
 #define DIAL_WINDOW 64         /* handshakes or logins in flight at once */
 #define QUEUE_HIGH  (1u << 20) /* one-way bytes queued before letting the loop run */
 #define GATE_CALLS  1000000
@@ -61,6 +58,7 @@ static struct {
 } set = {200000, 20000, 1000};
 
 static char prod[PATH_MAX];
+static int port_auth, port_bare; /* the server process's hubs: with the gate, without */
 static struct cfl_kitcfg kit_srv, kit_cli, kit_tmp;
 static struct cfl_tls_ctx *srv_tls, *cli_tls;
 static int closing;   /* connections going away are expected */
@@ -230,26 +228,27 @@ static void on_ctl(struct cfl_loop *loop, int fd, int events, void *arg)
 	cfl_loop_stop(loop); /* the parent closed the control pipe */
 }
 
-/* The authenticated hub on fed_learn_port, the bare one on admin_port, until the parent
- * closes the control pipe. */
-static int server_main(void)
+/* The authenticated hub and the bare one, each on a port the kernel picks, told to the parent
+ * in that order, until the parent closes the control pipe. */
+static int server_main(const void *arg)
 {
 	struct cfl_auth_server *auth = NULL;
 	struct cfl_loop *loop = NULL;
 	struct cfl_msg_hub *h_bare;
 	struct cfl_listener *l[2];
 	struct cfl_err e;
-	int rc, ready = 1;
+	int rc;
 
+	(void)arg;
 	cfl_err_clear(&e);
 	if (cfl_loop_new(&loop, &e) != 0)
 		die("%s", e.msg);
-	hub_auth = server_hub(loop, kit_srv.port, &auth, &l[1]);
-	h_bare = server_hub(loop, kit_srv.admin_port, NULL, &l[0]);
+	hub_auth = server_hub(loop, 0, &auth, &l[1]);
+	h_bare = server_hub(loop, 0, NULL, &l[0]);
 	if (cfl_loop_watch(loop, ctl_fd, CFL_EV_READ, on_ctl, NULL) != 0)
 		die("cannot watch the control pipe");
-	if (write(st_fd, &ready, sizeof(ready)) != (ssize_t)sizeof(ready))
-		die("cannot tell the parent: %s", strerror(errno));
+	tell(cfl_listener_port(l[1]));
+	tell(cfl_listener_port(l[0]));
 	rc = cfl_loop_run(loop);
 	closing = 1;
 	cfl_listener_free(l[0]);
@@ -263,33 +262,8 @@ static int server_main(void)
 
 static void spawn_server(void)
 {
-	struct pollfd pf;
-	pid_t parent = getpid();
-	int ctl[2], st[2], v = 0;
-
-	if (pipe(ctl) != 0 || pipe(st) != 0)
-		die("pipe: %s", strerror(errno));
-	fflush(NULL);
-	if ((child = fork()) < 0)
-		die("fork: %s", strerror(errno));
-	if (child == 0) {
-		is_child = 1;
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-			_exit(1);
-		alarm(CHILD_SECS);
-		close(ctl[1]);
-		close(st[0]);
-		ctl_fd = ctl[0];
-		st_fd = st[1];
-		_exit(server_main() == 0 ? 0 : 1);
-	}
-	close(ctl[0]);
-	close(st[1]);
-	ctl_fd = ctl[1];
-	st_fd = st[0];
-	pf = (struct pollfd){st_fd, POLLIN, 0};
-	if (poll(&pf, 1, (int)(WAIT_S * 1000)) != 1 || read(st_fd, &v, sizeof(v)) != sizeof(v))
-		die("the server process did not start");
+	port_auth = spawn(server_main, NULL);
+	port_bare = read_status(NULL, "the server's second port");
 }
 
 /* --- the client side ----------------------------------------------------------------- */
@@ -509,7 +483,7 @@ static void bench_messages(struct cfl_loop *loop)
 	closing = 0;
 	for (int i = 0; i < 2; i++) {
 		cli_init(&c[i], loop, &kit_cli, i);
-		cli_dial(&c[i], loop, cli_tls, i ? kit_srv.port : kit_srv.admin_port);
+		cli_dial(&c[i], loop, cli_tls, i ? port_auth : port_bare);
 		run_until(loop, &c[i].ready, 1, i ? "the login" : "the connection");
 	}
 	/* Slices of on and off in turn, so that a burst of load from elsewhere on the machine
@@ -577,12 +551,12 @@ static struct cli bare; /* one hub for every bare connection */
 static void bare_dial(int i)
 {
 	(void)i;
-	cli_dial(&bare, d_loop, cli_tls, kit_srv.admin_port);
+	cli_dial(&bare, d_loop, cli_tls, port_bare);
 }
 
 static void login_dial(int i)
 {
-	cli_dial(&ids[i].c, d_loop, ids[i].tls, kit_srv.port);
+	cli_dial(&ids[i].c, d_loop, ids[i].tls, port_auth);
 }
 
 /* Connections per second: `n` dialed with DIAL_WINDOW in flight until each is up (a login, or
@@ -690,33 +664,14 @@ static void bench_logins(struct cfl_loop *loop)
 
 /* --- setup --------------------------------------------------------------------------- */
 
-/* An ephemeral port; *fd holds it until the caller closes it. */
-static int free_port(int *fd)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	*fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (*fd < 0 || bind(*fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-	    getsockname(*fd, (struct sockaddr *)&a, &len) != 0)
-		die("cannot pick a port: %s", strerror(errno));
-	return ntohs(a.sin_port);
-}
-
 static void make_kits(void)
 {
 	char project[PATH_MAX], ws[PATH_MAX];
 	struct cfl_provision_opts o = {project, ws, CFL_KEY_P256, NULL};
-	int fd[2], port[2] = {free_port(&fd[0]), free_port(&fd[1])};
 	struct cfl_err e;
 	double t0;
 	FILE *f;
 
-	close(fd[0]);
-	close(fd[1]);
 	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/cfl-bench-auth.XXXXXX");
 	if (mkdtemp(tmp_dir) == NULL) {
 		tmp_dir[0] = '\0';
@@ -726,11 +681,11 @@ static void make_kits(void)
 	    cfl__path_join(ws, sizeof(ws), tmp_dir, "workspace") != 0 ||
 	    (f = fopen(project, "w")) == NULL)
 		die("cannot write the project file");
-	fprintf(f,
-	        "api_version: 3\nname: bench\nconnection_security: mtls\nparticipants:\n"
-	        "  - {name: localhost, type: server, org: bench, fed_learn_port: %d,\n"
-	        "     admin_port: %d, host_names: [localhost, 127.0.0.1]}\n",
-	        port[0], port[1]);
+	/* The kit's ports are not used: the server process listens on ports the kernel picks. */
+	fputs("api_version: 3\nname: bench\nconnection_security: mtls\nparticipants:\n"
+	      "  - {name: localhost, type: server, org: bench, fed_learn_port: 8002,\n"
+	      "     admin_port: 8003, host_names: [localhost, 127.0.0.1]}\n",
+	      f);
 	for (int i = 0; i < set.logins; i++)
 		fprintf(f, "  - {name: site-%d, type: client, org: bench}\n", i + 1);
 	if (fclose(f) != 0)

@@ -1,17 +1,23 @@
-/* Shared by the two-process benchmarks (bench_transport, bench_auth): the forked server's
- * bookkeeping, stopping it, dying cleanly, the clock and medians. Each benchmark is one
- * translation unit and defines BENCH_NAME before including this. */
+/* Shared by the two-process benchmarks (bench_transport, bench_auth): forking the server
+ * process, the status pipe it answers on (its ready, the ports it listens on), stopping it,
+ * dying cleanly, the clock and medians. Each benchmark is one translation unit and defines
+ * before including this: BENCH_NAME, BENCH_WAIT_S (every wait gives up after this many
+ * seconds) and BENCH_CHILD_SECS (a server process still alive after this is killed). */
 #ifndef CFL_BENCH_PROC_H
 #define CFL_BENCH_PROC_H
 
+#include "cfl/loop.h"
 #include "util/fs.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,6 +100,67 @@ static inline void on_signal(int signo)
 {
 	(void)signo;
 	interrupted = 1;
+}
+
+/* Child: a status value for the parent. */
+static inline void tell(int v)
+{
+	if (write(st_fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+		die("cannot write to the parent: %s", strerror(errno));
+}
+
+/* Parent: the next status value of the server process, running `loop` (if not NULL) meanwhile.
+ * Dies when the wait ends (BENCH_WAIT_S), the user interrupts or the server process ends. */
+static inline int read_status(struct cfl_loop *loop, const char *what)
+{
+	double end = now_s() + BENCH_WAIT_S;
+	struct pollfd p = {st_fd, POLLIN, 0};
+	int v;
+
+	while (!interrupted && now_s() < end) {
+		if (loop != NULL && cfl_loop_run_once(loop, 5) < 0)
+			die("event loop failed");
+		if (poll(&p, 1, loop != NULL ? 0 : 50) <= 0)
+			continue;
+		if (read(st_fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+			die("the server process ended while waiting for %s", what);
+		return v;
+	}
+	if (interrupted)
+		die("interrupted");
+	die("timed out waiting for %s", what);
+}
+
+/* Forks the server process running fn(arg), which exits 0 if fn returns 0; it dies with this
+ * process (PR_SET_PDEATHSIG) or after BENCH_CHILD_SECS (SIGALRM). Returns the first status it
+ * sends: its ready, by convention the port it listens on (it binds port 0 and tells the
+ * kernel's pick, so no other process can take the port in between). */
+static inline int spawn(int (*fn)(const void *arg), const void *arg)
+{
+	pid_t parent = getpid();
+	int ctl[2], st[2];
+
+	if (pipe(ctl) != 0 || pipe(st) != 0)
+		die("pipe: %s", strerror(errno));
+	fflush(NULL);
+	if ((child = fork()) < 0)
+		die("fork: %s", strerror(errno));
+	if (child == 0) {
+		is_child = 1;
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(1);
+		alarm(BENCH_CHILD_SECS);
+		close(ctl[1]);
+		close(st[0]);
+		ctl_fd = ctl[0];
+		st_fd = st[1];
+		_exit(fn(arg) == 0 ? 0 : 1);
+	}
+	close(ctl[0]);
+	close(st[1]);
+	ctl_fd = ctl[1];
+	st_fd = st[0];
+	return read_status(NULL, "the server to start");
 }
 
 #endif

@@ -9,7 +9,7 @@
  *   idle      the server's VmRSS per idle mTLS connection, and the handshake rate
  *
  * Every wait has a deadline; a server process dies with its parent (PR_SET_PDEATHSIG) or after
- * CHILD_SECS (alarm), and is reaped on every path. Usage: bench_transport [--quick] */
+ * BENCH_CHILD_SECS (alarm), and is reaped on every path. Usage: bench_transport [--quick] */
 #define _GNU_SOURCE
 #include "cfl/conn.h"
 #include "cfl/err.h"
@@ -20,7 +20,10 @@
 #include "cfl/tls.h"
 #include "util/fs.h"
 
-#define BENCH_NAME "bench_transport"
+#define WAIT_MS          120000 /* every wait gives up after this */
+#define BENCH_NAME       "bench_transport"
+#define BENCH_WAIT_S     (WAIT_MS / 1e3)
+#define BENCH_CHILD_SECS 900 /* a server process still alive after this is killed (SIGALRM) */
 #include "bench_proc.h"
 
 #include <arpa/inet.h>
@@ -35,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -49,8 +51,6 @@
 #define BUF_SIZE     ((size_t)1 << 20) /* the bulk source, and each baseline write and read */
 #define MSG_SIZE     64
 #define RUNS         3
-#define WAIT_MS      120000 /* every wait gives up after this */
-#define CHILD_SECS   900    /* a server process still alive after this is killed (SIGALRM) */
 #define NOFILE_MIN   12000
 #define DIAL_WINDOW  64                /* handshakes in flight in the idle-connection test */
 #define ONEWAY_QUEUE ((size_t)1 << 20) /* one-way bytes queued before letting the loop run */
@@ -73,6 +73,7 @@ static struct {
 } res;
 
 static struct cfl_kitcfg kit_srv, kit_cli;
+static int cfl_port; /* where the server process serves cfl */
 static struct cfl_tls_ctx *srv_tls, *cli_tls;
 static uint8_t src_buf[BUF_SIZE], rx_buf[BUF_SIZE];
 static char cfl_cipher[96], base_cipher[96];
@@ -83,63 +84,6 @@ static void reap(void)
 {
 	if (stop_child() != 0)
 		die("the server process failed (see its message above)");
-}
-
-/* Child: a status value for the parent. */
-static void tell(int v)
-{
-	if (write(st_fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
-		die("cannot write to the parent: %s", strerror(errno));
-}
-
-/* Parent: the next status value of the server, running `loop` (if any) meanwhile. */
-static int read_status(struct cfl_loop *loop, const char *what)
-{
-	double end = now_s() + WAIT_MS / 1e3;
-	struct pollfd p = {st_fd, POLLIN, 0};
-	int v;
-
-	while (!interrupted && now_s() < end) {
-		if (loop != NULL && cfl_loop_run_once(loop, 5) < 0)
-			die("event loop failed");
-		if (poll(&p, 1, loop != NULL ? 0 : 50) <= 0)
-			continue;
-		if (read(st_fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
-			die("the server process ended while waiting for %s", what);
-		return v;
-	}
-	if (interrupted)
-		die("interrupted");
-	die("timed out waiting for %s", what);
-}
-
-/* Forks the server process running fn(arg); returns the first status it sends (its "ready"). */
-static int spawn(int (*fn)(const void *arg), const void *arg)
-{
-	pid_t parent = getpid();
-	int ctl[2], st[2];
-
-	if (pipe(ctl) != 0 || pipe(st) != 0)
-		die("pipe: %s", strerror(errno));
-	fflush(NULL);
-	if ((child = fork()) < 0)
-		die("fork: %s", strerror(errno));
-	if (child == 0) {
-		is_child = 1;
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-			_exit(1);
-		alarm(CHILD_SECS);
-		close(ctl[1]);
-		close(st[0]);
-		ctl_fd = ctl[0];
-		st_fd = st[1];
-		_exit(fn(arg) == 0 ? 0 : 1);
-	}
-	close(ctl[0]);
-	close(st[1]);
-	ctl_fd = ctl[1];
-	st_fd = st[0];
-	return read_status(NULL, "the server to start");
 }
 
 /* --- sockets, kits and TLS ---------------------------------------------------------------- */
@@ -191,24 +135,20 @@ static int tcp_connect(int port)
 	return fd;
 }
 
+/* The kits name ports, unused: the server process listens on a port the kernel picks and tells
+ * it (a port picked here and closed could be taken by another process before the server binds
+ * it). */
 static void write_project(const char *path)
 {
-	int p[2], fd[2];
 	FILE *f;
 
-	/* Two distinct ports, picked by the kernel (both bound at once), written into the kits. */
-	for (int i = 0; i < 2; i++)
-		fd[i] = tcp_listen(&p[i]);
-	close(fd[0]);
-	close(fd[1]);
 	if ((f = fopen(path, "w")) == NULL)
 		die("cannot write '%s': %s", path, strerror(errno));
-	fprintf(f,
-	        "api_version: 3\nname: bench\nconnection_security: mtls\nparticipants:\n"
-	        "  - {name: localhost, type: server, org: bench, fed_learn_port: %d,\n"
-	        "     admin_port: %d, host_names: [localhost, 127.0.0.1]}\n"
-	        "  - {name: site-1, type: client, org: bench}\n",
-	        p[0], p[1]);
+	fputs("api_version: 3\nname: bench\nconnection_security: mtls\nparticipants:\n"
+	      "  - {name: localhost, type: server, org: bench, fed_learn_port: 8002,\n"
+	      "     admin_port: 8003, host_names: [localhost, 127.0.0.1]}\n"
+	      "  - {name: site-1, type: client, org: bench}\n",
+	      f);
 	if (fclose(f) != 0)
 		die("cannot write '%s'", path);
 }
@@ -440,8 +380,8 @@ static void on_ctl(struct cfl_loop *loop, int fd, int events, void *arg)
 	cfl_loop_stop(loop); /* the parent closed the control pipe */
 }
 
-/* Serves cfl on the kit's port and the TCP echo on an ephemeral one (its port is the ready
- * status) until the parent closes the control pipe. */
+/* Serves cfl and the TCP echo on ports the kernel picks, told to the parent in that order,
+ * until the parent closes the control pipe. */
 static int cfl_server(const void *arg)
 {
 	struct cfl_conn_opts o = {srv_tls, {sv_open, sv_msg, sv_chunk, NULL, sv_close}, NULL, 0, 0};
@@ -452,16 +392,23 @@ static int cfl_server(const void *arg)
 
 	(void)arg;
 	cfl_err_clear(&e);
-	if (cfl_loop_new(&loop, &e) != 0 ||
-	    cfl_listener_new(loop, LOOPBACK, kit_srv.port, &o, &l, &e) != 0)
+	if (cfl_loop_new(&loop, &e) != 0 || cfl_listener_new(loop, LOOPBACK, 0, &o, &l, &e) != 0)
 		die("cannot serve: %s", e.msg);
 	if (cfl_loop_watch(loop, ctl_fd, CFL_EV_READ, on_ctl, NULL) != 0 ||
 	    cfl_loop_watch(loop, lfd, CFL_EV_READ, echo_accept, NULL) != 0)
 		die("cannot watch the control pipe and the echo port");
+	tell(cfl_listener_port(l));
 	tell(port);
 	rc = cfl_loop_run(loop);
 	cfl_listener_free(l);
 	return rc;
+}
+
+/* Starts the cfl server process: sets cfl_port, returns the TCP echo's port. */
+static int spawn_cfl(void)
+{
+	cfl_port = spawn(cfl_server, NULL);
+	return read_status(NULL, "the echo port");
 }
 
 /* --- the cfl client ----------------------------------------------------------------------- */
@@ -501,8 +448,8 @@ static void cli_dial(struct cli *k)
 
 	for (; k->dialed < k->n && k->dialed - k->opened < DIAL_WINDOW; k->dialed++) {
 		cfl_err_clear(&e);
-		if (cfl_conn_dial(k->loop, LOOPBACK, kit_cli.port, &k->o, &c, &e) != 0)
-			die("cannot dial %s:%d: %s", LOOPBACK, kit_cli.port, e.msg);
+		if (cfl_conn_dial(k->loop, LOOPBACK, cfl_port, &k->o, &c, &e) != 0)
+			die("cannot dial %s:%d: %s", LOOPBACK, cfl_port, e.msg);
 	}
 }
 
@@ -621,7 +568,7 @@ static double bulk_cfl(void)
 	struct cli k;
 	double t0;
 
-	spawn(cfl_server, NULL);
+	spawn_cfl();
 	cli_open(&k, 1);
 	memset(&head, 0, sizeof(head));
 	head.type = CFL_FRAME_T_REQUEST;
@@ -758,7 +705,7 @@ static double oneway_cfl(struct cli *k)
 
 static void bench_messages(void)
 {
-	int port = spawn(cfl_server, NULL);
+	int port = spawn_cfl();
 	struct cli k;
 	double t0;
 
@@ -823,7 +770,7 @@ static void bench_idle(void)
 	double t0;
 
 	raise_nofile(); /* before the fork: the server process inherits the limit */
-	spawn(cfl_server, NULL);
+	spawn_cfl();
 	res.srv_before = rss_kib(child);
 	res.cli_before = rss_kib(getpid());
 	t0 = now_s();

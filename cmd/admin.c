@@ -13,14 +13,18 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: cfl admin <admin kit folder> [--cmd COMMAND] [--json]\n\n"
+	        "usage: cfl admin <admin kit folder> [--cmd COMMAND] [--json]\n"
+	        "                 [--server HOST:PORT]\n\n"
 	        "Logs in to the server with the admin kit's certificate (identity and role\n"
 	        "come from it) and runs COMMAND, or reads commands from stdin: at a terminal,\n"
 	        "a console with line editing, history and completion.\n\n"
 	        "commands:\n");
 	admin_cmds_list(out);
 	fprintf(out, "\n  --cmd COMMAND   run one command and exit (1 if it failed)\n"
-	             "  --json          print the server's replies as JSON, as they come\n");
+	             "  --json          print the server's replies as JSON, as they come\n"
+	             "  --server HOST:PORT  log in there, not at the kit's server; \":PORT\"\n"
+	             "                  keeps the kit's host (its name is what the certificate\n"
+	             "                  must match)\n");
 }
 
 /* --cmd: the session's ready callback sends the command, then ends the session. */
@@ -59,13 +63,16 @@ int cmd_admin(int argc, char **argv)
 	static const struct option longopts[] = {
 	        {"cmd", required_argument, NULL, 'c'},
 	        {"json", no_argument, NULL, 'j'},
+	        {"server", required_argument, NULL, 's'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	struct admin_ctx x = {0};
-	struct cfl_admin_ops ops = {admin_console_ready, admin_show_reply, &x};
+	struct cfl_admin_ops ops = {
+	        .ready = admin_console_ready, .reply = admin_show_reply, .arg = &x};
 	struct cfl_err e = {0};
 	int ch, rc;
+	char host[256];
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -75,6 +82,11 @@ int cmd_admin(int argc, char **argv)
 			break;
 		case 'j':
 			x.json = 1;
+			break;
+		case 's':
+			if (cmd_parse_server(optarg, host, sizeof(host), &ops.server_port) != 0)
+				return EXIT_USAGE;
+			ops.server_host = host;
 			break;
 		case 'h':
 			usage(stdout);

@@ -14,7 +14,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: cfl client <client kit folder> [action] [--stats]\n\n"
+	        "usage: cfl client <client kit folder> [action] [--stats] [--server HOST:PORT]\n\n"
 	        "Runs an FL client from its startup kit (what the kit's start.sh runs): verifies\n"
 	        "the kit, connects to the server with the kit's connection security and keeps\n"
 	        "reconnecting until SIGTERM or SIGINT. With an action it does that, reports and\n"
@@ -28,7 +28,9 @@ static void usage(FILE *out)
 	        "  --message TEXT   one echo request\n"
 	        "  --to CELL        send the --message to another site, routed by the server\n"
 	        "  --stats          print peak_rss_kib at exit\n"
-	        "  --connect-timeout S  connect + handshake limit (default 5)\n");
+	        "  --connect-timeout S  connect + handshake limit (default 5)\n"
+	        "  --server HOST:PORT   dial there, not the kit's server; \":PORT\" keeps the\n"
+	        "                   kit's host (the name the server certificate must match)\n");
 }
 
 static void print_line(const char *line, void *arg)
@@ -59,11 +61,13 @@ int cmd_client(int argc, char **argv)
 	        {"to", required_argument, NULL, 'T'},
 	        {"stats", no_argument, NULL, 'S'},
 	        {"connect-timeout", required_argument, NULL, 't'},
+	        {"server", required_argument, NULL, 'A'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	struct cfl_client_action act = {.report = print_line};
 	struct cfl_err e = {0};
+	char host[256];
 	uint64_t v;
 	int ch, stats = 0, rc;
 
@@ -102,6 +106,11 @@ int cmd_client(int argc, char **argv)
 			break;
 		case 'T':
 			act.diag.to = optarg;
+			break;
+		case 'A':
+			if (cmd_parse_server(optarg, host, sizeof(host), &act.server_port) != 0)
+				return EXIT_USAGE;
+			act.server_host = host;
 			break;
 		case 'h':
 			usage(stdout);

@@ -2,6 +2,8 @@
 #ifndef CFL_CMD_CMDS_H
 #define CFL_CMD_CMDS_H
 
+#include <stddef.h>
+
 /* Exit codes of every subcommand. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -18,5 +20,12 @@ void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The absolute path of the running cfl binary, or NULL. */
 const char *cmd_self_path(void);
+
+/* Parses a TCP port, `min`..65535, into *port. Returns 0, or -1 after saying why. */
+int cmd_parse_port(const char *s, int min, int *port);
+
+/* Parses "HOST:PORT", ":PORT" or "[V6ADDR]:PORT" (PORT 1..65535) into host (size bytes; ""
+ * when the argument has none) and *port. Returns 0, or -1 after saying why. */
+int cmd_parse_server(const char *s, char *host, size_t size, int *port);
 
 #endif

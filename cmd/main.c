@@ -3,6 +3,7 @@
 
 #include "cfl/log.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,6 +57,45 @@ const char *cmd_self_path(void)
 		return NULL;
 	path[n] = '\0';
 	return path;
+}
+
+int cmd_parse_port(const char *s, int min, int *port)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > 65535) {
+		cmd_error("bad port '%s' (%d..65535)", s, min);
+		return -1;
+	}
+	*port = (int)v;
+	return 0;
+}
+
+int cmd_parse_server(const char *s, char *host, size_t size, int *port)
+{
+	const char *colon = strrchr(s, ':'), *h = s;
+	size_t n;
+
+	if (colon == NULL) {
+		cmd_error("bad server '%s' (HOST:PORT or :PORT)", s);
+		return -1;
+	}
+	n = (size_t)(colon - s);
+	/* An IPv6 address is written in brackets (RFC 3986): the brackets are not the host. */
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	if (n >= size || memchr(h, '[', n) != NULL || memchr(h, ']', n) != NULL) {
+		cmd_error("bad server host in '%s'", s);
+		return -1;
+	}
+	memcpy(host, h, n);
+	host[n] = '\0';
+	return cmd_parse_port(colon + 1, 1, port);
 }
 
 int main(int argc, char **argv)

@@ -11,12 +11,10 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,6 +25,7 @@
 
 struct sim {
 	char ws[PATH_MAX / 2], prod[PATH_MAX / 2], job[PATH_MAX];
+	char server[16]; /* ":PORT", the --server of the clients and the admin */
 	int n, keep;
 	pid_t pids[MAX_CLIENTS + 1];
 	int n_pids;
@@ -62,32 +61,20 @@ static void usage(FILE *out)
 	        MAX_CLIENTS);
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
+/* The kits name port 8002, but the server listens where the kernel puts it (--port 0) and the
+ * others are told (--server :PORT): a port picked here and released before the server binds
+ * it could be taken by another process meanwhile. */
 static int write_project(struct sim *s, const char *path)
 {
 	FILE *f = fopen(path, "w");
-	int port = free_port();
 
-	if (f == NULL || port < 0)
+	if (f == NULL)
 		return -1;
 	fprintf(f,
 	        "api_version: 3\nname: simulation\nconnection_security: clear\nparticipants:\n"
-	        "  - {name: localhost, type: server, org: sim, fed_learn_port: %d, admin_port: "
-	        "%d}\n  - {name: %s, type: admin, org: sim, role: project_admin}\n",
-	        port, port, ADMIN);
+	        "  - {name: localhost, type: server, org: sim, fed_learn_port: 8002, admin_port: "
+	        "8002}\n  - {name: %s, type: admin, org: sim, role: project_admin}\n",
+	        ADMIN);
 	for (int i = 0; i < s->n; i++)
 		fprintf(f, "  - {name: site-%d, type: client, org: sim}\n", i + 1);
 	return fclose(f);
@@ -131,15 +118,29 @@ static int unsecure_all(struct sim *s)
 	return rc == 0 ? 0 : -1;
 }
 
+/* Runs this cfl with argv, stderr to `log` (NULL: /dev/null), stdout to out_fd or the log.
+ * Returns the child's pid, or -1 when fork failed. */
 static pid_t spawn(const char *log, char *const argv[], int out_fd)
 {
-	pid_t pid = fork();
+	sigset_t stop, old;
+	pid_t pid;
 
+	/* A SIGTERM from stop_all between fork and exec would reach the child's copy of
+	 * on_interrupt and vanish with the exec, leaving a process nobody stops: the child takes
+	 * the default actions back while the signals wait, blocked. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, &old);
+	pid = fork();
 	if (pid == 0) {
 		/* The admin polls while the server starts: its refusals are expected noise. */
 		FILE *f = freopen(log != NULL ? log : "/dev/null", "w", stderr);
 
 		(void)f;
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (out_fd >= 0)
 			dup2(out_fd, STDOUT_FILENO);
 		else if (log != NULL)
@@ -147,6 +148,7 @@ static pid_t spawn(const char *log, char *const argv[], int out_fd)
 		execv(cmd_self_path(), argv);
 		_exit(127);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	return pid;
 }
 
@@ -154,41 +156,102 @@ static pid_t spawn(const char *log, char *const argv[], int out_fd)
 static json_t *admin(struct sim *s, const char *cmd)
 {
 	char kit[PATH_MAX], buf[1 << 16];
-	char *argv[] = {"cfl",   "--log-level", "error",  "admin", kit,
-	                "--cmd", (char *)cmd,   "--json", NULL};
+	char *argv[] = {"cfl",     "--log-level", "error",     "admin",  kit, "--server",
+	                s->server, "--cmd",       (char *)cmd, "--json", NULL};
 	size_t len = 0;
 	ssize_t n;
-	int fds[2], st;
-	pid_t pid;
+	int fds[2], st = -1;
+	pid_t pid, r;
 
 	snprintf(kit, sizeof(kit), "%s/%s", s->prod, ADMIN);
 	if (pipe(fds) != 0)
 		return NULL;
 	pid = spawn(NULL, argv, fds[1]);
 	close(fds[1]);
+	if (pid < 0) { /* no child to read from or to wait for */
+		close(fds[0]);
+		return NULL;
+	}
 	while (len < sizeof(buf) - 1 && (n = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
 		len += (size_t)n;
 	close(fds[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
 		;
 	buf[len] = '\0';
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? json_loads(buf, 0, NULL) : NULL;
+	return r == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? json_loads(buf, 0, NULL) : NULL;
+}
+
+/* Reads "FED ADMIN" from the server's port file into s->server (":FED"). 0, or -1 while the
+ * file is not there (it appears whole: the server renames it into place). */
+static int read_port_file(struct sim *s, const char *path)
+{
+	char line[64], *end;
+	FILE *f = fopen(path, "r");
+	long port = -1;
+
+	if (f == NULL)
+		return -1;
+	if (fgets(line, sizeof(line), f) != NULL) {
+		errno = 0;
+		port = strtol(line, &end, 10);
+		if (errno != 0 || end == line || *end != ' ' || port < 1 || port > 65535)
+			port = -1;
+	}
+	fclose(f);
+	if (port < 0)
+		return -1;
+	snprintf(s->server, sizeof(s->server), ":%ld", port);
+	return 0;
+}
+
+/* Starts the server on a port the kernel picks and waits (60 s at most) for the file where it
+ * writes it. */
+static int start_server(struct sim *s)
+{
+	char kit[PATH_MAX], log[PATH_MAX], ports[PATH_MAX];
+	char *argv[] = {"cfl", "server", kit, "--port", "0", "--port-file", ports, NULL};
+	pid_t pid;
+
+	snprintf(kit, sizeof(kit), "%s/localhost", s->prod);
+	snprintf(log, sizeof(log), "%s/server.log", s->ws);
+	snprintf(ports, sizeof(ports), "%s/server.ports", s->ws);
+	if ((pid = spawn(log, argv, -1)) < 0) {
+		cmd_error("cannot start the server: %s", strerror(errno));
+		return -1;
+	}
+	s->pids[s->n_pids++] = pid;
+	for (int tries = 0; tries < 1200 && !interrupted; tries++) {
+		if (read_port_file(s, ports) == 0)
+			return 0;
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			s->n_pids--; /* reaped: nothing to stop */
+			break;
+		}
+		usleep(50000);
+	}
+	if (interrupted)
+		cmd_error("interrupted");
+	else
+		cmd_error("the server did not start (see %s)", log);
+	return -1;
 }
 
 static int start_all(struct sim *s)
 {
 	char kit[PATH_MAX], log[PATH_MAX];
-	char *argv[] = {"cfl", NULL, kit, NULL};
+	char *argv[] = {"cfl", "client", kit, "--server", s->server, NULL};
+	pid_t pid;
 
-	snprintf(kit, sizeof(kit), "%s/localhost", s->prod);
-	snprintf(log, sizeof(log), "%s/server.log", s->ws);
-	argv[1] = "server";
-	s->pids[s->n_pids++] = spawn(log, argv, -1);
-	argv[1] = "client";
+	if (start_server(s) != 0)
+		return -1;
 	for (int i = 0; i < s->n; i++) {
 		snprintf(kit, sizeof(kit), "%s/site-%d", s->prod, i + 1);
 		snprintf(log, sizeof(log), "%s/site-%d.log", s->ws, i + 1);
-		s->pids[s->n_pids++] = spawn(log, argv, -1);
+		if ((pid = spawn(log, argv, -1)) < 0) {
+			cmd_error("cannot start site-%d: %s", i + 1, strerror(errno));
+			return -1;
+		}
+		s->pids[s->n_pids++] = pid;
 	}
 	return 0;
 }

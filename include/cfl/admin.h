@@ -39,6 +39,10 @@ struct cfl_admin_ops {
 	/* The reply to the command sent last, or why it failed. */
 	void (*reply)(struct cfl_admin *s, const struct cfl_admin_reply *r, void *arg);
 	void *arg;
+	/* The server to log in to instead of the kit's: NULL or "" keeps the kit's host, 0 its
+	 * port. The server's certificate is checked against the host dialed. */
+	const char *server_host;
+	int server_port;
 };
 
 /* Logs in with the admin kit in `kit_dir` and runs the session until cfl_admin_quit(), a lost

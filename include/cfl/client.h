@@ -22,6 +22,10 @@ struct cfl_client_action {
 	int connect_timeout_s;       /* actions: give up after this long without a connection */
 	cfl_client_report_fn report;
 	void *report_arg;
+	/* The server to dial instead of the kit's: NULL or "" keeps the kit's host, 0 its port.
+	 * The server's certificate is checked against the host dialed. */
+	const char *server_host;
+	int server_port;
 };
 
 /* Runs the client. Blocks. With an action: returns 0 when it succeeded, else a CFL_E* code with

@@ -331,6 +331,11 @@ void cfl__admin_peer_down(struct cfl_admin *s)
 	s->peer = NULL;
 }
 
+const struct cfl_admin_ops *cfl__admin_ops(const struct cfl_admin *s)
+{
+	return &s->ops;
+}
+
 int cfl_admin_run(const char *kit_dir, const struct cfl_admin_ops *ops, struct cfl_err *e)
 {
 	struct cfl_admin *s = calloc(1, sizeof(*s));

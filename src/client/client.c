@@ -240,6 +240,20 @@ static void on_shutdown_request(void *arg)
 	on_signal(c->loop, SIGTERM, c);
 }
 
+/* `--server`: another address than the kit's (tests and the simulator give the port the
+ * server picked). `:PORT` keeps the kit's host, so the certificate check stays the kit's. */
+static int override_server(struct client *c, struct cfl_err *e)
+{
+	const char *h = c->act->server_host;
+
+	if (h != NULL && h[0] != '\0' &&
+	    snprintf(c->cfg.host, sizeof(c->cfg.host), "%s", h) >= (int)sizeof(c->cfg.host))
+		return cfl_err_set(e, CFL_EINVAL, "server host too long: '%s'", h);
+	if (c->act->server_port > 0)
+		c->cfg.port = c->act->server_port;
+	return 0;
+}
+
 static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 {
 	int rc;
@@ -247,7 +261,7 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 	int admin = c->act->kind == CFL_ACT_ADMIN;
 
 	if ((rc = cfl_kitcfg_load(kit_dir, admin ? 2 : 0, &c->cfg, e)) != 0 ||
-	    (rc = cfl_kitcfg_verify_kit(&c->cfg, e)) != 0 ||
+	    (rc = cfl_kitcfg_verify_kit(&c->cfg, e)) != 0 || (rc = override_server(c, e)) != 0 ||
 	    (rc = cfl_loop_new(&c->loop, e)) != 0 ||
 	    (rc = cfl_loop_on_signal(c->loop, on_signal, c, e)) != 0 ||
 	    (rc = cfl_msg_hub_new(c->loop, c->cfg.name, &c->hub, e)) != 0)
@@ -337,7 +351,10 @@ int cfl_client_run(const char *kit_dir, const struct cfl_client_action *act, str
 
 int cfl__client_run_admin(const char *kit_dir, struct cfl_admin *s, struct cfl_err *e)
 {
-	static const struct cfl_client_action act = {.kind = CFL_ACT_ADMIN};
+	const struct cfl_admin_ops *ops = cfl__admin_ops(s);
+	const struct cfl_client_action act = {.kind = CFL_ACT_ADMIN,
+	                                      .server_host = ops->server_host,
+	                                      .server_port = ops->server_port};
 
 	return run(kit_dir, &act, s, e);
 }

@@ -12,6 +12,9 @@ typedef void (*cfl__admin_done_fn)(int status, const char *reason, void *arg);
 /* cfl_client_run() for an admin kit: logs in, then drives session `s` (admin_session.c). */
 int cfl__client_run_admin(const char *kit_dir, struct cfl_admin *s, struct cfl_err *e);
 
+/* The operations (and server override) session `s` was started with. */
+const struct cfl_admin_ops *cfl__admin_ops(const struct cfl_admin *s);
+
 /* Logged in on `p`: the session starts (ops->ready). download_job writes into `transfer`/<id>/.
  * `done` runs once, when the session ends. */
 void cfl__admin_start(struct cfl_admin *s, struct cfl_peer *p, const char *transfer,

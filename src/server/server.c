@@ -10,7 +10,9 @@
 #include "cfl/msg.h"
 #include "cfl/tls.h"
 #include "server_int.h"
+#include "util/fs.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct server {
 	struct cfl_kitcfg cfg;
@@ -27,6 +30,7 @@ struct server {
 	struct cfl_listener *fl, *admin;
 	struct cfl_auth_server *auth;
 	struct cfl_jobs *jobs;
+	int one_listener; /* the admin console on the fed_learn_port listener */
 	int stopping;
 };
 
@@ -98,7 +102,47 @@ static int listen_on(struct server *s, int port, struct cfl_listener **out, stru
 	return rc;
 }
 
-static int setup(struct server *s, const char *kit_dir, struct cfl_err *e)
+/* The ports to listen on: the kit's, or the overrides (-1 keeps the kit's). A kit whose
+ * admin_port equals its fed_learn_port has one listener for both, and keeps it when only the
+ * port is overridden; two ports the kernel picks are two listeners. */
+static void choose_ports(struct server *s, const struct cfl_server_opts *o)
+{
+	int shared = s->cfg.admin_port == s->cfg.port;
+
+	if (o != NULL && o->port >= 0)
+		s->cfg.port = o->port;
+	if (o != NULL && o->admin_port >= 0)
+		s->cfg.admin_port = o->admin_port;
+	else if (shared)
+		s->cfg.admin_port = s->cfg.port;
+	s->one_listener = s->cfg.admin_port == s->cfg.port &&
+	                  (s->cfg.port != 0 || o == NULL || o->admin_port < 0);
+}
+
+/* Writes "FED ADMIN\n" to a temporary file beside `path`, then renames it to `path`: whoever
+ * waits for the file reads both ports or nothing. */
+static int write_port_file(const struct server *s, const char *path, struct cfl_err *e)
+{
+	char tmp[PATH_MAX], line[32];
+	int fed = cfl_listener_port(s->fl);
+	int admin = s->admin != NULL ? cfl_listener_port(s->admin) : fed;
+	int n = snprintf(line, sizeof(line), "%d %d\n", fed, admin);
+	int rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp))
+		return cfl_err_set(e, CFL_ETOOBIG, "port file path too long: '%s'", path);
+	if ((rc = cfl__fs_write_file(tmp, line, (size_t)n, 0644, e)) != 0)
+		return rc;
+	if (rename(tmp, path) != 0) {
+		rc = cfl_err_set(e, CFL_EIO, "cannot write the port file '%s': %s", path,
+		                 strerror(errno));
+		unlink(tmp);
+	}
+	return rc;
+}
+
+static int setup(struct server *s, const char *kit_dir, const struct cfl_server_opts *opts,
+                 struct cfl_err *e)
 {
 	int rc;
 
@@ -147,21 +191,23 @@ static int setup(struct server *s, const char *kit_dir, struct cfl_err *e)
 	}
 	if ((rc = cfl_diag_serve(s->hub, e)) != 0)
 		return rc;
+	choose_ports(s, opts);
 	if ((rc = listen_on(s, s->cfg.port, &s->fl, e)) != 0)
 		return rc;
-	if (s->cfg.admin_port != s->cfg.port &&
-	    (rc = listen_on(s, s->cfg.admin_port, &s->admin, e)) != 0)
+	if (!s->one_listener && (rc = listen_on(s, s->cfg.admin_port, &s->admin, e)) != 0)
 		return rc;
+	if (opts != NULL && opts->port_file != NULL)
+		return write_port_file(s, opts->port_file, e);
 	return 0;
 }
 
-int cfl_server_run(const char *kit_dir, struct cfl_err *e)
+int cfl_server_run(const char *kit_dir, const struct cfl_server_opts *opts, struct cfl_err *e)
 {
 	struct server s;
 	int rc;
 
 	memset(&s, 0, sizeof(s));
-	rc = setup(&s, kit_dir, e);
+	rc = setup(&s, kit_dir, opts, e);
 	if (rc == 0) {
 		CFL_INFO("server '%s' of project '%s' started", s.cfg.name, s.cfg.project);
 		rc = cfl_loop_run(s.loop);

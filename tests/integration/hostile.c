@@ -4,8 +4,9 @@
  *   hostile [options] PROD_DIR [CASE...]
  *
  * PROD_DIR is the provisioned prod_NN folder; the first site's kit says where the server is
- * and in which connection security. Prints one line per case, "PASS name: rejected (how)" or
- * "FAIL name: what happened", and exits 0 only when every case passed (1 otherwise, 2 usage). */
+ * (--port overrides its port) and in which connection security. Prints one line per case,
+ * "PASS name: rejected (how)" or "FAIL name: what happened", and exits 0 only when every case
+ * passed (1 otherwise, 2 usage). */
 #include "hostile.h"
 
 #include "cfl/log.h"
@@ -20,6 +21,7 @@
 struct opts {
 	const char *sites[H_SITES];
 	const char *admin, *ca_key, *expect_file;
+	int port; /* 0: the kit's */
 };
 
 static void usage(FILE *out)
@@ -33,6 +35,7 @@ static void usage(FILE *out)
 	        "  --admin NAME         an admin kit with role project_admin (default "
 	        "admin@cfl.test)\n"
 	        "  --ca-key FILE        the project CA key (default PROD_DIR/../state/rootCA.key)\n"
+	        "  --port N             the server's port, instead of the one in the kits\n"
 	        "  --server-pid PID     the server's pid: the flood checks its memory\n"
 	        "  --login-timeout S    the server's CFL_LOGIN_TIMEOUT_S (default 2)\n"
 	        "  --token-wait S       longest wait for a token to expire (default 10)\n"
@@ -74,6 +77,7 @@ static int parse_args(int argc, char **argv, struct opts *o, struct h_env *e)
 	        {"sites", required_argument, NULL, 's'},
 	        {"admin", required_argument, NULL, 'a'},
 	        {"ca-key", required_argument, NULL, 'k'},
+	        {"port", required_argument, NULL, 'P'},
 	        {"server-pid", required_argument, NULL, 'p'},
 	        {"login-timeout", required_argument, NULL, 'l'},
 	        {"token-wait", required_argument, NULL, 'w'},
@@ -103,6 +107,10 @@ static int parse_args(int argc, char **argv, struct opts *o, struct h_env *e)
 			break;
 		case 'e':
 			o->expect_file = optarg;
+			break;
+		case 'P':
+			bad = parse_num(optarg, 1, 65535, &v);
+			o->port = (int)v;
 			break;
 		case 'p':
 			bad = parse_num(optarg, 1, 1 << 30, &v);
@@ -170,7 +178,7 @@ static int run_case(struct h_env *e, const struct h_case *c)
 
 int main(int argc, char **argv)
 {
-	struct opts o = {{"site-1", "site-2", "site-3"}, "admin@cfl.test", NULL, NULL};
+	struct opts o = {{"site-1", "site-2", "site-3"}, "admin@cfl.test", NULL, NULL, 0};
 	struct h_env e;
 	char err[1024] = "";
 	int failed = 0, rc = 2;
@@ -199,6 +207,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hostile: %s\n", err);
 		goto out;
 	}
+	if (o.port > 0)
+		e.cfg.port = o.port;
 	if (optind + 1 == argc) {
 		for (size_t i = 0; i < h_n_cases; i++)
 			failed += !run_case(&e, &h_cases[i]);

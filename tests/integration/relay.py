@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """A TCP relay that records every byte in both directions: relay.py LISTEN_PORT TARGET_PORT OUT.
-Loopback only; serves connections until killed."""
-import selectors, socket, sys
+LISTEN_PORT 0: a port the kernel picks. Prints "ready PORT" once listening. Loopback only;
+serves connections until SIGTERM, then exits 0 (the tests check the status)."""
+import selectors, signal, socket, sys
+
+signal.signal(signal.SIGTERM, lambda signo, frame: sys.exit(0))
 
 listen_port, target_port, out_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 out = open(out_path, "wb")
@@ -11,7 +14,7 @@ ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", listen_port))
 ls.listen(16)
 sel.register(ls, selectors.EVENT_READ)
-print("ready", flush=True)
+print("ready", ls.getsockname()[1], flush=True)
 peers = {}
 while True:
     for key, _ in sel.select():

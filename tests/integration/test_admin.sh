@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
-port=$(free_port)
+port=8002 # the kit names a port; the server listens where the kernel puts it (--port 0)
 cat >adm.yml <<YML
 api_version: 3
 name: adm
@@ -31,7 +31,8 @@ fi
 KIT="$P/admin@test.org"
 # A zone 5:30 east of UTC without a zoneinfo file: local times differ from the server's UTC.
 export TZ=XST-05:30
-adm() { timeout 30 "$CFL_BIN" admin "$KIT" "$@"; }
+SRV="" # --server :PORT once the server runs
+adm() { timeout 30 "$CFL_BIN" admin "$KIT" ${SRV:+--server "$SRV"} "$@"; }
 # Lines of file $1 matching the extended regex $2.
 count() { grep -Ec "$2" "$1" 2>/dev/null; }
 # Epoch seconds, or the server's "YYYY-MM-DDTHH:MM:SSZ", as the console shows them (local time).
@@ -82,8 +83,10 @@ check "a missing argument is a usage error (exit $rc): $out" \
 	sh -c "test $rc -eq 2 && test \"\$1\" = 'cfl: usage: abort_job JOB_ID'" _ "$out"
 
 # --- a server (short heartbeats and dead timeout: a console that stops beating is dropped) -------
-CFL_HEARTBEAT_S=1 CFL_DEAD_TIMEOUT_S=3 start_bg "$T/server.log" "$CFL_BIN" server "$P/localhost"
+CFL_HEARTBEAT_S=1 CFL_DEAD_TIMEOUT_S=3 start_server "$T/server.log" "$P/localhost"
 SERVER_PID=$LAST_PID
+port=$FED_PORT
+SRV=":$port"
 check "the server listens on port $port" wait_log "$T/server.log" "listening on port $port" 20
 
 # --- the console reading stdin: help, ?, unknown commands, an empty list -------------------------
@@ -122,7 +125,7 @@ adm --cmd "list_jobs $id" >job.out 2>&1
 check "list_jobs ID shows that job" grep -Eq "^$id +fedavg-digits +SUBMITTED" job.out
 
 # --- check_status: tables ---------------------------------------------------------------------------
-start_bg "$T/site-1.log" "$CFL_BIN" client "$P/site-1"
+start_bg "$T/site-1.log" "$CFL_BIN" client "$P/site-1" --server "$SRV"
 SITE_PID=$LAST_PID
 check "site-1 logs in" wait_log "$T/site-1.log" "logged in to localhost:$port as 'site-1'" 20
 adm --cmd "check_status server" --json >server.json 2>&1
@@ -143,7 +146,7 @@ check "check_status client: site-1's row (local times)" \
 	grep -Eqx 'site-1 +127\.0\.0\.1:[0-9]+ +mtls +yes( +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}){2}' clients.out
 
 # --- failures: printed once, exit 1 ---------------------------------------------------------------------
-timeout 30 "$CFL_BIN" admin "$P/member@test.org" --cmd "submit_job $CFL_SRC/examples/jobs/fedavg-digits" \
+timeout 30 "$CFL_BIN" admin "$P/member@test.org" --server "$SRV" --cmd "submit_job $CFL_SRC/examples/jobs/fedavg-digits" \
 	>member.out 2>member.err
 rc=$?
 check "a refused command exits 1 (exit $rc)" test $rc -eq 1
@@ -190,7 +193,7 @@ _, st = os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors="replace").replace("\r", ""))
 sys.exit(os.waitstatus_to_exitcode(st))
 PY
-timeout 60 python3 drive_tty.py "$CFL_BIN" admin "$KIT" >tty.out 2>&1; rc=$?
+timeout 60 python3 drive_tty.py "$CFL_BIN" admin "$KIT" --server "$SRV" >tty.out 2>&1; rc=$?
 check "the console at a terminal exits 0 on Ctrl-D (exit $rc)" test $rc -eq 0
 check "it prompts 'cfl> '" grep -q "cfl> " tty.out
 check "? lists the commands at the terminal" grep -Eq "^  bye\|quit " tty.out

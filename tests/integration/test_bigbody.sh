@@ -13,24 +13,23 @@ case "${CFL_BUILD:-}" in
 	size=$((64 * 1024 * 1024 + 1)); limit_kib=0 ;;
 esac
 
-port=$(free_port)
 cat >big.yml <<YML
 api_version: 3
 name: big
 participants:
-  - {name: localhost, type: server, org: test, fed_learn_port: $port, admin_port: $port}
+  - {name: localhost, type: server, org: test, fed_learn_port: 8002, admin_port: 8002}
   - {name: site-1, type: client, org: test}
 YML
 P=$(provision big.yml "$T/ws")
-start_bg "$T/server.log" "$CFL_BIN" server "$P/localhost"
+start_server "$T/server.log" "$P/localhost" || { finish; exit 1; }
 spid=$LAST_PID
-wait_log "$T/server.log" listening 10
+port=$FED_PORT
 
-out=$(timeout 300 "$CFL_BIN" client "$P/site-1" --send $size --stats 2>&1); rc=$?
+out=$(timeout 300 "$CFL_BIN" client "$P/site-1" --server ":$port" --send $size --stats 2>&1); rc=$?
 echo "$out" | tail -n 3
 check "client -> server: $size bytes intact" test $rc -eq 0
 crss=$(echo "$out" | sed -n 's/.*peak_rss_kib=\([0-9]*\).*/\1/p' | tail -n 1)
-out=$(timeout 300 "$CFL_BIN" client "$P/site-1" --recv $size --stats 2>&1); rc=$?
+out=$(timeout 300 "$CFL_BIN" client "$P/site-1" --server ":$port" --recv $size --stats 2>&1); rc=$?
 echo "$out" | tail -n 3
 check "server -> client: $size bytes intact" test $rc -eq 0
 crss2=$(echo "$out" | sed -n 's/.*peak_rss_kib=\([0-9]*\).*/\1/p' | tail -n 1)
@@ -41,5 +40,5 @@ if [ $limit_kib -gt 0 ]; then
 	check "client peak RSS ${crss2:-?} KiB < 256 MiB (recv)" test "${crss2:-999999999}" -lt $limit_kib
 	check "server peak RSS ${srss:-?} KiB < 256 MiB" test "${srss:-999999999}" -lt $limit_kib
 fi
-stop_bg $spid
+stop_check "the server" $spid
 finish

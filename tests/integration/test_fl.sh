@@ -16,7 +16,6 @@ case "${CFL_BUILD:-}" in
 *) EPOCHS=300 SLOW=1 ;;
 esac
 
-port=$(free_port)
 cat >fl.yml <<YML
 api_version: 3
 name: fl
@@ -25,8 +24,8 @@ participants:
   - name: localhost
     type: server
     org: test
-    fed_learn_port: $port
-    admin_port: $port
+    fed_learn_port: 8002
+    admin_port: 8002
     host_names: [localhost, 127.0.0.1]
   - {name: site-1, type: client, org: test}
   - {name: site-2, type: client, org: test}
@@ -44,8 +43,8 @@ fi
 JOBS="$P/localhost/jobs"
 
 # --- helpers ------------------------------------------------------------------------------------
-adm() { timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --cmd "$1" --json 2>"$T/adm.err"; }
-madm() { timeout 60 "$CFL_BIN" admin "$P/member@test.org" --cmd "$1" --json 2>"$T/madm.err"; }
+adm() { timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" --cmd "$1" --json 2>"$T/adm.err"; }
+madm() { timeout 60 "$CFL_BIN" admin "$P/member@test.org" --server ":$port" --cmd "$1" --json 2>"$T/madm.err"; }
 # Reads JSON on stdin and prints the Python expression $1 of it (d = the document).
 js() { python3 -c 'import json, sys
 try:
@@ -96,12 +95,13 @@ clients_connected() { [ "$(adm "check_status client" | grep -o '"connected":true
 declare -A SITE_PID SITE_LOG
 start_site() { # name [log suffix]
 	SITE_LOG[$1]="$T/$1${2:-}.log"
-	start_bg "${SITE_LOG[$1]}" "$CFL_BIN" client "$P/$1"
+	start_bg "${SITE_LOG[$1]}" "$CFL_BIN" client "$P/$1" --server ":$port"
 	SITE_PID[$1]=$LAST_PID
 }
-start_server() { # log
+run_server() { # log [cfl server options]
 	SERVER_LOG=$1
-	start_bg "$SERVER_LOG" "$CFL_BIN" server "$P/localhost"
+	shift
+	start_server "$SERVER_LOG" "$P/localhost" "$@" || return 1
 	SERVER_PID=$LAST_PID
 }
 
@@ -120,7 +120,8 @@ JSON
 }
 
 # --- start: the server and three sites ----------------------------------------------------------
-start_server "$T/server.log"
+run_server "$T/server.log" || { finish; exit 1; }
+port=$FED_PORT
 check "the server listens on port $port" wait_log "$SERVER_LOG" "listening on port $port" 20
 for s in site-1 site-2 site-3; do start_site $s; done
 for s in site-1 site-2 site-3; do
@@ -183,7 +184,7 @@ out=$(madm "list_jobs $id")
 check "member: list_jobs shows the job" sh -c "echo \"\$1\" | grep -q FINISHED:COMPLETED" _ "$out"
 madm "download_job $id" >/dev/null; rc=$?
 check "member: download_job is refused (exit $rc)" test $rc -ne 0
-out=$(timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --cmd "download_job $id" 2>&1); rc=$?
+out=$(timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" --cmd "download_job $id" 2>&1); rc=$?
 dl="$P/admin@test.org/transfer/$id"
 check "download_job exits 0: $out" test $rc -eq 0
 check "metrics.csv has a header and num_rounds (5) rows" \
@@ -263,7 +264,9 @@ for s in site-1 site-2 site-3; do
 	n0[${s#site-}]=$(logins "${SITE_LOG[$s]}")
 done
 check "the sites notice the server is gone" wait_log "${SITE_LOG[site-1]}" "connection to localhost:$port lost" 20
-start_server "$T/server.restarted.log"
+# The sites reconnect to the port they know: the restarted server takes it back (the killed
+# one freed it a moment ago).
+run_server "$T/server.restarted.log" --port "$port"
 check "the restarted server listens again" wait_log "$SERVER_LOG" "listening on port $port" 20
 check "it resumes the job after round 2" \
 	wait_log "$SERVER_LOG" "job $id was running when the server stopped: resuming after round 2" 10
@@ -332,7 +335,7 @@ if [ -n "$HOSTILE" ] && [ -x "$HOSTILE" ]; then
 	# A client that keeps its token after the removal: refused with it, on its own connection
 	# and on a new one. The hostile program logs in as site-spare (no process runs it, so no
 	# honest client logs in again under that name meanwhile), has it removed, and probes.
-	out=$(timeout 60 "$HOSTILE" --sites site-1,site-2,site-spare --admin admin@test.org "$P" removed-client-token 2>&1)
+	out=$(timeout 60 "$HOSTILE" --port "$port" --sites site-1,site-2,site-spare --admin admin@test.org "$P" removed-client-token 2>&1)
 	rc=$?
 	check "the token of a removed client stops working: $(echo "$out" | head -n 1)" test $rc -eq 0
 	check "the server logged the removal of site-spare" grep -q "site-spare removed: removed by an admin" "$SERVER_LOG"
@@ -352,10 +355,13 @@ out=$(adm "shutdown client all")
 check "shutdown client all: $out" test "$out" = '{"shutdown":"all"}'
 for s in site-1 site-2 site-3; do
 	check "$s exits" wait_for 20 sh -c "! kill -0 ${SITE_PID[$s]} 2>/dev/null"
+	wait "${SITE_PID[$s]}"; rc=$?
+	forget_pid "${SITE_PID[$s]}"
+	check "$s exits with status 0 (got $(status_text $rc))" test $rc -eq 0
 	check "$s logged the shutdown request" grep -q "the server asks this site to shut down" "${SITE_LOG[$s]}"
 done
-stop_bg "$SERVER_PID"
-check "the server shuts down on SIGTERM" grep -q "shutting down (SIGTERM)" "$SERVER_LOG"
+stop_check "the server" "$SERVER_PID"
+check "the server logged why it shut down" grep -q "shutting down (SIGTERM)" "$SERVER_LOG"
 alive=""
 for p in $PIDS; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
 check "no process of this test is left (${alive:-none})" test -z "$alive"

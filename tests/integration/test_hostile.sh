@@ -14,7 +14,7 @@ fi
 # catch use-after-free) from counting as growth. No effect on builds without ASan.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
 
-make_project() { # name mode port
+make_project() { # name mode
 	cat >"$T/$1.yml" <<YML
 api_version: 3
 name: $1
@@ -23,8 +23,8 @@ participants:
   - name: localhost
     type: server
     org: test
-    fed_learn_port: $3
-    admin_port: $3
+    fed_learn_port: 8002
+    admin_port: 8002
     host_names: [localhost, 127.0.0.1]
   - {name: site-1, type: client, org: test}
   - {name: site-2, type: client, org: test}
@@ -60,22 +60,21 @@ check_expected_log() { # mode expect-file server-log
 	check "$what: each rejection logged once with its reason ($want rejections)" test $bad -eq 0
 }
 
-# Starts `cfl server` for KIT with extra environment; sets SPID. usage: server LOG KIT VAR=...
+# Starts `cfl server` for KIT with extra environment on a port the kernel picks; sets SPID and
+# SPORT. usage: server LOG KIT VAR=...
 server() {
-	local log=$1 kit=$2
+	local log=$1 kit=$2 v
 	shift 2
-	start_bg "$log" env "$@" "$CFL_BIN" server "$kit"
+	for v in "$@"; do local -x "$v"; done
+	start_server "$log" "$kit" || return 1
 	SPID=$LAST_PID
-	wait_log "$log" "listening" 10 || { fail "server did not start: $(cat "$log")"; return 1; }
+	SPORT=$FED_PORT
 }
 
 run_mode() { # clear|mtls
 	mode=$1
-	port=$(free_port)
-	tport=$(free_port)
-	while [ "$tport" = "$port" ]; do tport=$(free_port); done
-	P=$(make_project "h_$mode" "$mode" "$port")
-	Q=$(make_project "t_$mode" "$mode" "$tport")
+	P=$(make_project "h_$mode" "$mode")
+	Q=$(make_project "t_$mode" "$mode")
 	if [ ! -d "$P/localhost" ] || [ ! -d "$Q/localhost" ]; then
 		fail "$mode: provisioning failed: $(cat "$T/provision.log")"
 		return
@@ -84,10 +83,10 @@ run_mode() { # clear|mtls
 	# tokens live two seconds, for the expired-token case alone (short tokens everywhere would
 	# put the honest client's renewals on a knife's edge).
 	server "$T/server-$mode.log" "$P/localhost" CFL_LOGIN_TIMEOUT_S=2 || return
-	spid=$SPID
+	spid=$SPID port=$SPORT
 	server "$T/ttl-$mode.log" "$Q/localhost" CFL_LOGIN_TIMEOUT_S=2 CFL_TOKEN_TTL_S=2 || return
-	tpid=$SPID
-	start_bg "$T/honest-$mode.log" "$CFL_BIN" client "$P/honest"
+	tpid=$SPID tport=$SPORT
+	start_bg "$T/honest-$mode.log" "$CFL_BIN" client "$P/honest" --server ":$port"
 	hpid=$LAST_PID
 	if ! wait_log "$T/honest-$mode.log" "logged in to" 10; then
 		fail "$mode: the honest client did not log in: $(cat "$T/honest-$mode.log")"
@@ -97,10 +96,10 @@ run_mode() { # clear|mtls
 	t0=$(date +%s%N)
 	cases=$("$HOSTILE" --list | awk '$1 != "expired-token" { print $1 }')
 	# shellcheck disable=SC2086
-	TMPDIR=$T timeout 180 "$HOSTILE" --server-pid "$spid" --login-timeout 2 \
+	TMPDIR=$T timeout 180 "$HOSTILE" --port "$port" --server-pid "$spid" --login-timeout 2 \
 		--expect-log "$T/expect-$mode.txt" "$P" $cases >"$T/hostile-$mode.out" 2>&1
 	rc=$?
-	TMPDIR=$T timeout 60 "$HOSTILE" --token-wait 6 --expect-log "$T/expect-ttl-$mode.txt" \
+	TMPDIR=$T timeout 60 "$HOSTILE" --port "$tport" --token-wait 6 --expect-log "$T/expect-ttl-$mode.txt" \
 		"$Q" expired-token >>"$T/hostile-$mode.out" 2>&1
 	rc=$((rc + $?))
 	secs=$((($(date +%s%N) - t0) / 1000000000))
@@ -124,7 +123,7 @@ run_mode() { # clear|mtls
 		sh -c "! grep -Eq 'lost|login failed|reconnecting|renewal failed' '$T/honest-$mode.log'"
 	check "$mode: nothing the honest client sent was rejected" \
 		sh -c "! grep -q \"claims 'honest'\" '$T/server-$mode.log'"
-	out=$(timeout 20 "$CFL_BIN" client "$P/late" --ping 100 2>&1)
+	out=$(timeout 20 "$CFL_BIN" client "$P/late" --server ":$port" --ping 100 2>&1)
 	prc=$?
 	check "$mode: another site works afterwards: $(echo "$out" | tail -n 1)" test $prc -eq 0
 
@@ -158,10 +157,9 @@ run_mode() { # clear|mtls
 		grep -qF "): token expired" "$T/ttl-$mode.log"
 	check_expected_log "$mode, short tokens" "$T/expect-ttl-$mode.txt" "$T/ttl-$mode.log"
 
-	stop_bg "$hpid"
-	stop_bg "$tpid"
-	stop_bg "$spid"
-	check "$mode: the server shut down cleanly" grep -q "shutting down" "$T/server-$mode.log"
+	stop_check "$mode: the honest client" "$hpid"
+	stop_check "$mode: the short-token server" "$tpid"
+	stop_check "$mode: the server" "$spid"
 	check "$mode: no sanitizer report from the server" \
 		sh -c "! grep -Eq 'ERROR: AddressSanitizer|runtime error:' '$T/server-$mode.log'"
 }

@@ -5,12 +5,11 @@
 cd "$T" || exit 1
 export CFL=$CFL_BIN
 
-port=$(free_port)
 cat >life.yml <<YML
 api_version: 3
 name: life
 participants:
-  - {name: localhost, type: server, org: test, fed_learn_port: $port, admin_port: $port}
+  - {name: localhost, type: server, org: test, fed_learn_port: 8002, admin_port: 8002}
   - {name: site-1, type: client, org: test}
   - {name: site-2, type: client, org: test}
   - {name: admin@test.org, type: admin, org: test, role: project_admin}
@@ -34,43 +33,56 @@ out=$(timeout 10 "$CFL_BIN" client "$T/bad-client" --message x 2>&1); rc=$?
 check "a client kit missing a file refuses to start, naming it" sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q rootCA.pem" _ "$out"
 
 # --- start.sh / stop_fl.sh -------------------------------------------------------------------------
-out=$("$P/localhost/startup/start.sh")
+# start.sh passes its arguments on to cfl server: a port the kernel picks, written to a file.
+out=$("$P/localhost/startup/start.sh" --port 0 --port-file "$T/ports")
+wait_ports "$T/ports"
+port=${FED_PORT:-none}
 check "start.sh starts the server: $out" wait_log "$P/localhost/log.txt" "listening on port $port" 10
 spid=$(cat "$P/localhost/pid.fl")
 PIDS="$PIDS $spid"
 check "pid.fl holds a running process" kill -0 "$spid"
 
 # --- a client without an action stays connected and reconnects after a server restart -----------
-start_bg "$T/client.log" "$CFL_BIN" client "$P/site-1"
+start_bg "$T/client.log" "$CFL_BIN" client "$P/site-1" --server ":$port"
 cpid=$LAST_PID
 check "the client connects" wait_log "$T/client.log" "logged in to localhost:$port" 10
 out=$("$P/localhost/startup/stop_fl.sh")
 check "stop_fl.sh stops the server: $out" sh -c "! kill -0 $spid 2>/dev/null"
-check "the server logged its shutdown" grep -q "shutting down" "$P/localhost/log.txt"
+# start.sh's server is no child of this script, so its exit status cannot be read: its log
+# shows it reached the shutdown. The restarted server below is this script's child, and its
+# exit status after stop_fl.sh is checked.
+check "the server logged its shutdown" grep -q "shutting down (SIGTERM)" "$P/localhost/log.txt"
+forget_pid "$spid"
 check "the client sees the drop and plans a reconnect" wait_log "$T/client.log" "reconnecting in" 10
-"$P/localhost/startup/start.sh" >/dev/null
-i=0; while [ ! -s "$P/localhost/pid.fl" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-spid=$(cat "$P/localhost/pid.fl")
-PIDS="$PIDS $spid"
+# The restart runs sub_start.sh, what start.sh runs in the background, as a child of this
+# script. The client reconnects to the port it knows: the server takes it back.
+start_bg "$T/server2.log" "$P/localhost/startup/sub_start.sh" --port "$port" --port-file "$T/ports2"
+spid=$LAST_PID
+wait_ports "$T/ports2" "$spid"
+check "the restarted server listens on port $port (${FED_PORT:-not listening})" test "$FED_PORT" = "$port"
+check "sub_start.sh wrote its pid to pid.fl" test "$(cat "$P/localhost/pid.fl" 2>/dev/null)" = "$spid"
 check "the client reconnects by itself after the restart" \
 	sh -c "wait_n() { i=0; while [ \$i -lt 150 ]; do [ \$(grep -c 'logged in to localhost' '$T/client.log') -ge 2 ] && return 0; sleep 0.2; i=\$((i+1)); done; return 1; }; wait_n"
 # --- routing between cells: site-2 -> server -> site-1 (the running client) ---------------------
-out=$(timeout 20 "$CFL_BIN" client "$P/site-2" --message routed-hello --to site-1 2>&1); rc=$?
+out=$(timeout 20 "$CFL_BIN" client "$P/site-2" --server ":$port" --message routed-hello --to site-1 2>&1); rc=$?
 check "a message from site-2 to site-1 is routed by the server: $(echo "$out" | tail -n 1)" test $rc -eq 0
 check "site-1 answered it" grep -q "echo request from site-2" "$T/client.log"
-out=$(timeout 20 "$CFL_BIN" client "$P/site-2" --message x --to nobody 2>&1); rc=$?
+out=$(timeout 20 "$CFL_BIN" client "$P/site-2" --server ":$port" --message x --to nobody 2>&1); rc=$?
 check "a message to an unknown cell is reported failed: $(echo "$out" | tail -n 1)" sh -c "test $rc -ne 0 && echo \"\$1\" | grep -q 'no such cell'" _ "$out"
-out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --cmd "check_status client" --json 2>&1)
+out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" --cmd "check_status client" --json 2>&1)
 check "check_status client --json lists site-1 with its mode: $out" sh -c "echo \"\$1\" | grep -q '\"name\":\"site-1\",\"address\":\"127.0.0.1:[0-9]*\",\"via\":\"[^\"]*\",\"connection_security\":\"mtls\",\"connected\":true'" _ "$out"
-out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --cmd "check_status server" --json 2>&1)
+out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" --cmd "check_status server" --json 2>&1)
 check "check_status server --json: $out" sh -c "echo \"\$1\" | grep -q '\"status\":\"started\"'" _ "$out"
-out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --cmd "remove_client site-1" --json 2>&1)
-check "remove_client site-1: $out" sh -c "echo \"\$1\" | grep -q removed" _ "$out"
+out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" --cmd "remove_client site-1" --json 2>"$T/adm.err"); rc=$?
+check "remove_client site-1 (exit $rc): $out$(head -n 1 "$T/adm.err")" \
+	sh -c "test $rc -eq 0 && test \"\$1\" = '{\"removed\":\"site-1\"}'" _ "$out"
 check "site-1 is cut off and logs in again by itself" \
 	sh -c "i=0; while [ \$i -lt 100 ]; do [ \$(grep -c 'logged in to localhost' '$T/client.log') -ge 3 ] && exit 0; sleep 0.2; i=\$((i+1)); done; exit 1"
-stop_bg $cpid
-check "the client exits cleanly on SIGTERM" grep -q "shutting down" "$T/client.log"
-"$P/localhost/startup/stop_fl.sh" >/dev/null
+stop_check "the client" $cpid
+out=$("$P/localhost/startup/stop_fl.sh")
+wait "$spid"; rc=$?
+forget_pid "$spid"
+check "stop_fl.sh stops the restarted server: $out; exit status $(status_text $rc)" test $rc -eq 0
 check "no cfl process of this test is left" sh -c "! kill -0 $spid 2>/dev/null && ! kill -0 $cpid 2>/dev/null"
 check "cfl server --help exits 0" "$CFL_BIN" server --help
 check "cfl client --help exits 0" "$CFL_BIN" client --help

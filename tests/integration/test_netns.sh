@@ -53,7 +53,7 @@ YML
 P=$(provision multi.yml "$T/ws")
 start_bg "$T/server.log" ip netns exec "$NS_S" "$CFL_BIN" server "$P/server"
 spid=$LAST_PID
-wait_log "$T/server.log" listening 10
+check "the server listens" wait_log "$T/server.log" "listening on port 8002" 10
 
 out=$(timeout 20 ip netns exec "$NS_A" "$CFL_BIN" client "$P/red" --message from-a 2>&1); rc=$?
 check "red (network A) connects through 10.251.1.1: $(echo "$out" | tail -n 1)" test $rc -eq 0
@@ -65,5 +65,5 @@ check "server logged red through 10.251.1.1" grep -Eq "red logged in from 10\.25
 check "server logged blue through 10.251.2.1" grep -Eq "blue logged in from 10\.251\.2\.2:[0-9]+ to (\[::ffff:)?10\.251\.2\.1" "$T/server.log"
 out=$(timeout 20 ip netns exec "$NS_B" "$CFL_BIN" client "$P/red" --message wrong-net 2>&1); rc=$?
 check "red's address is unreachable from network B (fails)" test $rc -ne 0
-stop_bg $spid
+stop_check "the server" $spid
 finish

@@ -33,7 +33,7 @@ P=$(provision pk.yml "$T/ws")
 export CFL_HEARTBEAT_S=1 CFL_DEAD_TIMEOUT_S=30
 start_bg "$T/server.log" ip netns exec "$NS_S" "$CFL_BIN" server "$P/10.252.1.1"
 spid=$LAST_PID
-wait_log "$T/server.log" listening 10
+check "the server listens" wait_log "$T/server.log" "listening on port 8002" 10
 start_bg "$T/client.log" ip netns exec "$NS_C" "$CFL_BIN" client "$P/site-1" --ping-for 22
 cpid=$LAST_PID
 check "site-1 logs in" wait_log "$T/server.log" "site-1 logged in" 10
@@ -63,5 +63,5 @@ sent=$(echo "$summary" | sed -n 's/.*sent \([0-9]*\), ok \([0-9]*\), failed \([0
 set -- $sent
 check "sent = ok + failed ($1 = $2 + $3)" test "$1" -eq $(($2 + $3))
 check "most requests were answered" test "$2" -gt 30
-stop_bg $spid
+stop_check "the server" $spid
 finish
