@@ -77,9 +77,10 @@ static inline int provision(const char *tag, const char *yml, char *prod, size_t
 
 /* --- log lines ------------------------------------------------------------------------------- */
 
-/* Warnings and errors are kept (for checks of what was logged), nothing is printed; set
- * CFL_TEST_VERBOSE to see them as well. */
+/* Lines up to log_keep_max (warnings and errors unless a test asks for more) are kept for
+ * checks of what was logged, nothing is printed; set CFL_TEST_VERBOSE to see every line. */
 static char log_text[65536];
+static enum cfl_log_level log_keep_max = CFL_LOG_WARN;
 
 static inline void log_keep(enum cfl_log_level level, const char *line, void *arg)
 {
@@ -88,18 +89,25 @@ static inline void log_keep(enum cfl_log_level level, const char *line, void *ar
 	(void)arg;
 	if (getenv("CFL_TEST_VERBOSE") != NULL)
 		fprintf(stderr, "  log: %s\n", line);
-	if (level > CFL_LOG_WARN)
+	if (level > log_keep_max)
 		return;
 	if (used + strlen(line) + 2 >= sizeof(log_text))
 		used = 0; /* a long test: keep the latest lines */
 	snprintf(log_text + used, sizeof(log_text) - used, "%s\n", line);
 }
 
-static inline void log_capture(void)
+/* Keeps lines up to `level` from now on (the earlier ones are dropped). */
+static inline void log_capture_at(enum cfl_log_level level)
 {
 	log_text[0] = '\0';
-	cfl_log_set_level(getenv("CFL_TEST_VERBOSE") != NULL ? CFL_LOG_DEBUG : CFL_LOG_WARN);
+	log_keep_max = level;
+	cfl_log_set_level(getenv("CFL_TEST_VERBOSE") != NULL ? CFL_LOG_DEBUG : level);
 	cfl_log_set_sink(log_keep, NULL);
+}
+
+static inline void log_capture(void)
+{
+	log_capture_at(CFL_LOG_WARN);
 }
 
 /* 1 if one kept line holds `a` (and `b`, unless NULL). */
