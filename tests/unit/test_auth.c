@@ -652,12 +652,12 @@ static void test_expired_token(void **state)
 
 	(void)state;
 	default_times(&t);
-	t.token_ttl_ms = 400;
+	t.token_ttl_ms = 800;
 	world_start(&w, &t, NULL);
 	a = cli_raw(&w, "site-1");
 	login_ok(a, "site-1", &r);
 	assert_string_equal(probe_as(a, "site-1", r.token, r.sig), "");
-	spin(w.loop, 500);
+	spin(w.loop, 900);
 	assert_string_equal(probe_as(a, "site-1", r.token, r.sig), "token expired");
 	assert_true(logged("(claims 'site-1'): token expired", NULL));
 	/* Too late to renew with it, and one connection holds one identity: log in anew. */
@@ -705,9 +705,10 @@ static void test_renewal(void **state)
 	world_stop(&w);
 
 	/* The client renews by itself at two thirds of the lifetime (at least 1 s), and carries on
-	 * past the first token's expiry. */
+	 * past the first token's expiry. (The lifetime the server states runs to the expiry's
+	 * whole second: 1..2 s here, so the renewal comes 1..1.33 s in, before the token's 2 s.) */
 	default_times(&t);
-	t.token_ttl_ms = 1500;
+	t.token_ttl_ms = 2000;
 	world_start(&w, &t, NULL);
 	client_cfg(&cfg, paths, prod, "site-1", CFL_AUTH_CLIENT);
 	auto_cli = cli_auth(&w, &cfg, 1);
@@ -725,8 +726,8 @@ static void test_renewal(void **state)
 	}
 	assert_true(cfl_auth_client_renewals(auto_cli->auth) >= 1);
 	assert_true(cfl_loop_now_ms(w.loop) - t0 >= 990);
-	if (cfl_loop_now_ms(w.loop) - t0 < 1700)
-		spin(w.loop, 1700 - (cfl_loop_now_ms(w.loop) - t0));
+	if (cfl_loop_now_ms(w.loop) - t0 < 2200)
+		spin(w.loop, 2200 - (cfl_loop_now_ms(w.loop) - t0));
 	ask(auto_cli, "probe", NULL, 0, NULL, 0, &r);
 	assert_int_equal(r.status, 0);
 	assert_string_not_equal(w.probe.token, first);
@@ -747,7 +748,7 @@ static void test_heartbeat_and_reaper(void **state)
 	(void)state;
 	default_times(&t);
 	t.heartbeat_ms = 200; /* told to the clients: theirs is 10 s */
-	t.dead_ms = 800;
+	t.dead_ms = 1200;
 	world_start(&w, &t, NULL);
 	client_cfg(&cfg, paths, prod, "site-1", CFL_AUTH_CLIENT);
 	beating = cli_auth(&w, &cfg, 1);
