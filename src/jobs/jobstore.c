@@ -144,8 +144,11 @@ static int parse_bundle(const char *text, size_t len, json_t **bundle, json_t **
 			return cfl_err_set(e, CFL_ECONFIG, "%s is not base64", fn);
 		*out = json_loadb((const char *)raw, raw_len, JSON_REJECT_DUPLICATES, &je);
 		free(raw);
-		if (!json_is_object(*out))
+		if (*out == NULL)
 			return cfl_err_set(e, CFL_ECONFIG, "%s: line %d: %s", fn, je.line, je.text);
+		/* Valid JSON leaves `je` empty: say what is wrong rather than "line -1: ". */
+		if (!json_is_object(*out))
+			return cfl_err_set(e, CFL_ECONFIG, "%s: not a JSON object", fn);
 	}
 	return 0;
 }

@@ -211,9 +211,12 @@ int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out, 
 		                        : rc;
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	free(buf);
+	if (root == NULL)
+		return cfl_err_set(e, CFL_ECONFIG, "'%s': line %d: %s", path, je.line, je.text);
+	/* Valid JSON leaves `je` empty: say what is wrong rather than "line -1: ". */
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return cfl_err_set(e, CFL_ECONFIG, "'%s': line %d: %s", path, je.line, je.text);
+		return cfl_err_set(e, CFL_ECONFIG, "'%s': not a JSON object", path);
 	}
 	/* Kits always say true; only the simulator runs with it false (SPEC §4). */
 	out->secure_train = !json_is_false(json_object_get(root, "secure_train"));
