@@ -12,6 +12,7 @@
 #include "msg_fixture.h"
 
 #include "cfl/conn.h"
+#include "cfl/proto.h"
 #include "msg/hub_int.h"
 
 #define MAX_CLIENTS 3
@@ -206,9 +207,8 @@ static void handler(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	if (r->answer == ANS_ERROR) {
 		assert_int_equal(cfl_peer_reply_error(p, f->id, r->err_status, r->err_reason), 0);
 	} else if (r->answer == ANS_ECHO || r->answer == ANS_ECHO_TOPIC) {
-		h[0] = (struct cfl_header){"x-echo", 6, (const uint8_t *)r->topic,
-		                           strlen(r->topic)};
-		h[1] = (struct cfl_header){"topic", 5, (const uint8_t *)r->topic, strlen(r->topic)};
+		h[0] = CFL_HDR("x-echo", r->topic);
+		h[1] = CFL_HDR(CFL_KEY_TOPIC, r->topic);
 		snprintf(body, sizeof(body), "re: %s", r->body);
 		assert_int_equal(cfl_peer_reply(p, f->id, h, r->answer == ANS_ECHO_TOPIC ? 2 : 1,
 		                                body, strlen(body)),
@@ -579,9 +579,15 @@ static void test_streamed_bodies(void **state)
 	net_start(&n);
 	assert_int_equal(cfl_msg_hub_handle(n.srv.hub, "upload", handler, &big), 0);
 	net_dial(&n, "site-1");
-	assert_int_equal(cfl_peer_request_stream(cli_peer(&n, 0), "upload", NULL, 0, BIG_BODY,
-	                                         pattern_read, &off, 3000, on_outcome, &o),
-	                 0);
+	assert_int_equal(
+	        cfl_peer_request_stream(cli_peer(&n, 0), &(struct cfl_request){.topic = "upload",
+	                                                                       .body_len = BIG_BODY,
+	                                                                       .read = pattern_read,
+	                                                                       .src = &off,
+	                                                                       .timeout_ms = 3000,
+	                                                                       .reply = on_outcome,
+	                                                                       .arg = &o}),
+	        0);
 	assert_true(wait_for(n.loop, &o.calls, 1, WAIT_MS));
 	assert_int_equal(o.status, 0);
 	snprintf(want, sizeof(want), "%u", BIG_BODY);
@@ -678,9 +684,17 @@ static void test_routing(void **state)
 	assert_string_equal(o[3].reason, "no such cell connected");
 
 	/* Streams are not routed. */
-	assert_int_equal(cfl_peer_request_stream(a->peers[0], "app.note", h, 1, BIG_BODY,
-	                                         pattern_read, &off, 2000, on_outcome, &o[4]),
-	                 0);
+	assert_int_equal(
+	        cfl_peer_request_stream(a->peers[0], &(struct cfl_request){.topic = "app.note",
+	                                                                   .hdrs = h,
+	                                                                   .n_hdrs = 1,
+	                                                                   .body_len = BIG_BODY,
+	                                                                   .read = pattern_read,
+	                                                                   .src = &off,
+	                                                                   .timeout_ms = 2000,
+	                                                                   .reply = on_outcome,
+	                                                                   .arg = &o[4]}),
+	        0);
 	assert_true(wait_for(n.loop, &o[4].calls, 1, WAIT_MS));
 	assert_string_equal(o[4].status_hdr, "no_route");
 	assert_string_equal(o[4].reason, "streams are not routed");
@@ -810,8 +824,13 @@ static void test_gate(void **state)
 	assert_int_equal(g.last_type, CFL_FRAME_T_REPLY);
 
 	/* A rejected stream is cancelled; its handler never runs. */
-	assert_int_equal(cfl_peer_request_stream(cp, "upload", NULL, 0, BIG_BODY, pattern_read,
-	                                         &off, 2000, on_outcome, &o[5]),
+	assert_int_equal(cfl_peer_request_stream(cp, &(struct cfl_request){.topic = "upload",
+	                                                                   .body_len = BIG_BODY,
+	                                                                   .read = pattern_read,
+	                                                                   .src = &off,
+	                                                                   .timeout_ms = 2000,
+	                                                                   .reply = on_outcome,
+	                                                                   .arg = &o[5]}),
 	                 0);
 	assert_true(wait_for(n.loop, &o[5].calls, 1, WAIT_MS));
 	assert_string_equal(o[5].status_hdr, "unauthenticated");
