@@ -33,6 +33,10 @@ finish() {
 # A tree listing with sizes and times: equal listings mean the tree did not change.
 snapshot() { find "$1" -printf '%p %s %T@ %m\n' 2>/dev/null | sort; }
 
+# A loopback address as the server logs it (extended regex): "localhost" resolves to 127.0.0.1
+# or ::1 first depending on /etc/hosts (Debian's default lists both), so tests accept either.
+LOOP='(127\.0\.0\.1|\[::1\])'
+
 # Starts a command in the background with its output in a log file; records its pid.
 # usage: start_bg LOGFILE cmd args...   (sets LAST_PID)
 start_bg() {

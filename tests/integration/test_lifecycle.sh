@@ -70,7 +70,7 @@ check "site-1 answered it" grep -q "echo request from site-2" "$T/client.log"
 out=$(timeout 20 "$CFL_BIN" client "$P/site-2" --server ":$port" --message x --to nobody 2>&1); rc=$?
 check "a message to an unknown cell is reported failed: $(echo "$out" | tail -n 1)" sh -c "test $rc -ne 0 && echo \"\$1\" | grep -q 'no such cell'" _ "$out"
 out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" --cmd "check_status client" --json 2>&1)
-check "check_status client --json lists site-1 with its mode: $out" sh -c "echo \"\$1\" | grep -q '\"name\":\"site-1\",\"address\":\"127.0.0.1:[0-9]*\",\"via\":\"[^\"]*\",\"connection_security\":\"mtls\",\"connected\":true'" _ "$out"
+check "check_status client --json lists site-1 with its mode: $out" sh -c "echo \"\$1\" | grep -Eq '\"name\":\"site-1\",\"address\":\"$LOOP:[0-9]+\",\"via\":\"[^\"]*\",\"connection_security\":\"mtls\",\"connected\":true'" _ "$out"
 out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" --cmd "check_status server" --json 2>&1)
 check "check_status server --json: $out" sh -c "echo \"\$1\" | grep -q '\"status\":\"started\"'" _ "$out"
 out=$(timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" --cmd "remove_client site-1" --json 2>"$T/adm.err"); rc=$?

@@ -47,7 +47,7 @@ for smode in clear tls mtls; do
 		fi
 	done
 	check "$smode server logs who connected, from where, to which address, in which mode" \
-		grep -Eq "c_$smode logged in from 127\.0\.0\.1:[0-9]+ to (127\.0\.0\.1|\[::ffff:127\.0\.0\.1\]|localhost):$port \($smode" "$T/server-$smode.log"
+		grep -Eq "c_$smode logged in from $LOOP:[0-9]+ to ($LOOP|\[::ffff:127\.0\.0\.1\]|localhost):$port \($smode" "$T/server-$smode.log"
 	if [ $smode = mtls ]; then
 		out=$(timeout 20 "$CFL_BIN" client "$P/c_ip" --server ":$port" --message hi 2>&1)
 		check "mtls client dialing 127.0.0.1 (in the SAN) connects" test $? -eq 0
