@@ -112,6 +112,120 @@ def kitcfg():
     kit("not-utf8", "0", b'{"project_name": "\xff\xfe"}')
 
 
+# --- fuzz_bundle: a job bundle as `submit_job` packs it ------------------------------------
+
+CONFIG = {"workflow": {"name": "fedavg", "num_rounds": 2, "min_clients": 1,
+                       "round_timeout_s": 120},
+          "executor": {"type": "builtin", "dataset": "digits", "arch": "softmax", "lr": 0.1,
+                       "epochs": 1, "batch": 16, "seed": 1, "alpha": 0},
+          "sites": ["@ALL"]}
+COMMAND_CONFIG = {"workflow": {"name": "fedavg", "num_rounds": 3, "min_clients": 2,
+                               "round_timeout_s": 300, "result": "diff"},
+                  "executor": {"type": "command", "command": ["python3", "train.py"],
+                               "initial_model": "initial.safetensors"},
+                  "sites": ["@ALL"]}
+META = {"name": "fedavg-digits", "description": "FedAvg on the digits"}
+
+
+def b64(data):
+    if isinstance(data, (dict, list)):
+        data = json.dumps(data)
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.b64encode(data).decode()
+
+
+def bundle_text(files, raw=None):
+    """{"files": {...}}; `raw` replaces the text of the files object (for keys JSON cannot
+    build from a dict: duplicates, bad escapes)."""
+    if raw is not None:
+        return '{"files": ' + raw + "}"
+    return json.dumps({"files": {k: (b64(v) if not isinstance(v, RawValue) else v.v)
+                                 for k, v in files.items()}}, separators=(",", ":"))
+
+
+class RawValue:
+    """A value put into the bundle as it is (not base64-encoded first)."""
+
+    def __init__(self, v):
+        self.v = v
+
+
+def good_files(**more):
+    f = {"config.json": CONFIG, "meta.json": META}
+    f.update(more)
+    return f
+
+
+def with_workflow(**kv):
+    c = json.loads(json.dumps(CONFIG))
+    for k, v in kv.items():
+        if v is None:
+            c["workflow"].pop(k, None)
+        else:
+            c["workflow"][k] = v
+    return c
+
+
+BAD_NAMES = {
+    "traversal": "../x", "absolute": "/abs", "inner-traversal": "a/../../b", "empty": "",
+    "dot": ".", "dotdot": "..", "hidden": ".bashrc", "backslash": "a\\\\..\\\\b",
+    "space": "a b", "unicode": "caf\\u00e9", "newline": "a\\nb", "long-129": "n" * 129,
+    "very-long": "n" * 3000, "slash-end": "dir/", "nul-escape": "a\\u0000b",
+}
+
+
+def bundle():
+    w = lambda name, text: write("bundle", name, text)
+    w("good", bundle_text(good_files()))
+    w("good-command", bundle_text({"config.json": COMMAND_CONFIG, "meta.json": META,
+                                   "train.py": "print('hi')\n",
+                                   "initial.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "}))
+    w("no-meta", bundle_text({"config.json": CONFIG}))
+    w("name-128", bundle_text(good_files(**{"n" * 128: "x"})))
+    w("empty-file", bundle_text(good_files(**{"empty.txt": ""})))
+    for tag, name in BAD_NAMES.items():
+        # The names are JSON text (escapes stay escapes).
+        w("name-" + tag, bundle_text(None, raw='{"config.json":"%s","meta.json":"%s","%s":"eA=="}'
+                                     % (b64(CONFIG), b64(META), name)))
+    w("name-raw-nul", ('{"files":{"config.json":"%s","a' % b64(CONFIG)).encode() + b"\x00" +
+      b'b":"eA=="}}')
+    w("name-raw-control", '{"files":{"config.json":"%s","a\x01b":"eA=="}}' % b64(CONFIG))
+    w("files-65", bundle_text(good_files(**{"f%02d" % i: "x" for i in range(63)})))
+    w("files-64", bundle_text(good_files(**{"f%02d" % i: "x" for i in range(62)})))
+    w("duplicate-name", bundle_text(None, raw='{"config.json":"%s","a":"eA==","a":"eQ=="}'
+                                    % b64(CONFIG)))
+    w("base64-length", bundle_text(good_files(**{"x.bin": RawValue("eA=")})))
+    w("base64-chars", bundle_text(good_files(**{"x.bin": RawValue("e!==")})))
+    w("base64-inner-pad", bundle_text(good_files(**{"x.bin": RawValue("eA==eA==")})))
+    w("value-not-string", bundle_text(good_files(**{"x.bin": RawValue(5)})))
+    w("config-missing", bundle_text({"meta.json": META}))
+    w("config-array", bundle_text(good_files(**{"config.json": [1, 2]})))
+    w("config-not-json", bundle_text(good_files(**{"config.json": "workflow: fedavg"})))
+    w("config-not-utf8", bundle_text(good_files(**{"config.json": b'{"a": "\xff"}'})))
+    w("config-duplicate", bundle_text(good_files(**{"config.json": '{"workflow":1,"workflow":2}'})))
+    w("meta-string", bundle_text(good_files(**{"meta.json": '"meta"'})))
+    w("rounds-0", bundle_text(good_files(**{"config.json": with_workflow(num_rounds=0)})))
+    w("rounds-100001", bundle_text(good_files(**{"config.json": with_workflow(num_rounds=100001)})))
+    w("rounds-2p32-plus-1", bundle_text(good_files(**{"config.json":
+                                                      with_workflow(num_rounds=2**32 + 1)})))
+    w("rounds-real", bundle_text(good_files(**{"config.json": with_workflow(num_rounds=2.0)})))
+    w("min-clients-1025", bundle_text(good_files(**{"config.json":
+                                                    with_workflow(min_clients=1025)})))
+    w("min-clients-negative", bundle_text(good_files(**{"config.json":
+                                                        with_workflow(min_clients=-5)})))
+    w("timeout-negative", bundle_text(good_files(**{"config.json":
+                                                    with_workflow(round_timeout_s=-1)})))
+    w("timeout-huge", bundle_text(good_files(**{"config.json":
+                                                with_workflow(round_timeout_s=2**62)})))
+    w("workflow-unknown", bundle_text(good_files(**{"config.json": with_workflow(name="cyclic")})))
+    w("files-not-object", '{"files": ["config.json"]}')
+    w("top-array", '[{"files": {}}]')
+    w("files-empty", '{"files": {}}')
+    w("deep", '{"files": ' + "[" * 3000 + "]" * 3000 + "}")
+    w("empty", "")
+
+
 def main():
     which = sys.argv[1:] or ["kitcfg", "bundle", "executor", "admin"]
     for name in which:

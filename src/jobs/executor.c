@@ -1,6 +1,7 @@
 /* Client side of FL jobs: job.deploy, task.train, task.get_update, job.end/abort, shutdown. */
 #define _DEFAULT_SOURCE
 #include "cfl/executor.h"
+#include "jobs_int.h"
 
 #include "cfl/trainer.h"
 #include "cfl/log.h"
@@ -144,28 +145,29 @@ static int hdr_int(const struct cfl_frame *f, const char *key)
 
 /* --- job.deploy --------------------------------------------------------------------------- */
 
-static int unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
-                  struct cfl_err *e)
+int cfl__executor_unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
+                         struct cfl_err *e)
 {
 	json_t *b = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL), *v, *cfg;
+	json_t *files = json_object_get(b, "files");
 	char dir[PATH_MAX], path[PATH_MAX];
 	const char *name;
 	int rc = 0;
 
-	if (!json_is_object(json_object_get(b, "files"))) {
+	if (!json_is_object(files) || json_object_size(files) > JOB_MAX_FILES) {
 		json_decref(b);
 		return cfl_err_set(e, CFL_ECONFIG, "bad job bundle");
 	}
 	if (cfl__path_join(dir, sizeof(dir), x->dir, job) != 0 || cfl__fs_mkdirs(dir, 0700, e))
 		rc = cfl_err_set(e, CFL_EIO, "cannot create the job folder");
-	json_object_foreach (json_object_get(b, "files"), name, v) {
+	json_object_foreach (files, name, v) {
 		uint8_t *raw = NULL;
 		size_t raw_len = 0;
 
 		if (rc != 0)
 			break;
 		/* The server checked the names at submission; check again, it costs nothing. */
-		if (name[0] == '.' || strchr(name, '/') != NULL || !json_is_string(v) ||
+		if (!cfl__job_safe_name(name) || !json_is_string(v) ||
 		    cfl_base64_decode(json_string_value(v), json_string_length(v), &raw,
 		                      &raw_len) != 0 ||
 		    cfl__path_join(path, sizeof(path), dir, name) != 0) {
@@ -175,10 +177,12 @@ static int unpack(struct cfl_executor *x, const char *job, const uint8_t *text, 
 		}
 		if (rc == 0 && strcmp(name, "config.json") == 0) {
 			cfg = json_loadb((const char *)raw, raw_len, 0, NULL);
-			if (!json_is_object(cfg))
+			if (!json_is_object(cfg)) {
+				json_decref(cfg); /* valid JSON, but not an object */
 				rc = cfl_err_set(e, CFL_ECONFIG, "bad config.json");
-			else
+			} else {
 				json_object_set_new(x->configs, job, cfg);
+			}
 		}
 		free(raw);
 	}
@@ -202,7 +206,7 @@ static void deploy_end(void *st, int status, const char *reason)
 	if (status != 0 || x->bundle.failed) {
 		CFL_WARN("job %s: bundle not received: %s", x->bundle_job,
 		         reason ? reason : "too large");
-	} else if (unpack(x, x->bundle_job, x->bundle.p, x->bundle.len, &e) != 0) {
+	} else if (cfl__executor_unpack(x, x->bundle_job, x->bundle.p, x->bundle.len, &e) != 0) {
 		CFL_WARN("job %s: %s", x->bundle_job, e.msg);
 		if (p != NULL)
 			cfl_peer_reply_error(p, x->bundle_req, "bad_job", e.msg);

@@ -18,7 +18,10 @@ enum job_state {
 	JOB_EXCEPTION,
 };
 
-#define JOB_MAX_SITES 1024
+#define JOB_MAX_SITES           1024
+#define JOB_MAX_ROUNDS          100000
+#define JOB_MAX_ROUND_TIMEOUT_S (30 * 24 * 3600)
+#define JOB_MAX_FILES           64 /* files in a job bundle */
 
 struct job {
 	struct job *next;
@@ -62,6 +65,20 @@ int cfl__job_path(const struct job *jb, const char *name, char *buf, size_t size
 /* The job's bundle text (bundle.json), new buffer. */
 int cfl__job_bundle(const struct job *jb, char **text, size_t *len, struct cfl_err *e);
 
+/* A bundle's file names are plain names (1..128 of [A-Za-z0-9._-], not starting with '.'), so
+ * nothing can be written outside the job folder. 1 if `n` is one. */
+int cfl__job_safe_name(const char *n);
+/* Parses a bundle (at most CFL_JOB_BUNDLE_MAX bytes, at most JOB_MAX_FILES files, each with a
+ * safe name and base64 contents) and its config.json and meta.json (objects; meta.json
+ * optional). Sets *bundle, *config and *meta to what it parsed, on failure too: the caller
+ * json_decref()s all three (NULL-initialised). Returns 0 or CFL_ECONFIG / CFL_ETOOBIG with `e`
+ * saying why. The in-memory half of cfl_jobs_submit(), and the bundle fuzz target's. */
+int cfl__job_parse_bundle(const char *text, size_t len, json_t **bundle, json_t **config,
+                          json_t **meta, struct cfl_err *e);
+/* Reads the workflow settings of config.json (docs/jobs.md) into `jb`, which then holds a
+ * reference to `config`. Returns 0 or CFL_ECONFIG. */
+int cfl__job_settings(struct job *jb, json_t *config, struct cfl_err *e);
+
 /* The FedAvg run of one job (fedavg.c). */
 int cfl__fedavg_start(struct cfl_jobs *j, struct job *jb, struct cfl_err *e);
 void cfl__fedavg_abort(struct cfl_jobs *j, const char *why);
@@ -70,5 +87,14 @@ void cfl__fedavg_kick(struct cfl_jobs *j);
 
 /* The scheduler: starts the next submitted job when none runs (jobstore.c). */
 void cfl__jobs_schedule(struct cfl_jobs *j);
+
+/* The site's executor (executor.c): what it makes of the server's messages, exposed for
+ * fuzz/fuzz_executor.c and fuzz/fuzz_bundle.c. */
+struct cfl_executor;
+
+/* Unpacks a job bundle (job.deploy's body) into <work dir>/<job>/ and keeps its config.json
+ * for the job's tasks. `job` must be a valid job id. Returns 0 or a CFL_E* code with `e`. */
+int cfl__executor_unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
+                         struct cfl_err *e);
 
 #endif
