@@ -226,6 +226,117 @@ def bundle():
     w("empty", "")
 
 
+# --- fuzz_executor: the frames the server sends a site -------------------------------------
+
+REQUEST, REPLY, ONEWAY, CHUNK = 1, 2, 3, 4
+MORE = 1
+
+
+def frame(ftype, fid, headers=(), body=b"", flags=0, ref=0):
+    """One frame in wire format (docs/protocol.md, section 1)."""
+    hdr = b""
+    if ftype in (REQUEST, REPLY, ONEWAY):
+        hdr = struct.pack(">H", len(headers))
+        for k, v in headers:
+            k = k.encode()
+            v = v.encode() if isinstance(v, str) else v
+            hdr += struct.pack(">B", len(k)) + k + struct.pack(">H", len(v)) + v
+    if isinstance(body, str):
+        body = body.encode()
+    payload = hdr + body
+    return (b"CF" + bytes([1, ftype]) +
+            struct.pack(">HHIIQQ", flags, len(hdr), len(payload), 0, fid, ref) + payload)
+
+
+def safetensors(tensors):
+    """A safetensors file of F32 tensors: [(name, shape, values)]."""
+    header, data = {}, b""
+    for name, shape, values in tensors:
+        raw = struct.pack("<%df" % len(values), *values)
+        header[name] = {"dtype": "F32", "shape": shape,
+                        "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
+JOB = "20260101-000000-abcdef"
+MODEL = safetensors([("w", [4], [0.5, -1.0, 2.0, 0.0]), ("b", [1], [0.25])])
+SOFTMAX = safetensors([("linear.weight", [10, 64], [0.0] * 640), ("linear.bias", [10], [0.0] * 10)])
+
+
+def deploy(fid, config, job=JOB, extra=None, streamed=False):
+    files = {"config.json": config, "meta.json": META}
+    files.update(extra or {})
+    body = bundle_text(files).encode()
+    hdrs = [("topic", "job.deploy"), ("src", "server"), ("job", job)]
+    if not streamed:
+        return frame(REQUEST, fid, hdrs, body)
+    half = len(body) // 2
+    return (frame(REQUEST, fid, hdrs + [("body-length", str(len(body)))], body[:half], MORE) +
+            frame(CHUNK, fid + 1, body=body[half:], ref=fid))
+
+
+def task(fid, job=JOB, rnd="1", idx="0", count="2", model=MODEL, topic="task.train"):
+    hdrs = [("topic", topic), ("src", "server"), ("job", job)]
+    for k, v in (("round", rnd), ("site_index", idx), ("site_count", count)):
+        if v is not None:
+            hdrs.append((k, v))
+    return frame(REQUEST, fid, hdrs, model)
+
+
+SYNTHETIC = {"workflow": {"name": "fedavg", "num_rounds": 2, "result": "diff"},
+             "executor": {"type": "builtin", "dataset": "synthetic", "floats": 4}}
+
+
+def executor_config(**ex):
+    c = json.loads(json.dumps(CONFIG))
+    c["executor"].update(ex)
+    return c
+
+
+def executor():
+    w = lambda name, data: write("executor", name, data)
+    w("deploy", deploy(1, CONFIG))
+    w("deploy-streamed", deploy(1, CONFIG, streamed=True))
+    w("deploy-train-builtin", deploy(1, CONFIG) + task(3, model=SOFTMAX))
+    w("deploy-train-synthetic", deploy(1, SYNTHETIC) + task(3))
+    w("deploy-train-command", deploy(1, COMMAND_CONFIG, extra={"train.py": "pass\n"}) +
+      task(3))
+    w("deploy-train-get-end", deploy(1, SYNTHETIC) + task(3) +
+      frame(REQUEST, 5, [("topic", "task.get_update"), ("src", "server"), ("job", JOB),
+                         ("round", "1")]) +
+      frame(ONEWAY, 7, [("topic", "job.end"), ("src", "server"), ("job", JOB)]) +
+      frame(ONEWAY, 9, [("topic", "shutdown"), ("src", "server")]))
+    w("abort", frame(ONEWAY, 1, [("topic", "job.abort"), ("src", "server"), ("job", JOB)]))
+    # Regressions: a command word that is not a string (argv[0] NULL), settings whose
+    # conversion to int was undefined, a site index whose + 1 overflowed.
+    w("regress-command-not-string", deploy(1, {**COMMAND_CONFIG, "executor": {
+        "type": "command", "command": [5, "train.py"]}}) + task(3))
+    w("regress-hidden-1e300", deploy(1, executor_config(hidden=1e300)) + task(3, model=SOFTMAX))
+    w("regress-seed-negative", deploy(1, executor_config(seed=-1)) + task(3, model=SOFTMAX))
+    w("regress-site-int-max", deploy(1, SYNTHETIC) + task(3, idx="2147483647",
+                                                          count="2147483647"))
+    for tag, kv in {"round-negative": {"rnd": "-1"}, "round-plus": {"rnd": "+1"},
+                    "round-space": {"rnd": " 1"}, "round-huge": {"rnd": "99999999999999999999"},
+                    "round-trailing": {"rnd": "1x"}, "round-empty": {"rnd": ""},
+                    "round-missing": {"rnd": None}, "round-0": {"rnd": "0"},
+                    "round-100001": {"rnd": "100001"}, "site-equal": {"idx": "2"},
+                    "site-count-0": {"idx": "0", "count": "0"},
+                    "site-count-1025": {"count": "1025"}, "site-missing": {"idx": None}}.items():
+        w("train-" + tag, deploy(1, SYNTHETIC) + task(3, **kv))
+    for tag, job in {"traversal": "../x", "empty": "", "64": "j" * 64, "slash": "a/b",
+                     "dot": "a.b", "dotdot": ".."}.items():
+        w("job-" + tag, deploy(1, CONFIG, job=job) + task(3, job=job))
+    w("train-no-job", task(3))
+    w("train-bad-model", deploy(1, SYNTHETIC) + task(3, model=b"\x10" + b"\x00" * 7 + b"{"))
+    w("chunk-wrong-ref", frame(REQUEST, 1, [("topic", "job.deploy"), ("src", "server"),
+                                            ("job", JOB), ("body-length", "4")], b"{}", MORE) +
+      frame(CHUNK, 2, body=b"{}", ref=9))
+    w("config-array", deploy(1, [1, 2]))
+
+
 def main():
     which = sys.argv[1:] or ["kitcfg", "bundle", "executor", "admin"]
     for name in which:

@@ -2,6 +2,7 @@
 #ifndef CFL_JOBS_INT_H
 #define CFL_JOBS_INT_H
 
+#include "cfl/frame.h"
 #include "cfl/jobs.h"
 #include "cfl/loop.h"
 
@@ -91,6 +92,33 @@ void cfl__jobs_schedule(struct cfl_jobs *j);
 /* The site's executor (executor.c): what it makes of the server's messages, exposed for
  * fuzz/fuzz_executor.c and fuzz/fuzz_bundle.c. */
 struct cfl_executor;
+
+/* The headers of a job message: always `job` (a valid job id), with CFL__HDR_ROUND `round`
+ * (1..JOB_MAX_ROUNDS), with CFL__HDR_SITE `site_count` (1..JOB_MAX_SITES) and `site_index`
+ * (below site_count); numbers in decimal digits only. Returns 0, or CFL_EPROTO when one is
+ * missing or bad (h->job then holds the job header as far as it was read). */
+#define CFL__HDR_ROUND 1
+#define CFL__HDR_SITE  2
+struct cfl__job_hdrs {
+	char job[64];
+	int round, site_index, site_count;
+};
+int cfl__executor_hdrs(const struct cfl_frame *f, int want, struct cfl__job_hdrs *h);
+
+/* The config.json of a deployed job (borrowed), or NULL. Loop thread only. */
+json_t *cfl__executor_config(struct cfl_executor *x, const char *job);
+
+/* What a task of the job runs, from its config.json: the built-in trainer on `ex` (the
+ * executor section), or executor.command's words (1..CFL__JOB_MAX_ARGS strings, borrowed
+ * from `cfg`); `diff` for workflow.result "diff". Returns 0 or CFL_ECONFIG with `e`. */
+#define CFL__JOB_MAX_ARGS 32
+struct cfl__job_plan {
+	json_t *ex;
+	int command, diff;
+	size_t argc;
+	const char *argv[CFL__JOB_MAX_ARGS];
+};
+int cfl__executor_plan(json_t *cfg, struct cfl__job_plan *p, struct cfl_err *e);
 
 /* Unpacks a job bundle (job.deploy's body) into <work dir>/<job>/ and keeps its config.json
  * for the job's tasks. `job` must be a valid job id. Returns 0 or a CFL_E* code with `e`. */
