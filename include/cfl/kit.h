@@ -56,6 +56,12 @@ struct cfl_kitcfg {
  * Returns 0, or CFL_ENOENT / CFL_EIO / CFL_ECONFIG with `e` naming the file and the field. */
 int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out, struct cfl_err *e);
 
+/* Same from the file's text (`len` bytes, at most 1 MiB), which cfl_kitcfg_load() reads and
+ * passes here: `path` names the file in messages and `kit_dir` (absolute, resolved) is the
+ * kit folder the result's paths start with. Used by the fuzz target and tests. */
+int cfl_kitcfg_load_mem(const char *text, size_t len, const char *path, const char *kit_dir,
+                        int is_server, struct cfl_kitcfg *out, struct cfl_err *e);
+
 /* The CA file a client trusts for its mode: customRootCA.pem in tls mode when present, else
  * rootCA.pem (SPEC §4). */
 const char *cfl_kitcfg_trust_file(const struct cfl_kitcfg *c);

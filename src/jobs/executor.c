@@ -1,6 +1,7 @@
 /* Client side of FL jobs: job.deploy, task.train, task.get_update, job.end/abort, shutdown. */
 #define _DEFAULT_SOURCE
 #include "cfl/executor.h"
+#include "jobs_int.h"
 
 #include "cfl/trainer.h"
 #include "cfl/log.h"
@@ -23,7 +24,6 @@
 
 #define MODEL_MAX  ((uint64_t)4 << 30)
 #define BUNDLE_MAX (64u << 20)
-#define MAX_ARGS   32
 
 /* A body arriving in pieces into one bounded buffer. */
 struct inbuf {
@@ -38,6 +38,7 @@ struct task {
 	uint64_t req_id;
 	char job[64];
 	int round, site_index, site_count;
+	json_t *cfg; /* the job's config.json: a reference of the task's own, for the worker */
 	struct inbuf in;
 	/* results, from the worker thread */
 	struct cfl_model *model;
@@ -135,39 +136,68 @@ static int valid_job_id(const char *id)
 	return 1;
 }
 
-static int hdr_int(const struct cfl_frame *f, const char *key)
+/* A header holding a decimal number lo..hi, digits only. 0, or -1 when absent or not one. */
+static int hdr_int(const struct cfl_frame *f, const char *key, int lo, int hi, int *out)
 {
-	char v[24];
+	char v[16], *end = NULL;
+	long n;
 
-	if (cfl_frame_header_str(f, key, v, sizeof(v)) != 0)
+	if (cfl_frame_header_str(f, key, v, sizeof(v)) != 0 || v[0] < '0' || v[0] > '9')
 		return -1;
-	return (int)strtol(v, NULL, 10);
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < lo || n > hi)
+		return -1;
+	*out = (int)n;
+	return 0;
+}
+
+int cfl__executor_hdrs(const struct cfl_frame *f, int want, struct cfl__job_hdrs *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (cfl_frame_header_str(f, CFL_KEY_JOB, h->job, sizeof(h->job)) != 0 ||
+	    !valid_job_id(h->job))
+		return CFL_EPROTO;
+	if ((want & CFL__HDR_ROUND) && hdr_int(f, CFL_KEY_ROUND, 1, JOB_MAX_ROUNDS, &h->round) != 0)
+		return CFL_EPROTO;
+	/* The site's index is what the trainer splits the data by: always below the count. */
+	if ((want & CFL__HDR_SITE) &&
+	    (hdr_int(f, CFL_KEY_SITE_COUNT, 1, JOB_MAX_SITES, &h->site_count) != 0 ||
+	     hdr_int(f, CFL_KEY_SITE_INDEX, 0, h->site_count - 1, &h->site_index) != 0))
+		return CFL_EPROTO;
+	return 0;
+}
+
+json_t *cfl__executor_config(struct cfl_executor *x, const char *job)
+{
+	return json_object_get(x->configs, job);
 }
 
 /* --- job.deploy --------------------------------------------------------------------------- */
 
-static int unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
-                  struct cfl_err *e)
+int cfl__executor_unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
+                         struct cfl_err *e)
 {
 	json_t *b = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL), *v, *cfg;
+	json_t *files = json_object_get(b, "files");
 	char dir[PATH_MAX], path[PATH_MAX];
 	const char *name;
 	int rc = 0;
 
-	if (!json_is_object(json_object_get(b, "files"))) {
+	if (!json_is_object(files) || json_object_size(files) > JOB_MAX_FILES) {
 		json_decref(b);
 		return cfl_err_set(e, CFL_ECONFIG, "bad job bundle");
 	}
 	if (cfl__path_join(dir, sizeof(dir), x->dir, job) != 0 || cfl__fs_mkdirs(dir, 0700, e))
 		rc = cfl_err_set(e, CFL_EIO, "cannot create the job folder");
-	json_object_foreach (json_object_get(b, "files"), name, v) {
+	json_object_foreach (files, name, v) {
 		uint8_t *raw = NULL;
 		size_t raw_len = 0;
 
 		if (rc != 0)
 			break;
 		/* The server checked the names at submission; check again, it costs nothing. */
-		if (name[0] == '.' || strchr(name, '/') != NULL || !json_is_string(v) ||
+		if (!cfl__job_safe_name(name) || !json_is_string(v) ||
 		    cfl_base64_decode(json_string_value(v), json_string_length(v), &raw,
 		                      &raw_len) != 0 ||
 		    cfl__path_join(path, sizeof(path), dir, name) != 0) {
@@ -177,10 +207,12 @@ static int unpack(struct cfl_executor *x, const char *job, const uint8_t *text, 
 		}
 		if (rc == 0 && strcmp(name, "config.json") == 0) {
 			cfg = json_loadb((const char *)raw, raw_len, 0, NULL);
-			if (!json_is_object(cfg))
+			if (!json_is_object(cfg)) {
+				json_decref(cfg); /* valid JSON, but not an object */
 				rc = cfl_err_set(e, CFL_ECONFIG, "bad config.json");
-			else
+			} else {
 				json_object_set_new(x->configs, job, cfg);
+			}
 		}
 		free(raw);
 	}
@@ -204,7 +236,7 @@ static void deploy_end(void *st, int status, const char *reason)
 	if (status != 0 || x->bundle.failed) {
 		CFL_WARN("job %s: bundle not received: %s", x->bundle_job,
 		         reason ? reason : "too large");
-	} else if (unpack(x, x->bundle_job, x->bundle.p, x->bundle.len, &e) != 0) {
+	} else if (cfl__executor_unpack(x, x->bundle_job, x->bundle.p, x->bundle.len, &e) != 0) {
 		CFL_WARN("job %s: %s", x->bundle_job, e.msg);
 		if (p != NULL)
 			cfl_peer_reply_error(p, x->bundle_req, "bad_job", e.msg);
@@ -220,13 +252,16 @@ static void on_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more,
                       struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
+	struct cfl__job_hdrs h;
+	int rc;
 
 	if (!from_server(p, f))
 		return;
 	inbuf_release(&x->bundle);
 	x->bundle_req = f->id;
-	cfl_frame_header_str(f, CFL_KEY_JOB, x->bundle_job, sizeof(x->bundle_job));
-	if (!valid_job_id(x->bundle_job)) {
+	rc = cfl__executor_hdrs(f, 0, &h);
+	memcpy(x->bundle_job, h.job, sizeof(x->bundle_job)); /* for the logs, even when bad */
+	if (rc != 0) {
 		cfl_peer_reply_error(p, f->id, "bad_job", "bad job id");
 		x->bundle.failed = 1;
 		if (!more)
@@ -242,20 +277,46 @@ static void on_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more,
 /* --- training on the worker thread ---------------------------------------------------------------
  */
 
-/* The job's own command: argv from executor.command, then the global model and output paths. */
-static int run_command(struct task *t, json_t *ex, struct cfl_err *e)
+int cfl__executor_plan(json_t *cfg, struct cfl__job_plan *p, struct cfl_err *e)
 {
+	json_t *ex = json_object_get(cfg, "executor");
 	json_t *cmd = json_object_get(ex, "command");
+	const char *type = json_string_value(json_object_get(ex, "type"));
+	const char *result =
+	        json_string_value(json_object_get(json_object_get(cfg, "workflow"), "result"));
+
+	memset(p, 0, sizeof(*p));
+	p->ex = ex;
+	p->diff = result != NULL && strcmp(result, "diff") == 0;
+	if (type == NULL || strcmp(type, "builtin") == 0)
+		return 0;
+	if (strcmp(type, "command") != 0)
+		return cfl_err_set(e, CFL_ECONFIG, "unknown executor.type '%s'", type);
+	p->command = 1;
+	p->argc = json_array_size(cmd);
+	if (p->argc == 0 || p->argc > CFL__JOB_MAX_ARGS)
+		return cfl_err_set(e, CFL_ECONFIG, "executor.command must be a list of 1..%d words",
+		                   CFL__JOB_MAX_ARGS);
+	for (size_t i = 0; i < p->argc; i++) {
+		/* A word that is not a string would end argv early, or leave argv[0] NULL. */
+		p->argv[i] = json_string_value(json_array_get(cmd, i));
+		if (p->argv[i] == NULL)
+			return cfl_err_set(e, CFL_ECONFIG, "executor.command[%zu] is not a string",
+			                   i);
+	}
+	return 0;
+}
+
+/* The job's own command: argv from executor.command, then the global model and output paths. */
+static int run_command(struct task *t, const struct cfl__job_plan *plan, struct cfl_err *e)
+{
 	char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], meta[PATH_MAX + 8], env[5][64];
-	char *argv[MAX_ARGS + 3];
-	size_t n = json_array_size(cmd), i;
+	char *argv[CFL__JOB_MAX_ARGS + 3];
+	size_t n = plan->argc, i;
 	json_t *info;
 	pid_t pid;
 	int st = 0;
 
-	if (n == 0 || n > MAX_ARGS)
-		return cfl_err_set(e, CFL_ECONFIG, "executor.command must be a list of 1..%d words",
-		                   MAX_ARGS);
 	if (cfl__path_join(dir, sizeof(dir), t->x->dir, t->job) != 0 ||
 	    cfl__path_join(in, sizeof(in), dir, "global.safetensors") != 0 ||
 	    cfl__path_join(out, sizeof(out), dir, "update.safetensors") != 0)
@@ -266,7 +327,7 @@ static int run_command(struct task *t, json_t *ex, struct cfl_err *e)
 	if (cfl_model_save(t->model, in, NULL, 0, e) != 0)
 		return e->code;
 	for (i = 0; i < n; i++)
-		argv[i] = (char *)json_string_value(json_array_get(cmd, i));
+		argv[i] = (char *)plan->argv[i];
 	argv[n] = in;
 	argv[n + 1] = out;
 	argv[n + 2] = NULL;
@@ -327,28 +388,25 @@ static int subtract(struct cfl_model *m, const struct cfl_model *g, struct cfl_e
 static void *worker(void *arg)
 {
 	struct task *t = arg;
-	json_t *cfg = json_object_get(t->x->configs, t->job);
-	json_t *ex = json_object_get(cfg, "executor");
-	const char *type = json_string_value(json_object_get(ex, "type"));
-	const char *result =
-	        json_string_value(json_object_get(json_object_get(cfg, "workflow"), "result"));
-	int diff = result != NULL && strcmp(result, "diff") == 0;
+	struct cfl__job_plan plan;
 	struct cfl_model *global = NULL;
 	struct cfl_err e = {0};
 
+	/* t->cfg, not the executor's table, which the loop's thread changes meanwhile. */
+	t->status = cfl__executor_plan(t->cfg, &plan, &e);
+	if (t->status != 0)
+		goto out;
 	/* workflow.result "diff": the site returns its weights minus the global model's. */
-	if (diff && cfl_model_clone(t->model, &global) != 0) {
+	if (plan.diff && cfl_model_clone(t->model, &global) != 0) {
 		t->status = cfl_err_set(&e, CFL_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (type == NULL || strcmp(type, "builtin") == 0)
-		t->status = cfl_trainer_builtin_train(ex, t->site_index, t->site_count, t->round,
-		                                      t->model, &t->steps, &t->loss, &e);
-	else if (strcmp(type, "command") == 0)
-		t->status = run_command(t, ex, &e);
+	if (plan.command)
+		t->status = run_command(t, &plan, &e);
 	else
-		t->status = cfl_err_set(&e, CFL_ECONFIG, "unknown executor.type '%s'", type);
-	if (t->status == 0 && diff)
+		t->status = cfl_trainer_builtin_train(plan.ex, t->site_index, t->site_count,
+		                                      t->round, t->model, &t->steps, &t->loss, &e);
+	if (t->status == 0 && plan.diff)
 		t->status = subtract(t->model, global, &e);
 out:
 	cfl_model_free(global);
@@ -363,6 +421,7 @@ static void task_free(struct task *t)
 		return;
 	inbuf_release(&t->in);
 	cfl_model_free(t->model);
+	json_decref(t->cfg);
 	free(t);
 }
 
@@ -467,10 +526,16 @@ static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
                      struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
+	struct cfl__job_hdrs h;
 	struct task *t;
 
 	if (!from_server(p, f))
 		return;
+	if (cfl__executor_hdrs(f, CFL__HDR_ROUND | CFL__HDR_SITE, &h) != 0) {
+		/* The body, if it streams, is dropped with the sink left zeroed. */
+		cfl_peer_reply_error(p, f->id, "bad_task", "bad job, round or site headers");
+		return;
+	}
 	t = calloc(1, sizeof(*t));
 	if (t == NULL) {
 		cfl_peer_reply_error(p, f->id, "no_memory", "out of memory");
@@ -479,11 +544,12 @@ static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	t->x = x;
 	t->peer = p;
 	t->req_id = f->id;
-	cfl_frame_header_str(f, CFL_KEY_JOB, t->job, sizeof(t->job));
-	t->round = hdr_int(f, CFL_KEY_ROUND);
-	t->site_index = hdr_int(f, CFL_KEY_SITE_INDEX);
-	t->site_count = hdr_int(f, CFL_KEY_SITE_COUNT);
-	if (json_object_get(x->configs, t->job) == NULL) {
+	memcpy(t->job, h.job, sizeof(t->job));
+	t->round = h.round;
+	t->site_index = h.site_index;
+	t->site_count = h.site_count;
+	t->cfg = json_incref(cfl__executor_config(x, t->job));
+	if (t->cfg == NULL) {
 		cfl_peer_reply_error(p, f->id, "no_job", "this site does not have the job");
 		if (more)
 			*sink = (struct cfl_msg_sink){NULL, NULL, NULL};
@@ -518,15 +584,14 @@ static void on_get_update(struct cfl_peer *p, const struct cfl_frame *f, int mor
                           struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
-	char job[64];
+	struct cfl__job_hdrs h;
 
 	(void)more;
 	(void)sink;
 	if (!from_server(p, f))
 		return;
-	cfl_frame_header_str(f, CFL_KEY_JOB, job, sizeof(job));
-	if (x->update == NULL || strcmp(job, x->update_job) != 0 ||
-	    hdr_int(f, CFL_KEY_ROUND) != x->update_round) {
+	if (cfl__executor_hdrs(f, CFL__HDR_ROUND, &h) != 0 || x->update == NULL ||
+	    strcmp(h.job, x->update_job) != 0 || h.round != x->update_round) {
 		cfl_peer_reply_error(p, f->id, "no_update", "no update for this job and round");
 		return;
 	}
@@ -542,17 +607,22 @@ static void on_job_end(struct cfl_peer *p, const struct cfl_frame *f, int more,
                        struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
-	char job[64], topic[32];
+	struct cfl__job_hdrs h;
+	char topic[32];
 
 	(void)more;
 	(void)sink;
 	if (!from_server(p, f))
 		return;
-	cfl_frame_header_str(f, CFL_KEY_JOB, job, sizeof(job));
+	if (cfl__executor_hdrs(f, 0, &h) != 0) {
+		CFL_WARN("job end without a valid job id ignored");
+		return;
+	}
 	cfl_frame_header_str(f, CFL_KEY_TOPIC, topic, sizeof(topic));
-	CFL_INFO("job %s %s", job, strcmp(topic, "job.end") == 0 ? "finished" : "aborted");
-	json_object_del(x->configs, job);
-	if (strcmp(job, x->update_job) == 0) {
+	CFL_INFO("job %s %s", h.job,
+	         strcmp(topic, CFL_TOPIC_JOB_END) == 0 ? "finished" : "aborted");
+	json_object_del(x->configs, h.job);
+	if (strcmp(h.job, x->update_job) == 0) {
 		free(x->update);
 		x->update = NULL;
 	}

@@ -2,6 +2,7 @@
 #ifndef CFL_JOBS_INT_H
 #define CFL_JOBS_INT_H
 
+#include "cfl/frame.h"
 #include "cfl/jobs.h"
 #include "cfl/loop.h"
 
@@ -18,7 +19,10 @@ enum job_state {
 	JOB_EXCEPTION,
 };
 
-#define JOB_MAX_SITES 1024
+#define JOB_MAX_SITES           1024
+#define JOB_MAX_ROUNDS          100000
+#define JOB_MAX_ROUND_TIMEOUT_S (30 * 24 * 3600)
+#define JOB_MAX_FILES           64 /* files in a job bundle */
 
 struct job {
 	struct job *next;
@@ -63,6 +67,20 @@ int cfl__job_path(const struct job *jb, const char *name, char *buf, size_t size
 /* The job's bundle text (bundle.json), new buffer. */
 int cfl__job_bundle(const struct job *jb, char **text, size_t *len, struct cfl_err *e);
 
+/* A bundle's file names are plain names (1..128 of [A-Za-z0-9._-], not starting with '.'), so
+ * nothing can be written outside the job folder. 1 if `n` is one. */
+int cfl__job_safe_name(const char *n);
+/* Parses a bundle (at most CFL_JOB_BUNDLE_MAX bytes, at most JOB_MAX_FILES files, each with a
+ * safe name and base64 contents) and its config.json and meta.json (objects; meta.json
+ * optional). Sets *bundle, *config and *meta to what it parsed, on failure too: the caller
+ * json_decref()s all three (NULL-initialised). Returns 0 or CFL_ECONFIG / CFL_ETOOBIG with `e`
+ * saying why. The in-memory half of cfl_jobs_submit(), and the bundle fuzz target's. */
+int cfl__job_parse_bundle(const char *text, size_t len, json_t **bundle, json_t **config,
+                          json_t **meta, struct cfl_err *e);
+/* Reads the workflow settings of config.json (docs/jobs.md) into `jb`, which then holds a
+ * reference to `config`. Returns 0 or CFL_ECONFIG. */
+int cfl__job_settings(struct job *jb, json_t *config, struct cfl_err *e);
+
 /* The FedAvg run of one job (fedavg.c). */
 int cfl__fedavg_start(struct cfl_jobs *j, struct job *jb, struct cfl_err *e);
 void cfl__fedavg_abort(struct cfl_jobs *j, const char *why);
@@ -73,5 +91,41 @@ void cfl__fedavg_kick(struct cfl_jobs *j);
 
 /* The scheduler: starts the next submitted job when none runs (jobstore.c). */
 void cfl__jobs_schedule(struct cfl_jobs *j);
+
+/* The site's executor (executor.c): what it makes of the server's messages, exposed for
+ * fuzz/fuzz_executor.c and fuzz/fuzz_bundle.c. */
+struct cfl_executor;
+
+/* The headers of a job message: always `job` (a valid job id), with CFL__HDR_ROUND `round`
+ * (1..JOB_MAX_ROUNDS), with CFL__HDR_SITE `site_count` (1..JOB_MAX_SITES) and `site_index`
+ * (below site_count); numbers in decimal digits only. Returns 0, or CFL_EPROTO when one is
+ * missing or bad (h->job then holds the job header as far as it was read). */
+#define CFL__HDR_ROUND 1
+#define CFL__HDR_SITE  2
+struct cfl__job_hdrs {
+	char job[64];
+	int round, site_index, site_count;
+};
+int cfl__executor_hdrs(const struct cfl_frame *f, int want, struct cfl__job_hdrs *h);
+
+/* The config.json of a deployed job (borrowed), or NULL. Loop thread only. */
+json_t *cfl__executor_config(struct cfl_executor *x, const char *job);
+
+/* What a task of the job runs, from its config.json: the built-in trainer on `ex` (the
+ * executor section), or executor.command's words (1..CFL__JOB_MAX_ARGS strings, borrowed
+ * from `cfg`); `diff` for workflow.result "diff". Returns 0 or CFL_ECONFIG with `e`. */
+#define CFL__JOB_MAX_ARGS 32
+struct cfl__job_plan {
+	json_t *ex;
+	int command, diff;
+	size_t argc;
+	const char *argv[CFL__JOB_MAX_ARGS];
+};
+int cfl__executor_plan(json_t *cfg, struct cfl__job_plan *p, struct cfl_err *e);
+
+/* Unpacks a job bundle (job.deploy's body) into <work dir>/<job>/ and keeps its config.json
+ * for the job's tasks. `job` must be a valid job id. Returns 0 or a CFL_E* code with `e`. */
+int cfl__executor_unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
+                         struct cfl_err *e);
 
 #endif

@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define MAX_FILES  64
 #define STATE_FILE "job.json"
 
 static const char *const state_names[] = {"SUBMITTED",        "DISPATCHED",
@@ -93,8 +92,7 @@ int cfl__job_save(const struct job *jb)
 
 /* --- bundles ---------------------------------------------------------------------------- */
 
-/* A bundle's file names are plain names: nothing can be written outside the job folder. */
-static int safe_name(const char *n)
+int cfl__job_safe_name(const char *n)
 {
 	size_t len = strlen(n);
 
@@ -110,9 +108,8 @@ static int safe_name(const char *n)
 	return 1;
 }
 
-/* Parses a bundle and returns its config.json and meta.json (parsed). */
-static int parse_bundle(const char *text, size_t len, json_t **bundle, json_t **config,
-                        json_t **meta, struct cfl_err *e)
+int cfl__job_parse_bundle(const char *text, size_t len, json_t **bundle, json_t **config,
+                          json_t **meta, struct cfl_err *e)
 {
 	json_error_t je;
 	json_t *files, *v;
@@ -120,13 +117,22 @@ static int parse_bundle(const char *text, size_t len, json_t **bundle, json_t **
 	uint8_t *raw = NULL;
 	size_t raw_len = 0;
 
+	*bundle = NULL;
+	if (len > CFL_JOB_BUNDLE_MAX)
+		return cfl_err_set(e, CFL_ETOOBIG, "the job is larger than %u bytes",
+		                   CFL_JOB_BUNDLE_MAX);
 	*bundle = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	files = json_object_get(*bundle, "files");
-	if (!json_is_object(files) || json_object_size(files) > MAX_FILES)
+	if (!json_is_object(files) || json_object_size(files) > JOB_MAX_FILES)
 		return cfl_err_set(e, CFL_ECONFIG, "not a job bundle (a JSON {\"files\": {...}})");
 	json_object_foreach (files, name, v) {
-		if (!safe_name(name) || !json_is_string(v))
+		if (!cfl__job_safe_name(name) || !json_is_string(v))
 			return cfl_err_set(e, CFL_ECONFIG, "bad file name '%s' in the job", name);
+		/* Every file, not only the two read here: a site must be able to unpack it. */
+		if (cfl_base64_decode(json_string_value(v), json_string_length(v), &raw,
+		                      &raw_len) != 0)
+			return cfl_err_set(e, CFL_ECONFIG, "%s is not base64", name);
+		free(raw);
 	}
 	for (int i = 0; i < 2; i++) {
 		const char *fn = i == 0 ? "config.json" : "meta.json";
@@ -146,34 +152,39 @@ static int parse_bundle(const char *text, size_t len, json_t **bundle, json_t **
 		free(raw);
 		if (*out == NULL)
 			return cfl_err_set(e, CFL_ECONFIG, "%s: line %d: %s", fn, je.line, je.text);
-		/* Valid JSON leaves `je` empty: say what is wrong rather than "line -1: ". */
 		if (!json_is_object(*out))
 			return cfl_err_set(e, CFL_ECONFIG, "%s: not a JSON object", fn);
 	}
 	return 0;
 }
 
-/* Reads the workflow settings of config.json (docs/jobs.md). */
-static int job_settings(struct job *jb, json_t *config, struct cfl_err *e)
+int cfl__job_settings(struct job *jb, json_t *config, struct cfl_err *e)
 {
 	json_t *wf = json_object_get(config, "workflow");
 	json_t *ex = json_object_get(config, "executor");
 	const char *wname = json_string_value(json_object_get(wf, "name"));
+	json_int_t rounds, min_clients, timeout_s;
 
 	if (!json_is_object(wf) || !json_is_object(ex))
 		return cfl_err_set(e, CFL_ECONFIG, "config.json needs 'workflow' and 'executor'");
 	if (wname == NULL || (strcmp(wname, "fedavg") != 0 && strcmp(wname, "scatter_and_gather")))
 		return cfl_err_set(e, CFL_ECONFIG, "unknown workflow (allowed: fedavg)");
-	jb->num_rounds = (int)json_integer_value(json_object_get(wf, "num_rounds"));
-	jb->min_clients = (int)json_integer_value(json_object_get(wf, "min_clients"));
-	jb->round_timeout_ms =
-	        (uint64_t)json_integer_value(json_object_get(wf, "round_timeout_s")) * 1000;
-	if (jb->num_rounds < 1 || jb->num_rounds > 100000)
-		return cfl_err_set(e, CFL_ECONFIG, "workflow.num_rounds must be 1..100000");
-	if (jb->min_clients < 1)
-		jb->min_clients = 1;
-	if (jb->round_timeout_ms == 0)
-		jb->round_timeout_ms = 3600 * 1000;
+	/* Ranges checked before the casts: 2^32 + 1 rounds must not become 1. */
+	rounds = json_integer_value(json_object_get(wf, "num_rounds"));
+	min_clients = json_integer_value(json_object_get(wf, "min_clients"));
+	timeout_s = json_integer_value(json_object_get(wf, "round_timeout_s"));
+	if (rounds < 1 || rounds > JOB_MAX_ROUNDS)
+		return cfl_err_set(e, CFL_ECONFIG, "workflow.num_rounds must be 1..%d",
+		                   JOB_MAX_ROUNDS);
+	if (min_clients > JOB_MAX_SITES)
+		return cfl_err_set(e, CFL_ECONFIG, "workflow.min_clients must be at most %d",
+		                   JOB_MAX_SITES);
+	if (timeout_s < 0 || timeout_s > JOB_MAX_ROUND_TIMEOUT_S)
+		return cfl_err_set(e, CFL_ECONFIG, "workflow.round_timeout_s must be 0..%d",
+		                   JOB_MAX_ROUND_TIMEOUT_S);
+	jb->num_rounds = (int)rounds;
+	jb->min_clients = min_clients < 1 ? 1 : (int)min_clients;
+	jb->round_timeout_ms = timeout_s == 0 ? 3600 * 1000 : (uint64_t)timeout_s * 1000;
 	jb->config = json_incref(config);
 	return 0;
 }
@@ -204,9 +215,9 @@ int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const ch
 
 	if (jb == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	rc = parse_bundle(bundle, len, &b, &config, &meta, e);
+	rc = cfl__job_parse_bundle(bundle, len, &b, &config, &meta, e);
 	if (rc == 0)
-		rc = job_settings(jb, config, e);
+		rc = cfl__job_settings(jb, config, e);
 	if (rc != 0)
 		goto out;
 	make_id(jb->id, sizeof(jb->id));
@@ -361,8 +372,8 @@ static struct job *load_job(struct cfl_jobs *j, const char *id)
 		goto fail;
 	st = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(st) || cfl__job_bundle(jb, &bundle, &len, &e) != 0 ||
-	    parse_bundle(bundle, len, &b, &config, &meta, &e) != 0 ||
-	    job_settings(jb, config, &e) != 0)
+	    cfl__job_parse_bundle(bundle, len, &b, &config, &meta, &e) != 0 ||
+	    cfl__job_settings(jb, config, &e) != 0)
 		goto fail;
 	snprintf(jb->id, sizeof(jb->id), "%s", id);
 	snprintf(jb->name, sizeof(jb->name), "%s", str_or(json_object_get(st, "name"), "job"));

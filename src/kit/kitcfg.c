@@ -35,7 +35,7 @@ static int kit_file(char *dst, const struct cfl_kitcfg *c, json_t *v, const char
 
 	if (rc != 0)
 		return rc;
-	if (strchr(name, '/') != NULL)
+	if (strchr(name, '/') != NULL || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': '%s' must name a file in startup/", path,
 		                   field);
 	if (snprintf(dst, PATH_MAX, "%s/startup/%s", c->kit_dir, name) >= PATH_MAX)
@@ -75,7 +75,7 @@ static int split_target(const char *t, struct cfl_kitcfg *c, const char *path, s
 	const char *colon = strrchr(t, ':');
 	const char *h = t;
 	size_t hl;
-	char *end;
+	char *end = NULL;
 	long port;
 
 	if (colon == NULL)
@@ -85,8 +85,9 @@ static int split_target(const char *t, struct cfl_kitcfg *c, const char *path, s
 		h = t + 1;
 		hl -= 2;
 	}
-	port = strtol(colon + 1, &end, 10);
-	if (hl == 0 || hl >= sizeof(c->host) || *end != '\0' || port < 1 || port > 65535)
+	/* Digits only: strtol alone would also take " 80" and "+80". */
+	port = colon[1] >= '0' && colon[1] <= '9' ? strtol(colon + 1, &end, 10) : 0;
+	if (hl == 0 || hl >= sizeof(c->host) || port < 1 || port > 65535 || *end != '\0')
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': bad target '%s'", path, t);
 	memcpy(c->host, h, hl);
 	c->host[hl] = '\0';
@@ -184,13 +185,9 @@ static int load_admin(json_t *root, struct cfl_kitcfg *c, const char *path, stru
 	               e);
 }
 
-int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out, struct cfl_err *e)
+int cfl_kitcfg_load_mem(const char *text, size_t len, const char *path, const char *kit_dir,
+                        int is_server, struct cfl_kitcfg *out, struct cfl_err *e)
 {
-	static const char *const files[] = {"fed_client.json", "fed_server.json", "fed_admin.json"};
-	static const char *const kinds[] = {"a client", "a server", "an admin"};
-
-	char path[PATH_MAX], *buf = NULL;
-	size_t len = 0;
 	json_error_t je;
 	json_t *root;
 	int rc;
@@ -198,22 +195,18 @@ int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out, 
 	memset(out, 0, sizeof(*out));
 	if (is_server < 0 || is_server > 2)
 		return cfl_err_set(e, CFL_EINVAL, "bad kit role");
+	if (text == NULL && len > 0)
+		return cfl_err_set(e, CFL_EINVAL, "'%s': no data", path);
+	if (len > CFG_MAX_BYTES)
+		return cfl_err_set(e, CFL_ETOOBIG, "'%s': larger than %u bytes", path,
+		                   CFG_MAX_BYTES);
 	out->is_server = is_server == 1;
-	if (realpath(kit_dir, out->kit_dir) == NULL)
-		return cfl_err_set(e, CFL_ENOENT, "cannot open kit '%s': no such folder", kit_dir);
-	if (snprintf(path, sizeof(path), "%s/startup/%s", out->kit_dir, files[is_server]) >=
-	    (int)sizeof(path))
+	if (snprintf(out->kit_dir, sizeof(out->kit_dir), "%s", kit_dir) >=
+	    (int)sizeof(out->kit_dir))
 		return cfl_err_set(e, CFL_ETOOBIG, "kit path too long: '%s'", kit_dir);
-	rc = cfl__fs_read_file(path, CFG_MAX_BYTES, &buf, &len, e);
-	if (rc != 0)
-		return rc == CFL_ENOENT ? cfl_err_set(e, rc, "'%s' is not %s kit: no '%s'", kit_dir,
-		                                      kinds[is_server], path)
-		                        : rc;
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-	free(buf);
+	root = json_loadb(text != NULL ? text : "", len, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL)
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': line %d: %s", path, je.line, je.text);
-	/* Valid JSON leaves `je` empty: say what is wrong rather than "line -1: ". */
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': not a JSON object", path);
@@ -228,6 +221,33 @@ int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out, 
 	     : is_server == 2 ? load_admin(root, out, path, e)
 	                      : load_client(root, out, path, e);
 	json_decref(root);
+	return rc;
+}
+
+int cfl_kitcfg_load(const char *kit_dir, int is_server, struct cfl_kitcfg *out, struct cfl_err *e)
+{
+	static const char *const files[] = {"fed_client.json", "fed_server.json", "fed_admin.json"};
+	static const char *const kinds[] = {"a client", "a server", "an admin"};
+
+	char path[PATH_MAX], dir[PATH_MAX], *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (is_server < 0 || is_server > 2)
+		return cfl_err_set(e, CFL_EINVAL, "bad kit role");
+	if (realpath(kit_dir, dir) == NULL)
+		return cfl_err_set(e, CFL_ENOENT, "cannot open kit '%s': no such folder", kit_dir);
+	if (snprintf(path, sizeof(path), "%s/startup/%s", dir, files[is_server]) >=
+	    (int)sizeof(path))
+		return cfl_err_set(e, CFL_ETOOBIG, "kit path too long: '%s'", kit_dir);
+	rc = cfl__fs_read_file(path, CFG_MAX_BYTES, &buf, &len, e);
+	if (rc != 0)
+		return rc == CFL_ENOENT ? cfl_err_set(e, rc, "'%s' is not %s kit: no '%s'", kit_dir,
+		                                      kinds[is_server], path)
+		                        : rc;
+	rc = cfl_kitcfg_load_mem(buf, len, path, dir, is_server, out, e);
+	free(buf);
 	return rc;
 }
 

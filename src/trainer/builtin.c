@@ -5,6 +5,7 @@
 #include "cfl/dataset.h"
 #include "cfl/log.h"
 #include "cfl/trainer.h"
+#include "trainer_int.h"
 #include "util/fs.h"
 
 #include <limits.h>
@@ -37,9 +38,22 @@ static double num_or(json_t *o, const char *key, double dflt)
 	return json_is_number(v) ? json_number_value(v) : dflt;
 }
 
-static int cfg_of(json_t *ex, struct cfl_trainer_cfg *c, struct cfl_err *e)
+/* A seed: a number 0..2^64 (fractions dropped). Converting one out of range is undefined. */
+static int seed_of(json_t *o, const char *key, uint64_t *out)
+{
+	double v = num_or(o, key, 1);
+
+	if (!(v >= 0 && v < 0x1p64))
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+int cfl__trainer_builtin_cfg(json_t *ex, struct cfl_trainer_cfg *c, struct cfl_err *e)
 {
 	const char *arch = str_or(ex, "arch", "mlp");
+	double hidden = num_or(ex, "hidden", 128), lr = num_or(ex, "lr", 0.05);
+	double epochs = num_or(ex, "epochs", 1), batch = num_or(ex, "batch", 32);
 
 	memset(c, 0, sizeof(*c));
 	if (strcmp(arch, "mlp") == 0)
@@ -49,14 +63,16 @@ static int cfg_of(json_t *ex, struct cfl_trainer_cfg *c, struct cfl_err *e)
 	else
 		return cfl_err_set(e, CFL_ECONFIG,
 		                   "unknown executor.arch '%s' (allowed: mlp, softmax)", arch);
-	c->hidden = (int)num_or(ex, "hidden", 128);
-	c->lr = (float)num_or(ex, "lr", 0.05);
-	c->epochs = (int)num_or(ex, "epochs", 1);
-	c->batch = (int)num_or(ex, "batch", 32);
-	c->seed = (uint64_t)num_or(ex, "seed", 1);
-	if (c->hidden < 1 || c->hidden > 4096 || c->epochs < 1 || c->epochs > 1000 ||
-	    c->batch < 1 || c->batch > 65536 || !(c->lr > 0 && c->lr < 100))
+	/* The ranges are checked on the doubles (fractions are dropped, as the casts did): a
+	 * double out of an int's range converts to nothing defined. */
+	if (!(hidden >= 1 && hidden < 4097) || !(epochs >= 1 && epochs < 1001) ||
+	    !(batch >= 1 && batch < 65537) || !(lr > 0 && lr < 100 && (float)lr > 0) ||
+	    seed_of(ex, "seed", &c->seed) != 0)
 		return cfl_err_set(e, CFL_ECONFIG, "executor settings out of range");
+	c->hidden = (int)hidden;
+	c->lr = (float)lr;
+	c->epochs = (int)epochs;
+	c->batch = (int)batch;
 	return 0;
 }
 
@@ -143,10 +159,12 @@ static int synthetic(json_t *ex)
 
 static int synth_init(json_t *ex, struct cfl_model **out, struct cfl_err *e)
 {
-	int64_t n = (int64_t)num_or(ex, "floats", 1000);
+	double floats = num_or(ex, "floats", 1000);
+	int64_t n;
 
-	if (n < 1 || n > SYNTH_MAX_FLOATS)
+	if (!(floats >= 1 && floats < (double)SYNTH_MAX_FLOATS + 1))
 		return cfl_err_set(e, CFL_ECONFIG, "executor.floats must be 1..2^30");
+	n = (int64_t)floats;
 	if (cfl_model_new(out) != 0)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	if (cfl_model_add(*out, "w", &n, 1, NULL) != 0) {
@@ -166,7 +184,7 @@ int cfl_trainer_builtin_init_model(json_t *ex, struct cfl_model **out, struct cf
 
 	if (synthetic(ex))
 		return synth_init(ex, out, e);
-	rc = cfg_of(ex, &c, e);
+	rc = cfl__trainer_builtin_cfg(ex, &c, e);
 	if (rc != 0)
 		return rc;
 	return cfl_trainer_init(&c, dim, 10, out, e);
@@ -187,6 +205,7 @@ int cfl_trainer_builtin_train(json_t *ex, int site, int n_sites, int round, stru
 {
 	struct cfl_trainer_cfg c;
 	struct cfl_dataset part;
+	uint64_t split_seed;
 	int rc;
 
 	memset(&part, 0, sizeof(part));
@@ -198,12 +217,14 @@ int cfl_trainer_builtin_train(json_t *ex, int site, int n_sites, int round, stru
 		*loss = 0;
 		return 0;
 	}
-	if ((rc = cfg_of(ex, &c, e)) != 0 || (rc = load(ex, e)) != 0)
+	if ((rc = cfl__trainer_builtin_cfg(ex, &c, e)) != 0 || (rc = load(ex, e)) != 0)
 		return rc;
 	if (site < 0 || site >= n_sites)
 		return cfl_err_set(e, CFL_EINVAL, "site index %d of %d", site, n_sites);
-	rc = cfl_dataset_split(&cache.train, n_sites, site, num_or(ex, "alpha", 0),
-	                       (uint64_t)num_or(ex, "split_seed", 1), &part);
+	if (seed_of(ex, "split_seed", &split_seed) != 0)
+		return cfl_err_set(e, CFL_ECONFIG, "executor.split_seed out of range");
+	rc = cfl_dataset_split(&cache.train, n_sites, site, num_or(ex, "alpha", 0), split_seed,
+	                       &part);
 	if (rc != 0)
 		return cfl_err_set(e, rc, "cannot split the data");
 	/* Each site, and each round, visits its data in another order. */
@@ -221,7 +242,7 @@ int cfl_trainer_builtin_central(json_t *ex, int epochs, float *acc, struct cfl_e
 	float loss = 0, tl = 0;
 	int rc;
 
-	if ((rc = cfg_of(ex, &c, e)) != 0 || (rc = load(ex, e)) != 0)
+	if ((rc = cfl__trainer_builtin_cfg(ex, &c, e)) != 0 || (rc = load(ex, e)) != 0)
 		return rc;
 	c.epochs = epochs;
 	rc = cfl_trainer_builtin_init_model(ex, &m, e);

@@ -224,8 +224,9 @@ static void test_provisioned_kits(void **state)
 	/* A kit of one role is not a kit of another. */
 	path_join(dir, sizeof(dir), prod, "site-1");
 	assert_int_equal(cfl_kitcfg_load(dir, SERVER, &c, &e), CFL_ENOENT);
+	assert_non_null(realpath(dir, real));
 	snprintf(want, sizeof(want), "'%s' is not a server kit: no '%s/startup/fed_server.json'",
-	         dir, c.kit_dir);
+	         dir, real);
 	assert_string_equal(e.msg, want);
 	assert_int_equal(cfl_kitcfg_load(dir, ADMIN, &c, &e), CFL_ENOENT);
 	assert_non_null(strstr(e.msg, "is not an admin kit: no '"));

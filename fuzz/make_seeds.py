@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of fuzz_kitcfg, fuzz_bundle, fuzz_executor and fuzz_admin
+(fuzz/corpus/<name>/): valid inputs as cfl writes them, and the edge cases each parser must
+refuse. Run from anywhere; it rewrites only the files it names."""
+import base64
+import json
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(corpus, name, data):
+    d = os.path.join(HERE, "corpus", corpus)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# --- fuzz_kitcfg: one role byte ('0' client, '1' server, '2' admin), then the file ---------
+
+SERVER = {
+    "format_version": 2, "project_name": "example_project",
+    "servers": [{
+        "name": "example_project", "identity": "server1",
+        "service": {"target": "server1:8002", "scheme": "tcp"},
+        "fed_learn_port": 8002, "admin_port": 8003, "ssl_private_key": "server.key",
+        "ssl_cert": "server.crt", "ssl_root_cert": "rootCA.pem",
+        "connection_security": "mtls", "host_names": ["server1", "localhost"],
+        "heart_beat_timeout": 60, "max_num_clients": 1000}],
+    "secure_train": True}
+CLIENT = {
+    "format_version": 2, "project_name": "example_project",
+    "servers": [{"name": "example_project", "identity": "server1",
+                 "service": {"target": "server1:8002", "scheme": "tcp"}}],
+    "client": {"name": "site-1", "org": "nvidia", "ssl_private_key": "client.key",
+               "ssl_cert": "client.crt", "ssl_root_cert": "rootCA.pem",
+               "connection_security": "mtls"},
+    "secure_train": True}
+ADMIN = {
+    "format_version": 1,
+    "admin": {"project_name": "example_project", "server_identity": "server1",
+              "host": "server1", "port": 8003, "connection_security": "mtls",
+              "client_cert": "client.crt", "client_key": "client.key", "ca_cert": "rootCA.pem",
+              "username": "admin@nvidia.com", "role": "project_admin",
+              "upload_dir": "transfer", "download_dir": "transfer"},
+    "secure_train": True}
+
+
+def kit(name, role, cfg):
+    if isinstance(cfg, (dict, list)):
+        cfg = json.dumps(cfg, indent=2)
+    if isinstance(cfg, str):
+        cfg = cfg.encode()
+    write("kitcfg", name, role.encode() + cfg)
+
+
+def variant(base, path, value):
+    """A deep copy of base with the field at `path` (a list of keys) set, or removed (None)."""
+    c = json.loads(json.dumps(base))
+    o = c
+    for k in path[:-1]:
+        o = o[k]
+    if value is None:
+        del o[path[-1]]
+    else:
+        o[path[-1]] = value
+    return c
+
+
+def kitcfg():
+    kit("server", "1", SERVER)
+    kit("client", "0", CLIENT)
+    kit("admin", "2", ADMIN)
+    kit("server-custom-ca-tls", "1", variant(variant(SERVER, ["servers", 0, "custom_ca_cert"],
+                                                     "customRootCA.pem"),
+                                             ["servers", 0, "connection_security"], "tls"))
+    kit("client-ipv6", "0", variant(CLIENT, ["servers", 0, "service", "target"], "[::1]:8002"))
+    kit("client-clear-no-mode", "0",
+        variant(variant(CLIENT, ["client", "connection_security"], None), ["secure_train"],
+                False))
+    kit("admin-custom-ca", "2", variant(ADMIN, ["admin", "custom_ca_cert"], "customRootCA.pem"))
+    # Edges every loader must refuse (or take) without harm.
+    kit("client-target-no-port", "0", variant(CLIENT, ["servers", 0, "service", "target"],
+                                              "server1:"))
+    kit("client-target-space-port", "0", variant(CLIENT, ["servers", 0, "service", "target"],
+                                                 "server1: 80"))
+    kit("client-target-empty-v6", "0", variant(CLIENT, ["servers", 0, "service", "target"],
+                                               "[]:80"))
+    kit("client-target-long", "0", variant(CLIENT, ["servers", 0, "service", "target"],
+                                           "h" * 300 + ":80"))
+    kit("server-port-0", "1", variant(SERVER, ["servers", 0, "fed_learn_port"], 0))
+    kit("server-port-65536", "1", variant(SERVER, ["servers", 0, "admin_port"], 65536))
+    kit("server-port-string", "1", variant(SERVER, ["servers", 0, "fed_learn_port"], "8002"))
+    kit("server-port-real", "1", variant(SERVER, ["servers", 0, "fed_learn_port"], 8002.0))
+    kit("server-cert-traversal", "1", variant(SERVER, ["servers", 0, "ssl_cert"], "../../etc/x"))
+    kit("server-cert-dotdot", "1", variant(SERVER, ["servers", 0, "ssl_cert"], ".."))
+    kit("server-identity-long", "1", variant(SERVER, ["servers", 0, "identity"], "s" * 300))
+    kit("server-identity-nul", "1",
+        json.dumps(SERVER).replace('"server1"', '"server1\\u0000evil"', 1))
+    kit("server-no-servers", "1", variant(SERVER, ["servers"], []))
+    kit("server-mode-bad", "1", variant(SERVER, ["servers", 0, "connection_security"], "ssl"))
+    kit("admin-host-empty", "2", variant(ADMIN, ["admin", "host"], ""))
+    kit("admin-not-object", "2", variant(ADMIN, ["admin"], ["x"]))
+    kit("duplicate-key", "0", '{"client": {}, "client": {}}')
+    kit("not-json", "0", "servers: [server1]\n")
+    kit("array", "1", "[]")
+    kit("empty", "2", "")
+    kit("not-utf8", "0", b'{"project_name": "\xff\xfe"}')
+
+
+# --- fuzz_bundle: a job bundle as `submit_job` packs it ------------------------------------
+
+CONFIG = {"workflow": {"name": "fedavg", "num_rounds": 2, "min_clients": 1,
+                       "round_timeout_s": 120},
+          "executor": {"type": "builtin", "dataset": "digits", "arch": "softmax", "lr": 0.1,
+                       "epochs": 1, "batch": 16, "seed": 1, "alpha": 0},
+          "sites": ["@ALL"]}
+COMMAND_CONFIG = {"workflow": {"name": "fedavg", "num_rounds": 3, "min_clients": 2,
+                               "round_timeout_s": 300, "result": "diff"},
+                  "executor": {"type": "command", "command": ["python3", "train.py"],
+                               "initial_model": "initial.safetensors"},
+                  "sites": ["@ALL"]}
+META = {"name": "fedavg-digits", "description": "FedAvg on the digits"}
+
+
+def b64(data):
+    if isinstance(data, (dict, list)):
+        data = json.dumps(data)
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.b64encode(data).decode()
+
+
+def bundle_text(files, raw=None):
+    """{"files": {...}}; `raw` replaces the text of the files object (for keys JSON cannot
+    build from a dict: duplicates, bad escapes)."""
+    if raw is not None:
+        return '{"files": ' + raw + "}"
+    return json.dumps({"files": {k: (b64(v) if not isinstance(v, RawValue) else v.v)
+                                 for k, v in files.items()}}, separators=(",", ":"))
+
+
+class RawValue:
+    """A value put into the bundle as it is (not base64-encoded first)."""
+
+    def __init__(self, v):
+        self.v = v
+
+
+def good_files(**more):
+    f = {"config.json": CONFIG, "meta.json": META}
+    f.update(more)
+    return f
+
+
+def with_workflow(**kv):
+    c = json.loads(json.dumps(CONFIG))
+    for k, v in kv.items():
+        if v is None:
+            c["workflow"].pop(k, None)
+        else:
+            c["workflow"][k] = v
+    return c
+
+
+BAD_NAMES = {
+    "traversal": "../x", "absolute": "/abs", "inner-traversal": "a/../../b", "empty": "",
+    "dot": ".", "dotdot": "..", "hidden": ".bashrc", "backslash": "a\\\\..\\\\b",
+    "space": "a b", "unicode": "caf\\u00e9", "newline": "a\\nb", "long-129": "n" * 129,
+    "very-long": "n" * 3000, "slash-end": "dir/", "nul-escape": "a\\u0000b",
+}
+
+
+def bundle():
+    w = lambda name, text: write("bundle", name, text)
+    w("good", bundle_text(good_files()))
+    w("good-command", bundle_text({"config.json": COMMAND_CONFIG, "meta.json": META,
+                                   "train.py": "print('hi')\n",
+                                   "initial.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "}))
+    w("no-meta", bundle_text({"config.json": CONFIG}))
+    w("name-128", bundle_text(good_files(**{"n" * 128: "x"})))
+    w("empty-file", bundle_text(good_files(**{"empty.txt": ""})))
+    for tag, name in BAD_NAMES.items():
+        # The names are JSON text (escapes stay escapes).
+        w("name-" + tag, bundle_text(None, raw='{"config.json":"%s","meta.json":"%s","%s":"eA=="}'
+                                     % (b64(CONFIG), b64(META), name)))
+    w("name-raw-nul", ('{"files":{"config.json":"%s","a' % b64(CONFIG)).encode() + b"\x00" +
+      b'b":"eA=="}}')
+    w("name-raw-control", '{"files":{"config.json":"%s","a\x01b":"eA=="}}' % b64(CONFIG))
+    w("files-65", bundle_text(good_files(**{"f%02d" % i: "x" for i in range(63)})))
+    w("files-64", bundle_text(good_files(**{"f%02d" % i: "x" for i in range(62)})))
+    w("duplicate-name", bundle_text(None, raw='{"config.json":"%s","a":"eA==","a":"eQ=="}'
+                                    % b64(CONFIG)))
+    w("base64-length", bundle_text(good_files(**{"x.bin": RawValue("eA=")})))
+    w("base64-chars", bundle_text(good_files(**{"x.bin": RawValue("e!==")})))
+    w("base64-inner-pad", bundle_text(good_files(**{"x.bin": RawValue("eA==eA==")})))
+    w("value-not-string", bundle_text(good_files(**{"x.bin": RawValue(5)})))
+    w("config-missing", bundle_text({"meta.json": META}))
+    w("config-array", bundle_text(good_files(**{"config.json": [1, 2]})))
+    w("config-not-json", bundle_text(good_files(**{"config.json": "workflow: fedavg"})))
+    w("config-not-utf8", bundle_text(good_files(**{"config.json": b'{"a": "\xff"}'})))
+    w("config-duplicate", bundle_text(good_files(**{"config.json": '{"workflow":1,"workflow":2}'})))
+    w("meta-string", bundle_text(good_files(**{"meta.json": '"meta"'})))
+    w("rounds-0", bundle_text(good_files(**{"config.json": with_workflow(num_rounds=0)})))
+    w("rounds-100001", bundle_text(good_files(**{"config.json": with_workflow(num_rounds=100001)})))
+    w("rounds-2p32-plus-1", bundle_text(good_files(**{"config.json":
+                                                      with_workflow(num_rounds=2**32 + 1)})))
+    w("rounds-real", bundle_text(good_files(**{"config.json": with_workflow(num_rounds=2.0)})))
+    w("min-clients-1025", bundle_text(good_files(**{"config.json":
+                                                    with_workflow(min_clients=1025)})))
+    w("min-clients-negative", bundle_text(good_files(**{"config.json":
+                                                        with_workflow(min_clients=-5)})))
+    w("timeout-negative", bundle_text(good_files(**{"config.json":
+                                                    with_workflow(round_timeout_s=-1)})))
+    w("timeout-huge", bundle_text(good_files(**{"config.json":
+                                                with_workflow(round_timeout_s=2**62)})))
+    w("workflow-unknown", bundle_text(good_files(**{"config.json": with_workflow(name="cyclic")})))
+    w("files-not-object", '{"files": ["config.json"]}')
+    w("top-array", '[{"files": {}}]')
+    w("files-empty", '{"files": {}}')
+    w("deep", '{"files": ' + "[" * 3000 + "]" * 3000 + "}")
+    w("empty", "")
+
+
+# --- fuzz_executor: the frames the server sends a site -------------------------------------
+
+REQUEST, REPLY, ONEWAY, CHUNK = 1, 2, 3, 4
+MORE = 1
+
+
+def frame(ftype, fid, headers=(), body=b"", flags=0, ref=0):
+    """One frame in wire format (docs/protocol.md, section 1)."""
+    hdr = b""
+    if ftype in (REQUEST, REPLY, ONEWAY):
+        hdr = struct.pack(">H", len(headers))
+        for k, v in headers:
+            k = k.encode()
+            v = v.encode() if isinstance(v, str) else v
+            hdr += struct.pack(">B", len(k)) + k + struct.pack(">H", len(v)) + v
+    if isinstance(body, str):
+        body = body.encode()
+    payload = hdr + body
+    return (b"CF" + bytes([1, ftype]) +
+            struct.pack(">HHIIQQ", flags, len(hdr), len(payload), 0, fid, ref) + payload)
+
+
+def safetensors(tensors):
+    """A safetensors file of F32 tensors: [(name, shape, values)]."""
+    header, data = {}, b""
+    for name, shape, values in tensors:
+        raw = struct.pack("<%df" % len(values), *values)
+        header[name] = {"dtype": "F32", "shape": shape,
+                        "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
+JOB = "20260101-000000-abcdef"
+MODEL = safetensors([("w", [4], [0.5, -1.0, 2.0, 0.0]), ("b", [1], [0.25])])
+SOFTMAX = safetensors([("linear.weight", [10, 64], [0.0] * 640), ("linear.bias", [10], [0.0] * 10)])
+
+
+def deploy(fid, config, job=JOB, extra=None, streamed=False):
+    files = {"config.json": config, "meta.json": META}
+    files.update(extra or {})
+    body = bundle_text(files).encode()
+    hdrs = [("topic", "job.deploy"), ("src", "server"), ("job", job)]
+    if not streamed:
+        return frame(REQUEST, fid, hdrs, body)
+    half = len(body) // 2
+    return (frame(REQUEST, fid, hdrs + [("body-length", str(len(body)))], body[:half], MORE) +
+            frame(CHUNK, fid + 1, body=body[half:], ref=fid))
+
+
+def task(fid, job=JOB, rnd="1", idx="0", count="2", model=MODEL, topic="task.train"):
+    hdrs = [("topic", topic), ("src", "server"), ("job", job)]
+    for k, v in (("round", rnd), ("site_index", idx), ("site_count", count)):
+        if v is not None:
+            hdrs.append((k, v))
+    return frame(REQUEST, fid, hdrs, model)
+
+
+SYNTHETIC = {"workflow": {"name": "fedavg", "num_rounds": 2, "result": "diff"},
+             "executor": {"type": "builtin", "dataset": "synthetic", "floats": 4}}
+
+
+def executor_config(**ex):
+    c = json.loads(json.dumps(CONFIG))
+    c["executor"].update(ex)
+    return c
+
+
+def executor():
+    w = lambda name, data: write("executor", name, data)
+    w("deploy", deploy(1, CONFIG))
+    w("deploy-streamed", deploy(1, CONFIG, streamed=True))
+    w("deploy-train-builtin", deploy(1, CONFIG) + task(3, model=SOFTMAX))
+    w("deploy-train-synthetic", deploy(1, SYNTHETIC) + task(3))
+    w("deploy-train-command", deploy(1, COMMAND_CONFIG, extra={"train.py": "pass\n"}) +
+      task(3))
+    w("deploy-train-get-end", deploy(1, SYNTHETIC) + task(3) +
+      frame(REQUEST, 5, [("topic", "task.get_update"), ("src", "server"), ("job", JOB),
+                         ("round", "1")]) +
+      frame(ONEWAY, 7, [("topic", "job.end"), ("src", "server"), ("job", JOB)]) +
+      frame(ONEWAY, 9, [("topic", "shutdown"), ("src", "server")]))
+    w("abort", frame(ONEWAY, 1, [("topic", "job.abort"), ("src", "server"), ("job", JOB)]))
+    # Regressions: a command word that is not a string (argv[0] NULL), settings whose
+    # conversion to int was undefined, a site index whose + 1 overflowed.
+    w("regress-command-not-string", deploy(1, {**COMMAND_CONFIG, "executor": {
+        "type": "command", "command": [5, "train.py"]}}) + task(3))
+    w("regress-hidden-1e300", deploy(1, executor_config(hidden=1e300)) + task(3, model=SOFTMAX))
+    w("regress-seed-negative", deploy(1, executor_config(seed=-1)) + task(3, model=SOFTMAX))
+    w("regress-site-int-max", deploy(1, SYNTHETIC) + task(3, idx="2147483647",
+                                                          count="2147483647"))
+    for tag, kv in {"round-negative": {"rnd": "-1"}, "round-plus": {"rnd": "+1"},
+                    "round-space": {"rnd": " 1"}, "round-huge": {"rnd": "99999999999999999999"},
+                    "round-trailing": {"rnd": "1x"}, "round-empty": {"rnd": ""},
+                    "round-missing": {"rnd": None}, "round-0": {"rnd": "0"},
+                    "round-100001": {"rnd": "100001"}, "site-equal": {"idx": "2"},
+                    "site-count-0": {"idx": "0", "count": "0"},
+                    "site-count-1025": {"count": "1025"}, "site-missing": {"idx": None}}.items():
+        w("train-" + tag, deploy(1, SYNTHETIC) + task(3, **kv))
+    for tag, job in {"traversal": "../x", "empty": "", "64": "j" * 64, "slash": "a/b",
+                     "dot": "a.b", "dotdot": ".."}.items():
+        w("job-" + tag, deploy(1, CONFIG, job=job) + task(3, job=job))
+    w("train-no-job", task(3))
+    w("train-bad-model", deploy(1, SYNTHETIC) + task(3, model=b"\x10" + b"\x00" * 7 + b"{"))
+    w("chunk-wrong-ref", frame(REQUEST, 1, [("topic", "job.deploy"), ("src", "server"),
+                                            ("job", JOB), ("body-length", "4")], b"{}", MORE) +
+      frame(CHUNK, 2, body=b"{}", ref=9))
+    w("config-array", deploy(1, [1, 2]))
+
+
+def main():
+    which = sys.argv[1:] or ["kitcfg", "bundle", "executor", "admin"]
+    for name in which:
+        globals()[name]()
+
+
+if __name__ == "__main__":
+    main()
