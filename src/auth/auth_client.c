@@ -6,6 +6,7 @@
 #include "cfl/digest.h"
 #include "cfl/log.h"
 #include "cfl/proto.h"
+#include "util/num.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -169,6 +170,7 @@ static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, cha
 	char token[TOKEN_MAX], sig[SIG_B64_MAX], stoken[TOKEN_MAX], ssig[SIG_B64_MAX], exp[24];
 	const char *vals[3];
 	uint8_t tbs[1024];
+	uint64_t expiry;
 	size_t tl;
 
 	cfl__auth_hdr(f, CFL_KEY_ISSUED_TOKEN, token, sizeof(token));
@@ -190,10 +192,16 @@ static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, cha
 	snprintf(c->sig, sizeof(c->sig), "%s", sig);
 	snprintf(c->srv_token, sizeof(c->srv_token), "%s", stoken);
 	snprintf(c->srv_sig, sizeof(c->srv_sig), "%s", ssig);
-	c->expiry = strtoll(exp, NULL, 10);
+	if (cfl__num_u64(exp, INT64_MAX / 1000, &expiry) != 0) {
+		cfl__auth_why(why, n, "the server's token expiry is not a time");
+		return CFL_EAUTH;
+	}
+	c->expiry = (int64_t)expiry;
+	/* The lifetime in ms; absent (an older server): 0, and the wall clocks decide. */
 	cfl__auth_hdr(f, CFL_KEY_ISSUED_TOKEN_TTL_MS, exp, sizeof(exp));
-	c->ttl_ms = strtoull(exp, NULL, 10);
-	if (c->ttl_ms == 0) /* an older server: fall back on the wall clocks */
+	if (cfl__num_u64(exp, UINT64_MAX / 2, &c->ttl_ms) != 0)
+		c->ttl_ms = 0;
+	if (c->ttl_ms == 0)
 		c->ttl_ms = c->expiry * 1000 > cfl__auth_unix_ms()
 		                    ? (uint64_t)(c->expiry * 1000 - cfl__auth_unix_ms())
 		                    : 0;
@@ -209,6 +217,7 @@ static void register_reply(struct cfl_peer *p, int status, const char *reason,
 {
 	struct cfl_auth_client *c = arg;
 	char why[256], sec[16], hb[24];
+	uint64_t hb_ms;
 
 	(void)more;
 	(void)sink;
@@ -228,9 +237,10 @@ static void register_reply(struct cfl_peer *p, int status, const char *reason,
 		           "is in tls mode");
 		return;
 	}
+	/* The server's heartbeat interval, when it gives one it can mean (1 ms to 1 hour). */
 	if (cfl__auth_hdr(f, CFL_KEY_HEARTBEAT_MS, hb, sizeof(hb)) == 0 &&
-	    strtoull(hb, NULL, 10) > 0)
-		c->t.heartbeat_ms = strtoull(hb, NULL, 10);
+	    cfl__num_u64(hb, 3600000, &hb_ms) == 0 && hb_ms > 0)
+		c->t.heartbeat_ms = hb_ms;
 	c->logged_in = 1;
 	cfl_conn_set_max_payload(cfl_peer_conn(p), CFL_FRAME_MAX_PAYLOAD);
 	c->hb_timer = cfl_loop_timer_add(c->loop, c->t.heartbeat_ms, on_heartbeat, c);

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
@@ -313,7 +314,8 @@ static int run_command(struct task *t, const struct cfl__job_plan *plan, struct 
 	char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], meta[PATH_MAX + 8], env[5][64];
 	char *argv[CFL__JOB_MAX_ARGS + 3];
 	size_t n = plan->argc, i;
-	json_t *info;
+	json_t *info, *steps;
+	double loss;
 	pid_t pid;
 	int st = 0;
 
@@ -358,11 +360,21 @@ static int run_command(struct task *t, const struct cfl__job_plan *plan, struct 
 		return cfl_err_prefix(e, "'%s' wrote no usable model", argv[0]);
 	/* Optional: update.safetensors.json {"steps": N, "loss": x}. */
 	info = json_load_file(meta, 0, NULL);
-	t->steps = json_is_integer(json_object_get(info, "steps"))
-	                   ? (uint64_t)json_integer_value(json_object_get(info, "steps"))
-	                   : 1;
-	t->loss = (float)json_number_value(json_object_get(info, "loss"));
+	steps = json_object_get(info, "steps");
+	loss = json_number_value(json_object_get(info, "loss"));
+	t->steps = json_is_integer(steps) ? (uint64_t)json_integer_value(steps) : 1;
+	t->loss = (float)loss;
 	json_decref(info);
+	/* The step count is this site's FedAvg weight: a positive count the server accepts. */
+	if (json_is_integer(steps) &&
+	    (json_integer_value(steps) <= 0 || json_integer_value(steps) > ((json_int_t)1 << 53)))
+		return cfl_err_set(e, CFL_EINVAL,
+		                   "'%s' reported %" JSON_INTEGER_FORMAT
+		                   " steps: not a positive count up to 2^53",
+		                   argv[0], json_integer_value(steps));
+	if (!isfinite(t->loss))
+		return cfl_err_set(e, CFL_EINVAL, "'%s' reported a loss of %g: not a finite float",
+		                   argv[0], loss);
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "cfl/proto.h"
 #include "util/bufsrc.h"
 #include "util/fs.h"
+#include "util/num.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -492,10 +493,18 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 		p->st = P_FAILED;
 		maybe_drop_global(p->f);
 	} else {
-		cfl_frame_header_str(fr, CFL_KEY_STEPS, v, sizeof(v));
-		p->steps = strtoull(v, NULL, 10);
-		cfl_frame_header_str(fr, CFL_KEY_LOSS, v, sizeof(v));
-		p->loss = strtod(v, NULL);
+		/* A site's step count is its FedAvg weight and its loss goes to the metrics: both
+		 * must be numbers (a count of at most 2^53, exact as a double; a finite loss). */
+		p->steps = 0;
+		p->loss = 0;
+		if (cfl_frame_header_str(fr, CFL_KEY_STEPS, v, sizeof(v)) != 0 ||
+		    cfl__num_u64(v, (uint64_t)1 << 53, &p->steps) != 0 ||
+		    cfl_frame_header_str(fr, CFL_KEY_LOSS, v, sizeof(v)) != 0 ||
+		    cfl__num_finite(v, &p->loss) != 0) {
+			CFL_WARN("job %s: %s reported a bad step count or loss in round %d",
+			         p->f->jb->id, p->name, p->f->jb->rounds_done + 1);
+			p->steps = 0;
+		}
 		p->st = p->steps > 0 ? P_TRAINED : P_FAILED;
 	}
 	round_check(p->f);

@@ -235,7 +235,7 @@ static int load_sigs(const char *kit, json_t **out, struct cfl_err *e)
 		json_decref(*out);
 		*out = NULL;
 		return cfl_err_set(e, CFL_EVERIFY, "'%s' is not a valid signature file: %s", path,
-		                   je.text);
+		                   je.text[0] != '\0' ? je.text : "not a JSON object");
 	}
 	return 0;
 }
