@@ -51,8 +51,8 @@ static int check_once(struct admin_ctx *x)
 		cmd_error("%s", l.err[0] ? l.err : "empty command");
 		return EXIT_USAGE;
 	}
-	if (l.cmd->local != NULL) {
-		l.cmd->local(x, l.argc, l.argv);
+	if (l.cmd->local != ADMIN_TO_SERVER) {
+		admin_run_local(x, &l);
 		return x->status == 0 ? EXIT_OK : EXIT_FAIL;
 	}
 	return -1;

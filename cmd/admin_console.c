@@ -1,5 +1,5 @@
 /* The console at a terminal: a prompt, line editing, history and completion (libedit, when the
- * program was built with it and stdin is a terminal), else plain lines (fgets).
+ * program was built with it and stdin is a terminal), else plain lines (admin_read_line).
  *
  * Lines are read from the session's event loop, one when stdin is readable, so that the
  * session keeps its heartbeats while nobody types (a blocking read would let the server's dead
@@ -43,25 +43,23 @@ static void after(enum admin_next next)
 		admin_console_ready(con->s, con);
 }
 
-/* One line of stdin, without its end of line; NULL at the end of the input. stdin is
- * unbuffered (admin_console_begin): fgets reads no further than the line, so that the next
- * one is still in the file and wakes the loop. */
-static const char *plain_line(char *buf, size_t size)
+/* Reads one line of stdin and handles it. stdin is unbuffered (admin_console_begin): the read
+ * goes no further than the line, so that the next one is still in the file and wakes the loop.
+ * A line too long for a command is refused whole (admin_read_line), never run in pieces. */
+static enum admin_next plain_line(void)
 {
-	size_t n;
-	int ch;
+	char buf[ADMIN_LINE_MAX + 1];
 
-	if (fgets(buf, (int)size, stdin) == NULL)
-		return NULL;
-	n = strcspn(buf, "\r\n");
-	if (buf[n] == '\0' && n == size - 1) {
-		/* Longer than a command can be: the rest goes, the dispatch refuses what is left.
-		 */
-		while ((ch = getchar()) != EOF && ch != '\n')
-			;
+	switch (admin_read_line(stdin, buf, sizeof(buf))) {
+	case 0:
+		return take_line(NULL);
+	case 1:
+		return take_line(buf);
+	default:
+		admin_fail(con, CFL_EINVAL, "the line is too long (%d bytes at most)",
+		           ADMIN_LINE_MAX);
+		return ADMIN_AGAIN;
 	}
-	buf[n] = '\0';
-	return buf;
 }
 
 static void prompt(void)
@@ -74,8 +72,6 @@ static void prompt(void)
 
 static void on_stdin(struct cfl_loop *loop, int fd, int events, void *arg)
 {
-	char buf[2048];
-
 	(void)events;
 	(void)arg;
 #ifdef CFL_HAVE_LIBEDIT
@@ -85,7 +81,7 @@ static void on_stdin(struct cfl_loop *loop, int fd, int events, void *arg)
 	}
 #endif
 	cfl_loop_unwatch(loop, fd);
-	after(take_line(plain_line(buf, sizeof(buf))));
+	after(plain_line());
 }
 
 #ifdef CFL_HAVE_LIBEDIT
@@ -176,7 +172,6 @@ void admin_console_ready(struct cfl_admin *s, void *arg)
 {
 	struct cfl_loop *loop = cfl_admin_loop(s);
 	enum admin_next next;
-	char buf[2048];
 
 	con = arg;
 	con->s = s;
@@ -194,7 +189,7 @@ void admin_console_ready(struct cfl_admin *s, void *arg)
 	if (cfl_loop_watch(loop, STDIN_FILENO, CFL_EV_READ, on_stdin, NULL) == 0)
 		return;
 	/* epoll refuses regular files and /dev/null; reading them never blocks. */
-	while ((next = take_line(plain_line(buf, sizeof(buf)))) == ADMIN_AGAIN)
+	while ((next = plain_line()) == ADMIN_AGAIN)
 		prompt();
 	if (next == ADMIN_QUIT)
 		cfl_admin_quit(s, 0, NULL);

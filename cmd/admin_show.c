@@ -4,6 +4,7 @@
 #include "admin.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,7 @@ static void show_server(json_t *srv)
 
 static void show_fields(json_t *res);
 
-void admin_show_status(json_t *res)
+static void show_status(json_t *res)
 {
 	if (json_is_array(json_object_get(res, "clients")))
 		show_clients(json_object_get(res, "clients"));
@@ -239,7 +240,7 @@ static void show_rounds(json_t *metrics)
 	table_print(&t);
 }
 
-void admin_show_jobs(json_t *res)
+static void show_jobs(json_t *res)
 {
 	json_t *jobs = json_object_get(res, "jobs"), *j;
 	struct table t = {.ncols = 6};
@@ -278,22 +279,22 @@ void admin_show_jobs(json_t *res)
 	}
 }
 
-void admin_show_submit(json_t *res)
+static void show_submit(json_t *res)
 {
 	printf("submitted job %s\n", str(res, "job_id") != NULL ? str(res, "job_id") : "?");
 }
 
-void admin_show_abort(json_t *res)
+static void show_abort(json_t *res)
 {
 	printf("aborted job %s\n", str(res, "aborted") != NULL ? str(res, "aborted") : "?");
 }
 
-void admin_show_remove(json_t *res)
+static void show_remove(json_t *res)
 {
 	printf("removed client %s\n", str(res, "removed") != NULL ? str(res, "removed") : "?");
 }
 
-void admin_show_shutdown(json_t *res)
+static void show_shutdown(json_t *res)
 {
 	const char *who = str(res, "shutdown");
 
@@ -334,6 +335,35 @@ static void show_fields(json_t *res)
 	table_print(&t);
 }
 
+/* A reply as its command's view says. */
+static void show(enum admin_view view, json_t *res)
+{
+	switch (view) {
+	case ADMIN_VIEW_STATUS:
+		show_status(res);
+		break;
+	case ADMIN_VIEW_JOBS:
+		show_jobs(res);
+		break;
+	case ADMIN_VIEW_SUBMIT:
+		show_submit(res);
+		break;
+	case ADMIN_VIEW_ABORT:
+		show_abort(res);
+		break;
+	case ADMIN_VIEW_REMOVE:
+		show_remove(res);
+		break;
+	case ADMIN_VIEW_SHUTDOWN:
+		show_shutdown(res);
+		break;
+	case ADMIN_VIEW_FIELDS:
+	default:
+		show_fields(res);
+		break;
+	}
+}
+
 /* --- the reply callback
  * --------------------------------------------------------------------------- */
 
@@ -360,10 +390,8 @@ void admin_show_reply(struct cfl_admin *s, const struct cfl_admin_reply *r, void
 		/* --json, or not JSON: as it came. */
 		fwrite(r->body, 1, r->len, stdout);
 		fputc('\n', stdout);
-	} else if (c != NULL && c->show != NULL) {
-		c->show(res);
 	} else {
-		show_fields(res);
+		show(c != NULL ? c->show : ADMIN_VIEW_FIELDS, res);
 	}
 	json_decref(res);
 	fflush(stdout);

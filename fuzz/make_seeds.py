@@ -337,6 +337,96 @@ def executor():
     w("config-array", deploy(1, [1, 2]))
 
 
+# --- fuzz_admin: settings byte, command text, NUL, replies separated by NULs ---------------
+# Settings: 2 interactive (the text is stdin, else it is --cmd), 4 replies streamed in two
+# frames (1, once --json, is ignored). A reply starting with '!' is an error reply.
+
+CLIENTS = {"clients": [{"name": "site-1", "address": "127.0.0.1:50412", "via": "direct",
+                        "connection_security": "mtls", "connected": True,
+                        "last_heartbeat": "2026-01-01T00:00:00Z",
+                        "token_expiry": "2026-01-02T00:00:00Z", "role": ""}]}
+SERVER_STATUS = {"server": {"name": "server1", "project": "example_project",
+                            "status": "started", "started_at": "2026-01-01T00:00:00Z",
+                            "uptime_s": 42, "clients": 1, "admins": 1}}
+JOBS = {"jobs": [{"id": JOB, "name": "fedavg-digits", "status": "RUNNING",
+                  "submitter": "admin@nvidia.com", "submitted_at": 1767225600,
+                  "rounds_done": 1, "num_rounds": 2, "error": ""}]}
+
+
+def admin_seed(settings, text, *replies):
+    out = bytes([settings]) + (text.encode() if isinstance(text, str) else text)
+    for r in replies:
+        if isinstance(r, (dict, list)):
+            r = json.dumps(r, separators=(",", ":"))
+        out += b"\x00" + (r.encode() if isinstance(r, str) else r)
+    return out
+
+
+def download(files, job=JOB):
+    return {"id": job, "files": {k: (b64(v) if not isinstance(v, RawValue) else v.v)
+                                 for k, v in files.items()}}
+
+
+def admin():
+    w = lambda name, *a: write("admin", name, admin_seed(*a))
+    w("check-status-client", 0, "check_status client", CLIENTS)
+    w("check-status-server", 0, "check_status server", SERVER_STATUS)
+    w("list-jobs", 0, "list_jobs", JOBS)
+    w("list-jobs-streamed", 4, "list_jobs " + JOB, JOBS)
+    w("abort-job", 0, "abort_job " + JOB, {"aborted": JOB})
+    w("remove-client-error", 0, "remove_client site-9", "!no client 'site-9'")
+    w("shutdown", 0, "shutdown client all", {"shutdown": "all"})
+    w("submit-job-not-sent", 2, "submit_job /tmp\nlist_jobs\n", JOBS)
+    w("download", 0, "download_job " + JOB,
+      download({"model.safetensors": MODEL, "metrics.json": [{"round": 1}],
+                "job.json": {"id": JOB}}))
+    w("download-streamed", 4, "download_job " + JOB, download({"metrics.csv": "round\n1\n"}))
+    w("download-bad-names", 0, "download_job " + JOB,
+      download({"../x": "x", "/abs": "x", ".hidden": "x", "a/b": "x", "": "x", "ok": "x"}))
+    w("download-value-not-string", 0, "download_job " + JOB,
+      download({"model.safetensors": RawValue(5)}))
+    w("download-bad-base64", 0, "download_job " + JOB, download({"m": RawValue("e!==")}))
+    w("download-64-files", 0, "download_job " + JOB,
+      download({"f%02d" % i: "x" for i in range(64)}))
+    w("download-65-files", 0, "download_job " + JOB,
+      download({"f%02d" % i: "x" for i in range(65)}))
+    # The id asked for names the folder: the server's answer may not name another one.
+    w("download-other-id", 0, "download_job " + JOB, download({"ok": "x"}, "other-job"))
+    w("download-reply-id-traversal", 0, "download_job " + JOB, download({"ok": "x"}, "../../x"))
+    w("download-reply-no-id", 0, "download_job " + JOB, {"files": {"ok": b64("x")}})
+    for tag, what in {"traversal": "../../x", "dot": ".", "dotdot": "..", "absolute": "/tmp/x",
+                      "hidden": ".x"}.items():
+        w("download-id-" + tag, 0, "download_job " + what, download({"ok": "x"}, what))
+    w("reply-not-json", 0, "check_status client", "<html>")
+    w("reply-empty", 0, "list_jobs", "", "")  # a last empty reply would read as none
+    w("reply-array", 0, "list_jobs", [1, 2])
+    w("reply-clients-not-strings", 0, "check_status client",
+      {"clients": [{"name": 5, "address": None}], "x": {"y": [1]}})
+    w("interactive", 2, "check_status client\nlist_jobs\r\n\nabort_job " + JOB + "\nbye\n",
+      CLIENTS, JOBS, "!job already FINISHED:COMPLETED")
+    w("interactive-local", 2, "help\n?\nhelp list_jobs\nhelp nope\nfrobnicate\nquit\nlist_jobs\n")
+    w("interactive-eof-no-newline", 2, "list_jobs", JOBS)
+    w("interactive-long-line", 2, "x" * 1500 + "\nlist_jobs\n", JOBS)
+    w("interactive-1023", 2, "list_jobs " + "j" * 1013 + "\nlist_jobs\n", JOBS, JOBS)
+    w("interactive-1023-crlf", 2, "list_jobs " + "j" * 1013 + "\r\nlist_jobs " + "k" * 1014 +
+      "\r\nlist_jobs\n", JOBS, JOBS)
+    # A '\r' early in a line longer than the old 2047-byte read: the tail past the read was
+    # taken for a line of its own, and ran.
+    w("interactive-cr-tail", 2, "list_jobs\r" + "z" * 2037 + "check_status server\nbye\n",
+      JOBS, SERVER_STATUS)
+    # The same with a NUL, which the --cmd text cannot hold: admin_read_line alone reads it.
+    w("stdin-nul-tail", 2, "list_jobs\n", JOBS, "z" * 2037 + "check_status server\n")
+    w("command-too-long", 0, "list_jobs " + "j" * 1100, JOBS)
+    w("command-1023", 0, "list_jobs " + "j" * 1013, JOBS)
+    w("verb-too-long", 0, "v" * 70 + " x", "!unknown command")
+    w("arg-too-long", 0, "remove_client " + "s" * 300, "!command word too long")
+    w("shutdown-name-too-long", 0, "shutdown client " + "s" * 300, "!command word too long")
+    w("whitespace", 0, " \tcheck_status\t\vclient \n", CLIENTS)
+    w("vtab-in-name", 0, "remove_client site-1\vjunk", {"removed": "site-1"})
+    w("empty-command", 0, "", "!empty command")
+    w("no-reply", 0, "check_status client")
+
+
 def main():
     which = sys.argv[1:] or ["kitcfg", "bundle", "executor", "admin"]
     for name in which:

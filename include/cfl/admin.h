@@ -8,7 +8,8 @@
  * how a console waits for a person to type without starving the session's heartbeats.
  *
  * Two commands touch local files: `submit_job FOLDER` sends the folder's regular files (at most
- * 64 of 16 MiB), and `download_job ID` writes the job's files into <kit>/transfer/<ID>/.
+ * 64 of 16 MiB), and `download_job ID` writes the job's files into <kit>/transfer/<ID>/ (ID a
+ * plain name; the server's answer must be for that job, with at most 64 plain file names).
  *
  * Threads: everything runs on the thread that called cfl_admin_run(), in its event loop; the
  * callbacks run there, and the other functions may only be called from those callbacks. */
@@ -54,7 +55,8 @@ int cfl_admin_run(const char *kit_dir, const struct cfl_admin_ops *ops, struct c
 /* Sends one command line ("list_jobs", "submit_job ./my-job", ...); its reply comes through
  * ops->reply, then ops->ready. Returns 0, or a CFL_E* code with `e` set and no callback:
  * CFL_EAGAIN while another command waits for its reply, CFL_ECLOSED once the connection is
- * gone, CFL_EINVAL for an empty or too long line (1023 bytes), or the reason a job folder
+ * gone, CFL_EINVAL for an empty or too long line (1023 bytes) or a download_job whose id is
+ * not a plain name (empty, holding '/', or starting with '.'), or the reason a job folder
  * cannot be sent. */
 int cfl_admin_send(struct cfl_admin *s, const char *line, struct cfl_err *e);
 

@@ -34,6 +34,7 @@ struct cfl_admin {
 	int waiting, ended;
 	char transfer[PATH_MAX]; /* where download_job writes */
 	char line[LINE_MAX_BYTES], verb[64];
+	char job[LINE_MAX_BYTES]; /* download_job: the id asked for */
 	/* the reply, collected (NUL-terminated) */
 	char *body;
 	size_t len, cap;
@@ -54,11 +55,34 @@ static void reset_buffers(struct cfl_admin *s)
 
 /* --- download_job: the bundle's files go to <transfer>/<job id>/ ----------------------------- */
 
-/* A job id or file name from the server becomes one path component: nothing leaves the
- * folder it is written into. */
+/* A job id or file name becomes one path component: nothing leaves the folder it is written
+ * into, and nothing is hidden in it. */
 static int plain_name(const char *n)
 {
 	return n != NULL && n[0] != '\0' && n[0] != '.' && strchr(n, '/') == NULL;
+}
+
+/* The files object of a download: at most JOB_FILES_MAX, each a plain name with a string
+ * value. Checked whole before anything is written. */
+static int check_files(json_t *files, struct cfl_err *e)
+{
+	const char *name;
+	json_t *v;
+
+	if (!json_is_object(files))
+		return cfl_err_set(e, CFL_EPROTO, "the server's answer is not a job download");
+	if (json_object_size(files) > JOB_FILES_MAX)
+		return cfl_err_set(e, CFL_EPROTO, "the server sent %zu files (%d at most)",
+		                   json_object_size(files), JOB_FILES_MAX);
+	json_object_foreach (files, name, v) {
+		if (!plain_name(name))
+			return cfl_err_set(e, CFL_EPROTO, "the server sent a bad file name '%s'",
+			                   name);
+		if (!json_is_string(v))
+			return cfl_err_set(e, CFL_EPROTO, "the server sent '%s' not as a string",
+			                   name);
+	}
+	return 0;
 }
 
 static int save_files(json_t *files, const char *dir, struct cfl_err *e)
@@ -72,9 +96,6 @@ static int save_files(json_t *files, const char *dir, struct cfl_err *e)
 		size_t n = 0;
 		int rc;
 
-		if (!plain_name(name) || !json_is_string(v))
-			return cfl_err_set(e, CFL_EPROTO, "the server sent a bad file name '%s'",
-			                   name);
 		if (cfl_base64_decode(json_string_value(v), json_string_length(v), &raw, &n) != 0)
 			return cfl_err_set(e, CFL_EPROTO, "the server sent '%s' garbled", name);
 		if (cfl__path_join(path, sizeof(path), dir, name) != 0)
@@ -88,6 +109,8 @@ static int save_files(json_t *files, const char *dir, struct cfl_err *e)
 	return 0;
 }
 
+/* The files go to <transfer>/<the id asked for>/ (cfl_admin_send checked it is a plain name);
+ * the answer must be for that job, or the server would pick the folder. */
 static int save_download(struct cfl_admin *s, char *dir, size_t size, struct cfl_err *e)
 {
 	json_t *res = json_loadb(s->body, s->len, 0, NULL);
@@ -95,11 +118,16 @@ static int save_download(struct cfl_admin *s, char *dir, size_t size, struct cfl
 	json_t *files = json_object_get(res, "files");
 	int rc;
 
-	if (!plain_name(id) || !json_is_object(files))
+	if (id == NULL)
 		rc = cfl_err_set(e, CFL_EPROTO, "the server's answer is not a job download");
-	else if (snprintf(dir, size, "%s/%s", s->transfer, id) >= (int)size)
+	else if (strcmp(id, s->job) != 0)
+		rc = cfl_err_set(e, CFL_EPROTO, "the server's answer is for job '%s', not '%s'", id,
+		                 s->job);
+	else
+		rc = check_files(files, e);
+	if (rc == 0 && snprintf(dir, size, "%s/%s", s->transfer, s->job) >= (int)size)
 		rc = cfl_err_set(e, CFL_ETOOBIG, "path too long in '%s'", s->transfer);
-	else if ((rc = cfl__fs_mkdirs(dir, 0700, e)) == 0)
+	if (rc == 0 && (rc = cfl__fs_mkdirs(dir, 0700, e)) == 0)
 		rc = save_files(files, dir, e);
 	json_decref(res);
 	if (rc != 0)
@@ -131,6 +159,8 @@ static void finished(struct cfl_admin *s, int status, const char *reason)
 		} else {
 			r.status = e.code;
 			r.error = e.msg;
+			r.body = "";
+			r.len = 0;
 		}
 	}
 	s->ops.reply(s, &r, s->ops.arg);
@@ -274,6 +304,14 @@ int cfl_admin_send(struct cfl_admin *s, const char *line, struct cfl_err *e)
 	snprintf(s->line, sizeof(s->line), "%s", line);
 	s->verb[0] = '\0';
 	sscanf(line, "%63s %4095s", s->verb, what);
+	if (strcmp(s->verb, "download_job") == 0) {
+		/* The id names the folder the files go to. */
+		if (!plain_name(what))
+			return cfl_err_set(e, CFL_EINVAL,
+			                   "cannot download job '%s': a job id is a plain name",
+			                   what);
+		snprintf(s->job, sizeof(s->job), "%s", what);
+	}
 	if (strcmp(s->verb, "submit_job") == 0) {
 		/* The server gets the bundle, not the local folder name. */
 		if ((rc = pack_folder(s, what, e)) != 0)
@@ -336,16 +374,31 @@ const struct cfl_admin_ops *cfl__admin_ops(const struct cfl_admin *s)
 	return &s->ops;
 }
 
-int cfl_admin_run(const char *kit_dir, const struct cfl_admin_ops *ops, struct cfl_err *e)
+struct cfl_admin *cfl__admin_new(const struct cfl_admin_ops *ops)
 {
 	struct cfl_admin *s = calloc(1, sizeof(*s));
+
+	if (s != NULL)
+		s->ops = *ops;
+	return s;
+}
+
+void cfl__admin_free(struct cfl_admin *s)
+{
+	if (s == NULL)
+		return;
+	reset_buffers(s);
+	free(s);
+}
+
+int cfl_admin_run(const char *kit_dir, const struct cfl_admin_ops *ops, struct cfl_err *e)
+{
+	struct cfl_admin *s = cfl__admin_new(ops);
 	int rc;
 
 	if (s == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	s->ops = *ops;
 	rc = cfl__client_run_admin(kit_dir, s, e);
-	reset_buffers(s);
-	free(s);
+	cfl__admin_free(s);
 	return rc;
 }

@@ -9,6 +9,12 @@
 /* Called once when the session ends: 0, or a CFL_E* code and its reason. */
 typedef void (*cfl__admin_done_fn)(int status, const char *reason, void *arg);
 
+/* A session with `ops` (copied), not started: cfl_admin_run() runs it over a client; the fuzz
+ * target (fuzz/fuzz_admin.c) starts it over its own peer. NULL when out of memory. */
+struct cfl_admin *cfl__admin_new(const struct cfl_admin_ops *ops);
+/* Frees `s` (NULL is a no-op); its peer must be gone or no longer used. */
+void cfl__admin_free(struct cfl_admin *s);
+
 /* cfl_client_run() for an admin kit: logs in, then drives session `s` (admin_session.c). */
 int cfl__client_run_admin(const char *kit_dir, struct cfl_admin *s, struct cfl_err *e);
 

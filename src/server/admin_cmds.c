@@ -152,16 +152,47 @@ static json_t *jobs_cmd(struct areq *r, const char *verb, const char *arg, char 
 	return NULL;
 }
 
-static json_t *run(struct areq *r, char *err, size_t en)
+#define BLANKS " \t\n\v\f\r" /* isspace() in the C locale, whatever the process's locale */
+
+/* Copies the next word of *s into buf ("" when there is none) and moves *s past it. -1 when it
+ * does not fit: a word is never cut. */
+static int next_word(const char **s, char *buf, size_t size)
+{
+	const char *p = *s + strspn(*s, BLANKS);
+	size_t n = strcspn(p, BLANKS);
+
+	if (n >= size)
+		return -1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	*s = p + n;
+	return 0;
+}
+
+int cfl__admin_cmd_parse(const char *line, struct cfl__admin_cmd *c, char *err, size_t en)
+{
+	const char *s = line;
+
+	memset(c, 0, sizeof(*c));
+	if (next_word(&s, c->verb, sizeof(c->verb)) != 0 ||
+	    next_word(&s, c->arg, sizeof(c->arg)) != 0 ||
+	    next_word(&s, c->arg2, sizeof(c->arg2)) != 0) {
+		snprintf(err, en, "command word too long (%zu bytes at most, %zu for the verb)",
+		         sizeof(c->arg) - 1, sizeof(c->verb) - 1);
+		return CFL_EINVAL;
+	}
+	if (c->verb[0] == '\0') {
+		snprintf(err, en, "empty command");
+		return CFL_EINVAL;
+	}
+	return 0;
+}
+
+static json_t *run(struct areq *r, struct cfl__admin_cmd *c, char *err, size_t en)
 {
 	struct admin *a = r->a;
-	const char *role = r->role;
-	char verb[64] = "", arg[256] = "";
+	const char *role = r->role, *verb = c->verb, *arg = c->arg;
 
-	if (sscanf(r->cmd, "%63s %255s", verb, arg) < 1) {
-		snprintf(err, en, "empty command");
-		return NULL;
-	}
 	if (!allowed(role, verb)) {
 		snprintf(err, en, "role '%s' may not run %s", role[0] ? role : "-", verb);
 		return NULL;
@@ -169,14 +200,12 @@ static json_t *run(struct areq *r, char *err, size_t en)
 	if (strcmp(verb, "check_status") == 0)
 		return check_status(a, arg, err, en);
 	if (strcmp(verb, "shutdown") == 0) {
-		char who[256] = "";
-
-		if (sscanf(r->cmd, "%*s %*s %255s", who) != 1 || strcmp(arg, "client") != 0) {
+		if (c->arg2[0] == '\0' || strcmp(arg, "client") != 0) {
 			snprintf(err, en, "usage: shutdown client NAME|all");
 			return NULL;
 		}
-		cfl_msg_hub_foreach(a->hub, shutdown_one, who);
-		return json_pack("{s:s}", "shutdown", who);
+		cfl_msg_hub_foreach(a->hub, shutdown_one, c->arg2);
+		return json_pack("{s:s}", "shutdown", c->arg2);
 	}
 	if (strcmp(verb, "remove_client") == 0) {
 		if (cfl_auth_server_remove(a->auth, arg, "removed by an admin") != 0) {
@@ -193,22 +222,26 @@ static void reply_text(struct areq *r, const char *text, size_t len);
 static void areq_run(struct areq *r)
 {
 	struct cfl_err e = {0};
-	char err[CFL_ERR_MSG_MAX] = "", verb[64] = "", arg[256] = "";
+	struct cfl__admin_cmd c;
+	char err[CFL_ERR_MSG_MAX] = "";
 	json_t *res;
 	char *text;
 	size_t len;
 
 	CFL_INFO("admin %s: %s", r->who, r->cmd);
-	if (sscanf(r->cmd, "%63s %255s", verb, arg) >= 1 && strcmp(verb, "download_job") == 0 &&
-	    allowed(r->role, verb)) {
-		if (cfl_jobs_download(r->a->jobs, arg, &text, &len, &e) != 0) {
+	if (cfl__admin_cmd_parse(r->cmd, &c, err, sizeof(err)) != 0) {
+		cfl_peer_reply_error(r->peer, r->id, "failed", err);
+		return;
+	}
+	if (strcmp(c.verb, "download_job") == 0 && allowed(r->role, c.verb)) {
+		if (cfl_jobs_download(r->a->jobs, c.arg, &text, &len, &e) != 0) {
 			cfl_peer_reply_error(r->peer, r->id, "failed", e.msg);
 			return;
 		}
 		reply_text(r, text, len);
 		return;
 	}
-	res = run(r, err, sizeof(err));
+	res = run(r, &c, err, sizeof(err));
 	if (res == NULL) {
 		cfl_peer_reply_error(r->peer, r->id, "failed", err[0] ? err : "failed");
 		return;

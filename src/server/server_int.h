@@ -18,4 +18,16 @@ struct cfl__server_info {
 int cfl__server_admin_init(struct cfl_msg_hub *hub, struct cfl_auth_server *auth,
                            struct cfl_jobs *jobs, const struct cfl__server_info *info);
 
+/* An admin command line split into words: the verb and the two words after it (more are
+ * ignored: no command takes more). */
+struct cfl__admin_cmd {
+	char verb[64], arg[256], arg2[256];
+};
+
+/* Splits `line` (an admin request's `cmd` header) at blanks (space, \t, \n, \v, \f, \r).
+ * Returns 0, or CFL_EINVAL with the reason in err[0..en) when it holds no word, or a word too
+ * long for its field: such a word is refused, never cut, since its first bytes may name
+ * another client or job. Exposed for fuzz/fuzz_admin.c. */
+int cfl__admin_cmd_parse(const char *line, struct cfl__admin_cmd *c, char *err, size_t en);
+
 #endif

@@ -102,6 +102,19 @@ check "a bad line gets its usage: $(sed -n 2p console.err)" \
 check "list_jobs with no jobs says so" grep -qx "no jobs" console.out
 check "nothing runs after bye" test "$(count console.out '^no jobs$')" -eq 1
 
+# --- lines and words too long: refused whole, never run in pieces or cut ----------------------------
+# An early '\r' used to end the read of a long line: its tail past 2047 bytes ran as a command.
+python3 -c 'import sys; sys.stdout.write("list_jobs\r" + "z" * 2037 + "check_status server\n" + "x" * 1500 + "\nbye\n")' |
+	adm >long.out 2>long.err
+rc=$?
+check "the console exits 0 after long lines (exit $rc)" test $rc -eq 0
+check "both long lines are refused: $(sort -u long.err)" \
+	test "$(count long.err '^error: the line is too long \(1023 bytes at most\)$')" -eq 2
+check "no piece of a long line ran" test ! -s long.out
+out=$(adm --cmd "remove_client $(printf '%0300d' 0)" 2>&1); rc=$?
+check "the server refuses a 300-byte client name, not its first 255 bytes (exit $rc): $out" \
+	sh -c "test $rc -eq 1 && test \"\$1\" = 'cfl: command word too long (255 bytes at most, 63 for the verb)'" _ "$out"
+
 # --- submit_job, list_jobs: plain answers and a table ------------------------------------------------
 out=$(adm --cmd "submit_job $CFL_SRC/examples/jobs/fedavg-digits" 2>&1); rc=$?
 id=$(echo "$out" | sed -n 's/^submitted job \([0-9a-f-]*\)$/\1/p')
