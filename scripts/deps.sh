@@ -6,7 +6,7 @@ set -eu
 
 what=${1:-check}
 build="cmake make gcc pkg-config libssl-dev openssl libyaml-dev libjansson-dev libedit-dev zlib1g-dev"
-check="$build libcmocka-dev clang clang-format libclang-rt-14-dev haproxy nginx-light stunnel4 iproute2 iputils-ping python3 procps"
+check="$build git libcmocka-dev clang clang-format libclang-rt-14-dev haproxy nginx-light stunnel4 iproute2 iputils-ping python3 procps"
 demo="$build dataset-fashion-mnist"
 
 case "$what" in

@@ -315,6 +315,7 @@ static int run_command(struct task *t, const struct cfl__job_plan *plan, struct 
 	char *argv[CFL__JOB_MAX_ARGS + 3];
 	size_t n = plan->argc, i;
 	json_t *info, *steps;
+	json_int_t count;
 	double loss;
 	pid_t pid;
 	int st = 0;
@@ -361,17 +362,17 @@ static int run_command(struct task *t, const struct cfl__job_plan *plan, struct 
 	/* Optional: update.safetensors.json {"steps": N, "loss": x}. */
 	info = json_load_file(meta, 0, NULL);
 	steps = json_object_get(info, "steps");
+	count = json_is_integer(steps) ? json_integer_value(steps) : 1;
 	loss = json_number_value(json_object_get(info, "loss"));
-	t->steps = json_is_integer(steps) ? (uint64_t)json_integer_value(steps) : 1;
-	t->loss = (float)loss;
 	json_decref(info);
 	/* The step count is this site's FedAvg weight: a positive count the server accepts. */
-	if (json_is_integer(steps) &&
-	    (json_integer_value(steps) <= 0 || json_integer_value(steps) > ((json_int_t)1 << 53)))
+	if (count <= 0 || count > ((json_int_t)1 << 53))
 		return cfl_err_set(e, CFL_EINVAL,
 		                   "'%s' reported %" JSON_INTEGER_FORMAT
 		                   " steps: not a positive count up to 2^53",
-		                   argv[0], json_integer_value(steps));
+		                   argv[0], count);
+	t->steps = (uint64_t)count;
+	t->loss = (float)loss;
 	if (!isfinite(t->loss))
 		return cfl_err_set(e, CFL_EINVAL, "'%s' reported a loss of %g: not a finite float",
 		                   argv[0], loss);

@@ -68,6 +68,15 @@ if command -v python3 >/dev/null 2>&1; then
 	rss=$(sed -n 's/^server peak RSS: \([0-9.]*\) MiB/\1/p' ext.out)
 	check "the server's peak memory for the external job stays under 64 MiB (${rss:-?} MiB)" \
 		lt "${rss:-1e9}" 64
+	# A program that reports a negative step count (its FedAvg weight) fails its round, named.
+	cp -r "$CFL_SRC/examples/jobs/external-python" "$T/negsteps"
+	sed -i 's/json.dump({"steps": len(mine),/json.dump({"steps": -len(mine),/' "$T/negsteps/train.py"
+	timeout 600 "$CFL_BIN" simulate "$T/negsteps" -n 2 -w "$T/neg" >neg.out 2>&1
+	rc=$?
+	check "a program reporting negative steps: the job fails (exit $rc)" \
+		sh -c "test $rc -eq 1 && grep -q FINISHED:EXECUTION_EXCEPTION neg.out"
+	check "the site says why: $(grep -ho "reported -[0-9]* steps[^\"]*" "$T"/neg/site-1.log | head -n 1)" \
+		grep -q "reported -[0-9]* steps: not a positive count" "$T/neg/site-1.log"
 else
 	echo "skipped external-python: no python3"
 fi
