@@ -26,7 +26,8 @@
 	X(EPROTO, -14, "protocol error")        \
 	X(EAUTH, -15, "authentication failed")  \
 	X(EAGAIN, -16, "try again")             \
-	X(EUNSUPP, -17, "not supported")
+	X(EUNSUPP, -17, "not supported")        \
+	X(EPERM, -18, "not permitted")
 
 enum cfl_errno {
 #define CFL__ERR_ENUM(name, val, text) CFL_##name = (val),
