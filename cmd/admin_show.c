@@ -240,6 +240,23 @@ static void show_rounds(json_t *metrics)
 	table_print(&t);
 }
 
+/* One job: what each site said of it (accepted, refused and why, failed and why). */
+static void show_sites(json_t *sites)
+{
+	struct table t = {.ncols = 3};
+	const char *head[] = {"site", "state", "reason"};
+	const char *name;
+	json_t *o;
+
+	table_row(&t, head);
+	json_object_foreach (sites, name, o) {
+		const char *row[3] = {name, str(o, "state"), str(o, "reason")};
+
+		table_row(&t, row);
+	}
+	table_print(&t);
+}
+
 static void show_jobs(json_t *res)
 {
 	json_t *jobs = json_object_get(res, "jobs"), *j;
@@ -273,6 +290,10 @@ static void show_jobs(json_t *res)
 	j = json_array_get(jobs, 0);
 	if (json_array_size(jobs) == 1 && str(j, "error") != NULL && str(j, "error")[0] != '\0')
 		printf("error: %s\n", str(j, "error"));
+	if (json_array_size(jobs) == 1 && json_object_size(json_object_get(j, "sites")) > 0) {
+		putchar('\n');
+		show_sites(json_object_get(j, "sites"));
+	}
 	if (json_array_size(jobs) == 1 && json_array_size(json_object_get(j, "metrics")) > 0) {
 		putchar('\n');
 		show_rounds(json_object_get(j, "metrics"));

@@ -139,4 +139,10 @@
 	X(SHA256)                 \
 	X(CMD)
 
+/* --- error statuses: the `status` word of an error REPLY that a peer acts on ------------------ */
+
+/* A site's decision not to take a job (its authorization or privacy policy, or the job's
+ * signature): final for that job, reported per site by list_jobs (docs/jobs.md). */
+#define CFL_STATUS_REFUSED "refused"
+
 #endif

@@ -35,6 +35,7 @@ struct part {
 	int idx;
 	enum part_state st;
 	uint64_t deployed_to; /* serial of the connection that has the job (0: none) */
+	int refused;          /* the site's policy refused the job: final for this run */
 	uint64_t steps;
 	double loss;
 	uint64_t sent; /* bytes of the global model streamed so far */
@@ -62,6 +63,7 @@ struct fedavg {
 
 static void round_check(struct fedavg *f);
 static void start_round(struct fedavg *f);
+static int too_few_left(struct fedavg *f);
 
 /* --- the run's lifetime -----------------------------------------------------------------------
  *
@@ -544,20 +546,31 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
                          const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
 {
 	struct part *p = arg;
+	char what[32] = "";
 
-	(void)fr;
 	(void)more;
 	(void)sink;
 	if (!call_end(p->f))
 		return;
 	if (status != 0) {
-		CFL_WARN("job %s: %s cannot take the job: %s", p->f->jb->id, p->name,
+		/* A refusal is the site's decision (its policy, privacy scope or the job's
+		 * signature): final for this job, reported per site. Anything else may pass. */
+		if (fr != NULL)
+			cfl_frame_header_str(fr, CFL_KEY_STATUS, what, sizeof(what));
+		p->refused = strcmp(what, CFL_STATUS_REFUSED) == 0;
+		CFL_WARN("job %s: %s %s the job: %s", p->f->jb->id, p->name,
+		         p->refused ? "refused" : "cannot take",
 		         reason ? reason : cfl_strerror(status));
+		cfl__job_site_state(p->f->jb, p->name, p->refused ? "refused" : "failed",
+		                    reason ? reason : cfl_strerror(status));
 		p->st = P_FAILED;
 		maybe_drop_global(p->f);
+		if (p->refused && too_few_left(p->f))
+			return;
 		round_check(p->f);
 		return;
 	}
+	cfl__job_site_state(p->f->jb, p->name, "accepted", "");
 	p->deployed_to = cfl_peer_serial(peer);
 	send_train(p->f, p, peer);
 	round_check(p->f);
@@ -601,8 +614,35 @@ static size_t connected(struct fedavg *f)
 	size_t n = 0;
 
 	for (size_t i = 0; i < f->n; i++)
-		n += peer_of(f, &f->parts[i]) != NULL;
+		n += !f->parts[i].refused && peer_of(f, &f->parts[i]) != NULL;
 	return n;
+}
+
+/* Ends the job when the sites that refused it leave fewer than min_clients that may take it
+ * (the job goes on with those that accepted when enough did). Returns 1 if it ended. */
+static int too_few_left(struct fedavg *f)
+{
+	size_t left = 0;
+	char why[CFL_ERR_MSG_MAX];
+	int n;
+
+	for (size_t i = 0; i < f->n; i++)
+		left += !f->parts[i].refused;
+	if ((int)left >= f->jb->min_clients)
+		return 0;
+	n = snprintf(why, sizeof(why),
+	             "%zu of %zu sites may run the job, fewer than min_clients %d:", left, f->n,
+	             f->jb->min_clients);
+	for (size_t i = 0; i < f->n && n > 0 && (size_t)n < sizeof(why); i++) {
+		const char *r = json_string_value(json_object_get(
+		        json_object_get(f->jb->site_states, f->parts[i].name), "reason"));
+
+		if (f->parts[i].refused)
+			n += snprintf(why + n, sizeof(why) - (size_t)n, " %s: %s;",
+			              f->parts[i].name, r != NULL ? r : "refused");
+	}
+	finish(f, JOB_EXCEPTION, why);
+	return 1;
 }
 
 static void start_round(struct fedavg *f)
@@ -638,7 +678,7 @@ static void start_round(struct fedavg *f)
 	}
 	for (size_t i = 0; i < f->n; i++) {
 		struct part *p = &f->parts[i];
-		struct cfl_peer *peer = peer_of(f, p);
+		struct cfl_peer *peer = p->refused ? NULL : peer_of(f, p);
 
 		if (peer != NULL)
 			dispatch(f, p, peer);

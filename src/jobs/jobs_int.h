@@ -42,6 +42,9 @@ struct job {
 	char **sites;
 	size_t n_sites;
 	json_t *metrics; /* array, one object per completed round */
+	/* What each site said of the job: {site: {"state": "accepted" | "refused" | "failed",
+	 * "reason": text}}; a refusal is final for the job (docs/jobs.md). */
+	json_t *site_states;
 };
 
 struct fedavg;
@@ -62,6 +65,9 @@ int cfl__job_finished(const struct job *jb);
 /* Writes the job's state record (job.json) and metrics. */
 int cfl__job_save(const struct job *jb);
 struct job *cfl__job_find(struct cfl_jobs *j, const char *id);
+/* Records what `site` said of the job (state "accepted", "refused" or "failed", and why) and
+ * saves the job. */
+void cfl__job_site_state(struct job *jb, const char *site, const char *state, const char *reason);
 /* Path of a file in the job's folder. */
 int cfl__job_path(const struct job *jb, const char *name, char *buf, size_t size);
 /* The job's bundle text (bundle.json), new buffer. */

@@ -51,6 +51,7 @@ static void job_free(struct job *jb)
 		return;
 	json_decref(jb->config);
 	json_decref(jb->metrics);
+	json_decref(jb->site_states);
 	for (size_t i = 0; i < jb->n_sites; i++)
 		free(jb->sites[i]);
 	free(jb->sites);
@@ -76,10 +77,11 @@ int cfl__job_save(const struct job *jb)
 
 	for (size_t i = 0; i < jb->n_sites; i++)
 		json_array_append_new(sites, json_string(jb->sites[i]));
-	v = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:s, s:o, s:O}", "id", jb->id, "name",
+	v = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:s, s:o, s:O, s:O}", "id", jb->id, "name",
 	              jb->name, "state", cfl__job_state_name(jb->state), "submitter", jb->submitter,
 	              "submitted_at", (json_int_t)jb->submitted_at, "rounds_done", jb->rounds_done,
-	              "error", jb->error, "sites", sites, "metrics", jb->metrics);
+	              "error", jb->error, "sites", sites, "metrics", jb->metrics, "site_states",
+	              jb->site_states);
 	if (v == NULL || cfl__job_path(jb, STATE_FILE, path, sizeof(path)) != 0)
 		rc = CFL_ENOMEM;
 	else
@@ -88,6 +90,20 @@ int cfl__job_save(const struct job *jb)
 	if (rc != 0)
 		CFL_ERROR("cannot save the state of job %s", jb->id);
 	return rc;
+}
+
+void cfl__job_site_state(struct job *jb, const char *site, const char *state, const char *reason)
+{
+	json_t *now = json_object_get(jb->site_states, site);
+	const char *was = json_string_value(json_object_get(now, "state"));
+	const char *why = json_string_value(json_object_get(now, "reason"));
+
+	/* Saved only when it changes: a site that takes the job every round says so once. */
+	if (was != NULL && why != NULL && strcmp(was, state) == 0 && strcmp(why, reason) == 0)
+		return;
+	json_object_set_new(jb->site_states, site,
+	                    json_pack("{s:s, s:s}", "state", state, "reason", reason));
+	cfl__job_save(jb);
 }
 
 /* --- bundles ---------------------------------------------------------------------------- */
@@ -226,6 +242,7 @@ int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const ch
 	snprintf(jb->submitter, sizeof(jb->submitter), "%s", submitter);
 	jb->submitted_at = (int64_t)time(NULL);
 	jb->metrics = json_array();
+	jb->site_states = json_object();
 	if (cfl__path_join(jb->dir, sizeof(jb->dir), j->dir, jb->id) != 0 ||
 	    cfl__fs_mkdirs(jb->dir, 0700, e) != 0 ||
 	    cfl__job_path(jb, "bundle.json", path, sizeof(path)) != 0 ||
@@ -276,8 +293,10 @@ char *cfl_jobs_list(struct cfl_jobs *j, const char *id)
 		if (id == NULL || strcmp(jb->id, id) == 0) {
 			json_t *o = job_json(jb);
 
-			if (id != NULL)
+			if (id != NULL) {
 				json_object_set(o, "metrics", jb->metrics);
+				json_object_set(o, "sites", jb->site_states);
+			}
 			json_array_append_new(arr, o);
 		}
 	}
@@ -388,6 +407,11 @@ static struct job *load_job(struct cfl_jobs *j, const char *id)
 
 		if (name != NULL && strcmp(name, state_names[s]) == 0)
 			jb->state = (enum job_state)s;
+	}
+	jb->site_states = json_incref(json_object_get(st, "site_states"));
+	if (!json_is_object(jb->site_states)) {
+		json_decref(jb->site_states);
+		jb->site_states = json_object();
 	}
 	jb->metrics = json_incref(json_object_get(st, "metrics"));
 	if (!json_is_array(jb->metrics)) {

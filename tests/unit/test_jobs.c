@@ -21,6 +21,7 @@
 #include "cfl/jobs.h"
 #include "cfl/model.h"
 #include "cfl/pki.h"
+#include "cfl/proto.h"
 #include "cfl/trainer.h"
 
 #include <jansson.h>
@@ -158,7 +159,10 @@ static void server_start(struct server *s, const char *tag)
 
 /* A site: the real executor, or a stand-in that takes the job and then, on task.train, either
  * drops its connection (drop) or never answers until the job is aborted (hang). */
-enum site_kind { SITE_REAL, SITE_DROP, SITE_HANG };
+enum site_kind { SITE_REAL, SITE_DROP, SITE_HANG, SITE_REFUSE };
+
+/* What a refusing stand-in says, as a site's policy would. */
+#define REFUSAL "site-2: byoc not granted to lead@a.org (lead: o:site)"
 
 struct site {
 	struct server *s;
@@ -235,6 +239,11 @@ static void fake_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	(void)p;
 	st->deploys++;
 	st->deploy_id = f->id;
+	if (st->kind == SITE_REFUSE) {
+		/* At the first frame, before any of the job: the rest of the body is cancelled. */
+		assert_int_equal(cfl_peer_reply_error(p, f->id, CFL_STATUS_REFUSED, REFUSAL), 0);
+		return;
+	}
 	if (more)
 		*sink = (struct cfl_msg_sink){fake_data, fake_deploy_end, st};
 	else
@@ -858,6 +867,71 @@ static void test_site_lost_mid_round(void **state)
 	server_stop(&s);
 }
 
+/* The state list_jobs ID shows for `site` ("accepted", "refused", "failed") and its reason. */
+static void site_state(struct cfl_jobs *j, const char *id, const char *site, char *state,
+                       char *reason, size_t size)
+{
+	char *text = cfl_jobs_list(j, id);
+	json_t *root = json_loads(text, 0, NULL);
+	json_t *o = json_object_get(
+	        json_object_get(json_array_get(json_object_get(root, "jobs"), 0), "sites"), site);
+
+	free(text);
+	snprintf(state, size, "%s",
+	         o != NULL ? json_string_value(json_object_get(o, "state")) : "");
+	snprintf(reason, size, "%s",
+	         o != NULL ? json_string_value(json_object_get(o, "reason")) : "");
+	json_decref(root);
+}
+
+/* A site that refuses the job: asked once, never again for that job; the job goes on with the
+ * site that accepted (min_clients 1), and list_jobs shows both sites' answers. */
+static void test_site_refuses(void **state)
+{
+	char *b = synthetic_job(2, 1, "[\"@ALL\"]", "refused"), id[64], st[256], why[256];
+	struct server s;
+	struct site *no;
+
+	(void)state;
+	server_start(&s, "jobs-refuse");
+	site_join(&s, "site-1", SITE_REAL);
+	no = site_join(&s, "site-2", SITE_REFUSE);
+	submit(&s, b, id);
+	free(b);
+	wait_status(&s, id, "FINISHED:COMPLETED", JOB_WAIT_MS);
+	assert_int_equal(no->deploys, 1);
+	assert_int_equal(no->trains, 0);
+	site_state(s.jobs, id, "site-2", st, why, sizeof(st));
+	assert_string_equal(st, "refused");
+	assert_string_equal(why, REFUSAL);
+	site_state(s.jobs, id, "site-1", st, why, sizeof(st));
+	assert_string_equal(st, "accepted");
+	assert_true(logged("site-2 refused the job: " REFUSAL, NULL));
+	expect_model(&s, id, 4, 2.0f);
+	server_stop(&s);
+}
+
+/* Refusals that leave fewer than min_clients sites end the job at once, naming them. */
+static void test_refusals_below_min_clients(void **state)
+{
+	char *b = synthetic_job(2, 2, "[\"@ALL\"]", "refused2"), id[64];
+	struct job_view v;
+	struct server s;
+
+	(void)state;
+	server_start(&s, "jobs-refuse2");
+	site_join(&s, "site-1", SITE_REAL);
+	site_join(&s, "site-2", SITE_REFUSE);
+	submit(&s, b, id);
+	free(b);
+	wait_status(&s, id, "FINISHED:EXECUTION_EXCEPTION", JOB_WAIT_MS);
+	assert_int_equal(view(s.jobs, id, &v), 0);
+	assert_string_equal(v.error, "1 of 2 sites may run the job, fewer than min_clients 2: "
+	                             "site-2: " REFUSAL ";");
+	view_release(&v);
+	server_stop(&s);
+}
+
 /* The same loss with min_clients 2: the round fails, and the job with it. */
 static void test_site_lost_below_min_clients(void **state)
 {
@@ -975,6 +1049,8 @@ int main(void)
 	        cmocka_unit_test(test_fedavg_digits),
 	        cmocka_unit_test(test_site_lost_mid_round),
 	        cmocka_unit_test(test_site_lost_below_min_clients),
+	        cmocka_unit_test(test_site_refuses),
+	        cmocka_unit_test(test_refusals_below_min_clients),
 	        cmocka_unit_test(test_min_clients_not_met),
 	        cmocka_unit_test(test_abort_running),
 	};
