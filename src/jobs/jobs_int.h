@@ -5,6 +5,8 @@
 #include "cfl/frame.h"
 #include "cfl/jobs.h"
 #include "cfl/loop.h"
+#include "cfl/manifest.h"
+#include "cfl/pki.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -77,6 +79,10 @@ int cfl__job_safe_name(const char *n);
  * saying why. The in-memory half of cfl_jobs_submit(), and the bundle fuzz target's. */
 int cfl__job_parse_bundle(const char *text, size_t len, json_t **bundle, json_t **config,
                           json_t **meta, struct cfl_err *e);
+/* cfl_manifest_verify_bundle() on a bundle already parsed (manifest.c). */
+int cfl__manifest_verify_json(json_t *bundle, const struct cfl_pki_cert *ca, time_t at,
+                              struct cfl_job_signer *who, struct cfl_err *e);
+
 /* Reads the workflow settings of config.json (docs/jobs.md) into `jb`, which then holds a
  * reference to `config`. Returns 0 or CFL_ECONFIG. */
 int cfl__job_settings(struct job *jb, json_t *config, struct cfl_err *e);
