@@ -99,6 +99,7 @@ static void start_action(struct client *c)
 	}
 	if (c->act->kind == CFL_ACT_ADMIN) {
 		char transfer[PATH_MAX];
+		struct cfl__admin_kit kit = {transfer, c->cfg.cert, c->cfg.key};
 
 		if (c->admin == NULL) {
 			finish(c, CFL_EINVAL, "admin sessions run through cfl_admin_run");
@@ -109,7 +110,7 @@ static void start_action(struct client *c)
 			finish(c, CFL_ETOOBIG, "kit path too long");
 			return;
 		}
-		cfl__admin_start(c->admin, c->peer, transfer, admin_done, c);
+		cfl__admin_start(c->admin, c->peer, &kit, admin_done, c);
 	}
 }
 
