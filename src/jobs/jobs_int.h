@@ -57,6 +57,7 @@ struct cfl_jobs {
 	struct fedavg *run;     /* the running job, or NULL */
 	struct fedavg *retired; /* finished runs whose last calls are still out */
 	uint64_t sched_timer;
+	struct cfl_pki_cert *ca; /* checks the signatures of submitted jobs */
 };
 
 const char *cfl__job_state_name(enum job_state s);

@@ -19,6 +19,7 @@
 #include "cfl/conn.h"
 #include "cfl/executor.h"
 #include "cfl/jobs.h"
+#include "cfl/manifest.h"
 #include "cfl/model.h"
 #include "cfl/pki.h"
 #include "cfl/trainer.h"
@@ -34,7 +35,8 @@ static const char jobp_yml[] = "api_version: 3\n"
                                "participants:\n"
                                "  - {name: server1, type: server, org: test}\n"
                                "  - {name: site-1, type: client, org: test}\n"
-                               "  - {name: site-2, type: client, org: test}\n";
+                               "  - {name: site-2, type: client, org: test}\n"
+                               "  - {name: admin@test.org, type: admin, org: test, role: lead}\n";
 
 static char prod[PATH_MAX];
 
@@ -47,22 +49,60 @@ static const char *kit(char *buf, size_t size, const char *who, const char *file
 
 /* --- bundles --------------------------------------------------------------------------------- */
 
-/* {"files": {name: base64(text)...}} for the NULL-terminated name/text pairs. */
-static char *bundle_of(const char *const *pairs)
+/* Signs bundle `b` as admin@test.org does, when its names allow a manifest. */
+static void sign(json_t *b, const struct cfl_manifest *m, int ok)
+{
+	char key_path[PATH_MAX], crt_path[PATH_MAX];
+	struct cfl_manifest_signed sig;
+	struct cfl_pki_key *key = NULL;
+	struct cfl_pki_cert *crt = NULL;
+	struct cfl_err e = {0};
+
+	if (!ok)
+		return; /* a bundle the server refuses before it looks at signatures */
+	kit(key_path, sizeof(key_path), "admin@test.org", "client.key");
+	kit(crt_path, sizeof(crt_path), "admin@test.org", "client.crt");
+	assert_int_equal(cfl_pki_key_load(key_path, &key, &e), 0);
+	assert_int_equal(cfl_pki_cert_load(crt_path, &crt, &e), 0);
+	if (cfl_manifest_sign(m, key, crt, &sig, &e) != 0)
+		fail_msg("sign: %s", e.msg);
+	json_object_set_new(b, "manifest", json_string(sig.manifest));
+	json_object_set_new(b, "signature", json_string(sig.signature));
+	json_object_set_new(b, "certificate", json_string(sig.certificate));
+	cfl_manifest_signed_release(&sig);
+	cfl_pki_cert_free(crt);
+	cfl_pki_key_free(key);
+}
+
+/* {"files": {name: base64(text)...}} for the NULL-terminated name/text pairs, signed by the
+ * admin when `signed_by_admin`. */
+static char *bundle_with(const char *const *pairs, int signed_by_admin)
 {
 	json_t *files = json_object(), *b;
+	struct cfl_manifest *m = calloc(1, sizeof(*m));
 	char *text, *b64;
+	int ok = 1;
 
+	assert_non_null(m);
 	for (size_t i = 0; pairs[i] != NULL; i += 2) {
 		assert_int_equal(cfl_base64_encode(pairs[i + 1], strlen(pairs[i + 1]), &b64), 0);
 		json_object_set_new(files, pairs[i], json_string(b64));
 		free(b64);
+		ok = ok &&
+		     cfl_manifest_add(m, pairs[i], pairs[i + 1], strlen(pairs[i + 1]), NULL) == 0;
 	}
 	b = json_pack("{s:o}", "files", files);
+	sign(b, m, ok && signed_by_admin);
+	free(m);
 	text = json_dumps(b, JSON_COMPACT);
 	json_decref(b);
 	assert_non_null(text);
 	return text;
+}
+
+static char *bundle_of(const char *const *pairs)
+{
+	return bundle_with(pairs, 1);
 }
 
 /* A job of the built-in executor on the synthetic model. */
@@ -121,9 +161,11 @@ static void srv_down(struct cfl_peer *p, int code, const char *reason, void *arg
 
 static void jobs_open(struct server *s)
 {
+	char ca[PATH_MAX];
+	struct cfl_jobs_cfg cfg = {s->jobs_dir, kit(ca, sizeof(ca), "server1", "rootCA.pem")};
 	struct cfl_err e = {0};
 
-	if (cfl_jobs_new(s->hub, s->auth, s->jobs_dir, &s->jobs, &e) != 0)
+	if (cfl_jobs_new(s->hub, s->auth, &cfg, &s->jobs, &e) != 0)
 		fail_msg("jobs: %s", e.msg);
 }
 
@@ -919,6 +961,37 @@ static void test_min_clients_not_met(void **state)
 	server_stop(&s);
 }
 
+/* The job's signature: the server refuses a job its submitter did not sign at submission. */
+static void test_signatures(void **state)
+{
+	const char *pairs[] = {"config.json",
+	                       "{\"workflow\": {\"name\": \"fedavg\", \"num_rounds\": 1}, "
+	                       "\"executor\": {\"type\": \"builtin\", \"dataset\": \"synthetic\"}}",
+	                       NULL};
+	char *b = bundle_with(pairs, 0), id[64] = "";
+	struct cfl_err e = {0};
+	struct server s;
+
+	(void)state;
+	server_start(&s, "jobs-signed");
+	assert_int_equal(cfl_jobs_submit(s.jobs, b, strlen(b), "admin@test.org", id, &e),
+	                 CFL_EVERIFY);
+	assert_string_equal(e.msg, "the job is not signed (it needs 'manifest', 'signature' and "
+	                           "'certificate' strings)");
+	free(b);
+	/* Signed by admin@test.org, submitted by another admin. */
+	b = bundle_of(pairs);
+	assert_int_equal(cfl_jobs_submit(s.jobs, b, strlen(b), "lead@test.org", id, &e),
+	                 CFL_EVERIFY);
+	assert_string_equal(e.msg,
+	                    "the job is signed by 'admin@test.org', not by 'lead@test.org' who "
+	                    "submits it");
+	assert_string_equal(id, "");
+	assert_int_equal(entries(s.jobs_dir), 0);
+	free(b);
+	server_stop(&s);
+}
+
 /* An admin aborts a running job: its sites are told, its state says why. */
 static void test_abort_running(void **state)
 {
@@ -977,6 +1050,7 @@ int main(void)
 	        cmocka_unit_test(test_site_lost_below_min_clients),
 	        cmocka_unit_test(test_min_clients_not_met),
 	        cmocka_unit_test(test_abort_running),
+	        cmocka_unit_test(test_signatures),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
