@@ -305,8 +305,13 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 
 		if (snprintf(dir, sizeof(dir), "%s/jobs", c->cfg.kit_dir) >= (int)sizeof(dir))
 			return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
-		if ((rc = cfl_executor_new(c->hub, dir, c->cfg.name, on_shutdown_request, c,
-		                           &c->exec, e)) != 0)
+		struct cfl_executor_cfg xc = {.work_dir = dir,
+		                              .site = c->cfg.name,
+		                              .root_ca = c->cfg.root_ca,
+		                              .on_shutdown = on_shutdown_request,
+		                              .arg = c};
+
+		if ((rc = cfl_executor_new(c->hub, &xc, &c->exec, e)) != 0)
 			return rc;
 	}
 	c->backoff_ms = BACKOFF_MIN_MS;

@@ -130,9 +130,23 @@ struct cfl__job_plan {
 };
 int cfl__executor_plan(json_t *cfg, struct cfl__job_plan *p, struct cfl_err *e);
 
-/* Unpacks a job bundle (job.deploy's body) into <work dir>/<job>/ and keeps its config.json
- * for the job's tasks. `job` must be a valid job id. Returns 0 or a CFL_E* code with `e`. */
+/* What the site does with a job.deploy body: checks the bundle's signature against the
+ * site's root CA and every file against the signed manifest (cfl/manifest.h) before anything
+ * of the job is written or read, then unpacks it (cfl__executor_unpack) and keeps the
+ * verified submitter for the job. `job` must be a valid job id. Returns 0, or a CFL_E* code
+ * with `e` naming what failed ("'config.json' does not match its signed digest"); a refused
+ * job leaves nothing of it on the site, a copy deployed earlier included. */
+int cfl__executor_deploy(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
+                         struct cfl_err *e);
+
+/* Unpacks a job bundle whose signature cfl__executor_deploy checked into <work dir>/<job>/ and
+ * keeps its config.json for the job's tasks; the fuzz targets call it directly, since they
+ * cannot sign what they make up. Returns 0 or a CFL_E* code with `e`. */
 int cfl__executor_unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
                          struct cfl_err *e);
+
+/* Who submitted a job deployed on this site, from the certificate that signed it (never from
+ * the server's word): for site policy. NULL when the job is not deployed here. Loop thread. */
+const struct cfl_job_signer *cfl__executor_submitter(struct cfl_executor *x, const char *job);
 
 #endif

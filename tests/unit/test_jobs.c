@@ -23,6 +23,7 @@
 #include "cfl/model.h"
 #include "cfl/pki.h"
 #include "cfl/trainer.h"
+#include "jobs/jobs_int.h"
 
 #include <jansson.h>
 #include <sys/stat.h>
@@ -340,11 +341,12 @@ static struct site *site_new(struct server *s, const char *name, enum site_kind 
 	cfl_msg_hub_on_peer(st->hub, site_up, site_down, st);
 	if (kind == SITE_REAL) {
 		static int serial;
+		struct cfl_executor_cfg xc = {st->work, name, ca, NULL, NULL};
 		char sub[64];
 
 		snprintf(sub, sizeof(sub), "work%d-%s", serial++, name);
 		path_join(st->work, sizeof(st->work), tmp_dir, sub);
-		if (cfl_executor_new(st->hub, st->work, name, NULL, NULL, &st->exec, &e) != 0)
+		if (cfl_executor_new(st->hub, &xc, &st->exec, &e) != 0)
 			fail_msg("executor: %s", e.msg);
 	} else {
 		assert_int_equal(cfl_msg_hub_handle(st->hub, "job.deploy", fake_deploy, st), 0);
@@ -961,16 +963,20 @@ static void test_min_clients_not_met(void **state)
 	server_stop(&s);
 }
 
-/* The job's signature: the server refuses a job its submitter did not sign at submission. */
+/* The job's signature: the server refuses a job its submitter did not sign at submission; a
+ * site refuses a job changed after it (here in the server's store), naming the file, and the
+ * server logs the refusal per site. */
 static void test_signatures(void **state)
 {
 	const char *pairs[] = {"config.json",
 	                       "{\"workflow\": {\"name\": \"fedavg\", \"num_rounds\": 1}, "
 	                       "\"executor\": {\"type\": \"builtin\", \"dataset\": \"synthetic\"}}",
 	                       NULL};
-	char *b = bundle_with(pairs, 0), id[64] = "";
+	char *b = bundle_with(pairs, 0), id[64] = "", path[PATH_MAX], dir[PATH_MAX], *b64;
 	struct cfl_err e = {0};
+	struct job_view v;
 	struct server s;
+	json_t *stored;
 
 	(void)state;
 	server_start(&s, "jobs-signed");
@@ -989,6 +995,78 @@ static void test_signatures(void **state)
 	assert_string_equal(id, "");
 	assert_int_equal(entries(s.jobs_dir), 0);
 	free(b);
+
+	/* Stored as signed, then changed on the server's disk before any site has it. */
+	b = synthetic_job(1, 2, "[\"@ALL\"]", "changed");
+	submit(&s, b, id);
+	free(b);
+	path_join(dir, sizeof(dir), s.jobs_dir, id);
+	path_join(path, sizeof(path), dir, "bundle.json");
+	stored = json_load_file(path, 0, NULL);
+	assert_non_null(stored);
+	b = "{\"workflow\": {\"name\": \"fedavg\", \"num_rounds\": 1, \"min_clients\": 2}, "
+	    "\"executor\": {\"type\": \"command\", \"command\": [\"touch\", \"pwned\"]}}";
+	assert_int_equal(cfl_base64_encode(b, strlen(b), &b64), 0);
+	json_object_set_new(json_object_get(stored, "files"), "config.json", json_string(b64));
+	free(b64);
+	assert_int_equal(json_dump_file(stored, path, JSON_COMPACT), 0);
+	json_decref(stored);
+	site_join(&s, "site-1", SITE_REAL);
+	site_join(&s, "site-2", SITE_REAL);
+	wait_status(&s, id, "FINISHED:EXECUTION_EXCEPTION", JOB_WAIT_MS);
+	assert_int_equal(view(s.jobs, id, &v), 0);
+	assert_string_equal(v.error, "round 1 got 0 updates, fewer than min_clients 2");
+	view_release(&v);
+	assert_true(logged("site-1 cannot take the job: 'config.json' does not match its signed "
+	                   "digest",
+	                   id));
+	assert_true(logged("site-2 cannot take the job: 'config.json' does not match its signed "
+	                   "digest",
+	                   id));
+	/* Nothing of the job is kept on the sites. */
+	for (int i = 0; i < 2; i++) {
+		assert_null(cfl__executor_config(s.sites[i]->exec, id));
+		assert_null(cfl__executor_submitter(s.sites[i]->exec, id));
+	}
+	server_stop(&s);
+}
+
+/* The executor's deployment on its own: who signed is kept with the job, a refused bundle
+ * replaces nothing and leaves nothing. */
+static void test_deploy_submitter(void **state)
+{
+	const char *pairs[] = {"config.json", "{\"executor\": {}}", "meta.json", "{}", NULL};
+	const char *job = "20260101-000000-abcdef";
+	char *good = bundle_of(pairs), *bad;
+	const struct cfl_job_signer *who;
+	struct cfl_err e = {0};
+	struct server s;
+	struct site *st;
+	json_t *b;
+
+	(void)state;
+	server_start(&s, "jobs-deploy");
+	st = site_new(&s, "site-1", SITE_REAL);
+	assert_int_equal(
+	        cfl__executor_deploy(st->exec, job, (const uint8_t *)good, strlen(good), &e), 0);
+	who = cfl__executor_submitter(st->exec, job);
+	assert_non_null(who);
+	assert_string_equal(who->name, "admin@test.org");
+	assert_string_equal(who->org, "test");
+	assert_string_equal(who->role, "lead");
+	assert_non_null(cfl__executor_config(st->exec, job));
+	/* The same job again, with meta.json gone: refused, and the earlier copy forgotten. */
+	b = json_loads(good, 0, NULL);
+	json_object_del(json_object_get(b, "files"), "meta.json");
+	bad = json_dumps(b, JSON_COMPACT);
+	json_decref(b);
+	assert_int_equal(cfl__executor_deploy(st->exec, job, (const uint8_t *)bad, strlen(bad), &e),
+	                 CFL_EVERIFY);
+	assert_string_equal(e.msg, "'meta.json' of the signed manifest is missing from the job");
+	assert_null(cfl__executor_submitter(st->exec, job));
+	assert_null(cfl__executor_config(st->exec, job));
+	free(good);
+	free(bad);
 	server_stop(&s);
 }
 
@@ -1051,6 +1129,7 @@ int main(void)
 	        cmocka_unit_test(test_min_clients_not_met),
 	        cmocka_unit_test(test_abort_running),
 	        cmocka_unit_test(test_signatures),
+	        cmocka_unit_test(test_deploy_submitter),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
