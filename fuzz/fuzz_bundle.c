@@ -1,6 +1,7 @@
 /* libFuzzer target for job bundles ({"files": {name: base64}}, docs/jobs.md): the server's
  * checks at submission (cfl__job_parse_bundle, cfl__job_settings in src/jobs/jobstore.c) and
- * the site's unpacking of the same bytes (cfl__executor_unpack in src/jobs/executor.c), which
+ * the site's unpacking of the same bytes (cfl__executor_unpack in src/jobs/executor.c, what a
+ * site does once the bundle's signature held: fuzz_manifest.c covers the signature), which
  * writes into a temporary folder (under /dev/shm when there is one) emptied after each run.
  *
  * Input: the bundle's text. Checked, besides no crash, leak or undefined behaviour:
@@ -15,6 +16,7 @@
 #include "cfl/executor.h"
 #include "cfl/log.h"
 #include "cfl/pki.h"
+#include "fuzz_pki.h"
 #include "jobs/jobs_int.h"
 #include "util/fs.h"
 
@@ -33,7 +35,8 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char work[PATH_MAX], job_dir[PATH_MAX];
+static char work[PATH_MAX], job_dir[PATH_MAX], ca_file[PATH_MAX + 8];
+static struct fuzz_pki pki;
 static struct cfl_loop *loop;
 static struct cfl_msg_hub *hub;
 static struct cfl_executor *x;
@@ -50,6 +53,8 @@ static void cleanup(void)
 	cfl_msg_hub_free(hub);
 	cfl_loop_free(loop);
 	cfl__fs_rmtree(work);
+	unlink(ca_file);
+	fuzz_pki_release(&pki);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -66,7 +71,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	check(mkdtemp(work) != NULL);
 	check(cfl__path_join(job_dir, sizeof(job_dir), work, JOB) == 0);
 	check(cfl_loop_new(&loop, NULL) == 0 && cfl_msg_hub_new(loop, "site-1", &hub, NULL) == 0);
-	check(cfl_executor_new(hub, work, "site-1", NULL, NULL, &x, NULL) == 0);
+	snprintf(ca_file, sizeof(ca_file), "%s.pem", work);
+	fuzz_pki_make(&pki, "admin@fuzz.org", "lead", ca_file);
+	check(cfl_executor_new(hub, &(struct cfl_executor_cfg){work, "site-1", ca_file, NULL, NULL},
+	                       &x, NULL) == 0);
 	atexit(cleanup);
 	return 0;
 }

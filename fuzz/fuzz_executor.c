@@ -1,6 +1,8 @@
 /* libFuzzer target for what a site reads from the server (src/jobs/executor.c): the headers of
  * job.deploy, task.train, task.get_update and job.end/abort (cfl__executor_hdrs), the deployed
- * bundle (cfl__executor_unpack, into a temporary folder emptied after each run), a task's
+ * bundle (cfl__executor_deploy, which must refuse it: the input cannot carry a valid
+ * signature; then cfl__executor_unpack, what the site does with a bundle whose signature
+ * holds, into a temporary folder emptied after each run), a task's
  * global model (cfl_model_parse) and what the task runs per its job's config.json
  * (cfl__executor_plan; the built-in trainer's settings, cfl__trainer_builtin_cfg; the
  * "synthetic" trainer itself, which needs no data). Nothing is trained on real data and no
@@ -13,7 +15,8 @@
  *
  * Checked, besides no crash, leak or undefined behaviour: headers that pass are in range (a
  * valid job id, round 1..JOB_MAX_ROUNDS, 0 <= site_index < site_count <= JOB_MAX_SITES); the
- * site writes nothing outside <work>/<job id>/ and only plain files with safe names; a deployed
+ * site writes nothing outside <work>/<job id>/ and only plain files with safe names; a job
+ * refused by cfl__executor_deploy leaves no config and no submitter behind; a deployed
  * config is an object; a plan's command is 1..CFL__JOB_MAX_ARGS strings; trainer settings in
  * their documented ranges. Any broken promise aborts, which libFuzzer reports as a crash. */
 #define _DEFAULT_SOURCE
@@ -24,6 +27,7 @@
 #include "cfl/model.h"
 #include "cfl/msg.h"
 #include "cfl/trainer.h"
+#include "fuzz_pki.h"
 #include "jobs/jobs_int.h"
 #include "trainer/trainer_int.h"
 #include "util/fs.h"
@@ -41,8 +45,9 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char work[PATH_MAX];
+static char work[PATH_MAX], ca_file[PATH_MAX + 8];
 static struct cfl_loop *loop;
+static struct fuzz_pki pki;
 
 /* The message being read: its first frame and its body so far (CHUNKs appended). */
 struct msg {
@@ -69,6 +74,8 @@ static void cleanup(void)
 {
 	cfl_loop_free(loop);
 	cfl__fs_rmtree(work);
+	unlink(ca_file);
+	fuzz_pki_release(&pki);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -83,6 +90,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		tmp = "/dev/shm";
 	snprintf(work, sizeof(work), "%s/cfl-fuzz-executor-XXXXXX", tmp != NULL ? tmp : "/tmp");
 	check(mkdtemp(work) != NULL);
+	/* Beside the work folder, which each run empties. */
+	snprintf(ca_file, sizeof(ca_file), "%s.pem", work);
+	fuzz_pki_make(&pki, "admin@fuzz.org", "lead", ca_file);
 	check(cfl_loop_new(&loop, NULL) == 0);
 	atexit(cleanup);
 	return 0;
@@ -142,6 +152,10 @@ static void deploy(struct cfl_executor *x, const struct msg *m)
 	if (cfl__executor_hdrs(&m->f, 0, &h) != 0)
 		return;
 	check_hdrs(&h, 0);
+	rc = cfl__executor_deploy(x, h.job, m->body, m->len, &e);
+	check(rc < 0 && e.code == rc && e.msg[0] != '\0');
+	check(cfl__executor_config(x, h.job) == NULL && cfl__executor_submitter(x, h.job) == NULL);
+	check_tree();
 	rc = cfl__executor_unpack(x, h.job, m->body, m->len, &e);
 	check(rc == 0 || (rc < 0 && e.code == rc && e.msg[0] != '\0'));
 	check(cfl__executor_config(x, h.job) == NULL ||
@@ -257,7 +271,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&m, 0, sizeof(m));
 	check(cfl_msg_hub_new(loop, "site-1", &hub, NULL) == 0);
-	check(cfl_executor_new(hub, work, "site-1", NULL, NULL, &x, NULL) == 0);
+	check(cfl_executor_new(hub, &(struct cfl_executor_cfg){work, "site-1", ca_file, NULL, NULL},
+	                       &x, NULL) == 0);
 	while (off < size) {
 		struct cfl_frame f;
 		int n = cfl_frame_decode(data + off, size - off, CFL_FRAME_MAX_PAYLOAD, &f);

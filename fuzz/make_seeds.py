@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of fuzz_kitcfg, fuzz_bundle, fuzz_executor and fuzz_admin
+"""Writes the seed corpora of fuzz_kitcfg, fuzz_bundle, fuzz_executor, fuzz_admin and fuzz_manifest
 (fuzz/corpus/<name>/): valid inputs as cfl writes them, and the edge cases each parser must
 refuse. Run from anywhere; it rewrites only the files it names."""
 import base64
+import hashlib
 import json
 import os
 import struct
@@ -427,8 +428,87 @@ def admin():
     w("no-reply", 0, "check_status client")
 
 
+# --- fuzz_manifest: a mode byte, then a manifest's text (0) or a bundle (1: signed there as
+# it is, 2: its manifest built there from its files) -----------------------------------------
+
+MANIFEST_HEADER = "cfl-job-manifest 1\n"
+
+
+def manifest_text(files):
+    """The canonical manifest of {name: contents}."""
+    lines = []
+    for name in sorted(files):
+        data = files[name]
+        if isinstance(data, (dict, list)):
+            data = json.dumps(data)
+        if isinstance(data, str):
+            data = data.encode()
+        lines.append("%s %s\n" % (hashlib.sha256(data).hexdigest(), name))
+    return MANIFEST_HEADER + "".join(lines)
+
+
+def signed_bundle(files, manifest=None, **more):
+    """A bundle as submit_job sends it; the signature and certificate are placeholders (the
+    target signs in mode 1)."""
+    b = {"files": {k: b64(v) for k, v in files.items()},
+         "manifest": manifest if manifest is not None else manifest_text(files),
+         "signature": "MEUCIQ==", "certificate": "-----BEGIN CERTIFICATE-----\n"
+         "-----END CERTIFICATE-----\n"}
+    b.update(more)
+    return json.dumps(b, separators=(",", ":"))
+
+
+def manifest():
+    def w(name, mode, text):
+        write("manifest", name, bytes([mode]) + (text.encode() if isinstance(text, str) else text))
+
+    files = good_files()
+    good = manifest_text(files)
+    digest = "0" * 64
+    w("text-good", 0, good)
+    w("text-one", 0, manifest_text({"config.json": CONFIG}))
+    w("text-64", 0, MANIFEST_HEADER + "".join("%s f%02d\n" % (digest, i) for i in range(64)))
+    w("text-65", 0, MANIFEST_HEADER + "".join("%s f%02d\n" % (digest, i) for i in range(65)))
+    w("text-name-128", 0, MANIFEST_HEADER + "%s %s\n" % (digest, "n" * 128))
+    w("text-name-129", 0, MANIFEST_HEADER + "%s %s\n" % (digest, "n" * 129))
+    w("text-unsorted", 0, MANIFEST_HEADER + "%s b\n%s a\n" % (digest, digest))
+    w("text-duplicate", 0, MANIFEST_HEADER + "%s a\n%s a\n" % (digest, digest))
+    w("text-uppercase-hex", 0, MANIFEST_HEADER + "%s a\n" % ("AB" * 32))
+    w("text-short-hex", 0, MANIFEST_HEADER + "%s a\n" % ("ab" * 31))
+    w("text-two-spaces", 0, MANIFEST_HEADER + "%s  a\n" % digest)
+    w("text-tab", 0, MANIFEST_HEADER + "%s\ta\n" % digest)
+    w("text-crlf", 0, good.replace("\n", "\r\n"))
+    w("text-no-final-newline", 0, good[:-1])
+    w("text-empty-name", 0, MANIFEST_HEADER + "%s \n" % digest)
+    w("text-slash", 0, MANIFEST_HEADER + "%s a/b\n" % digest)
+    w("text-dotdot", 0, MANIFEST_HEADER + "%s ..\n" % digest)
+    w("text-hidden", 0, MANIFEST_HEADER + "%s .a\n" % digest)
+    w("text-nul-name", 0, (MANIFEST_HEADER + "%s a" % digest).encode() + b"\x00b\n")
+    w("text-header-only", 0, MANIFEST_HEADER)
+    w("text-header-2", 0, good.replace(" 1\n", " 2\n", 1))
+    w("text-no-header", 0, good[len(MANIFEST_HEADER):])
+    w("text-empty", 0, "")
+    w("bundle-good", 1, signed_bundle(files))
+    w("bundle-command", 1, signed_bundle({"config.json": COMMAND_CONFIG, "meta.json": META,
+                                          "train.py": "print('hi')\n"}))
+    w("bundle-changed", 1, signed_bundle(files, manifest=manifest_text(
+        dict(files, **{"config.json": with_workflow(num_rounds=3)}))))
+    w("bundle-extra-file", 1, signed_bundle(dict(files, **{"x.sh": "rm -rf /"}),
+                                            manifest=good))
+    w("bundle-missing-file", 1, signed_bundle({"config.json": CONFIG}, manifest=good))
+    w("bundle-unknown-member", 1, signed_bundle(files, note="unsigned"))
+    w("bundle-manifest-number", 1, signed_bundle(files, manifest=5))
+    w("bundle-unsigned", 1, bundle_text(files))
+    w("bundle-bad-base64", 1, signed_bundle(files).replace('"config.json":"', '"config.json":"!', 1))
+    w("build-good", 2, bundle_text(files))
+    w("build-empty-file", 2, bundle_text(good_files(**{"empty.txt": ""})))
+    w("build-bad-base64", 2, bundle_text(good_files(**{"x.bin": RawValue("e!==")})))
+    w("build-not-string", 2, bundle_text(None, raw='{"config.json":5}'))
+    w("build-64", 2, bundle_text(good_files(**{"f%02d" % i: "x" for i in range(62)})))
+
+
 def main():
-    which = sys.argv[1:] or ["kitcfg", "bundle", "executor", "admin"]
+    which = sys.argv[1:] or ["kitcfg", "bundle", "executor", "admin", "manifest"]
     for name in which:
         globals()[name]()
 

@@ -15,10 +15,20 @@ struct cfl_executor;
 /* Called when an admin asks this site to shut down. */
 typedef void (*cfl_executor_shutdown_fn)(void *arg);
 
-/* Registers the job topics on `hub`. Jobs are unpacked under work_dir/<job id>/. */
-int cfl_executor_new(struct cfl_msg_hub *hub, const char *work_dir, const char *site,
-                     cfl_executor_shutdown_fn on_shutdown, void *arg, struct cfl_executor **out,
-                     struct cfl_err *e);
+struct cfl_executor_cfg {
+	const char *work_dir; /* jobs are unpacked under work_dir/<job id>/ */
+	const char *site;     /* this site's name */
+	/* The kit's rootCA.pem: a job is deployed only when an admin certificate it issued
+	 * signed it (docs/jobs.md "Signed jobs"). Required. */
+	const char *root_ca;
+	cfl_executor_shutdown_fn on_shutdown; /* may be NULL */
+	void *arg;                            /* for on_shutdown */
+};
+
+/* Registers the job topics on `hub`. Loads the root CA: CFL_EINVAL / CFL_EIO / CFL_EPARSE
+ * with `e` when it cannot. */
+int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg,
+                     struct cfl_executor **out, struct cfl_err *e);
 /* The connection to the server is gone: a result still being computed is dropped. */
 void cfl_executor_peer_down(struct cfl_executor *x, struct cfl_peer *p);
 /* Waits for a running training thread, then frees. NULL is a no-op. */

@@ -2,7 +2,10 @@
  * docs/jobs.md).
  *
  * A job is a folder submitted by an admin as a bundle (JSON: {"files": {name: base64}}, with
- * meta.json and config.json among the files). The server keeps each job under
+ * meta.json and config.json among the files), signed by that admin (cfl/manifest.h: the
+ * bundle's "manifest", "signature" and "certificate"). The server checks the signature at
+ * submission, stores the bundle byte for byte and sends it so to every site, which checks it
+ * again before it uses the job. The server keeps each job under
  * <server kit>/jobs/<id>/ with its state, its bundle, the global model after the last completed
  * round and the metrics per round, so that a restarted server resumes a running job from its
  * last completed round. One job runs at a time; its states are SUBMITTED → DISPATCHED →
@@ -22,16 +25,24 @@
 
 struct cfl_jobs;
 
-/* dir: where jobs are kept (created if missing). Jobs found there are loaded; a job that was
- * running is resumed. */
-int cfl_jobs_new(struct cfl_msg_hub *hub, struct cfl_auth_server *auth, const char *dir,
-                 struct cfl_jobs **out, struct cfl_err *e);
+struct cfl_jobs_cfg {
+	const char *dir; /* where jobs are kept (created if missing) */
+	/* The project's rootCA.pem: a job is accepted only when signed by an admin certificate
+	 * it issued, to the name of the admin who submits it. Required. */
+	const char *root_ca;
+};
+
+/* Jobs found in cfg->dir are loaded; a job that was running is resumed. */
+int cfl_jobs_new(struct cfl_msg_hub *hub, struct cfl_auth_server *auth,
+                 const struct cfl_jobs_cfg *cfg, struct cfl_jobs **out, struct cfl_err *e);
 /* Frees the store and its FedAvg runs, finished ones still awaiting replies included. Call it
  * after cfl_msg_hub_free of the hub given to cfl_jobs_new, which drops those replies without
  * calling back. */
 void cfl_jobs_free(struct cfl_jobs *j);
 
-/* Stores a new job from its bundle; writes its id into id (size >= 64). */
+/* Stores a new job from its bundle, which `submitter` (the logged-in admin's name) must have
+ * signed; writes its id into id (size >= 64). CFL_ECONFIG for a bad bundle, CFL_EVERIFY (or
+ * CFL_EPARSE) for a bad signature, with the reason in `e`. */
 int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const char *submitter,
                     char *id, struct cfl_err *e);
 /* JSON text (new buffer, free()) describing every job, or one job when id is not NULL. */

@@ -7,6 +7,7 @@
 
 #include "client_int.h"
 
+#include "cfl/manifest.h"
 #include "cfl/pki.h"
 #include "cfl/proto.h"
 #include "util/bufsrc.h"
@@ -32,7 +33,8 @@ struct cfl_admin {
 	cfl__admin_done_fn done;
 	void *done_arg;
 	int waiting, ended;
-	char transfer[PATH_MAX]; /* where download_job writes */
+	char transfer[PATH_MAX];            /* where download_job writes */
+	char cert[PATH_MAX], key[PATH_MAX]; /* what submit_job signs with ("": nothing) */
 	char line[LINE_MAX_BYTES], verb[64];
 	char job[LINE_MAX_BYTES]; /* download_job: the id asked for */
 	/* the reply, collected (NUL-terminated) */
@@ -226,7 +228,8 @@ static void on_reply(struct cfl_peer *p, int status, const char *reason, const s
 
 /* --- commands ------------------------------------------------------------------------------ */
 
-static int pack_file(json_t *files, const char *path, const char *name, struct cfl_err *e)
+static int pack_file(json_t *files, struct cfl_manifest *m, const char *path, const char *name,
+                     struct cfl_err *e)
 {
 	char *buf = NULL, *b64 = NULL;
 	size_t n = 0;
@@ -235,6 +238,9 @@ static int pack_file(json_t *files, const char *path, const char *name, struct c
 	if ((rc = cfl__fs_read_file(path, JOB_FILE_MAX, &buf, &n, e)) == 0 &&
 	    (rc = cfl_base64_encode(buf, n, &b64)) != 0)
 		cfl_err_set(e, rc, "out of memory");
+	/* The digest of the very bytes that go out: what the file holds later does not matter. */
+	if (rc == 0)
+		rc = cfl_manifest_add(m, name, buf, n, e);
 	if (rc == 0 && json_object_set_new(files, name, json_string(b64)) != 0)
 		rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	free(buf);
@@ -242,18 +248,49 @@ static int pack_file(json_t *files, const char *path, const char *name, struct c
 	return rc;
 }
 
-/* submit_job: the job folder's regular files as {"files": {name: base64}}. */
+/* The job's signature by this admin (docs/jobs.md "Signed jobs"): the manifest, signed with
+ * the kit's client.key, and client.crt, as members of the bundle `b`. */
+static int sign_job(struct cfl_admin *s, const struct cfl_manifest *m, json_t *b, struct cfl_err *e)
+{
+	struct cfl_pki_key *key = NULL;
+	struct cfl_pki_cert *cert = NULL;
+	struct cfl_manifest_signed sig = {0};
+	int rc;
+
+	if (s->key[0] == '\0' || s->cert[0] == '\0')
+		return cfl_err_set(e, CFL_EINVAL, "no admin key to sign the job with");
+	if ((rc = cfl_pki_key_load(s->key, &key, e)) == 0 &&
+	    (rc = cfl_pki_cert_load(s->cert, &cert, e)) == 0 &&
+	    (rc = cfl_manifest_sign(m, key, cert, &sig, e)) == 0 &&
+	    (json_object_set_new(b, "manifest", json_string(sig.manifest)) != 0 ||
+	     json_object_set_new(b, "signature", json_string(sig.signature)) != 0 ||
+	     json_object_set_new(b, "certificate", json_string(sig.certificate)) != 0))
+		rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	if (rc != 0)
+		cfl_err_prefix(e, "cannot sign the job");
+	cfl_manifest_signed_release(&sig);
+	cfl_pki_cert_free(cert);
+	cfl_pki_key_free(key);
+	return rc;
+}
+
+/* submit_job: the job folder's regular files as {"files": {name: base64}}, signed. */
 static int pack_folder(struct cfl_admin *s, const char *dir, struct cfl_err *e)
 {
 	json_t *files = json_object(), *b;
+	struct cfl_manifest *m = calloc(1, sizeof(*m));
 	struct dirent *de;
 	char path[PATH_MAX];
 	DIR *d = opendir(dir);
 	int rc = 0, count = 0;
 
-	if (d == NULL) {
+	if (d == NULL || m == NULL) {
+		if (d != NULL)
+			closedir(d);
 		json_decref(files);
-		return cfl_err_set(e, CFL_ENOENT, "cannot open job folder '%s'", dir);
+		free(m);
+		return m == NULL ? cfl_err_set(e, CFL_ENOMEM, "out of memory")
+		                 : cfl_err_set(e, CFL_ENOENT, "cannot open job folder '%s'", dir);
 	}
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		struct stat st;
@@ -266,12 +303,17 @@ static int pack_folder(struct cfl_admin *s, const char *dir, struct cfl_err *e)
 			rc = cfl_err_set(e, CFL_ETOOBIG, "job folder '%s' has more than %d files",
 			                 dir, JOB_FILES_MAX);
 		else
-			rc = pack_file(files, path, de->d_name, e);
+			rc = pack_file(files, m, path, de->d_name, e);
 	}
 	closedir(d);
 	b = json_pack("{s:o}", "files", files);
-	s->out = rc == 0 && b != NULL ? json_dumps(b, JSON_COMPACT) : NULL;
+	if (rc == 0 && b == NULL)
+		rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = sign_job(s, m, b, e);
+	s->out = rc == 0 ? json_dumps(b, JSON_COMPACT) : NULL;
 	json_decref(b);
+	free(m);
 	if (rc == 0 && s->out == NULL)
 		rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	if (rc != 0)
@@ -352,14 +394,16 @@ struct cfl_loop *cfl_admin_loop(struct cfl_admin *s)
 /* --- the session's life, driven by the client (client.c) ----------------------------------------
  */
 
-void cfl__admin_start(struct cfl_admin *s, struct cfl_peer *p, const char *transfer,
+void cfl__admin_start(struct cfl_admin *s, struct cfl_peer *p, const struct cfl__admin_kit *kit,
                       cfl__admin_done_fn done, void *arg)
 {
 	s->peer = p;
 	s->loop = cfl_msg_hub_loop(cfl_peer_hub(p));
 	s->done = done;
 	s->done_arg = arg;
-	snprintf(s->transfer, sizeof(s->transfer), "%s", transfer);
+	snprintf(s->transfer, sizeof(s->transfer), "%s", kit->transfer);
+	snprintf(s->cert, sizeof(s->cert), "%s", kit->cert != NULL ? kit->cert : "");
+	snprintf(s->key, sizeof(s->key), "%s", kit->key != NULL ? kit->key : "");
 	if (!s->ended)
 		s->ops.ready(s, s->ops.arg);
 }

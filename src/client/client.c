@@ -99,6 +99,7 @@ static void start_action(struct client *c)
 	}
 	if (c->act->kind == CFL_ACT_ADMIN) {
 		char transfer[PATH_MAX];
+		struct cfl__admin_kit kit = {transfer, c->cfg.cert, c->cfg.key};
 
 		if (c->admin == NULL) {
 			finish(c, CFL_EINVAL, "admin sessions run through cfl_admin_run");
@@ -109,7 +110,7 @@ static void start_action(struct client *c)
 			finish(c, CFL_ETOOBIG, "kit path too long");
 			return;
 		}
-		cfl__admin_start(c->admin, c->peer, transfer, admin_done, c);
+		cfl__admin_start(c->admin, c->peer, &kit, admin_done, c);
 	}
 }
 
@@ -304,8 +305,13 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 
 		if (snprintf(dir, sizeof(dir), "%s/jobs", c->cfg.kit_dir) >= (int)sizeof(dir))
 			return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
-		if ((rc = cfl_executor_new(c->hub, dir, c->cfg.name, on_shutdown_request, c,
-		                           &c->exec, e)) != 0)
+		struct cfl_executor_cfg xc = {.work_dir = dir,
+		                              .site = c->cfg.name,
+		                              .root_ca = c->cfg.root_ca,
+		                              .on_shutdown = on_shutdown_request,
+		                              .arg = c};
+
+		if ((rc = cfl_executor_new(c->hub, &xc, &c->exec, e)) != 0)
 			return rc;
 	}
 	c->backoff_ms = BACKOFF_MIN_MS;

@@ -21,9 +21,16 @@ int cfl__client_run_admin(const char *kit_dir, struct cfl_admin *s, struct cfl_e
 /* The operations (and server override) session `s` was started with. */
 const struct cfl_admin_ops *cfl__admin_ops(const struct cfl_admin *s);
 
-/* Logged in on `p`: the session starts (ops->ready). download_job writes into `transfer`/<id>/.
- * `done` runs once, when the session ends. */
-void cfl__admin_start(struct cfl_admin *s, struct cfl_peer *p, const char *transfer,
+/* What the session uses of the admin's kit (the paths are copied). */
+struct cfl__admin_kit {
+	const char *transfer; /* download_job writes into transfer/<id>/ */
+	const char *cert;     /* submit_job signs the job with client.crt and client.key */
+	const char *key;      /* (NULL: submit_job fails) */
+};
+
+/* Logged in on `p`: the session starts (ops->ready). `done` runs once, when the session
+ * ends. */
+void cfl__admin_start(struct cfl_admin *s, struct cfl_peer *p, const struct cfl__admin_kit *kit,
                       cfl__admin_done_fn done, void *arg);
 
 /* The connection went: `p` is no longer valid; the session sends nothing more. */

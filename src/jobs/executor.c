@@ -1,4 +1,8 @@
-/* Client side of FL jobs: job.deploy, task.train, task.get_update, job.end/abort, shutdown. */
+/* Client side of FL jobs: job.deploy, task.train, task.get_update, job.end/abort, shutdown.
+ *
+ * A job's life on a site: DEPLOYED (its signature checked, then unpacked; its config and its
+ * submitter kept) → tasks → forgotten at job.end / job.abort. A job whose signature does not
+ * hold is never unpacked, and any earlier deployment of the same id is forgotten. */
 #define _DEFAULT_SOURCE
 #include "cfl/executor.h"
 #include "jobs_int.h"
@@ -49,6 +53,13 @@ struct task {
 	char err[CFL_ERR_MSG_MAX];
 };
 
+/* The verified submitter of each job deployed here (few: one job runs at a time). */
+struct deployed {
+	struct deployed *next;
+	char job[64];
+	struct cfl_job_signer who;
+};
+
 struct cfl_executor {
 	struct cfl_msg_hub *hub;
 	struct cfl_loop *loop;
@@ -57,6 +68,8 @@ struct cfl_executor {
 	cfl_executor_shutdown_fn on_shutdown;
 	void *arg;
 	json_t *configs; /* job id -> config.json */
+	struct deployed *deployed;
+	struct cfl_pki_cert *ca; /* the kit's rootCA.pem: checks the jobs' signatures */
 	struct task *running;
 	struct task *queued; /* a task that arrived while an older one still trains */
 	pthread_t thread;
@@ -176,19 +189,16 @@ json_t *cfl__executor_config(struct cfl_executor *x, const char *job)
 
 /* --- job.deploy --------------------------------------------------------------------------- */
 
-int cfl__executor_unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
-                         struct cfl_err *e)
+/* Unpacks the parsed bundle `b` (borrowed). */
+static int unpack(struct cfl_executor *x, const char *job, json_t *b, struct cfl_err *e)
 {
-	json_t *b = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL), *v, *cfg;
-	json_t *files = json_object_get(b, "files");
+	json_t *files = json_object_get(b, "files"), *v, *cfg;
 	char dir[PATH_MAX], path[PATH_MAX];
 	const char *name;
 	int rc = 0;
 
-	if (!json_is_object(files) || json_object_size(files) > JOB_MAX_FILES) {
-		json_decref(b);
+	if (!json_is_object(files) || json_object_size(files) > JOB_MAX_FILES)
 		return cfl_err_set(e, CFL_ECONFIG, "bad job bundle");
-	}
 	if (cfl__path_join(dir, sizeof(dir), x->dir, job) != 0 || cfl__fs_mkdirs(dir, 0700, e))
 		rc = cfl_err_set(e, CFL_EIO, "cannot create the job folder");
 	json_object_foreach (files, name, v) {
@@ -217,6 +227,86 @@ int cfl__executor_unpack(struct cfl_executor *x, const char *job, const uint8_t 
 		}
 		free(raw);
 	}
+	return rc;
+}
+
+int cfl__executor_unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
+                         struct cfl_err *e)
+{
+	json_t *b = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL);
+	int rc = unpack(x, job, b, e);
+
+	json_decref(b);
+	return rc;
+}
+
+const struct cfl_job_signer *cfl__executor_submitter(struct cfl_executor *x, const char *job)
+{
+	for (struct deployed *d = x->deployed; d != NULL; d = d->next) {
+		if (strcmp(d->job, job) == 0)
+			return &d->who;
+	}
+	return NULL;
+}
+
+/* The job is no longer here: no task of it runs, no policy asks about it. */
+static void forget(struct cfl_executor *x, const char *job)
+{
+	struct deployed **pp = &x->deployed, *d;
+
+	json_object_del(x->configs, job);
+	while ((d = *pp) != NULL) {
+		if (strcmp(d->job, job) == 0) {
+			*pp = d->next;
+			free(d);
+		} else {
+			pp = &d->next;
+		}
+	}
+}
+
+static int remember(struct cfl_executor *x, const char *job, const struct cfl_job_signer *who,
+                    struct cfl_err *e)
+{
+	struct deployed *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	snprintf(d->job, sizeof(d->job), "%s", job);
+	d->who = *who;
+	d->next = x->deployed;
+	x->deployed = d;
+	return 0;
+}
+
+int cfl__executor_deploy(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
+                         struct cfl_err *e)
+{
+	json_t *b = NULL;
+	struct cfl_job_signer who;
+	json_error_t je;
+	int rc;
+
+	/* A redeployment replaces what this site had of the job, or, refused, removes it. */
+	forget(x, job);
+	if (len > CFL_JOB_BUNDLE_MAX)
+		return cfl_err_set(e, CFL_ETOOBIG, "the job is larger than %u bytes",
+		                   CFL_JOB_BUNDLE_MAX);
+	b = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &je);
+	if (b == NULL)
+		return cfl_err_set(e, CFL_EPARSE, "not a job bundle: line %d: %s", je.line,
+		                   je.text);
+	/* Nothing of the job is written or read before its submitter's signature holds: neither
+	 * the server nor anyone who changed the stored job can make this site run it. */
+	rc = cfl__manifest_verify_json(b, x->ca, 0, &who, e);
+	if (rc == 0)
+		rc = unpack(x, job, b, e);
+	if (rc == 0)
+		rc = remember(x, job, &who, e);
+	if (rc == 0)
+		CFL_INFO("job %s signed by %s (%s, %s)", job, who.name, who.org, who.role);
+	else
+		forget(x, job);
 	json_decref(b);
 	return rc;
 }
@@ -237,7 +327,7 @@ static void deploy_end(void *st, int status, const char *reason)
 	if (status != 0 || x->bundle.failed) {
 		CFL_WARN("job %s: bundle not received: %s", x->bundle_job,
 		         reason ? reason : "too large");
-	} else if (cfl__executor_unpack(x, x->bundle_job, x->bundle.p, x->bundle.len, &e) != 0) {
+	} else if (cfl__executor_deploy(x, x->bundle_job, x->bundle.p, x->bundle.len, &e) != 0) {
 		CFL_WARN("job %s: %s", x->bundle_job, e.msg);
 		if (p != NULL)
 			cfl_peer_reply_error(p, x->bundle_req, "bad_job", e.msg);
@@ -634,7 +724,7 @@ static void on_job_end(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	cfl_frame_header_str(f, CFL_KEY_TOPIC, topic, sizeof(topic));
 	CFL_INFO("job %s %s", h.job,
 	         strcmp(topic, CFL_TOPIC_JOB_END) == 0 ? "finished" : "aborted");
-	json_object_del(x->configs, h.job);
+	forget(x, h.job);
 	if (strcmp(h.job, x->update_job) == 0) {
 		free(x->update);
 		x->update = NULL;
@@ -656,22 +746,31 @@ static void on_shutdown_msg(struct cfl_peer *p, const struct cfl_frame *f, int m
 		x->on_shutdown(x->arg);
 }
 
-int cfl_executor_new(struct cfl_msg_hub *hub, const char *work_dir, const char *site,
-                     cfl_executor_shutdown_fn shutdown_fn, void *arg, struct cfl_executor **out,
-                     struct cfl_err *e)
+int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg,
+                     struct cfl_executor **out, struct cfl_err *e)
 {
-	struct cfl_executor *x = calloc(1, sizeof(*x));
+	struct cfl_executor *x;
+	int rc;
 
+	if (cfg == NULL || cfg->work_dir == NULL || cfg->site == NULL || cfg->root_ca == NULL)
+		return cfl_err_set(e, CFL_EINVAL,
+		                   "an executor needs a work folder, a site name and a root CA");
+	x = calloc(1, sizeof(*x));
 	if (x == NULL || (x->configs = json_object()) == NULL) {
 		free(x);
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	}
+	if ((rc = cfl_pki_cert_load(cfg->root_ca, &x->ca, e)) != 0) {
+		json_decref(x->configs);
+		free(x);
+		return rc;
+	}
 	x->hub = hub;
 	x->loop = cfl_msg_hub_loop(hub);
-	x->on_shutdown = shutdown_fn;
-	x->arg = arg;
-	snprintf(x->dir, sizeof(x->dir), "%s", work_dir);
-	snprintf(x->site, sizeof(x->site), "%s", site);
+	x->on_shutdown = cfg->on_shutdown;
+	x->arg = cfg->arg;
+	snprintf(x->dir, sizeof(x->dir), "%s", cfg->work_dir);
+	snprintf(x->site, sizeof(x->site), "%s", cfg->site);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_JOB_DEPLOY, on_deploy, x);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_TASK_TRAIN, on_train, x);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_TASK_GET_UPDATE, on_get_update, x);
@@ -703,6 +802,13 @@ void cfl_executor_free(struct cfl_executor *x)
 	task_free(x->queued);
 	inbuf_release(&x->bundle);
 	free(x->update);
+	while (x->deployed != NULL) {
+		struct deployed *next = x->deployed->next;
+
+		free(x->deployed);
+		x->deployed = next;
+	}
+	cfl_pki_cert_free(x->ca);
 	json_decref(x->configs);
 	cfl_trainer_builtin_release();
 	free(x);

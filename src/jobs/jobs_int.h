@@ -5,6 +5,8 @@
 #include "cfl/frame.h"
 #include "cfl/jobs.h"
 #include "cfl/loop.h"
+#include "cfl/manifest.h"
+#include "cfl/pki.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -58,6 +60,7 @@ struct cfl_jobs {
 	struct fedavg *run;     /* the running job, or NULL */
 	struct fedavg *retired; /* finished runs whose last calls are still out */
 	uint64_t sched_timer;
+	struct cfl_pki_cert *ca; /* checks the signatures of submitted jobs */
 };
 
 const char *cfl__job_state_name(enum job_state s);
@@ -83,6 +86,10 @@ int cfl__job_safe_name(const char *n);
  * saying why. The in-memory half of cfl_jobs_submit(), and the bundle fuzz target's. */
 int cfl__job_parse_bundle(const char *text, size_t len, json_t **bundle, json_t **config,
                           json_t **meta, struct cfl_err *e);
+/* cfl_manifest_verify_bundle() on a bundle already parsed (manifest.c). */
+int cfl__manifest_verify_json(json_t *bundle, const struct cfl_pki_cert *ca, time_t at,
+                              struct cfl_job_signer *who, struct cfl_err *e);
+
 /* Reads the workflow settings of config.json (docs/jobs.md) into `jb`, which then holds a
  * reference to `config`. Returns 0 or CFL_ECONFIG. */
 int cfl__job_settings(struct job *jb, json_t *config, struct cfl_err *e);
@@ -129,9 +136,23 @@ struct cfl__job_plan {
 };
 int cfl__executor_plan(json_t *cfg, struct cfl__job_plan *p, struct cfl_err *e);
 
-/* Unpacks a job bundle (job.deploy's body) into <work dir>/<job>/ and keeps its config.json
- * for the job's tasks. `job` must be a valid job id. Returns 0 or a CFL_E* code with `e`. */
+/* What the site does with a job.deploy body: checks the bundle's signature against the
+ * site's root CA and every file against the signed manifest (cfl/manifest.h) before anything
+ * of the job is written or read, then unpacks it (cfl__executor_unpack) and keeps the
+ * verified submitter for the job. `job` must be a valid job id. Returns 0, or a CFL_E* code
+ * with `e` naming what failed ("'config.json' does not match its signed digest"); a refused
+ * job leaves nothing of it on the site, a copy deployed earlier included. */
+int cfl__executor_deploy(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
+                         struct cfl_err *e);
+
+/* Unpacks a job bundle whose signature cfl__executor_deploy checked into <work dir>/<job>/ and
+ * keeps its config.json for the job's tasks; the fuzz targets call it directly, since they
+ * cannot sign what they make up. Returns 0 or a CFL_E* code with `e`. */
 int cfl__executor_unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
                          struct cfl_err *e);
+
+/* Who submitted a job deployed on this site, from the certificate that signed it (never from
+ * the server's word): for site policy. NULL when the job is not deployed here. Loop thread. */
+const struct cfl_job_signer *cfl__executor_submitter(struct cfl_executor *x, const char *job);
 
 #endif

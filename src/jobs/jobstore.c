@@ -220,6 +220,24 @@ static void make_id(char *id, size_t size)
 	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, hex);
 }
 
+/* Every site checks the signature before it takes the job; the server checks it first so
+ * that an unsigned job, or one signed by someone else than the admin submitting it, is
+ * refused at once rather than by every site later. */
+static int check_signed(struct cfl_jobs *j, json_t *b, const char *submitter, struct cfl_err *e)
+{
+	struct cfl_job_signer who;
+	int rc = cfl__manifest_verify_json(b, j->ca, 0, &who, e);
+
+	if (rc == 0 && strcmp(who.name, submitter) != 0)
+		rc = cfl_err_set(e, CFL_EVERIFY,
+		                 "the job is signed by '%s', not by '%s' who submits it", who.name,
+		                 submitter);
+	/* Someone tried to slip a job past its submitter: worth a line in the server's log. */
+	if (rc != 0)
+		CFL_WARN("job submitted by %s refused: %s", submitter, e != NULL ? e->msg : "");
+	return rc;
+}
+
 int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const char *submitter,
                     char *id, struct cfl_err *e)
 {
@@ -234,6 +252,8 @@ int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const ch
 	rc = cfl__job_parse_bundle(bundle, len, &b, &config, &meta, e);
 	if (rc == 0)
 		rc = cfl__job_settings(jb, config, e);
+	if (rc == 0)
+		rc = check_signed(j, b, submitter, e);
 	if (rc != 0)
 		goto out;
 	make_id(jb->id, sizeof(jb->id));
@@ -506,20 +526,24 @@ void cfl_jobs_kick(struct cfl_jobs *j)
 		cfl__jobs_schedule(j);
 }
 
-int cfl_jobs_new(struct cfl_msg_hub *hub, struct cfl_auth_server *auth, const char *dir,
-                 struct cfl_jobs **out, struct cfl_err *e)
+int cfl_jobs_new(struct cfl_msg_hub *hub, struct cfl_auth_server *auth,
+                 const struct cfl_jobs_cfg *cfg, struct cfl_jobs **out, struct cfl_err *e)
 {
-	struct cfl_jobs *j = calloc(1, sizeof(*j));
+	struct cfl_jobs *j;
 	int rc;
 
+	if (cfg == NULL || cfg->dir == NULL || cfg->root_ca == NULL)
+		return cfl_err_set(e, CFL_EINVAL, "the job store needs a folder and a root CA");
+	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	j->hub = hub;
 	j->auth = auth;
 	j->loop = cfl_msg_hub_loop(hub);
-	snprintf(j->dir, sizeof(j->dir), "%s", dir);
-	rc = cfl__fs_mkdirs(dir, 0700, e);
-	if (rc != 0) {
+	snprintf(j->dir, sizeof(j->dir), "%s", cfg->dir);
+	if ((rc = cfl_pki_cert_load(cfg->root_ca, &j->ca, e)) != 0 ||
+	    (rc = cfl__fs_mkdirs(cfg->dir, 0700, e)) != 0) {
+		cfl_pki_cert_free(j->ca);
 		free(j);
 		return rc;
 	}
@@ -541,5 +565,6 @@ void cfl_jobs_free(struct cfl_jobs *j)
 		job_free(j->jobs);
 		j->jobs = next;
 	}
+	cfl_pki_cert_free(j->ca);
 	free(j);
 }

@@ -185,7 +185,9 @@ static int setup(struct server *s, const char *kit_dir, const struct cfl_server_
 
 		if (snprintf(dir, sizeof(dir), "%s/jobs", s->cfg.kit_dir) >= (int)sizeof(dir))
 			return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
-		if ((rc = cfl_jobs_new(s->hub, s->auth, dir, &s->jobs, e)) != 0)
+		struct cfl_jobs_cfg jc = {.dir = dir, .root_ca = s->cfg.root_ca};
+
+		if ((rc = cfl_jobs_new(s->hub, s->auth, &jc, &s->jobs, e)) != 0)
 			return rc;
 		cfl__server_admin_init(s->hub, s->auth, s->jobs, &info);
 	}

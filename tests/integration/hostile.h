@@ -197,6 +197,11 @@ extern const struct h_case h_cases[];
 extern const size_t h_n_cases;
 
 int h_case_challenge_flood(struct h_env *e, char *how, size_t n);
+/* hostile_jobs.c */
+int h_case_unsigned_job(struct h_env *e, char *how, size_t n);
+int h_case_job_changed_after_signing(struct h_env *e, char *how, size_t n);
+int h_case_job_signed_by_other_admin(struct h_env *e, char *how, size_t n);
+int h_case_job_signed_by_foreign_ca(struct h_env *e, char *how, size_t n);
 int h_case_oversized_frame(struct h_env *e, char *how, size_t n);
 int h_case_random_bytes(struct h_env *e, char *how, size_t n);
 int h_case_slow_trickle(struct h_env *e, char *how, size_t n);

@@ -566,5 +566,12 @@ const struct h_case h_cases[] = {
         {"register-bad-signature", register_bad_signature, "register signed with another key"},
         {"malformed-nonce", malformed_nonce, "challenges with bad nonces or no name"},
         {"impersonate-server", impersonate_server, "messages claiming to be from 'server'"},
+        {"unsigned-job", h_case_unsigned_job, "an admin submits a job without a signature"},
+        {"job-changed-after-signing", h_case_job_changed_after_signing,
+         "a signed job whose config.json was changed"},
+        {"job-signed-by-other-admin", h_case_job_signed_by_other_admin,
+         "a job signed by another admin of the project"},
+        {"job-signed-by-foreign-ca", h_case_job_signed_by_foreign_ca,
+         "a job signed with the admin's name from another root CA"},
 };
 const size_t h_n_cases = sizeof(h_cases) / sizeof(h_cases[0]);

@@ -19,10 +19,12 @@
 #include "cfl/conn.h"
 #include "cfl/executor.h"
 #include "cfl/jobs.h"
+#include "cfl/manifest.h"
 #include "cfl/model.h"
 #include "cfl/pki.h"
 #include "cfl/proto.h"
 #include "cfl/trainer.h"
+#include "jobs/jobs_int.h"
 
 #include <jansson.h>
 #include <sys/stat.h>
@@ -35,7 +37,8 @@ static const char jobp_yml[] = "api_version: 3\n"
                                "participants:\n"
                                "  - {name: server1, type: server, org: test}\n"
                                "  - {name: site-1, type: client, org: test}\n"
-                               "  - {name: site-2, type: client, org: test}\n";
+                               "  - {name: site-2, type: client, org: test}\n"
+                               "  - {name: admin@test.org, type: admin, org: test, role: lead}\n";
 
 static char prod[PATH_MAX];
 
@@ -48,22 +51,60 @@ static const char *kit(char *buf, size_t size, const char *who, const char *file
 
 /* --- bundles --------------------------------------------------------------------------------- */
 
-/* {"files": {name: base64(text)...}} for the NULL-terminated name/text pairs. */
-static char *bundle_of(const char *const *pairs)
+/* Signs bundle `b` as admin@test.org does, when its names allow a manifest. */
+static void sign(json_t *b, const struct cfl_manifest *m, int ok)
+{
+	char key_path[PATH_MAX], crt_path[PATH_MAX];
+	struct cfl_manifest_signed sig;
+	struct cfl_pki_key *key = NULL;
+	struct cfl_pki_cert *crt = NULL;
+	struct cfl_err e = {0};
+
+	if (!ok)
+		return; /* a bundle the server refuses before it looks at signatures */
+	kit(key_path, sizeof(key_path), "admin@test.org", "client.key");
+	kit(crt_path, sizeof(crt_path), "admin@test.org", "client.crt");
+	assert_int_equal(cfl_pki_key_load(key_path, &key, &e), 0);
+	assert_int_equal(cfl_pki_cert_load(crt_path, &crt, &e), 0);
+	if (cfl_manifest_sign(m, key, crt, &sig, &e) != 0)
+		fail_msg("sign: %s", e.msg);
+	json_object_set_new(b, "manifest", json_string(sig.manifest));
+	json_object_set_new(b, "signature", json_string(sig.signature));
+	json_object_set_new(b, "certificate", json_string(sig.certificate));
+	cfl_manifest_signed_release(&sig);
+	cfl_pki_cert_free(crt);
+	cfl_pki_key_free(key);
+}
+
+/* {"files": {name: base64(text)...}} for the NULL-terminated name/text pairs, signed by the
+ * admin when `signed_by_admin`. */
+static char *bundle_with(const char *const *pairs, int signed_by_admin)
 {
 	json_t *files = json_object(), *b;
+	struct cfl_manifest *m = calloc(1, sizeof(*m));
 	char *text, *b64;
+	int ok = 1;
 
+	assert_non_null(m);
 	for (size_t i = 0; pairs[i] != NULL; i += 2) {
 		assert_int_equal(cfl_base64_encode(pairs[i + 1], strlen(pairs[i + 1]), &b64), 0);
 		json_object_set_new(files, pairs[i], json_string(b64));
 		free(b64);
+		ok = ok &&
+		     cfl_manifest_add(m, pairs[i], pairs[i + 1], strlen(pairs[i + 1]), NULL) == 0;
 	}
 	b = json_pack("{s:o}", "files", files);
+	sign(b, m, ok && signed_by_admin);
+	free(m);
 	text = json_dumps(b, JSON_COMPACT);
 	json_decref(b);
 	assert_non_null(text);
 	return text;
+}
+
+static char *bundle_of(const char *const *pairs)
+{
+	return bundle_with(pairs, 1);
 }
 
 /* A job of the built-in executor on the synthetic model. */
@@ -122,9 +163,11 @@ static void srv_down(struct cfl_peer *p, int code, const char *reason, void *arg
 
 static void jobs_open(struct server *s)
 {
+	char ca[PATH_MAX];
+	struct cfl_jobs_cfg cfg = {s->jobs_dir, kit(ca, sizeof(ca), "server1", "rootCA.pem")};
 	struct cfl_err e = {0};
 
-	if (cfl_jobs_new(s->hub, s->auth, s->jobs_dir, &s->jobs, &e) != 0)
+	if (cfl_jobs_new(s->hub, s->auth, &cfg, &s->jobs, &e) != 0)
 		fail_msg("jobs: %s", e.msg);
 }
 
@@ -307,11 +350,12 @@ static struct site *site_new(struct server *s, const char *name, enum site_kind 
 	cfl_msg_hub_on_peer(st->hub, site_up, site_down, st);
 	if (kind == SITE_REAL) {
 		static int serial;
+		struct cfl_executor_cfg xc = {st->work, name, ca, NULL, NULL};
 		char sub[64];
 
 		snprintf(sub, sizeof(sub), "work%d-%s", serial++, name);
 		path_join(st->work, sizeof(st->work), tmp_dir, sub);
-		if (cfl_executor_new(st->hub, st->work, name, NULL, NULL, &st->exec, &e) != 0)
+		if (cfl_executor_new(st->hub, &xc, &st->exec, &e) != 0)
 			fail_msg("executor: %s", e.msg);
 	} else {
 		assert_int_equal(cfl_msg_hub_handle(st->hub, "job.deploy", fake_deploy, st), 0);
@@ -993,6 +1037,113 @@ static void test_min_clients_not_met(void **state)
 	server_stop(&s);
 }
 
+/* The job's signature: the server refuses a job its submitter did not sign at submission; a
+ * site refuses a job changed after it (here in the server's store), naming the file, and the
+ * server logs the refusal per site. */
+static void test_signatures(void **state)
+{
+	const char *pairs[] = {"config.json",
+	                       "{\"workflow\": {\"name\": \"fedavg\", \"num_rounds\": 1}, "
+	                       "\"executor\": {\"type\": \"builtin\", \"dataset\": \"synthetic\"}}",
+	                       NULL};
+	char *b = bundle_with(pairs, 0), id[64] = "", path[PATH_MAX], dir[PATH_MAX], *b64;
+	struct cfl_err e = {0};
+	struct job_view v;
+	struct server s;
+	json_t *stored;
+
+	(void)state;
+	server_start(&s, "jobs-signed");
+	assert_int_equal(cfl_jobs_submit(s.jobs, b, strlen(b), "admin@test.org", id, &e),
+	                 CFL_EVERIFY);
+	assert_string_equal(e.msg, "the job is not signed (it needs 'manifest', 'signature' and "
+	                           "'certificate' strings)");
+	free(b);
+	/* Signed by admin@test.org, submitted by another admin. */
+	b = bundle_of(pairs);
+	assert_int_equal(cfl_jobs_submit(s.jobs, b, strlen(b), "lead@test.org", id, &e),
+	                 CFL_EVERIFY);
+	assert_string_equal(e.msg,
+	                    "the job is signed by 'admin@test.org', not by 'lead@test.org' who "
+	                    "submits it");
+	assert_string_equal(id, "");
+	assert_int_equal(entries(s.jobs_dir), 0);
+	free(b);
+
+	/* Stored as signed, then changed on the server's disk before any site has it. */
+	b = synthetic_job(1, 2, "[\"@ALL\"]", "changed");
+	submit(&s, b, id);
+	free(b);
+	path_join(dir, sizeof(dir), s.jobs_dir, id);
+	path_join(path, sizeof(path), dir, "bundle.json");
+	stored = json_load_file(path, 0, NULL);
+	assert_non_null(stored);
+	b = "{\"workflow\": {\"name\": \"fedavg\", \"num_rounds\": 1, \"min_clients\": 2}, "
+	    "\"executor\": {\"type\": \"command\", \"command\": [\"touch\", \"pwned\"]}}";
+	assert_int_equal(cfl_base64_encode(b, strlen(b), &b64), 0);
+	json_object_set_new(json_object_get(stored, "files"), "config.json", json_string(b64));
+	free(b64);
+	assert_int_equal(json_dump_file(stored, path, JSON_COMPACT), 0);
+	json_decref(stored);
+	site_join(&s, "site-1", SITE_REAL);
+	site_join(&s, "site-2", SITE_REAL);
+	wait_status(&s, id, "FINISHED:EXECUTION_EXCEPTION", JOB_WAIT_MS);
+	assert_int_equal(view(s.jobs, id, &v), 0);
+	assert_string_equal(v.error, "round 1 got 0 updates, fewer than min_clients 2");
+	view_release(&v);
+	assert_true(logged("site-1 cannot take the job: 'config.json' does not match its signed "
+	                   "digest",
+	                   id));
+	assert_true(logged("site-2 cannot take the job: 'config.json' does not match its signed "
+	                   "digest",
+	                   id));
+	/* Nothing of the job is kept on the sites. */
+	for (int i = 0; i < 2; i++) {
+		assert_null(cfl__executor_config(s.sites[i]->exec, id));
+		assert_null(cfl__executor_submitter(s.sites[i]->exec, id));
+	}
+	server_stop(&s);
+}
+
+/* The executor's deployment on its own: who signed is kept with the job, a refused bundle
+ * replaces nothing and leaves nothing. */
+static void test_deploy_submitter(void **state)
+{
+	const char *pairs[] = {"config.json", "{\"executor\": {}}", "meta.json", "{}", NULL};
+	const char *job = "20260101-000000-abcdef";
+	char *good = bundle_of(pairs), *bad;
+	const struct cfl_job_signer *who;
+	struct cfl_err e = {0};
+	struct server s;
+	struct site *st;
+	json_t *b;
+
+	(void)state;
+	server_start(&s, "jobs-deploy");
+	st = site_new(&s, "site-1", SITE_REAL);
+	assert_int_equal(
+	        cfl__executor_deploy(st->exec, job, (const uint8_t *)good, strlen(good), &e), 0);
+	who = cfl__executor_submitter(st->exec, job);
+	assert_non_null(who);
+	assert_string_equal(who->name, "admin@test.org");
+	assert_string_equal(who->org, "test");
+	assert_string_equal(who->role, "lead");
+	assert_non_null(cfl__executor_config(st->exec, job));
+	/* The same job again, with meta.json gone: refused, and the earlier copy forgotten. */
+	b = json_loads(good, 0, NULL);
+	json_object_del(json_object_get(b, "files"), "meta.json");
+	bad = json_dumps(b, JSON_COMPACT);
+	json_decref(b);
+	assert_int_equal(cfl__executor_deploy(st->exec, job, (const uint8_t *)bad, strlen(bad), &e),
+	                 CFL_EVERIFY);
+	assert_string_equal(e.msg, "'meta.json' of the signed manifest is missing from the job");
+	assert_null(cfl__executor_submitter(st->exec, job));
+	assert_null(cfl__executor_config(st->exec, job));
+	free(good);
+	free(bad);
+	server_stop(&s);
+}
+
 /* An admin aborts a running job: its sites are told, its state says why. */
 static void test_abort_running(void **state)
 {
@@ -1053,6 +1204,8 @@ int main(void)
 	        cmocka_unit_test(test_refusals_below_min_clients),
 	        cmocka_unit_test(test_min_clients_not_met),
 	        cmocka_unit_test(test_abort_running),
+	        cmocka_unit_test(test_signatures),
+	        cmocka_unit_test(test_deploy_submitter),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
