@@ -73,6 +73,9 @@ int cfl_auth_server_remove(struct cfl_auth_server *s, const char *name, const ch
 /* The logged-in identity of a peer: its name and kind, or NULL when not logged in. */
 const char *cfl_auth_server_identity(const struct cfl_peer *p, enum cfl_auth_kind *kind,
                                      const char **role);
+/* The O (organization) of the certificate the peer logged in with: "" when it names none,
+ * NULL when the peer is not logged in. Valid while the session lasts. */
+const char *cfl_auth_server_org(const struct cfl_peer *p);
 
 /* --- client ----------------------------------------------------------------------------- */
 

@@ -40,13 +40,26 @@ int cfl_jobs_new(struct cfl_msg_hub *hub, struct cfl_auth_server *auth,
  * calling back. */
 void cfl_jobs_free(struct cfl_jobs *j);
 
-/* Stores a new job from its bundle, which `submitter` (the logged-in admin's name) must have
- * signed; writes its id into id (size >= 64). CFL_ECONFIG for a bad bundle, CFL_EVERIFY (or
+/* Who submitted a job, as the admin's login certificate says: CN, O and role. The server's
+ * policy checks n:submitter and o:submitter against it (docs/security.md). */
+struct cfl_jobs_who {
+	char name[CFL_AUTH_NAME_MAX];
+	char org[CFL_AUTH_NAME_MAX];
+	char role[64];
+};
+
+/* Stores a new job from its bundle, submitted by `by` (the logged-in admin), who must have
+ * signed it; writes its id into id (size >= 64). CFL_ECONFIG for a bad bundle, CFL_EVERIFY (or
  * CFL_EPARSE) for a bad signature, with the reason in `e`. */
-int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const char *submitter,
-                    char *id, struct cfl_err *e);
+int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len,
+                    const struct cfl_jobs_who *by, char *id, struct cfl_err *e);
+/* The submitter of job `id` into *out. Returns 0 or CFL_ENOENT. */
+int cfl_jobs_submitter(struct cfl_jobs *j, const char *id, struct cfl_jobs_who *out);
 /* JSON text (new buffer, free()) describing every job, or one job when id is not NULL. */
 char *cfl_jobs_list(struct cfl_jobs *j, const char *id);
+/* Aborts job `id`: stops its run when it is the one running, else marks it aborted so that
+ * it never starts (or resumes). Returns 0, CFL_ENOENT (no such job) or CFL_EINVAL (already
+ * finished), with `e`. */
 int cfl_jobs_abort(struct cfl_jobs *j, const char *id, struct cfl_err *e);
 /* The job's results as a bundle (JSON {"files": {...}}: model.safetensors, metrics.json,
  * metrics.csv, job.json); new buffer, free(). */

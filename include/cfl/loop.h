@@ -1,7 +1,7 @@
 /* The event loop: one epoll instance, one thread, callbacks (the redis "ae" model).
  *
  * A loop watches file descriptors for readability/writability, runs one-shot timers and turns
- * SIGTERM/SIGINT into a callback through a signalfd. Everything in cfl's network core (TLS
+ * SIGTERM/SIGINT/SIGHUP into a callback through a signalfd. Everything in cfl's network core (TLS
  * connections, listeners, streams) is driven by one of these; there is no thread per
  * connection. Readiness is level-triggered: a callback that leaves data unread is called again.
  *
@@ -31,7 +31,7 @@ enum cfl_loop_ev {
 typedef void (*cfl_loop_io_fn)(struct cfl_loop *loop, int fd, int events, void *arg);
 /* Called once when timer `id` expires; the timer is gone by the time this runs. */
 typedef void (*cfl_loop_timer_fn)(struct cfl_loop *loop, uint64_t id, void *arg);
-/* Called on the loop thread for each SIGTERM/SIGINT received (signo says which). */
+/* Called on the loop thread for each SIGTERM/SIGINT/SIGHUP received (signo says which). */
 typedef void (*cfl_loop_signal_fn)(struct cfl_loop *loop, int signo, void *arg);
 /* A function run on the loop thread on behalf of another thread (cfl_loop_post). */
 typedef void (*cfl_loop_task_fn)(struct cfl_loop *loop, void *arg);
@@ -75,11 +75,12 @@ int cfl_loop_timer_cancel(struct cfl_loop *loop, uint64_t id);
  * the clock on each call; usable from any thread (the argument may be NULL). */
 uint64_t cfl_loop_now_ms(const struct cfl_loop *loop);
 
-/* Routes SIGTERM and SIGINT to fn(arg) on the loop thread: blocks them in the calling thread
- * and reads them from a signalfd. Call it from the main thread before starting any other
- * thread, so that they inherit the blocked mask (otherwise the kernel may deliver the signal
- * to a thread where it is not blocked and its default action kills the process). A second call
- * replaces fn/arg. Returns 0 or CFL_EIO with `e` set. */
+/* Routes SIGTERM, SIGINT and SIGHUP (a reload, where the caller reloads something) to fn(arg)
+ * on the loop thread: blocks them in the calling thread and reads them from a signalfd. Call
+ * it from the main thread before starting any other thread, so that they inherit the blocked
+ * mask (otherwise the kernel may deliver the signal to a thread where it is not blocked and its
+ * default action kills the process). A second call replaces fn/arg. Returns 0 or CFL_EIO with
+ * `e` set. */
 int cfl_loop_on_signal(struct cfl_loop *loop, cfl_loop_signal_fn fn, void *arg, struct cfl_err *e);
 
 /* Runs fn(arg) on the loop thread in the next round. The one function here that any thread may

@@ -35,7 +35,8 @@ struct cfl_msg_sink {
 };
 
 /* A REQUEST or ONEWAY for a topic this hub serves. `f` is valid during the call only. When
- * `more` is set the body continues: point *sink at a receiver (left zeroed, it is dropped).
+ * `more` is set the body continues: point *sink at a receiver (left zeroed, the stream is
+ * cancelled: the sender is told to stop, and nothing more of it reaches this side).
  * Answer a REQUEST with cfl_peer_reply*() now or later (e.g. from sink->end). */
 typedef void (*cfl_msg_handler)(struct cfl_peer *p, const struct cfl_frame *f, int more,
                                 struct cfl_msg_sink *sink, void *arg);

@@ -36,10 +36,11 @@ struct session {
 	char name[CFL_AUTH_NAME_MAX];
 	enum cfl_auth_kind kind;
 	char role[64];
-	struct cfl_peer *peer; /* NULL while disconnected */
-	uint64_t last_seen_ms; /* loop clock */
-	struct tok cur, prev;  /* prev stays valid until it expires: renewal never interrupts */
-	struct tok srv;        /* the server's own token towards this client */
+	char org[CFL_AUTH_NAME_MAX]; /* the certificate's O, "" without one */
+	struct cfl_peer *peer;       /* NULL while disconnected */
+	uint64_t last_seen_ms;       /* loop clock */
+	struct tok cur, prev; /* prev stays valid until it expires: renewal never interrupts */
+	struct tok srv;       /* the server's own token towards this client */
 	char addr[64], via[64];
 	enum cfl_conn_sec mode;
 };
@@ -327,6 +328,19 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 	return rc;
 }
 
+/* The O of the certificate in a register request that check_register accepted: what the
+ * server's policy compares for o:site and o:submitter. "" when it has none. */
+static void cert_org(const struct cfl_frame *f, char *org, size_t size)
+{
+	struct cfl_pki_cert *cert = NULL;
+
+	org[0] = '\0';
+	if (cfl_pki_cert_load_pem((const char *)f->body, f->body_len, &cert, NULL) == 0 &&
+	    cfl_pki_cert_org(cert, org, size) != 0)
+		org[0] = '\0';
+	cfl_pki_cert_free(cert);
+}
+
 static void end_session(struct cfl_auth_server *s, struct session *x)
 {
 	struct session **pp;
@@ -415,6 +429,7 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 		cfl_peer_reply_error(p, f->id, "internal", "cannot issue a token");
 		return;
 	}
+	cert_org(f, x->org, sizeof(x->org));
 	ap->sess = x;
 	cfl_loop_timer_cancel(s->loop, ap->login_timer);
 	ap->login_timer = 0;
@@ -659,4 +674,11 @@ const char *cfl_auth_server_identity(const struct cfl_peer *p, enum cfl_auth_kin
 	if (role != NULL)
 		*role = ap->sess->role;
 	return ap->sess->name;
+}
+
+const char *cfl_auth_server_org(const struct cfl_peer *p)
+{
+	const struct apeer *ap = cfl_peer_user(p);
+
+	return ap != NULL && ap->sess != NULL ? ap->sess->org : NULL;
 }

@@ -696,10 +696,12 @@ void cfl__fedavg_kick(struct cfl_jobs *j)
 		start_round(f);
 }
 
-void cfl__fedavg_abort(struct cfl_jobs *j, const char *why)
+int cfl__fedavg_abort(struct cfl_jobs *j, const struct job *jb, const char *why)
 {
-	if (j->run != NULL)
-		finish(j->run, JOB_ABORTED, why);
+	if (j->run == NULL || j->run->jb != jb)
+		return CFL_ENOENT;
+	finish(j->run, JOB_ABORTED, why);
+	return 0;
 }
 
 /* --- start --------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ struct job {
 	char id[64];
 	char name[128];
 	char dir[PATH_MAX];
-	char submitter[256];
+	struct cfl_jobs_who by; /* the submitter */
 	int64_t submitted_at;
 	enum job_state state;
 	char error[CFL_ERR_MSG_MAX];
@@ -96,7 +96,8 @@ int cfl__job_settings(struct job *jb, json_t *config, struct cfl_err *e);
 
 /* The FedAvg run of one job (fedavg.c). */
 int cfl__fedavg_start(struct cfl_jobs *j, struct job *jb, struct cfl_err *e);
-void cfl__fedavg_abort(struct cfl_jobs *j, const char *why);
+/* Ends the run of `jb` as aborted. Returns 0, or CFL_ENOENT when `jb` is not the job running. */
+int cfl__fedavg_abort(struct cfl_jobs *j, const struct job *jb, const char *why);
 /* Frees the running and the retired runs. Only after the hub is freed: the replies that
  * they still await are then dropped without their callbacks. */
 void cfl__fedavg_free_all(struct cfl_jobs *j);

@@ -77,8 +77,9 @@ int cfl__job_save(const struct job *jb)
 
 	for (size_t i = 0; i < jb->n_sites; i++)
 		json_array_append_new(sites, json_string(jb->sites[i]));
-	v = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:s, s:o, s:O, s:O}", "id", jb->id, "name",
-	              jb->name, "state", cfl__job_state_name(jb->state), "submitter", jb->submitter,
+	v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:s, s:o, s:O, s:O}", "id", jb->id,
+	              "name", jb->name, "state", cfl__job_state_name(jb->state), "submitter",
+	              jb->by.name, "submitter_org", jb->by.org, "submitter_role", jb->by.role,
 	              "submitted_at", (json_int_t)jb->submitted_at, "rounds_done", jb->rounds_done,
 	              "error", jb->error, "sites", sites, "metrics", jb->metrics, "site_states",
 	              jb->site_states);
@@ -238,8 +239,8 @@ static int check_signed(struct cfl_jobs *j, json_t *b, const char *submitter, st
 	return rc;
 }
 
-int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const char *submitter,
-                    char *id, struct cfl_err *e)
+int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len,
+                    const struct cfl_jobs_who *by, char *id, struct cfl_err *e)
 {
 	json_t *b = NULL, *config = NULL, *meta = NULL;
 	struct job *jb = calloc(1, sizeof(*jb));
@@ -253,13 +254,13 @@ int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const ch
 	if (rc == 0)
 		rc = cfl__job_settings(jb, config, e);
 	if (rc == 0)
-		rc = check_signed(j, b, submitter, e);
+		rc = check_signed(j, b, by->name, e);
 	if (rc != 0)
 		goto out;
 	make_id(jb->id, sizeof(jb->id));
 	name = json_string_value(json_object_get(meta, "name"));
 	snprintf(jb->name, sizeof(jb->name), "%s", name != NULL ? name : "job");
-	snprintf(jb->submitter, sizeof(jb->submitter), "%s", submitter);
+	jb->by = *by;
 	jb->submitted_at = (int64_t)time(NULL);
 	jb->metrics = json_array();
 	jb->site_states = json_object();
@@ -274,7 +275,7 @@ int cfl_jobs_submit(struct cfl_jobs *j, const char *bundle, size_t len, const ch
 	j->jobs = jb;
 	snprintf(id, 64, "%s", jb->id);
 	CFL_INFO("job %s ('%s') submitted by %s: %d rounds, at least %d clients", jb->id, jb->name,
-	         submitter, jb->num_rounds, jb->min_clients);
+	         by->name, jb->num_rounds, jb->min_clients);
 	jb = NULL;
 	cfl__jobs_schedule(j);
 out:
@@ -299,7 +300,7 @@ int cfl__job_bundle(const struct job *jb, char **text, size_t *len, struct cfl_e
 static json_t *job_json(const struct job *jb)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:i, s:s}", "id", jb->id, "name", jb->name,
-	                 "status", cfl__job_state_name(jb->state), "submitter", jb->submitter,
+	                 "status", cfl__job_state_name(jb->state), "submitter", jb->by.name,
 	                 "submitted_at", (json_int_t)jb->submitted_at, "rounds_done",
 	                 jb->rounds_done, "num_rounds", jb->num_rounds, "error", jb->error);
 }
@@ -379,13 +380,24 @@ int cfl_jobs_abort(struct cfl_jobs *j, const char *id, struct cfl_err *e)
 	if (cfl__job_finished(jb))
 		return cfl_err_set(e, CFL_EINVAL, "job %s already %s", id,
 		                   cfl__job_state_name(jb->state));
-	if (jb->state == JOB_SUBMITTED) {
-		jb->state = JOB_ABORTED;
-		snprintf(jb->error, sizeof(jb->error), "aborted before it started");
-		cfl__job_save(jb);
+	if (cfl__fedavg_abort(j, jb, "aborted by an admin") == 0)
 		return 0;
-	}
-	cfl__fedavg_abort(j, "aborted by an admin");
+	/* Not the job running: one waiting to start, or one that was running when the server
+	 * stopped and waits to resume. It must never run; the run going on is another job's. */
+	snprintf(jb->error, sizeof(jb->error), "%s",
+	         jb->state == JOB_SUBMITTED ? "aborted before it started" : "aborted by an admin");
+	jb->state = JOB_ABORTED;
+	cfl__job_save(jb);
+	return 0;
+}
+
+int cfl_jobs_submitter(struct cfl_jobs *j, const char *id, struct cfl_jobs_who *out)
+{
+	const struct job *jb = cfl__job_find(j, id);
+
+	if (jb == NULL)
+		return CFL_ENOENT;
+	*out = jb->by;
 	return 0;
 }
 
@@ -416,8 +428,12 @@ static struct job *load_job(struct cfl_jobs *j, const char *id)
 		goto fail;
 	snprintf(jb->id, sizeof(jb->id), "%s", id);
 	snprintf(jb->name, sizeof(jb->name), "%s", str_or(json_object_get(st, "name"), "job"));
-	snprintf(jb->submitter, sizeof(jb->submitter), "%s",
+	snprintf(jb->by.name, sizeof(jb->by.name), "%s",
 	         str_or(json_object_get(st, "submitter"), ""));
+	snprintf(jb->by.org, sizeof(jb->by.org), "%s",
+	         str_or(json_object_get(st, "submitter_org"), ""));
+	snprintf(jb->by.role, sizeof(jb->by.role), "%s",
+	         str_or(json_object_get(st, "submitter_role"), ""));
 	snprintf(jb->error, sizeof(jb->error), "%s", str_or(json_object_get(st, "error"), ""));
 	jb->submitted_at = json_integer_value(json_object_get(st, "submitted_at"));
 	jb->rounds_done = (int)json_integer_value(json_object_get(st, "rounds_done"));

@@ -570,7 +570,11 @@ static void on_request(struct cfl_peer *p, const struct cfl_frame *f, int more)
 		if (strcmp(t->name, topic) != 0)
 			continue;
 		t->fn(p, f, more, &sink, t->arg);
-		if (more)
+		/* A handler that took no sink refused the body: the sender is told to stop, rather
+		 * than have the rest sent for nothing. */
+		if (more && sink.data == NULL && sink.end == NULL)
+			cfl_conn_cancel(p->conn, f->id);
+		else if (more)
 			stream_add(p, f->id, &sink);
 		return;
 	}

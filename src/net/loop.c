@@ -1,5 +1,5 @@
-/* The event loop: epoll for I/O, a binary min-heap for timers, signalfd for SIGTERM/SIGINT and
- * an eventfd for tasks posted from other threads. See cfl/loop.h for the contract.
+/* The event loop: epoll for I/O, a binary min-heap for timers, signalfd for SIGTERM, SIGINT and
+ * SIGHUP, an eventfd for tasks posted from other threads. See cfl/loop.h for the contract.
  *
  * Two details keep callbacks from seeing stale events. Each watcher slot (indexed by fd) has a
  * generation that is stored with the fd in the epoll event's data and bumped on every unwatch,
@@ -423,8 +423,9 @@ int cfl_loop_on_signal(struct cfl_loop *loop, cfl_loop_signal_fn fn, void *arg, 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	if (pthread_sigmask(SIG_BLOCK, &set, &loop->old_mask) != 0)
-		return cfl_err_set(e, CFL_EIO, "cannot block SIGTERM/SIGINT");
+		return cfl_err_set(e, CFL_EIO, "cannot block SIGTERM/SIGINT/SIGHUP");
 	loop->mask_saved = 1;
 	loop->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (loop->sigfd < 0)

@@ -1,5 +1,11 @@
-/* Admin commands on the server: `check_status client|server`, `remove_client NAME`.
- * Only sessions that logged in with an admin certificate may call them. */
+/* Admin commands on the server: check_status, list_jobs, submit_job, abort_job, download_job,
+ * remove_client, shutdown. Only sessions that logged in with an admin certificate may call
+ * them, and each command needs a right of the server's own policy (its kit's
+ * local/authorization.json; docs/security.md, "Console rights"), checked on the request's first
+ * frame: a refused request never gets a byte of its body buffered.
+ *
+ * A request: first frame → parse → authorize → run (or, for submit_job, collect the body,
+ * then run) → reply. */
 #include "server_int.h"
 
 #include "cfl/log.h"
@@ -21,12 +27,17 @@ struct admin {
 	struct cfl__server_info info;
 };
 
+struct verb;
+
 /* One admin request, with its body collected (a job bundle may come as a stream). */
 struct areq {
 	struct admin *a;
 	struct cfl_peer *peer;
 	uint64_t id;
-	char who[256], role[64], cmd[1024];
+	struct cfl_jobs_who who; /* the admin, from its login certificate */
+	char line[1024];
+	struct cfl__admin_cmd c;
+	const struct verb *v;
 	char *body;
 	size_t len, cap;
 	int failed;
@@ -109,48 +120,155 @@ static void shutdown_one(struct cfl_peer *p, void *arg)
 		cfl_peer_send(p, CFL_TOPIC_SHUTDOWN, NULL, 0, NULL, 0);
 }
 
-/* What a role may do (authorization.json.default): project_admin everything; lead runs jobs;
- * org_admin and member look. */
-static int allowed(const char *role, const char *verb)
+/* --- the commands --------------------------------------------------------------------------- */
+
+/* A command's work, once allowed: 0 with the reply's text (a new buffer, sent and freed by the
+ * caller), or an error with its message in err[0..en). */
+typedef int (*verb_fn)(struct areq *r, char **out, size_t *len, char *err, size_t en);
+
+#define JOB_ARG 1u /* the first argument, when given, names a job: its submitter is checked */
+#define BODY    2u /* the request carries a body (a job bundle) */
+#define LISTING 4u /* without a job, lists only the jobs the admin may see */
+
+/* Each command and the right of the server's policy it needs (docs/security.md). */
+struct verb {
+	const char *name;
+	enum cfl_right right;
+	unsigned flags;
+	verb_fn fn;
+};
+
+/* The JSON value as the reply's text; takes the reference. */
+static int reply_json(json_t *v, char **out, size_t *len, char *err, size_t en)
 {
-	if (strcmp(role, "project_admin") == 0)
-		return 1;
-	if (strcmp(verb, "check_status") == 0 || strcmp(verb, "list_jobs") == 0)
-		return 1;
-	return strcmp(role, "lead") == 0 &&
-	       (strcmp(verb, "submit_job") == 0 || strcmp(verb, "abort_job") == 0 ||
-	        strcmp(verb, "download_job") == 0);
+	*out = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	if (*out == NULL) {
+		snprintf(err, en, "out of memory");
+		return CFL_ENOMEM;
+	}
+	*len = strlen(*out);
+	return 0;
 }
 
-static json_t *jobs_cmd(struct areq *r, const char *verb, const char *arg, char *err, size_t en)
+static int do_check_status(struct areq *r, char **out, size_t *len, char *err, size_t en)
+{
+	json_t *v = check_status(r->a, r->c.arg, err, en);
+
+	return v != NULL ? reply_json(v, out, len, err, en) : CFL_EINVAL;
+}
+
+/* An admin, or a job's submitter, as the policy sees them. */
+static struct cfl_authz_who as_who(const struct cfl_jobs_who *w)
+{
+	return (struct cfl_authz_who){w->name, w->org, w->role};
+}
+
+/* Whether the admin may see job `id` (view, with its submitter). */
+static int may_view(struct areq *r, const char *id)
+{
+	struct cfl_authz_who admin = as_who(&r->who), sub;
+	struct cfl_jobs_who by;
+
+	if (cfl_jobs_submitter(r->a->jobs, id, &by) != 0)
+		return 0;
+	sub = as_who(&by);
+	return cfl_authz_check(*r->a->info.policy, CFL_RIGHT_VIEW, &admin, &sub, r->a->info.org,
+	                       NULL, 0) == 0;
+}
+
+static int do_list_jobs(struct areq *r, char **out, size_t *len, char *err, size_t en)
+{
+	char *text = cfl_jobs_list(r->a->jobs, r->c.arg[0] ? r->c.arg : NULL);
+	json_t *v = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	json_t *jobs = json_object_get(v, "jobs");
+
+	free(text);
+	/* A policy may let an admin see only its own or its org's jobs (view: n:submitter or
+	 * o:submitter): the others are left out. */
+	for (size_t i = json_array_size(jobs); i-- > 0;) {
+		const char *id = json_string_value(json_object_get(json_array_get(jobs, i), "id"));
+
+		if (id == NULL || !may_view(r, id))
+			json_array_remove(jobs, i);
+	}
+	return reply_json(v, out, len, err, en);
+}
+
+static int do_submit_job(struct areq *r, char **out, size_t *len, char *err, size_t en)
 {
 	struct cfl_err e = {0};
-	char id[64], *text;
-	json_t *v;
+	char id[64];
 
-	if (strcmp(verb, "submit_job") == 0) {
-		if (cfl_jobs_submit(r->a->jobs, r->body, r->len, r->who, id, &e) != 0) {
-			snprintf(err, en, "%s", e.msg);
-			return NULL;
-		}
-		return json_pack("{s:s}", "job_id", id);
+	if (cfl_jobs_submit(r->a->jobs, r->body, r->len, &r->who, id, &e) != 0) {
+		snprintf(err, en, "%s", e.msg);
+		return e.code;
 	}
-	if (strcmp(verb, "list_jobs") == 0) {
-		text = cfl_jobs_list(r->a->jobs, arg[0] ? arg : NULL);
-		v = text != NULL ? json_loads(text, 0, NULL) : NULL;
-		free(text);
-		return v;
+	return reply_json(json_pack("{s:s}", "job_id", id), out, len, err, en);
+}
+
+static int do_abort_job(struct areq *r, char **out, size_t *len, char *err, size_t en)
+{
+	struct cfl_err e = {0};
+
+	if (cfl_jobs_abort(r->a->jobs, r->c.arg, &e) != 0) {
+		snprintf(err, en, "%s", e.msg);
+		return e.code;
 	}
-	if (strcmp(verb, "abort_job") == 0) {
-		if (cfl_jobs_abort(r->a->jobs, arg, &e) != 0) {
-			snprintf(err, en, "%s", e.msg);
-			return NULL;
-		}
-		return json_pack("{s:s}", "aborted", arg);
+	return reply_json(json_pack("{s:s}", "aborted", r->c.arg), out, len, err, en);
+}
+
+static int do_download_job(struct areq *r, char **out, size_t *len, char *err, size_t en)
+{
+	struct cfl_err e = {0};
+
+	if (cfl_jobs_download(r->a->jobs, r->c.arg, out, len, &e) != 0) {
+		snprintf(err, en, "%s", e.msg);
+		return e.code;
 	}
-	snprintf(err, en, "unknown command '%s'", verb);
+	return 0;
+}
+
+static int do_remove_client(struct areq *r, char **out, size_t *len, char *err, size_t en)
+{
+	if (cfl_auth_server_remove(r->a->auth, r->c.arg, "removed by an admin") != 0) {
+		snprintf(err, en, "no client '%s'", r->c.arg);
+		return CFL_ENOENT;
+	}
+	return reply_json(json_pack("{s:s}", "removed", r->c.arg), out, len, err, en);
+}
+
+static int do_shutdown(struct areq *r, char **out, size_t *len, char *err, size_t en)
+{
+	if (r->c.arg2[0] == '\0' || strcmp(r->c.arg, "client") != 0) {
+		snprintf(err, en, "usage: shutdown client NAME|all");
+		return CFL_EINVAL;
+	}
+	cfl_msg_hub_foreach(r->a->hub, shutdown_one, r->c.arg2);
+	return reply_json(json_pack("{s:s}", "shutdown", r->c.arg2), out, len, err, en);
+}
+
+/* tests/integration/test_admin.sh reads the command names from this table. */
+static const struct verb verbs[] = {
+        {"check_status", CFL_RIGHT_VIEW, 0, do_check_status},
+        {"list_jobs", CFL_RIGHT_VIEW, JOB_ARG | LISTING, do_list_jobs},
+        {"submit_job", CFL_RIGHT_SUBMIT_JOB, BODY, do_submit_job},
+        {"abort_job", CFL_RIGHT_MANAGE_JOB, JOB_ARG, do_abort_job},
+        {"download_job", CFL_RIGHT_DOWNLOAD_JOB, JOB_ARG, do_download_job},
+        {"remove_client", CFL_RIGHT_OPERATE, 0, do_remove_client},
+        {"shutdown", CFL_RIGHT_OPERATE, 0, do_shutdown},
+};
+
+static const struct verb *find_verb(const char *name)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(verbs[i].name, name) == 0)
+			return &verbs[i];
+	}
 	return NULL;
 }
+
+/* --- parsing and authorizing ------------------------------------------------------------------ */
 
 #define BLANKS " \t\n\v\f\r" /* isspace() in the C locale, whatever the process's locale */
 
@@ -188,72 +306,69 @@ int cfl__admin_cmd_parse(const char *line, struct cfl__admin_cmd *c, char *err, 
 	return 0;
 }
 
-static json_t *run(struct areq *r, struct cfl__admin_cmd *c, char *err, size_t en)
+/* Whether the server's policy gives the admin the command's right. Returns 0 or CFL_EPERM with
+ * the reason in err[0..en). */
+static int authorize(struct areq *r, char *err, size_t en)
 {
-	struct admin *a = r->a;
-	const char *role = r->role, *verb = c->verb, *arg = c->arg;
+	const struct verb *v = r->v;
+	const struct cfl_authz *pol = *r->a->info.policy;
+	struct cfl_authz_who admin = as_who(&r->who), sub;
+	const struct cfl_authz_who *submitter = NULL;
+	const char *rule = cfl_authz_rule(pol, r->who.role, v->right);
+	char why[512];
+	struct cfl_jobs_who by;
 
-	if (!allowed(role, verb)) {
-		snprintf(err, en, "role '%s' may not run %s", role[0] ? role : "-", verb);
-		return NULL;
-	}
-	if (strcmp(verb, "check_status") == 0)
-		return check_status(a, arg, err, en);
-	if (strcmp(verb, "shutdown") == 0) {
-		if (c->arg2[0] == '\0' || strcmp(arg, "client") != 0) {
-			snprintf(err, en, "usage: shutdown client NAME|all");
-			return NULL;
+	if ((v->flags & JOB_ARG) && r->c.arg[0] != '\0') {
+		/* A job that does not exist has no submitter: n:submitter and o:submitter refuse
+		 * it, and only an admin whose rule passes anyway learns that it does not exist. */
+		if (cfl_jobs_submitter(r->a->jobs, r->c.arg, &by) == 0) {
+			sub = as_who(&by);
+			submitter = &sub;
 		}
-		cfl_msg_hub_foreach(a->hub, shutdown_one, c->arg2);
-		return json_pack("{s:s}", "shutdown", c->arg2);
+	} else if (v->right == CFL_RIGHT_SUBMIT_JOB) {
+		submitter = &admin; /* the job will be the admin's own */
+	} else if ((v->flags & LISTING) && rule != NULL &&
+	           (strcmp(rule, "n:submitter") == 0 || strcmp(rule, "o:submitter") == 0)) {
+		return 0; /* every job is checked as it is listed */
 	}
-	if (strcmp(verb, "remove_client") == 0) {
-		if (cfl_auth_server_remove(a->auth, arg, "removed by an admin") != 0) {
-			snprintf(err, en, "no client '%s'", arg);
-			return NULL;
-		}
-		return json_pack("{s:s}", "removed", arg);
-	}
-	return jobs_cmd(r, verb, arg, err, en);
+	if (cfl_authz_check(pol, v->right, &admin, submitter, r->a->info.org, why, sizeof(why)) ==
+	    0)
+		return 0;
+	/* "abort_job: manage_job not granted to lead@b.org (lead: n:submitter)" */
+	if (strcmp(v->name, cfl_authz_right_name(v->right)) == 0)
+		snprintf(err, en, "%s", why);
+	else
+		snprintf(err, en, "%s: %s", v->name, why);
+	return CFL_EPERM;
 }
 
-static void reply_text(struct areq *r, const char *text, size_t len);
-
-static void areq_run(struct areq *r)
+/* Parses the command line and authorizes it. Returns 0, or an error with the reply's status
+ * word in *status and its reason in err[0..en). */
+static int admit(struct areq *r, const struct cfl_frame *f, int more, const char **status,
+                 char *err, size_t en)
 {
-	struct cfl_err e = {0};
-	struct cfl__admin_cmd c;
-	char err[CFL_ERR_MSG_MAX] = "";
-	json_t *res;
-	char *text;
-	size_t len;
+	int rc;
 
-	CFL_INFO("admin %s: %s", r->who, r->cmd);
-	if (cfl__admin_cmd_parse(r->cmd, &c, err, sizeof(err)) != 0) {
-		cfl_peer_reply_error(r->peer, r->id, "failed", err);
-		return;
+	*status = "failed";
+	if ((rc = cfl__admin_cmd_parse(r->line, &r->c, err, en)) != 0)
+		return rc;
+	if ((r->v = find_verb(r->c.verb)) == NULL) {
+		snprintf(err, en, "unknown command '%s'", r->c.verb);
+		return CFL_EINVAL;
 	}
-	if (strcmp(c.verb, "download_job") == 0 && allowed(r->role, c.verb)) {
-		if (cfl_jobs_download(r->a->jobs, c.arg, &text, &len, &e) != 0) {
-			cfl_peer_reply_error(r->peer, r->id, "failed", e.msg);
-			return;
-		}
-		reply_text(r, text, len);
-		return;
+	if ((rc = authorize(r, err, en)) != 0) {
+		if (rc == CFL_EPERM)
+			*status = "forbidden";
+		return rc;
 	}
-	res = run(r, &c, err, sizeof(err));
-	if (res == NULL) {
-		cfl_peer_reply_error(r->peer, r->id, "failed", err[0] ? err : "failed");
-		return;
+	if (!(r->v->flags & BODY) && (more || f->body_len > 0)) {
+		snprintf(err, en, "%s takes no body", r->v->name);
+		return CFL_EINVAL;
 	}
-	text = json_dumps(res, JSON_COMPACT);
-	json_decref(res);
-	if (text == NULL) {
-		cfl_peer_reply_error(r->peer, r->id, "failed", "out of memory");
-		return;
-	}
-	reply_text(r, text, strlen(text));
+	return 0;
 }
+
+/* --- replies ---------------------------------------------------------------------------------- */
 
 /* Large results (a downloaded job) stream out of the buffer, which the done function frees. */
 struct outbuf {
@@ -279,22 +394,41 @@ static void out_done(struct cfl_conn *c, uint64_t id, int status, void *src)
 	free(o);
 }
 
-static void reply_text(struct areq *r, const char *text, size_t len)
+/* Sends `text` (len bytes, taken) as the reply. */
+static void reply_text(struct areq *r, char *text, size_t len)
 {
 	struct outbuf *o = calloc(1, sizeof(*o));
 
 	if (o == NULL) {
-		free((char *)text);
+		free(text);
 		cfl_peer_reply_error(r->peer, r->id, "failed", "out of memory");
 		return;
 	}
-	o->p = (char *)text;
+	o->p = text;
 	o->len = len;
 	if (cfl_peer_reply_stream(r->peer, r->id, NULL, 0, len, out_read, o, out_done) != 0) {
 		free(o->p);
 		free(o);
 		cfl_peer_reply_error(r->peer, r->id, "failed", "cannot send the result");
 	}
+}
+
+static void areq_run(struct areq *r)
+{
+	char err[CFL_ERR_MSG_MAX] = "", *text = NULL;
+	size_t len = 0;
+
+	if (r->v->fn(r, &text, &len, err, sizeof(err)) != 0) {
+		cfl_peer_reply_error(r->peer, r->id, "failed", err[0] ? err : "failed");
+		return;
+	}
+	reply_text(r, text, len);
+}
+
+static void areq_free(struct areq *r)
+{
+	free(r->body);
+	free(r);
 }
 
 static void areq_data(void *st, const uint8_t *d, size_t n)
@@ -335,8 +469,7 @@ static void areq_end(void *st, int status, const char *reason)
 		areq_run(r);
 	else if (status == 0)
 		cfl_peer_reply_error(r->peer, r->id, "too_big", "the job is too large");
-	free(r->body);
-	free(r);
+	areq_free(r);
 }
 
 static void on_admin(struct cfl_peer *p, const struct cfl_frame *f, int more,
@@ -344,8 +477,10 @@ static void on_admin(struct cfl_peer *p, const struct cfl_frame *f, int more,
 {
 	struct admin *a = arg;
 	enum cfl_auth_kind kind;
-	const char *role = "";
+	const char *role = "", *status;
 	const char *who = cfl_auth_server_identity(p, &kind, &role);
+	const char *org = cfl_auth_server_org(p);
+	char err[CFL_ERR_MSG_MAX] = "";
 	struct areq *r;
 
 	if (f->type != CFL_FRAME_T_REQUEST)
@@ -363,9 +498,24 @@ static void on_admin(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	r->a = a;
 	r->peer = p;
 	r->id = f->id;
-	snprintf(r->who, sizeof(r->who), "%s", who);
-	snprintf(r->role, sizeof(r->role), "%s", role);
-	cfl_frame_header_str(f, CFL_KEY_CMD, r->cmd, sizeof(r->cmd));
+	snprintf(r->who.name, sizeof(r->who.name), "%s", who);
+	snprintf(r->who.org, sizeof(r->who.org), "%s", org != NULL ? org : "");
+	snprintf(r->who.role, sizeof(r->who.role), "%s", role);
+	cfl_frame_header_str(f, CFL_KEY_CMD, r->line, sizeof(r->line));
+	CFL_INFO("admin %s: %s", r->who.name, r->line);
+	/* Refused here, on the first frame: the sink stays zeroed, so the hub cancels the rest of
+	 * a streamed body instead of taking it. */
+	if (admit(r, f, more, &status, err, sizeof(err)) != 0) {
+		CFL_WARN("admin %s: '%s' refused: %s", r->who.name, r->c.verb, err);
+		cfl_peer_reply_error(p, f->id, status, err);
+		areq_free(r);
+		return;
+	}
+	if (!(r->v->flags & BODY)) {
+		areq_run(r);
+		areq_free(r);
+		return;
+	}
 	areq_data(r, f->body, f->body_len);
 	if (more)
 		*sink = (struct cfl_msg_sink){areq_data, areq_end, r};

@@ -1,13 +1,16 @@
-/* cfl server: listeners, the login, connection logs, jobs and the admin commands. */
+/* cfl server: listeners, the login, connection logs, jobs, the admin commands and the policy
+ * they follow (the kit's local/authorization.json, read again on SIGHUP). */
 #include "cfl/server.h"
 
 #include "cfl/auth.h"
+#include "cfl/authz.h"
 #include "cfl/conn.h"
 #include "cfl/diag.h"
 #include "cfl/kit.h"
 #include "cfl/log.h"
 #include "cfl/loop.h"
 #include "cfl/msg.h"
+#include "cfl/pki.h"
 #include "cfl/tls.h"
 #include "server_int.h"
 #include "util/fs.h"
@@ -30,7 +33,10 @@ struct server {
 	struct cfl_listener *fl, *admin;
 	struct cfl_auth_server *auth;
 	struct cfl_jobs *jobs;
-	int one_listener; /* the admin console on the fed_learn_port listener */
+	struct cfl_authz *policy;    /* what admins may do here (docs/security.md) */
+	char local[PATH_MAX];        /* the kit's local/ folder, where the policy lives */
+	char org[CFL_AUTH_NAME_MAX]; /* the O of the server's certificate */
+	int one_listener;            /* the admin console on the fed_learn_port listener */
 	int stopping;
 };
 
@@ -75,10 +81,33 @@ static void on_stop_timer(struct cfl_loop *loop, uint64_t id, void *arg)
 	cfl_loop_stop(loop);
 }
 
+/* SIGHUP: the policy file is read again. One that does not load leaves the one in force,
+ * which was read whole and checked: a typo never turns into "everything allowed", nor locks
+ * every admin out of a running server; the log says what is wrong. */
+static void reload_policy(struct server *s)
+{
+	struct cfl_authz *a = NULL;
+	struct cfl_err e = {0};
+
+	if (cfl_authz_load(s->local, &a, &e) != 0) {
+		CFL_ERROR("SIGHUP: policy not reloaded, '%s' stays in force: %s",
+		          cfl_authz_source(s->policy), e.msg);
+		return;
+	}
+	cfl_authz_free(s->policy);
+	s->policy = a;
+	CFL_INFO("SIGHUP: authorization policy reloaded from '%s'", cfl_authz_source(a));
+}
+
 static void on_signal(struct cfl_loop *loop, int signo, void *arg)
 {
 	struct server *s = arg;
 
+	if (signo == SIGHUP) {
+		if (!s->stopping)
+			reload_policy(s);
+		return;
+	}
 	if (s->stopping)
 		return;
 	s->stopping = 1;
@@ -141,13 +170,34 @@ static int write_port_file(const struct server *s, const char *path, struct cfl_
 	return rc;
 }
 
+/* The server's policy and its own org, which "o:site" compares with an admin's. A policy that
+ * is missing or does not load stops the server: it never runs with no rules. */
+static int load_policy(struct server *s, struct cfl_err *e)
+{
+	struct cfl_pki_cert *cert = NULL;
+	int rc;
+
+	if (cfl__path_join(s->local, sizeof(s->local), s->cfg.kit_dir, "local") != 0)
+		return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
+	if ((rc = cfl_authz_load(s->local, &s->policy, e)) != 0)
+		return cfl_err_prefix(e, "cannot load the authorization policy");
+	if ((rc = cfl_pki_cert_load(s->cfg.cert, &cert, e)) != 0)
+		return rc;
+	if (cfl_pki_cert_org(cert, s->org, sizeof(s->org)) != 0)
+		s->org[0] = '\0'; /* no O: o:site matches no admin */
+	cfl_pki_cert_free(cert);
+	CFL_INFO("authorization policy: '%s'; this server's org: '%s'", cfl_authz_source(s->policy),
+	         s->org);
+	return 0;
+}
+
 static int setup(struct server *s, const char *kit_dir, const struct cfl_server_opts *opts,
                  struct cfl_err *e)
 {
 	int rc;
 
 	if ((rc = cfl_kitcfg_load(kit_dir, 1, &s->cfg, e)) != 0 ||
-	    (rc = cfl_kitcfg_verify_kit(&s->cfg, e)) != 0 ||
+	    (rc = cfl_kitcfg_verify_kit(&s->cfg, e)) != 0 || (rc = load_policy(s, e)) != 0 ||
 	    (rc = cfl_loop_new(&s->loop, e)) != 0 ||
 	    (rc = cfl_loop_on_signal(s->loop, on_signal, s, e)) != 0 ||
 	    (rc = cfl_msg_hub_new(s->loop, "server", &s->hub, e)) != 0)
@@ -176,7 +226,7 @@ static int setup(struct server *s, const char *kit_dir, const struct cfl_server_
 	}
 	cfl_msg_hub_on_peer(s->hub, peer_up, peer_down, s);
 	{
-		struct cfl__server_info info = {s->cfg.name, s->cfg.project, 0};
+		struct cfl__server_info info = {s->cfg.name, s->cfg.project, s->org, 0, &s->policy};
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -226,5 +276,6 @@ int cfl_server_run(const char *kit_dir, const struct cfl_server_opts *opts, stru
 	cfl_auth_server_free(s.auth);
 	cfl_tls_ctx_free(s.tls);
 	cfl_loop_free(s.loop);
+	cfl_authz_free(s.policy);
 	return rc;
 }

@@ -3,6 +3,7 @@
 #define CFL_SERVER_INT_H
 
 #include "cfl/auth.h"
+#include "cfl/authz.h"
 #include "cfl/jobs.h"
 #include "cfl/msg.h"
 
@@ -11,10 +12,15 @@
 struct cfl__server_info {
 	const char *name;
 	const char *project;
+	const char *org;    /* the O of the server's certificate: "o:site" for its policy */
 	int64_t started_ms; /* unix ms */
+	/* The server's policy (its kit's local/authorization.json), read at each command: the
+	 * server replaces it on SIGHUP. */
+	struct cfl_authz *const *policy;
 };
 
-/* Registers the `admin` topic: commands from logged-in admins (docs/security.md roles). */
+/* Registers the `admin` topic: commands from logged-in admins, each allowed by a right of the
+ * server's policy (docs/security.md, "Console rights"). */
 int cfl__server_admin_init(struct cfl_msg_hub *hub, struct cfl_auth_server *auth,
                            struct cfl_jobs *jobs, const struct cfl__server_info *info);
 

@@ -59,7 +59,7 @@ for c in $COMMANDS; do
 done
 check "--help lists 9 commands ($(count help.out '^  [a-z]'))" test "$(count help.out '^  [a-z]')" -eq 9
 # The table matches what the server accepts (src/server/admin_cmds.c compares the verb).
-server_cmds=$(grep -o 'strcmp(verb, "[a-z_]*")' "$CFL_SRC/src/server/admin_cmds.c" | cut -d'"' -f2 | sort -u)
+server_cmds=$(grep -oE '^ *\{"[a-z_]+", CFL_RIGHT_' "$CFL_SRC/src/server/admin_cmds.c" | cut -d'"' -f2 | sort -u)
 check "the server's commands are found in admin_cmds.c ($(echo $server_cmds))" \
 	test "$(echo "$server_cmds" | wc -w)" -ge 7
 for c in $server_cmds; do
@@ -164,7 +164,7 @@ timeout 30 "$CFL_BIN" admin "$P/member@test.org" --server "$SRV" --cmd "submit_j
 rc=$?
 check "a refused command exits 1 (exit $rc)" test $rc -eq 1
 check "its reason is printed once: $(cat member.err)" \
-	test "$(cat member.err)" = "cfl: role 'member' may not run submit_job"
+	test "$(cat member.err)" = "cfl: submit_job not granted to member@test.org (member: not listed)"
 check "and nothing on stdout" test ! -s member.out
 out=$(adm --cmd "submit_job $T/no-such-folder" 2>&1); rc=$?
 check "a job folder that does not exist (exit $rc): $out" \

@@ -140,11 +140,13 @@ check "member: list_jobs works: $out" test "$out" = '{"jobs":[]}'
 out=$(madm "submit_job $CFL_SRC/examples/jobs/fedavg-digits"); rc=$?
 err=$(head -n 1 "$T/madm.err")
 check "member: submit_job is refused (exit $rc): $err" \
-	sh -c "test $rc -ne 0 && echo \"\$1\" | grep -q \"role 'member' may not run submit_job\"" _ "$err"
-for c in "abort_job x" "download_job x" "remove_client site-1" "shutdown client all"; do
+	sh -c "test $rc -ne 0 && echo \"\$1\" | grep -q \"submit_job not granted to member@test.org (member: not listed)\"" _ "$err"
+for c in "abort_job x|manage_job" "download_job x|download_job" "remove_client site-1|operate" \
+	"shutdown client all|operate"; do
+	IFS='|' read -r c right <<<"$c"
 	madm "$c" >/dev/null; rc=$?
-	check "member: $c is refused (exit $rc)" \
-		sh -c "test $rc -ne 0 && grep -q \"role 'member' may not run\" '$T/madm.err'"
+	check "member: $c is refused, needing $right (exit $rc): $(head -n 1 "$T/madm.err")" \
+		sh -c "test $rc -ne 0 && grep -qF \"$right not granted to member@test.org (member: not listed)\" '$T/madm.err'"
 done
 check "the server logged the member's refused submission" grep -q "admin member@test.org: submit_job" "$SERVER_LOG"
 

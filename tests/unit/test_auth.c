@@ -507,6 +507,7 @@ static void test_login_and_sessions(void **state)
 	assert_string_equal(cfl_auth_server_identity(srv_peer_of(&w, s1), &kind, &role), "site-1");
 	assert_int_equal(kind, CFL_AUTH_CLIENT);
 	assert_string_equal(role, "");
+	assert_string_equal(cfl_auth_server_org(srv_peer_of(&w, s1)), "test");
 	assert_int_equal(cfl_conn_max_payload(cfl_peer_conn(srv_peer_of(&w, s1))),
 	                 CFL_FRAME_MAX_PAYLOAD);
 	assert_int_equal(sessions(&w, CFL_AUTH_CLIENT, info, 4), 1);
@@ -545,6 +546,8 @@ static void test_login_and_sessions(void **state)
 	                    "admin@test.org");
 	assert_int_equal(kind, CFL_AUTH_ADMIN);
 	assert_string_equal(role, "project_admin");
+	/* Its org, from its certificate: what the server's policy compares (docs/security.md). */
+	assert_string_equal(cfl_auth_server_org(srv_peer_of(&w, adm)), "test");
 	cli_close(adm);
 	assert_int_equal(sessions(&w, CFL_AUTH_ADMIN, info, 4), 0);
 

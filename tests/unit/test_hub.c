@@ -601,6 +601,49 @@ static void test_streamed_bodies(void **state)
 	net_stop(&n);
 }
 
+/* A handler that takes no sink for a streamed request refuses its body: the hub cancels the
+ * stream, so that even a sender that has not heard the answer yet stops within its credit
+ * instead of sending the whole body to be thrown away. Here the handler does not answer at
+ * all: only the cancel can stop the sender. */
+static void test_refused_stream(void **state)
+{
+	struct rec no = {.answer = ANS_NONE};
+	const uint64_t len = 64u * CFL_FRAME_CHUNK;
+	struct outcome o = {0};
+	uint64_t off = 0;
+	struct net n;
+
+	(void)state;
+	net_start(&n);
+	assert_int_equal(cfl_msg_hub_handle(n.srv.hub, "upload", handler, &no), 0);
+	net_dial(&n, "site-1");
+	assert_int_equal(
+	        cfl_peer_request_stream(cli_peer(&n, 0), &(struct cfl_request){.topic = "upload",
+	                                                                       .body_len = len,
+	                                                                       .read = pattern_read,
+	                                                                       .src = &off,
+	                                                                       .timeout_ms = 3000,
+	                                                                       .reply = on_outcome,
+	                                                                       .arg = &o}),
+	        0);
+	assert_true(wait_for(n.loop, &no.calls, 1, WAIT_MS));
+	assert_int_equal(no.more, 1);
+	assert_true(wait_for(n.loop, &o.calls, 1, WAIT_MS));
+	if (off > CFL_FRAME_INITIAL_WINDOW + 2u * CFL_FRAME_CHUNK)
+		fail_msg("the sender sent %llu bytes of a refused %llu-byte body",
+		         (unsigned long long)off, (unsigned long long)len);
+	assert_int_not_equal(o.status, 0);
+	spin(n.loop, 100);
+	assert_int_equal(o.calls, 1);
+	/* The connection is still good for the next request. */
+	no.answer = ANS_ECHO;
+	memset(&o, 0, sizeof(o));
+	request(cli_peer(&n, 0), "upload", NULL, 0, "hi", 2, 2000, &o);
+	assert_true(wait_for(n.loop, &o.calls, 1, WAIT_MS));
+	assert_int_equal(o.status, 0);
+	net_stop(&n);
+}
+
 /* --- routing --------------------------------------------------------------------------------- */
 
 static void test_routing(void **state)
@@ -912,6 +955,7 @@ int main(void)
 	        cmocka_unit_test(test_connection_lost_under_request),
 	        cmocka_unit_test(test_peer_callbacks),
 	        cmocka_unit_test(test_streamed_bodies),
+	        cmocka_unit_test(test_refused_stream),
 	        cmocka_unit_test(test_routing),
 	        cmocka_unit_test(test_gate),
 	        cmocka_unit_test(test_send_limits),

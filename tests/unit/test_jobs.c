@@ -399,6 +399,11 @@ static void server_stop(struct server *s)
 	cfl_loop_free(s->loop);
 }
 
+/* Submitters: an admin of the project's org, and one with no org or role. */
+static const struct cfl_jobs_who admin_who = {"admin@test.org", "test", "project_admin"};
+static const struct cfl_jobs_who a_who = {"a", "", ""};
+static const struct cfl_jobs_who lead_who = {"lead@test.org", "test", "lead"};
+
 /* --- job records ----------------------------------------------------------------------------- */
 
 struct job_view {
@@ -463,7 +468,7 @@ static void submit(struct server *s, const char *bundle, char *id)
 {
 	struct cfl_err e = {0};
 
-	if (cfl_jobs_submit(s->jobs, bundle, strlen(bundle), "admin@test.org", id, &e) != 0)
+	if (cfl_jobs_submit(s->jobs, bundle, strlen(bundle), &admin_who, id, &e) != 0)
 		fail_msg("submit: %s", e.msg);
 }
 
@@ -501,7 +506,7 @@ static void refused(struct server *s, const char *const *pairs, const char *why)
 	char *bundle = bundle_of(pairs), id[64] = "";
 	struct cfl_err e = {0};
 
-	assert_int_equal(cfl_jobs_submit(s->jobs, bundle, strlen(bundle), "a", id, &e),
+	assert_int_equal(cfl_jobs_submit(s->jobs, bundle, strlen(bundle), &a_who, id, &e),
 	                 CFL_ECONFIG);
 	free(bundle);
 	if (strcmp(e.msg, why) != 0)
@@ -515,7 +520,7 @@ static void refused_syntax(struct server *s, const char *const *pairs, const cha
 	char *bundle = bundle_of(pairs), id[64] = "";
 	struct cfl_err e = {0};
 
-	assert_int_equal(cfl_jobs_submit(s->jobs, bundle, strlen(bundle), "a", id, &e),
+	assert_int_equal(cfl_jobs_submit(s->jobs, bundle, strlen(bundle), &a_who, id, &e),
 	                 CFL_ECONFIG);
 	free(bundle);
 	if (strncmp(e.msg, why, strlen(why)) != 0 || strlen(e.msg) <= strlen(why))
@@ -549,10 +554,10 @@ static void test_bad_bundles(void **state)
 	server_start(&s, "jobs-bad");
 	/* Not a bundle at all. */
 	text = "not json";
-	assert_int_equal(cfl_jobs_submit(s.jobs, text, strlen(text), "a", id, &e), CFL_ECONFIG);
+	assert_int_equal(cfl_jobs_submit(s.jobs, text, strlen(text), &a_who, id, &e), CFL_ECONFIG);
 	assert_string_equal(e.msg, "not a job bundle (a JSON {\"files\": {...}})");
 	text = "{\"files\": []}";
-	assert_int_equal(cfl_jobs_submit(s.jobs, text, strlen(text), "a", id, &e), CFL_ECONFIG);
+	assert_int_equal(cfl_jobs_submit(s.jobs, text, strlen(text), &a_who, id, &e), CFL_ECONFIG);
 	assert_string_equal(e.msg, "not a job bundle (a JSON {\"files\": {...}})");
 	/* At most 64 files. */
 	for (int i = 0; i < 65; i++) {
@@ -572,12 +577,12 @@ static void test_bad_bundles(void **state)
 	refused(&s, (const char *const[]){"config.json", wf, "a b", "x", NULL},
 	        "bad file name 'a b' in the job");
 	text = "{\"files\": {\"config.json\": 5}}";
-	assert_int_equal(cfl_jobs_submit(s.jobs, text, strlen(text), "a", id, &e), CFL_ECONFIG);
+	assert_int_equal(cfl_jobs_submit(s.jobs, text, strlen(text), &a_who, id, &e), CFL_ECONFIG);
 	assert_string_equal(e.msg, "bad file name 'config.json' in the job");
 	/* config.json: present, base64, JSON, an object, with a known workflow. */
 	refused(&s, (const char *const[]){"meta.json", "{}", NULL}, "the job has no config.json");
 	text = "{\"files\": {\"config.json\": \"!!!!\"}}";
-	assert_int_equal(cfl_jobs_submit(s.jobs, text, strlen(text), "a", id, &e), CFL_ECONFIG);
+	assert_int_equal(cfl_jobs_submit(s.jobs, text, strlen(text), &a_who, id, &e), CFL_ECONFIG);
 	assert_string_equal(e.msg, "config.json is not base64");
 	refused_syntax(&s, (const char *const[]){"config.json", "{\"workflow\": ", NULL},
 	               "config.json: line 1: ");
@@ -721,6 +726,14 @@ static void test_store(void **state)
 	assert_string_equal(v.name, "first");
 	assert_string_equal(v.submitter, "admin@test.org");
 	view_release(&v);
+	{
+		/* The submitter's org and role too: the server's policy checks them. */
+		struct cfl_jobs_who by;
+
+		assert_int_equal(cfl_jobs_submitter(s.jobs, id1, &by), 0);
+		assert_memory_equal(&by, &admin_who, sizeof(by));
+		assert_int_equal(cfl_jobs_submitter(s.jobs, "nope", &by), CFL_ENOENT);
+	}
 	assert_int_equal(view(s.jobs, id2, &v), 0);
 	assert_string_equal(v.status, "SUBMITTED");
 	assert_int_equal(v.num_rounds, 2);
@@ -1054,15 +1067,13 @@ static void test_signatures(void **state)
 
 	(void)state;
 	server_start(&s, "jobs-signed");
-	assert_int_equal(cfl_jobs_submit(s.jobs, b, strlen(b), "admin@test.org", id, &e),
-	                 CFL_EVERIFY);
+	assert_int_equal(cfl_jobs_submit(s.jobs, b, strlen(b), &admin_who, id, &e), CFL_EVERIFY);
 	assert_string_equal(e.msg, "the job is not signed (it needs 'manifest', 'signature' and "
 	                           "'certificate' strings)");
 	free(b);
 	/* Signed by admin@test.org, submitted by another admin. */
 	b = bundle_of(pairs);
-	assert_int_equal(cfl_jobs_submit(s.jobs, b, strlen(b), "lead@test.org", id, &e),
-	                 CFL_EVERIFY);
+	assert_int_equal(cfl_jobs_submit(s.jobs, b, strlen(b), &lead_who, id, &e), CFL_EVERIFY);
 	assert_string_equal(e.msg,
 	                    "the job is signed by 'admin@test.org', not by 'lead@test.org' who "
 	                    "submits it");
@@ -1172,6 +1183,66 @@ static void test_abort_running(void **state)
 	server_stop(&s);
 }
 
+/* The state record of job `id` says `state`, as if the server had stopped there. */
+static void set_state(struct server *s, const char *id, const char *state)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	json_t *st;
+
+	path_join(dir, sizeof(dir), s->jobs_dir, id);
+	st = json_load_file(path_join(path, sizeof(path), dir, "job.json"), 0, NULL);
+	assert_non_null(st);
+	assert_int_equal(json_object_set_new(st, "state", json_string(state)), 0);
+	assert_int_equal(json_dump_file(st, path, 0), 0);
+	json_decref(st);
+}
+
+/* abort_job ID stops that job, not whichever runs: two jobs were running when the server
+ * stopped; they resume one at a time, and aborting the waiting one leaves the other running. */
+static void test_abort_names_the_job(void **state)
+{
+	char *b = synthetic_job(3, 1, "[\"site-1\"]", "long"), ids[2][64], line[256];
+	struct cfl_err e = {0};
+	struct job_view v;
+	struct server s;
+	struct site *hang;
+	int run;
+
+	(void)state;
+	server_start(&s, "jobs-abort-id");
+	submit(&s, b, ids[0]);
+	submit(&s, b, ids[1]);
+	free(b);
+	cfl_jobs_free(s.jobs);
+	set_state(&s, ids[0], "RUNNING");
+	set_state(&s, ids[1], "RUNNING");
+	log_capture_at(CFL_LOG_INFO); /* a job may have started before: only what follows counts */
+	jobs_open(&s);
+	hang = site_join(&s, "site-1", SITE_HANG);
+	assert_true(wait_for(s.loop, &hang->trains, 1, WAIT_MS));
+	snprintf(line, sizeof(line), "job %s starts", ids[0]);
+	run = logged(line, NULL) ? 0 : 1;
+	snprintf(line, sizeof(line), "job %s starts", ids[run]);
+	assert_true(logged(line, NULL));
+
+	assert_int_equal(cfl_jobs_abort(s.jobs, ids[1 - run], &e), 0);
+	assert_int_equal(view(s.jobs, ids[1 - run], &v), 0);
+	assert_string_equal(v.status, "FINISHED:ABORTED");
+	view_release(&v);
+	spin(s.loop, 100);
+	assert_int_equal(view(s.jobs, ids[run], &v), 0);
+	assert_string_equal(v.status, "RUNNING");
+	view_release(&v);
+	assert_int_equal(hang->aborts, 0);
+
+	assert_int_equal(cfl_jobs_abort(s.jobs, ids[run], &e), 0);
+	assert_int_equal(view(s.jobs, ids[run], &v), 0);
+	assert_string_equal(v.status, "FINISHED:ABORTED");
+	view_release(&v);
+	assert_true(wait_for(s.loop, &hang->aborts, 1, WAIT_MS));
+	server_stop(&s);
+}
+
 /* --- main ------------------------------------------------------------------------------------ */
 
 static int setup(void **state)
@@ -1206,6 +1277,7 @@ int main(void)
 	        cmocka_unit_test(test_abort_running),
 	        cmocka_unit_test(test_signatures),
 	        cmocka_unit_test(test_deploy_submitter),
+	        cmocka_unit_test(test_abort_names_the_job),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
