@@ -1,6 +1,6 @@
 /* Unit tests for a site's privacy policy (src/privacy/): local/privacy.json loaded (good files,
  * every whole-file error and every per-scope problem with its message), a job's scope resolved
- * (default, undefined, invalid, no policy). */
+ * (default, undefined, invalid, no policy), and the provisioning sample. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -373,6 +373,35 @@ static void test_scope_resolution(void **state)
 	cfl_privacy_free(p);
 }
 
+/* --- the provisioning sample --------------------------------------------------------------- */
+
+static void test_provisioned_sample(void **state)
+{
+	static const char yml[] = "api_version: 3\n"
+	                          "name: privp\n"
+	                          "participants:\n"
+	                          "  - {name: server1, type: server, org: test}\n"
+	                          "  - {name: site-1, type: client, org: test}\n";
+	char prod[PATH_MAX], file[PATH_MAX + 64];
+	struct cfl_privacy *p = NULL;
+	struct cfl_err e = {0};
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(tmp_make("test-privacy"), 0);
+	assert_int_equal(provision("privp", yml, prod, sizeof(prod)), 0);
+	snprintf(file, sizeof(file), "%s/site-1/local/privacy.json.sample", prod);
+	assert_int_equal(cfl__fs_read_file(file, 1 << 20, &text, &len, &e), 0);
+	assert_int_equal(cfl_privacy_load_mem(text, len, file, &p, &e), 0);
+	if (cfl_privacy_validate(p, &e) != 0)
+		fail_msg("the sample is not a valid policy: %s", e.msg);
+	assert_true(cfl_privacy_scope_count(p) >= 1);
+	cfl_privacy_free(p);
+	free(text);
+	tmp_remove();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +412,7 @@ int main(void)
 	        cmocka_unit_test(test_scope_level_problems),
 	        cmocka_unit_test(test_load_dir),
 	        cmocka_unit_test(test_scope_resolution),
+	        cmocka_unit_test(test_provisioned_sample),
 	};
 
 	cfl_log_set_level(CFL_LOG_ERROR);
