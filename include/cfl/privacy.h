@@ -72,4 +72,26 @@ const char *cfl_privacy_scope_problem(const struct cfl_privacy_scope *s);
 /* The number of result filters (0 for a valid scope that filters nothing). */
 size_t cfl_privacy_scope_filters(const struct cfl_privacy_scope *s);
 
+/* Runs the scope's task_result_filters, in order, on a result before it leaves the site.
+ *
+ * Every filter works on the difference between the result and `global`, the model the site
+ * received for this task, whatever the job sends: `result_is_diff` 0 means `result` holds the
+ * trained weights (workflow.result "weights"), 1 that it holds their difference from `global`
+ * ("diff"). The filtered result is written back into `result` in the same form. `result` must
+ * have exactly the tensors of `global` (names and sizes, in any order), every value finite.
+ *
+ * Tensors that ExcludeVars removes are not sent in the sense FedAvg in cfl understands: their
+ * difference is exactly zero (their weights equal `global`'s bit for bit), and the filters after
+ * it leave them alone. A NULL scope, or one without filters, leaves `result` untouched.
+ *
+ * Returns 0; CFL_EINVAL (models that do not match, values not finite, a filtered value that
+ * overflows), CFL_EPERM (an invalid scope), CFL_ENOMEM, or CFL_ECRYPTO (no randomness), with a
+ * message in `e`. On error `result` holds unspecified values and must not be sent.
+ *
+ * Noise comes from OpenSSL's CSPRNG and is wiped from memory afterwards. Runs on the caller's
+ * thread (the site's worker); uses memory of up to 16 bytes per value of the model (SVTPrivacy;
+ * PercentilePrivacy 8), none for the other filters. */
+int cfl_privacy_filter_result(const struct cfl_privacy_scope *s, const struct cfl_model *global,
+                              struct cfl_model *result, int result_is_diff, struct cfl_err *e);
+
 #endif
