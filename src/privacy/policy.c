@@ -201,29 +201,10 @@ static int parse_gaussian(struct cfl_privacy_scope *s, const struct where *w, js
 	                &f->u.gauss, NULL);
 }
 
-/* POSIX extended expressions are what regcomp offers; FLARE's are Python's. The two read most
- * tensor-name patterns alike, but not all: refuse what would silently mean something else
- * (Python's \d is a digit; glibc reads a literal 'd') or could run long (back-references). */
-static const char *pattern_trouble(const char *p)
-{
-	for (; *p != '\0'; p++) {
-		if (*p != '\\')
-			continue;
-		p++;
-		if (*p == 'd' || *p == 'D')
-			return "'\\d' is Python syntax: use [0-9]";
-		if (*p >= '1' && *p <= '9')
-			return "back-references are not allowed";
-		if (*p == '\0')
-			return "it ends with a backslash";
-	}
-	return NULL;
-}
-
 static int exclude_pattern(struct cfl_privacy_scope *s, const struct where *w, const char *p,
                            struct priv_exclude *ex)
 {
-	const char *trouble = pattern_trouble(p);
+	const char *trouble = cfl__priv_pattern_check(p);
 	int rc;
 
 	if (p[0] == '\0' || strlen(p) >= PRIV_MAX_PATTERN)

@@ -104,6 +104,9 @@ int cfl__priv_svt(const struct priv_svt *f, struct priv_work *w, struct priv_rng
                   struct cfl_err *e);
 void cfl__priv_gaussian(const struct priv_gaussian *f, struct priv_work *w, struct priv_rng *r);
 
+/* Why an exclude_vars expression is refused before regcomp (pattern.c), or NULL. */
+const char *cfl__priv_pattern_check(const char *p);
+
 /* Frees what a parsed filter owns (policy.c). */
 void cfl__priv_filter_release(struct priv_filter *f);
 

@@ -285,6 +285,29 @@ static void test_scope_problems(void **state)
 	         "'exclude_vars' expression: '\\d' is Python syntax: use [0-9]"},
 	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"(a)\\\\1\"}}",
 	         "back-references are not allowed"},
+	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"\\\\Aconv\"}}",
+	         "an escape other than \\w \\W \\s \\S \\b \\B or of a punctuation mark"},
+	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"x\\\\\"}}",
+	         "'exclude_vars' expression: it ends with a backslash"},
+	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"layer[\\\\w]\"}}",
+	         "a backslash in a bracket expression"},
+	        /* What made glibc's regcomp ask for 1.2 GB under fuzz_privacy, and its kin. */
+	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"c++++++++++++++\"}}",
+	         "'exclude_vars' expression: a repetition of a repetition (such as a** or a+?)"},
+	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"^conv.*?$\"}}",
+	         "a repetition of a repetition"},
+	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"a{2}{3}\"}}",
+	         "a repetition of a repetition"},
+	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"(a{60}){60}\"}}",
+	         "'exclude_vars' expression: it repeats too much (nested or large repetitions)"},
+	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"(a{100}){100}\"}}",
+	         "it repeats too much"},
+	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": "
+	         "\"((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+\"}}",
+	         "it repeats too much"},
+	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"((((((((((((((((("
+	         "(((((((((((((((a)))))))))))))))))))))))))))))))\"}}",
+	         "groups nest too deep"},
 	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": [], \"x\": 1}}",
 	         "'ExcludeVars': unknown argument 'x'"},
 	        {"{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": [], \"data_kinds\": 1}}",
@@ -488,6 +511,9 @@ static void test_exclude_vars(void **state)
 	              (const int[]){1, 0, 1});
 	check_exclude("{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": "
 	              "\"^(conv|fc)\\\\.[bw]$\"}}",
+	              (const int[]){1, 1, 1});
+	check_exclude("{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": "
+	              "\"^(conv|fc)\\\\.[[:alpha:]]{1,2}$\"}}",
 	              (const int[]){1, 1, 1});
 	check_exclude("{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"^w\"}}",
 	              (const int[]){0, 0, 0});
