@@ -1,9 +1,10 @@
 /* Unit tests for a site's privacy policy (src/privacy/): local/privacy.json loaded (good files,
  * every whole-file error and every per-scope problem with its message), a job's scope resolved
  * (default, undefined, invalid, no policy), and the result filters on small exact cases:
- * ExcludeVars by list and by expression, PercentilePrivacy, SVTPrivacy, GaussianPrivacy
- * (clipping alone with noise_multiplier 0, and the noise's measured spread over 10^6 entries),
- * weights and differences giving the same filtered difference, and the provisioning sample. */
+ * ExcludeVars by list and by expression (and through FedAvg), PercentilePrivacy, SVTPrivacy,
+ * GaussianPrivacy (clipping alone with noise_multiplier 0, and the noise's measured spread over
+ * 10^6 entries), weights and differences giving the same filtered difference, and the provisioning
+ * sample. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -519,6 +520,51 @@ static void test_exclude_vars(void **state)
 	              (const int[]){0, 0, 0});
 }
 
+/* What the choice is for: three sites exclude "conv.b" and add noise to the rest; FedAvg of
+ * their results (as the server does it, weighted) keeps "conv.b" of the global model bit for
+ * bit, while the other tensors move. (Not a -0.0: the aggregator's mean starts at +0.0, and
+ * +0.0 + -0.0 is +0.0, so a -0.0 comes back as a +0.0, equal but not the same bits.) */
+static void test_exclude_through_fedavg(void **state)
+{
+	const float gv[] = {0.1f, -0.2f, 0.3f, 1.17549435e-38f, -3.4e38f, 5, 6};
+	struct cfl_privacy *p =
+	        one_scope("{\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"\\\\.b$\"}},"
+	                  "{\"name\": \"GaussianPrivacy\", \"args\": {\"clip_norm\": 1, "
+	                  "\"noise_multiplier\": "
+	                  "0.5}}");
+	struct cfl_privacy_scope *s = scope_of(p, NULL);
+	struct cfl_model *g = model_of(3, names3, counts3, gv), *avg = NULL;
+	struct cfl_agg *agg = NULL;
+	struct cfl_err e = {0};
+
+	(void)state;
+	assert_int_equal(cfl_agg_new(g, &agg, &e), 0);
+	for (int site = 0; site < 3; site++) {
+		struct cfl_model *r = NULL;
+
+		assert_int_equal(cfl_model_clone(g, &r), 0);
+		for (size_t i = 0; i < 3; i++) {
+			for (size_t j = 0; j < counts3[i]; j++)
+				r->t[i].data[j] += 0.01f * (float)(site + 1) * (float)(j + 1);
+		}
+		assert_int_equal(cfl_privacy_filter_result(s, g, r, 0, &e), 0);
+		assert_int_equal(cfl_agg_add_model(agg, r, 10.0 * (site + 1), &e), 0);
+		cfl_model_free(r);
+	}
+	assert_int_equal(cfl_agg_result(agg, &avg, &e), 0);
+	assert_memory_equal(cfl_model_find(avg, "conv.b")->data, cfl_model_find(g, "conv.b")->data,
+	                    2 * sizeof(float));
+	assert_true(memcmp(cfl_model_find(avg, "conv.w")->data, cfl_model_find(g, "conv.w")->data,
+	                   3 * sizeof(float)) != 0);
+	assert_true(memcmp(cfl_model_find(avg, "fc.w")->data, cfl_model_find(g, "fc.w")->data,
+	                   2 * sizeof(float)) != 0);
+	cfl_model_free(avg);
+	cfl_agg_free(agg);
+	cfl_model_free(g);
+	cfl_privacy_scope_free(s);
+	cfl_privacy_free(p);
+}
+
 /* Excluded tensors are out of every later filter: no noise on them, and not in the norm. */
 static void test_exclude_then_others(void **state)
 {
@@ -977,6 +1023,7 @@ int main(void)
 	        cmocka_unit_test(test_scope_resolution),
 	        cmocka_unit_test(test_exclude_vars),
 	        cmocka_unit_test(test_exclude_then_others),
+	        cmocka_unit_test(test_exclude_through_fedavg),
 	        cmocka_unit_test(test_percentile),
 	        cmocka_unit_test(test_percentile_many),
 	        cmocka_unit_test(test_svt),
