@@ -77,17 +77,40 @@ static const struct num_arg gaussian_args[] = {
          offsetof(struct priv_gaussian, noise_multiplier)},
 };
 
-/* Where a filter is in the file, for messages: "task_result_filters[1] 'SVTPrivacy'". */
+/* The filter being read: its scope (which takes the problem), its place and its name. */
 struct where {
+	struct cfl_privacy_scope *s;
 	size_t index;
 	const char *name;
 };
 
-static const struct num_arg *find_num(const struct num_arg *args, size_t n, const char *key)
+/* A problem of the filter, prefixed with where it is: "task_result_filters[1] 'SVTPrivacy': ". */
+static int bad(const struct where *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int bad(const struct where *w, const char *fmt, ...)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(args[i].key, key) == 0)
-			return &args[i];
+	char buf[PRIV_PROBLEM_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return problem(w->s, "task_result_filters[%zu] '%s': %s", w->index, w->name, buf);
+}
+
+/* A filter's arguments: the numbers, and a handler for the others (it returns 1 when it took
+ * the key, 0 when it does not know it, -1 when the value is bad). */
+struct arg_table {
+	const struct num_arg *num;
+	size_t n;
+	int (*other)(const struct where *w, const char *key, json_t *v, void *out);
+};
+
+static const struct num_arg *find_num(const struct arg_table *t, const char *key)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (strcmp(t->num[i].key, key) == 0)
+			return &t->num[i];
 	}
 	return NULL;
 }
@@ -95,165 +118,140 @@ static const struct num_arg *find_num(const struct num_arg *args, size_t n, cons
 /* FLARE's DXO filters take data_kinds (which results to filter). cfl filters weights and
  * differences alike, always, so a list naming only one kind would filter less in FLARE than
  * here: never less, which is the safe side. It is checked, not used. */
-static int data_kinds_ok(json_t *v)
+static int data_kinds(const struct where *w, json_t *v)
 {
 	size_t i;
 	json_t *k;
 
-	if (!json_is_array(v))
-		return 0;
 	json_array_foreach (v, i, k) {
 		const char *s = json_string_value(k);
 
 		if (s == NULL || (strcmp(s, "WEIGHTS") != 0 && strcmp(s, "WEIGHT_DIFF") != 0))
-			return 0;
+			break;
 	}
-	return 1;
+	if (!json_is_array(v) || i < json_array_size(v))
+		return bad(w, "'data_kinds' must be a list of \"WEIGHTS\" and \"WEIGHT_DIFF\"");
+	return 0;
 }
 
-/* Fills the numbers of `out` from `args`, with their defaults; refuses unknown keys, except
- * those `other` accepts (it returns 1 when it took the key, -1 when the value is bad). */
-static int num_args(struct cfl_privacy_scope *s, const struct where *w, json_t *args,
-                    const struct num_arg *spec, size_t n, void *out,
-                    int (*other)(struct cfl_privacy_scope *, const struct where *, const char *,
-                                 json_t *, void *))
+static double *num_at(void *out, const struct num_arg *a)
+{
+	return (double *)((char *)out + a->off);
+}
+
+/* Fills the numbers of `out` from `args`, with their defaults; every other key must be
+ * data_kinds or taken by the table's handler. */
+static int read_args(const struct where *w, json_t *args, const struct arg_table *t, void *out)
 {
 	const char *key;
 	json_t *v;
 
-	for (size_t i = 0; i < n; i++)
-		*(double *)((char *)out + spec[i].off) = spec[i].def;
+	for (size_t i = 0; i < t->n; i++)
+		*num_at(out, &t->num[i]) = t->num[i].def;
 	json_object_foreach (args, key, v) {
-		const struct num_arg *a = find_num(spec, n, key);
-		double x;
+		const struct num_arg *a = find_num(t, key);
+		double x = json_number_value(v);
 		int rc;
 
-		if (a == NULL) {
-			if (strcmp(key, "data_kinds") == 0) {
-				if (!data_kinds_ok(v))
-					return problem(
-					        s,
-					        "task_result_filters[%zu] '%s': 'data_kinds' must "
-					        "be a list of \"WEIGHTS\" and \"WEIGHT_DIFF\"",
-					        w->index, w->name);
-				continue;
-			}
-			rc = other != NULL ? other(s, w, key, v, out) : 0;
-			if (rc < 0)
+		if (a != NULL) {
+			if (!json_is_number(v) || !isfinite(x) || x < a->lo || x > a->hi ||
+			    (a->lo_open && x == a->lo))
+				return bad(w, "'%s' must be %s", key, a->range);
+			*num_at(out, a) = x;
+		} else if (strcmp(key, "data_kinds") == 0) {
+			if (data_kinds(w, v) != 0)
 				return -1;
-			if (rc == 0)
-				return problem(
-				        s, "task_result_filters[%zu] '%s': unknown argument '%s'",
-				        w->index, w->name, key);
-			continue;
+		} else if ((rc = t->other != NULL ? t->other(w, key, v, out) : 0) <= 0) {
+			return rc < 0 ? -1 : bad(w, "unknown argument '%s'", key);
 		}
-		x = json_number_value(v);
-		if (!json_is_number(v) || !isfinite(x) || x < a->lo || x > a->hi ||
-		    (a->lo_open && x == a->lo))
-			return problem(s, "task_result_filters[%zu] '%s': '%s' must be %s",
-			               w->index, w->name, key, a->range);
-		*(double *)((char *)out + a->off) = x;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (isnan(*(double *)((char *)out + spec[i].off)))
-			return problem(s, "task_result_filters[%zu] '%s': '%s' is required (%s)",
-			               w->index, w->name, spec[i].key, spec[i].range);
+	for (size_t i = 0; i < t->n; i++) {
+		if (isnan(*num_at(out, &t->num[i])))
+			return bad(w, "'%s' is required (%s)", t->num[i].key, t->num[i].range);
 	}
 	return 0;
 }
 
-static int svt_other(struct cfl_privacy_scope *s, const struct where *w, const char *key, json_t *v,
-                     void *out)
+static int svt_other(const struct where *w, const char *key, json_t *v, void *out)
 {
 	struct priv_svt *f = out;
 
 	if (strcmp(key, "replace") != 0)
 		return 0;
 	if (!json_is_boolean(v))
-		return problem(s, "task_result_filters[%zu] '%s': 'replace' must be true or false",
-		               w->index, w->name);
+		return bad(w, "'replace' must be true or false");
 	f->replace = json_is_true(v);
 	return 1;
 }
 
-static int parse_percentile(struct cfl_privacy_scope *s, const struct where *w, json_t *args,
-                            struct priv_filter *f)
+#define TABLE(args, other)                                  \
+	{                                                   \
+		args, sizeof(args) / sizeof(args[0]), other \
+	}
+
+static int parse_percentile(const struct where *w, json_t *args, struct priv_filter *f)
 {
+	static const struct arg_table t = TABLE(percentile_args, NULL);
+
 	f->kind = PRIV_PERCENTILE;
-	return num_args(s, w, args, percentile_args,
-	                sizeof(percentile_args) / sizeof(percentile_args[0]), &f->u.pct, NULL);
+	return read_args(w, args, &t, &f->u.pct);
 }
 
-static int parse_svt(struct cfl_privacy_scope *s, const struct where *w, json_t *args,
-                     struct priv_filter *f)
+static int parse_svt(const struct where *w, json_t *args, struct priv_filter *f)
 {
+	static const struct arg_table t = TABLE(svt_args, svt_other);
+
 	f->kind = PRIV_SVT;
 	f->u.svt.replace = 1; /* FLARE samples with replacement unless told otherwise */
-	return num_args(s, w, args, svt_args, sizeof(svt_args) / sizeof(svt_args[0]), &f->u.svt,
-	                svt_other);
+	return read_args(w, args, &t, &f->u.svt);
 }
 
-static int parse_gaussian(struct cfl_privacy_scope *s, const struct where *w, json_t *args,
-                          struct priv_filter *f)
+static int parse_gaussian(const struct where *w, json_t *args, struct priv_filter *f)
 {
+	static const struct arg_table t = TABLE(gaussian_args, NULL);
+
 	f->kind = PRIV_GAUSSIAN;
-	return num_args(s, w, args, gaussian_args, sizeof(gaussian_args) / sizeof(gaussian_args[0]),
-	                &f->u.gauss, NULL);
+	return read_args(w, args, &t, &f->u.gauss);
 }
 
-static int exclude_pattern(struct cfl_privacy_scope *s, const struct where *w, const char *p,
-                           struct priv_exclude *ex)
+static int exclude_pattern(const struct where *w, const char *p, struct priv_exclude *ex)
 {
 	const char *trouble = cfl__priv_pattern_check(p);
+	char msg[128];
 	int rc;
 
 	if (p[0] == '\0' || strlen(p) >= PRIV_MAX_PATTERN)
-		return problem(s,
-		               "task_result_filters[%zu] '%s': the 'exclude_vars' expression must "
-		               "be 1 to %d bytes",
-		               w->index, w->name, PRIV_MAX_PATTERN - 1);
+		return bad(w, "the 'exclude_vars' expression must be 1 to %d bytes",
+		           PRIV_MAX_PATTERN - 1);
 	if (trouble != NULL)
-		return problem(s, "task_result_filters[%zu] '%s': 'exclude_vars' expression: %s",
-		               w->index, w->name, trouble);
+		return bad(w, "'exclude_vars' expression: %s", trouble);
 	rc = regcomp(&ex->re, p, REG_EXTENDED | REG_NOSUB);
 	if (rc != 0) {
-		char msg[128];
-
 		regerror(rc, NULL, msg, sizeof(msg));
-		return problem(s,
-		               "task_result_filters[%zu] '%s': 'exclude_vars' is not a POSIX "
-		               "extended regular expression: %s",
-		               w->index, w->name, msg);
+		return bad(w, "'exclude_vars' is not a POSIX extended regular expression: %s", msg);
 	}
 	ex->has_re = 1;
 	return 0;
 }
 
-static int exclude_list(struct cfl_privacy_scope *s, const struct where *w, json_t *v,
-                        struct priv_exclude *ex)
+static int exclude_list(const struct where *w, json_t *v, struct priv_exclude *ex)
 {
 	size_t i, n = json_array_size(v);
 	json_t *k;
 
 	if (n > PRIV_MAX_VARS)
-		return problem(
-		        s, "task_result_filters[%zu] '%s': 'exclude_vars' lists more than %d names",
-		        w->index, w->name, PRIV_MAX_VARS);
+		return bad(w, "'exclude_vars' lists more than %d names", PRIV_MAX_VARS);
 	ex->names = calloc(n > 0 ? n : 1, sizeof(*ex->names));
 	if (ex->names == NULL)
-		return problem(s, "out of memory");
+		return problem(w->s, "out of memory");
 	json_array_foreach (v, i, k) {
 		const char *name = json_string_value(k);
 
 		if (name == NULL || name[0] == '\0')
-			return problem(
-			        s,
-			        "task_result_filters[%zu] '%s': 'exclude_vars[%zu]' must be a "
-			        "tensor name",
-			        w->index, w->name, i);
+			return bad(w, "'exclude_vars[%zu]' must be a tensor name", i);
 		ex->names[i] = strdup(name);
 		if (ex->names[i] == NULL)
-			return problem(s, "out of memory");
+			return problem(w->s, "out of memory");
 		ex->n = i + 1;
 	}
 	return 0;
@@ -261,36 +259,30 @@ static int exclude_list(struct cfl_privacy_scope *s, const struct where *w, json
 
 /* FLARE skips the filter when exclude_vars is missing or empty (it excludes nothing). A site
  * that wrote ExcludeVars meant to exclude something: here the argument is required. */
-static int parse_exclude(struct cfl_privacy_scope *s, const struct where *w, json_t *args,
-                         struct priv_filter *f)
+static int exclude_other(const struct where *w, const char *key, json_t *v, void *out)
 {
-	const char *key;
-	json_t *v, *vars = NULL;
+	struct priv_exclude *ex = out;
+
+	if (strcmp(key, "exclude_vars") != 0)
+		return 0;
+	if (json_is_string(v))
+		return exclude_pattern(w, json_string_value(v), ex) == 0 ? 1 : -1;
+	if (json_is_array(v))
+		return exclude_list(w, v, ex) == 0 ? 1 : -1;
+	return bad(w, "'exclude_vars' must be a list of tensor names or a regular expression");
+}
+
+static int parse_exclude(const struct where *w, json_t *args, struct priv_filter *f)
+{
+	static const struct arg_table t = {NULL, 0, exclude_other};
 
 	f->kind = PRIV_EXCLUDE;
-	json_object_foreach (args, key, v) {
-		if (strcmp(key, "exclude_vars") == 0)
-			vars = v;
-		else if (strcmp(key, "data_kinds") == 0 && data_kinds_ok(v))
-			continue;
-		else if (strcmp(key, "data_kinds") == 0)
-			return problem(
-			        s,
-			        "task_result_filters[%zu] '%s': 'data_kinds' must be a list of "
-			        "\"WEIGHTS\" and \"WEIGHT_DIFF\"",
-			        w->index, w->name);
-		else
-			return problem(s, "task_result_filters[%zu] '%s': unknown argument '%s'",
-			               w->index, w->name, key);
-	}
-	if (json_is_string(vars))
-		return exclude_pattern(s, w, json_string_value(vars), &f->u.ex);
-	if (json_is_array(vars))
-		return exclude_list(s, w, vars, &f->u.ex);
-	return problem(s,
-	               "task_result_filters[%zu] '%s': 'exclude_vars' must be a list of tensor "
-	               "names or a regular expression",
-	               w->index, w->name);
+	if (read_args(w, args, &t, &f->u.ex) != 0)
+		return -1;
+	if (f->u.ex.names == NULL && !f->u.ex.has_re)
+		return bad(w,
+		           "'exclude_vars' must be a list of tensor names or a regular expression");
+	return 0;
 }
 
 void cfl__priv_filter_release(struct priv_filter *f)
@@ -306,8 +298,7 @@ void cfl__priv_filter_release(struct priv_filter *f)
 
 /* --- filters and scopes -------------------------------------------------------------------- */
 
-typedef int (*filter_parser)(struct cfl_privacy_scope *, const struct where *, json_t *,
-                             struct priv_filter *);
+typedef int (*filter_parser)(const struct where *, json_t *, struct priv_filter *);
 
 static const struct {
 	const char *name;
@@ -338,7 +329,7 @@ static int parse_filter(struct cfl_privacy_scope *s, size_t index, json_t *fj,
 {
 	json_t *name = json_object_get(fj, "name"), *path = json_object_get(fj, "path");
 	json_t *args = json_object_get(fj, "args"), *v, *empty = NULL;
-	struct where w = {index, "?"};
+	struct where w = {s, index, "?"};
 	filter_parser parse;
 	const char *key;
 	int rc;
@@ -352,22 +343,18 @@ static int parse_filter(struct cfl_privacy_scope *s, size_t index, json_t *fj,
 	json_object_foreach (fj, key, v) {
 		if (strcmp(key, "name") != 0 && strcmp(key, "path") != 0 &&
 		    strcmp(key, "args") != 0)
-			return problem(s, "task_result_filters[%zu] '%s': unknown key '%s'", index,
-			               w.name, key);
+			return bad(&w, "unknown key '%s'", key);
 	}
 	if (args != NULL && !json_is_object(args))
-		return problem(s, "task_result_filters[%zu] '%s': 'args' must be an object", index,
-		               w.name);
+		return bad(&w, "'args' must be an object");
 	parse = find_filter(w.name);
 	if (parse == NULL)
-		return problem(
-		        s,
-		        "task_result_filters[%zu] '%s': unknown filter (cfl has ExcludeVars, "
-		        "PercentilePrivacy, SVTPrivacy, GaussianPrivacy)",
-		        index, w.name);
+		return bad(&w,
+		           "unknown filter (cfl has ExcludeVars, PercentilePrivacy, SVTPrivacy, "
+		           "GaussianPrivacy)");
 	if (args == NULL && (args = empty = json_object()) == NULL)
 		return problem(s, "out of memory");
-	rc = parse(s, &w, args, f);
+	rc = parse(&w, args, f);
 	json_decref(empty);
 	return rc;
 }
