@@ -126,7 +126,7 @@ static const char privacy_sample[] =
         "  \"scopes\": [\n"
         "    {\"name\": \"public\", \"task_result_filters\": []},\n"
         "    {\"name\": \"private\", \"task_result_filters\": [\n"
-        "      {\"name\": \"exclude_vars\", \"args\": {\"pattern\": \"^private_\"}}\n"
+        "      {\"name\": \"ExcludeVars\", \"args\": {\"exclude_vars\": \"^private_\"}}\n"
         "    ]}\n"
         "  ],\n"
         "  \"default_scope\": \"public\"\n"
