@@ -73,7 +73,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	check(cfl_loop_new(&loop, NULL) == 0 && cfl_msg_hub_new(loop, "site-1", &hub, NULL) == 0);
 	snprintf(ca_file, sizeof(ca_file), "%s.pem", work);
 	fuzz_pki_make(&pki, "admin@fuzz.org", "lead", ca_file);
-	check(cfl_executor_new(hub, &(struct cfl_executor_cfg){work, "site-1", ca_file, NULL, NULL},
+	check(cfl_executor_new(hub,
+	                       &(struct cfl_executor_cfg){
+	                               .work_dir = work, .site = "site-1", .root_ca = ca_file},
 	                       &x, NULL) == 0);
 	atexit(cleanup);
 	return 0;

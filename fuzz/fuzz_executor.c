@@ -271,7 +271,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&m, 0, sizeof(m));
 	check(cfl_msg_hub_new(loop, "site-1", &hub, NULL) == 0);
-	check(cfl_executor_new(hub, &(struct cfl_executor_cfg){work, "site-1", ca_file, NULL, NULL},
+	check(cfl_executor_new(hub,
+	                       &(struct cfl_executor_cfg){
+	                               .work_dir = work, .site = "site-1", .root_ca = ca_file},
 	                       &x, NULL) == 0);
 	while (off < size) {
 		struct cfl_frame f;

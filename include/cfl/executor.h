@@ -23,12 +23,21 @@ struct cfl_executor_cfg {
 	const char *root_ca;
 	cfl_executor_shutdown_fn on_shutdown; /* may be NULL */
 	void *arg;                            /* for on_shutdown */
+	/* The site's own policy (SPEC §10, docs/security.md): the kit's local/ folder, from which
+	 * authorization.json (else authorization.json.default) decides who may run what here and
+	 * privacy.json which result filters apply. NULL: NVFlare's default authorization policy
+	 * and no privacy policy (in-process tests). */
+	const char *local_dir;
+	const char *org; /* this site's org (its certificate's O), for "o:site"; NULL: "" */
 };
 
 /* Registers the job topics on `hub`. Loads the root CA: CFL_EINVAL / CFL_EIO / CFL_EPARSE
  * with `e` when it cannot. */
 int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg,
                      struct cfl_executor **out, struct cfl_err *e);
+/* Reads the site's policy files again (SIGHUP). One that does not load leaves the policy in
+ * force and returns its error; jobs already deployed keep their decision. */
+int cfl_executor_reload(struct cfl_executor *x, struct cfl_err *e);
 /* The connection to the server is gone: a result still being computed is dropped. */
 void cfl_executor_peer_down(struct cfl_executor *x, struct cfl_peer *p);
 /* Waits for a running training thread, then frees. NULL is a no-op. */

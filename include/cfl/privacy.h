@@ -70,7 +70,7 @@ const char *cfl_privacy_scope_name(const struct cfl_privacy_scope *s);
  * when it is valid. */
 const char *cfl_privacy_scope_problem(const struct cfl_privacy_scope *s);
 /* The number of result filters (0 for a valid scope that filters nothing). */
-size_t cfl_privacy_scope_filters(const struct cfl_privacy_scope *s);
+size_t cfl_privacy_scope_filters(const struct cfl_privacy_scope *s); /* 0 for NULL */
 
 /* Runs the scope's task_result_filters, in order, on a result before it leaves the site.
  *

@@ -10,6 +10,7 @@
 #include "cfl/log.h"
 #include "cfl/loop.h"
 #include "cfl/msg.h"
+#include "cfl/pki.h"
 #include "cfl/tls.h"
 #include "client_int.h"
 
@@ -221,8 +222,20 @@ static void dial(struct client *c)
 static void on_signal(struct cfl_loop *loop, int signo, void *arg)
 {
 	struct client *c = arg;
+	struct cfl_err e = {0};
 
-	(void)signo;
+	/* SIGHUP: the site's policy files are read again; one that does not load leaves the
+	 * policy in force (a typo neither opens the site nor stops it). */
+	if (signo == SIGHUP) {
+		if (c->exec == NULL)
+			return;
+		if (cfl_executor_reload(c->exec, &e) != 0)
+			CFL_ERROR("SIGHUP: site policy not reloaded, the one in force stays: %s",
+			          e.msg);
+		else
+			CFL_INFO("SIGHUP: site policy reloaded");
+		return;
+	}
 	if (c->stopping)
 		return;
 	c->stopping = 1;
@@ -305,11 +318,24 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 
 		if (snprintf(dir, sizeof(dir), "%s/jobs", c->cfg.kit_dir) >= (int)sizeof(dir))
 			return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
+		char local[PATH_MAX], org[256] = "";
+		struct cfl_pki_cert *me = NULL;
+
+		if (snprintf(local, sizeof(local), "%s/local", c->cfg.kit_dir) >=
+		    (int)sizeof(local))
+			return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
+		/* "o:site" compares an admin's org with this site's, as its certificate says. */
+		if ((rc = cfl_pki_cert_load(c->cfg.cert, &me, e)) != 0)
+			return rc;
+		cfl_pki_cert_org(me, org, sizeof(org));
+		cfl_pki_cert_free(me);
 		struct cfl_executor_cfg xc = {.work_dir = dir,
 		                              .site = c->cfg.name,
 		                              .root_ca = c->cfg.root_ca,
 		                              .on_shutdown = on_shutdown_request,
-		                              .arg = c};
+		                              .arg = c,
+		                              .local_dir = local,
+		                              .org = org};
 
 		if ((rc = cfl_executor_new(c->hub, &xc, &c->exec, e)) != 0)
 			return rc;

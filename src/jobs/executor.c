@@ -5,6 +5,9 @@
  * hold is never unpacked, and any earlier deployment of the same id is forgotten. */
 #define _DEFAULT_SOURCE
 #include "cfl/executor.h"
+
+#include "cfl/authz.h"
+#include "cfl/privacy.h"
 #include "jobs_int.h"
 
 #include "cfl/trainer.h"
@@ -44,6 +47,7 @@ struct task {
 	char job[64];
 	int round, site_index, site_count;
 	json_t *cfg; /* the job's config.json: a reference of the task's own, for the worker */
+	struct cfl_privacy_scope *scope; /* the result filters: the task's own, for the worker */
 	struct inbuf in;
 	/* results, from the worker thread */
 	struct cfl_model *model;
@@ -58,6 +62,7 @@ struct deployed {
 	struct deployed *next;
 	char job[64];
 	struct cfl_job_signer who;
+	char scope[128]; /* meta.json's "scope", "" when the job names none */
 };
 
 struct cfl_executor {
@@ -70,6 +75,11 @@ struct cfl_executor {
 	json_t *configs; /* job id -> config.json */
 	struct deployed *deployed;
 	struct cfl_pki_cert *ca; /* the kit's rootCA.pem: checks the jobs' signatures */
+	/* The site's own policy: who may run what here, and what leaves (docs/security.md). */
+	char local[PATH_MAX]; /* the kit's local/ ("": the defaults) */
+	char org[256];
+	struct cfl_authz *authz;
+	struct cfl_privacy *privacy; /* NULL: no privacy.json */
 	struct task *running;
 	struct task *queued; /* a task that arrived while an older one still trains */
 	pthread_t thread;
@@ -266,17 +276,74 @@ static void forget(struct cfl_executor *x, const char *job)
 }
 
 static int remember(struct cfl_executor *x, const char *job, const struct cfl_job_signer *who,
-                    struct cfl_err *e)
+                    const char *scope, struct cfl_err *e)
 {
 	struct deployed *d = calloc(1, sizeof(*d));
 
 	if (d == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	snprintf(d->job, sizeof(d->job), "%s", job);
+	snprintf(d->scope, sizeof(d->scope), "%s", scope);
 	d->who = *who;
 	d->next = x->deployed;
 	x->deployed = d;
 	return 0;
+}
+
+/* A JSON file of the bundle `b`, decoded (new reference) or NULL. */
+static json_t *bundle_json(json_t *b, const char *name)
+{
+	json_t *v = json_object_get(json_object_get(b, "files"), name), *out = NULL;
+	uint8_t *raw = NULL;
+	size_t len = 0;
+
+	if (json_is_string(v) &&
+	    cfl_base64_decode(json_string_value(v), json_string_length(v), &raw, &len) == 0)
+		out = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
+	free(raw);
+	return out;
+}
+
+/* Whether this site runs the job its submitter `who` signed (checked): its authorization
+ * policy must grant the submitter submit_job, and byoc for a job that brings its own code (any
+ * executor but the built-in trainer), and its privacy policy must define the job's scope.
+ * CFL_EPERM with the site's reason in `e` ("site-b: byoc not granted to lead@a.org (lead:
+ * o:site)"); the scope named by the job goes to `scope`. */
+static int admit(struct cfl_executor *x, json_t *b, const struct cfl_job_signer *who, char *scope,
+                 size_t scope_size, struct cfl_err *e)
+{
+	struct cfl_authz_who by = {who->name, who->org, who->role};
+	json_t *config = bundle_json(b, "config.json"), *meta = bundle_json(b, "meta.json");
+	const char *type =
+	        json_string_value(json_object_get(json_object_get(config, "executor"), "type"));
+	const char *name = json_string_value(json_object_get(meta, "scope"));
+	struct cfl_privacy_scope *s = NULL;
+	char why[CFL_ERR_MSG_MAX - 300] = "";
+	int rc;
+
+	if (!json_is_object(config)) {
+		rc = cfl_err_set(e, CFL_ECONFIG, "the job has no usable config.json");
+		goto out;
+	}
+	if (json_object_get(meta, "scope") != NULL && name == NULL) {
+		rc = cfl_err_set(e, CFL_ECONFIG, "meta.json: \"scope\" is not a string");
+		goto out;
+	}
+	rc = cfl_authz_check(x->authz, CFL_RIGHT_SUBMIT_JOB, &by, &by, x->org, why, sizeof(why));
+	if (rc == 0 && (type == NULL || strcmp(type, "builtin") != 0))
+		rc = cfl_authz_check(x->authz, CFL_RIGHT_BYOC, &by, &by, x->org, why, sizeof(why));
+	if (rc == 0)
+		rc = cfl_privacy_scope(x->privacy, name, &s, why, sizeof(why));
+	if (rc != 0) {
+		rc = cfl_err_set(e, CFL_EPERM, "%s: %s", x->site, why);
+		goto out;
+	}
+	snprintf(scope, scope_size, "%s", name != NULL ? name : "");
+out:
+	cfl_privacy_scope_free(s);
+	json_decref(config);
+	json_decref(meta);
+	return rc;
 }
 
 int cfl__executor_deploy(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
@@ -284,6 +351,7 @@ int cfl__executor_deploy(struct cfl_executor *x, const char *job, const uint8_t 
 {
 	json_t *b = NULL;
 	struct cfl_job_signer who;
+	char scope[128] = "";
 	json_error_t je;
 	int rc;
 
@@ -299,10 +367,13 @@ int cfl__executor_deploy(struct cfl_executor *x, const char *job, const uint8_t 
 	/* Nothing of the job is written or read before its submitter's signature holds: neither
 	 * the server nor anyone who changed the stored job can make this site run it. */
 	rc = cfl__manifest_verify_json(b, x->ca, 0, &who, e);
+	/* Then this site's decision, still before anything is written (SPEC §10). */
+	if (rc == 0)
+		rc = admit(x, b, &who, scope, sizeof(scope), e);
 	if (rc == 0)
 		rc = unpack(x, job, b, e);
 	if (rc == 0)
-		rc = remember(x, job, &who, e);
+		rc = remember(x, job, &who, scope, e);
 	if (rc == 0)
 		CFL_INFO("job %s signed by %s (%s, %s)", job, who.name, who.org, who.role);
 	else
@@ -323,14 +394,23 @@ static void deploy_end(void *st, int status, const char *reason)
 	struct cfl_executor *x = st;
 	struct cfl_peer *p = cfl_msg_hub_find(x->hub, "server");
 	struct cfl_err e = {0};
+	int rc;
 
 	if (status != 0 || x->bundle.failed) {
 		CFL_WARN("job %s: bundle not received: %s", x->bundle_job,
 		         reason ? reason : "too large");
-	} else if (cfl__executor_deploy(x, x->bundle_job, x->bundle.p, x->bundle.len, &e) != 0) {
-		CFL_WARN("job %s: %s", x->bundle_job, e.msg);
+	} else if ((rc = cfl__executor_deploy(x, x->bundle_job, x->bundle.p, x->bundle.len, &e)) !=
+	           0) {
+		/* This site's decision (its policy, or a signature that does not hold) is final for
+		 * the job; anything else may be tried again. */
+		CFL_WARN("job %s %s: %s", x->bundle_job,
+		         rc == CFL_EPERM || rc == CFL_EVERIFY ? "refused" : "not deployed", e.msg);
 		if (p != NULL)
-			cfl_peer_reply_error(p, x->bundle_req, "bad_job", e.msg);
+			cfl_peer_reply_error(p, x->bundle_req,
+			                     rc == CFL_EPERM || rc == CFL_EVERIFY
+			                             ? CFL_STATUS_REFUSED
+			                             : "bad_job",
+			                     e.msg);
 	} else {
 		CFL_INFO("job %s deployed", x->bundle_job);
 		if (p != NULL)
@@ -499,8 +579,10 @@ static void *worker(void *arg)
 	t->status = cfl__executor_plan(t->cfg, &plan, &e);
 	if (t->status != 0)
 		goto out;
-	/* workflow.result "diff": the site returns its weights minus the global model's. */
-	if (plan.diff && cfl_model_clone(t->model, &global) != 0) {
+	/* workflow.result "diff": the site returns its weights minus the global model's. The
+	 * privacy filters work on that difference too, so they need the global model as well. */
+	if ((plan.diff || cfl_privacy_scope_filters(t->scope) > 0) &&
+	    cfl_model_clone(t->model, &global) != 0) {
 		t->status = cfl_err_set(&e, CFL_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -509,6 +591,9 @@ static void *worker(void *arg)
 	else
 		t->status = cfl_trainer_builtin_train(plan.ex, t->site_index, t->site_count,
 		                                      t->round, t->model, &t->steps, &t->loss, &e);
+	/* The site's result filters, on what is about to leave the site (SPEC §10). */
+	if (t->status == 0 && t->scope != NULL)
+		t->status = cfl_privacy_filter_result(t->scope, global, t->model, 0, &e);
 	if (t->status == 0 && plan.diff)
 		t->status = subtract(t->model, global, &e);
 out:
@@ -525,6 +610,7 @@ static void task_free(struct task *t)
 	inbuf_release(&t->in);
 	cfl_model_free(t->model);
 	json_decref(t->cfg);
+	cfl_privacy_scope_free(t->scope);
 	free(t);
 }
 
@@ -625,11 +711,24 @@ static void train_end(void *st, int status, const char *reason)
 	start_task(x, t);
 }
 
+/* The task's own copy of the result filters of its job's scope (the worker uses it while the
+ * loop may reload the policy or forget the job). */
+static int task_scope(struct cfl_executor *x, struct task *t, char *why, size_t size)
+{
+	for (struct deployed *d = x->deployed; d != NULL; d = d->next) {
+		if (strcmp(d->job, t->job) == 0)
+			return cfl_privacy_scope(x->privacy, d->scope[0] ? d->scope : NULL,
+			                         &t->scope, why, size);
+	}
+	return 0;
+}
+
 static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
                      struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
 	struct cfl__job_hdrs h;
+	char why[CFL_ERR_MSG_MAX];
 	struct task *t;
 
 	if (!from_server(p, f))
@@ -652,6 +751,14 @@ static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	t->site_index = h.site_index;
 	t->site_count = h.site_count;
 	t->cfg = json_incref(cfl__executor_config(x, t->job));
+	if (t->cfg != NULL && task_scope(x, t, why, sizeof(why)) != 0) {
+		/* The scope the job was admitted under is gone (a policy reloaded since). */
+		cfl_peer_reply_error(p, f->id, "train_failed", why);
+		if (more)
+			*sink = (struct cfl_msg_sink){NULL, NULL, NULL};
+		task_free(t);
+		return;
+	}
 	if (t->cfg == NULL) {
 		cfl_peer_reply_error(p, f->id, "no_job", "this site does not have the job");
 		if (more)
@@ -746,6 +853,47 @@ static void on_shutdown_msg(struct cfl_peer *p, const struct cfl_frame *f, int m
 		x->on_shutdown(x->arg);
 }
 
+/* The site's authorization and privacy policies from its local/ folder (docs/security.md). */
+static int load_policy(struct cfl_executor *x, struct cfl_authz **authz,
+                       struct cfl_privacy **privacy, struct cfl_err *e)
+{
+	int rc;
+
+	*authz = NULL;
+	*privacy = NULL;
+	if (x->local[0] == '\0')
+		return cfl_authz_default(authz) == 0 ? 0
+		                                     : cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	if ((rc = cfl_authz_load(x->local, authz, e)) != 0)
+		return cfl_err_prefix(e, "cannot load the site's authorization policy");
+	if ((rc = cfl_privacy_load(x->local, privacy, e)) != 0 ||
+	    (rc = cfl_privacy_validate(*privacy, e)) != 0) {
+		cfl_authz_free(*authz);
+		cfl_privacy_free(*privacy);
+		*authz = NULL;
+		*privacy = NULL;
+		return cfl_err_prefix(e, "cannot load the site's privacy policy");
+	}
+	CFL_INFO("site policy: authorization from '%s'%s", cfl_authz_source(*authz),
+	         *privacy != NULL ? ", privacy.json" : ", no privacy.json");
+	return 0;
+}
+
+int cfl_executor_reload(struct cfl_executor *x, struct cfl_err *e)
+{
+	struct cfl_authz *a;
+	struct cfl_privacy *p;
+	int rc = load_policy(x, &a, &p, e);
+
+	if (rc != 0)
+		return rc;
+	cfl_authz_free(x->authz);
+	cfl_privacy_free(x->privacy);
+	x->authz = a;
+	x->privacy = p;
+	return 0;
+}
+
 int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg,
                      struct cfl_executor **out, struct cfl_err *e)
 {
@@ -761,6 +909,15 @@ int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	}
 	if ((rc = cfl_pki_cert_load(cfg->root_ca, &x->ca, e)) != 0) {
+		json_decref(x->configs);
+		free(x);
+		return rc;
+	}
+	snprintf(x->local, sizeof(x->local), "%s", cfg->local_dir != NULL ? cfg->local_dir : "");
+	snprintf(x->org, sizeof(x->org), "%s", cfg->org != NULL ? cfg->org : "");
+	/* A policy that does not load stops the site (fail closed), never "allow all". */
+	if ((rc = load_policy(x, &x->authz, &x->privacy, e)) != 0) {
+		cfl_pki_cert_free(x->ca);
 		json_decref(x->configs);
 		free(x);
 		return rc;
@@ -808,6 +965,8 @@ void cfl_executor_free(struct cfl_executor *x)
 		free(x->deployed);
 		x->deployed = next;
 	}
+	cfl_authz_free(x->authz);
+	cfl_privacy_free(x->privacy);
 	cfl_pki_cert_free(x->ca);
 	json_decref(x->configs);
 	cfl_trainer_builtin_release();

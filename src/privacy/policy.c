@@ -675,5 +675,5 @@ const char *cfl_privacy_scope_problem(const struct cfl_privacy_scope *s)
 
 size_t cfl_privacy_scope_filters(const struct cfl_privacy_scope *s)
 {
-	return s->n;
+	return s != NULL ? s->n : 0;
 }
