@@ -228,6 +228,27 @@ for bad in "$CFL_SRC"/tests/data/bad/*.yml; do
 done
 check "bad files were tried ($n)" test "$n" -ge 20
 check "workspace unchanged after every bad file" test "$before" = "$(snapshot "$W")"
+# An admin name that is a path: refused, and nothing written outside the workspace (the kit of
+# '../../../../x@y.com' would land in jail/a/b/, two levels above it).
+mkdir -p "$T/jail/a/b/c"
+cat >"$T/jail/escape.yml" <<'YML'
+api_version: 3
+name: escape
+participants:
+  - name: server.example.com
+    type: server
+    org: nvidia
+  - name: ../../../../x@y.com
+    type: admin
+    org: nvidia
+    role: project_admin
+YML
+before=$(snapshot "$T/jail")
+"$CFL_BIN" provision -p "$T/jail/escape.yml" -w "$T/jail/a/b/c/ws" >/dev/null 2>"$T/err"; rc=$?
+check "an admin name that is a path fails (exit $rc) naming the rule" sh -c \
+	"test $rc -eq 1 && grep -q \"escape.yml:7:11: participant '../../../../x@y.com': invalid admin name\" '$T/err'"
+check "nothing named x@y.com was written anywhere" test -z "$(find "$T" -name 'x@y.com*')"
+check "the folder around the workspace is unchanged" test "$before" = "$(snapshot "$T/jail")"
 "$CFL_BIN" provision -p "$T/test25.yml" -w "$T/fresh-ws" >/dev/null 2>&1
 check "a fresh workspace for a good file is created" test -d "$T/fresh-ws/test25/prod_00"
 "$CFL_BIN" provision -p "$CFL_SRC/tests/data/bad/$(ls "$CFL_SRC/tests/data/bad" | head -n 1)" -w "$T/never" >/dev/null 2>&1
