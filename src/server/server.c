@@ -147,7 +147,11 @@ static int setup(struct server *s, const char *kit_dir, const struct cfl_server_
 	int rc;
 
 	if ((rc = cfl_kitcfg_load(kit_dir, 1, &s->cfg, e)) != 0 ||
-	    (rc = cfl_kitcfg_verify_kit(&s->cfg, e)) != 0 ||
+	    (rc = cfl_kitcfg_verify_kit(&s->cfg,
+	                                opts != NULL && opts->unsigned_kit
+	                                        ? CFL_KIT_CHECK_UNSIGNED_OK
+	                                        : CFL_KIT_CHECK_SIGNED,
+	                                e)) != 0 ||
 	    (rc = cfl_loop_new(&s->loop, e)) != 0 ||
 	    (rc = cfl_loop_on_signal(s->loop, on_signal, s, e)) != 0 ||
 	    (rc = cfl_msg_hub_new(s->loop, "server", &s->hub, e)) != 0)

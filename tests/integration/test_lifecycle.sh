@@ -27,6 +27,21 @@ sed -i 's/"secure_train": true/"secure_train": false/' "$T/off-client/startup/fe
 out=$(timeout 10 "$CFL_BIN" client "$T/off-client" --message x 2>&1); rc=$?
 check "turning secure_train off in a signed kit does not skip the check (exit $rc)" \
 	sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q fed_client.json" _ "$out"
+# ...nor deleting signature.json as well: a kit cannot switch its own check off.
+rm "$T/off-client/startup/signature.json"
+out=$(timeout 10 "$CFL_BIN" client "$T/off-client" --message x 2>&1); rc=$?
+check "an unsigned kit with secure_train off refuses to start (exit $rc): $(echo "$out" | tail -n 1)" \
+	sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'is not signed (no startup/signature.json)'" _ "$out"
+cp -a "$P/localhost" "$T/off-server"
+sed -i 's/"secure_train": true/"secure_train": false/' "$T/off-server/startup/fed_server.json"
+rm "$T/off-server/startup/signature.json"
+out=$(timeout 10 "$CFL_BIN" server "$T/off-server" --port 0 2>&1); rc=$?
+check "so does such a server kit (exit $rc)" \
+	sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'is not signed'" _ "$out"
+# A kit changed in place cannot even be run with the simulator's --unsigned-kit: it is signed.
+out=$(timeout 10 "$CFL_BIN" server "$T/bad-server" --unsigned-kit --port 0 2>&1); rc=$?
+check "--unsigned-kit does not skip the check of a signed kit (exit $rc)" \
+	sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'start.sh'" _ "$out"
 cp -a "$P/site-1" "$T/bad-client"
 rm "$T/bad-client/startup/rootCA.pem"
 out=$(timeout 10 "$CFL_BIN" client "$T/bad-client" --message x 2>&1); rc=$?

@@ -64,12 +64,12 @@ out=$(timeout 20 "$CFL_BIN" client "$B/c_mtls" --server ":$port" --message hi 2>
 check "mtls server rejects a client whose cert is from another root CA (client: $(echo "$out" | tail -n 1))" test $rc -ne 0
 check "the server says why" wait_log "$T/server-a.log" "certificate|verify" 5
 # Server side: a client that trusts the right CA but presents a certificate from another one.
-# (Its kit is edited, so it is made an unsigned kit with secure_train off, as the simulator's.)
+# (Its kit is edited, so it is made an unsigned kit, run with --unsigned-kit as the simulator's.)
 cp -a "$B/c_mtls" "$T/foreign"
 cp "$A/c_mtls/startup/rootCA.pem" "$T/foreign/startup/rootCA.pem"
 sed -i 's/"secure_train": true/"secure_train": false/' "$T/foreign/startup/fed_client.json"
 rm "$T/foreign/startup/signature.json"
-out=$(timeout 20 "$CFL_BIN" client "$T/foreign" --server ":$port" --message hi 2>&1); rc=$?
+out=$(timeout 20 "$CFL_BIN" client "$T/foreign" --unsigned-kit --server ":$port" --message hi 2>&1); rc=$?
 check "mtls server itself rejects a client certificate from another root CA: $(echo "$out" | tail -n 1)" test $rc -ne 0
 check "the server logs the rejected certificate" wait_log "$T/server-a.log" "certificate.*(unknown|verify|not signed|issuer)|unknown ca|verify failed" 5
 stop_check "the server with the other root CA's clients" $spid

@@ -126,6 +126,32 @@ rm -rf "$T/red"; cp -a "$M/red" "$T/red"; echo evil >"$T/red/startup/extra.sh"
 out=$("$CFL_BIN" kit verify "$T/red" 2>&1); rc=$?
 check "added file: exit 1" test $rc -eq 1
 check "added file: names extra.sh" sh -c "echo \"\$1\" | grep -q 'added: startup/extra.sh'" _ "$out"
+# Two signed files swapped, their digests too: the manifest's one signature no longer fits.
+rm -rf "$T/red"; cp -a "$M/red" "$T/red"
+mv "$T/red/startup/start.sh" "$T/red/swap"; mv "$T/red/startup/stop_fl.sh" "$T/red/startup/start.sh"
+mv "$T/red/swap" "$T/red/startup/stop_fl.sh"
+out=$("$CFL_BIN" kit verify "$T/red" 2>&1); rc=$?
+check "swapped files: exit 1, both named" sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'changed: startup/start.sh' && echo \"\$1\" | grep -q 'changed: startup/stop_fl.sh'" _ "$out"
+python3 - "$T/red/startup/signature.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+f = m["files"]
+f["startup/start.sh"], f["startup/stop_fl.sh"] = f["startup/stop_fl.sh"], f["startup/start.sh"]
+json.dump(m, open(sys.argv[1], "w"))
+PY
+out=$("$CFL_BIN" kit verify "$T/red" 2>&1); rc=$?
+check "swapped files and digests: exit 1, the signature named" sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'changed: startup/signature.json'" _ "$out"
+# A signed file of another kit of the same project (same CA), with its digest.
+rm -rf "$T/red"; cp -a "$M/red" "$T/red"
+cp "$M/blue/startup/fed_client.json" "$T/red/startup/fed_client.json"
+python3 - "$T/red/startup/signature.json" "$M/blue/startup/signature.json" <<'PY'
+import json, sys
+m, o = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+m["files"]["startup/fed_client.json"] = o["files"]["startup/fed_client.json"]
+json.dump(m, open(sys.argv[1], "w"))
+PY
+out=$("$CFL_BIN" kit verify "$T/red" 2>&1); rc=$?
+check "another kit's signed file: exit 1" sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'changed: startup/signature.json'" _ "$out"
 rm -rf "$T/red"; cp -a "$M/red" "$T/red"; echo '{}' >"$T/red/local/resources.json.default"
 out=$("$CFL_BIN" kit verify "$T/red" 2>&1); rc=$?
 check "changed local default: exit 1 and named" sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'changed: local/resources.json.default'" _ "$out"
