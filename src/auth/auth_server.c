@@ -307,6 +307,10 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 		cfl__auth_why(why, n, "no readable certificate");
 	} else if (cfl_pki_cert_verify(s->ca, cert, 0, &e) != 0) {
 		cfl__auth_why(why, n, "%s", e.msg);
+	} else if (cfl_pki_cert_check_usage(cert, CFL_PKI_USAGE_CLIENT, &e) != 0) {
+		/* The root CA's own certificate chains to itself, and a server's to the root:
+		 * neither is a site's or an admin's identity. */
+		cfl__auth_why(why, n, "%s", e.msg);
 	} else if (cfl_pki_cert_cn(cert, cn, sizeof(cn)) != 0 || strcmp(cn, name) != 0) {
 		cfl__auth_why(why, n, "name '%s' does not match the certificate CN '%s'", name, cn);
 	} else if (cfl_pki_cert_role(cert, role, role_size) != 0 && kind == CFL_AUTH_ADMIN) {

@@ -104,7 +104,7 @@ done
 subj=$(openssl x509 -in "$M/admin@nvidia.com/startup/client.crt" -noout -subject -nameopt RFC2253)
 check "admin role in unstructuredName ($subj)" sh -c "echo '$subj' | grep -q 'unstructuredName=project_admin'"
 eku=$(openssl x509 -in "$M/server/startup/server.crt" -noout -ext extendedKeyUsage | tail -n 1)
-check "server cert has EKU serverAuth" sh -c "echo '$eku' | grep -q 'TLS Web Server Authentication'"
+check "server cert has EKU serverAuth and only that ($eku)" sh -c "echo '$eku' | grep -q '^ *TLS Web Server Authentication$'"
 eku=$(openssl x509 -in "$M/red/startup/client.crt" -noout -ext extendedKeyUsage | tail -n 1)
 check "client cert has EKU clientAuth" sh -c "echo '$eku' | grep -q 'TLS Web Client Authentication'"
 for kit in server red blue silver admin@nvidia.com; do
