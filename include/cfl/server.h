@@ -5,7 +5,7 @@
 #include "cfl/err.h"
 
 /* What `cfl server` may override of its kit (--port, --admin-port, --port-file,
- * --unsigned-kit). */
+ * --unsigned-kit), and --diag. */
 struct cfl_server_opts {
 	/* fed_learn_port: -1 the kit's, 0 one the kernel picks, else that port. */
 	int port;
@@ -18,6 +18,9 @@ struct cfl_server_opts {
 	/* 1: a kit without startup/signature.json runs unchecked (the simulator's kits, which
 	 * it writes itself); a signed kit is checked either way. Never set from a kit. */
 	int unsigned_kit;
+	/* 1: serve the test topics echo, sink and source, and route echo between sites (tests,
+	 * benchmarks, operators checking a path; cfl/diag.h). 0: only ping. */
+	int diag;
 };
 
 /* Loads the kit, verifies its signature (cfl_kitcfg_verify_kit), listens, and serves until

@@ -193,7 +193,14 @@ static int setup(struct server *s, const char *kit_dir, const struct cfl_server_
 			return rc;
 		cfl__server_admin_init(s->hub, s->auth, s->jobs, &info);
 	}
-	if ((rc = cfl_diag_serve(s->hub, e)) != 0)
+	/* The test topics move data of any size for any logged-in peer: off unless asked. */
+	if (opts != NULL && opts->diag) {
+		CFL_INFO("serving the test topics echo, sink and source (--diag)");
+		rc = cfl_diag_serve(s->hub, e);
+	} else {
+		rc = cfl_diag_serve_ping(s->hub, e);
+	}
+	if (rc != 0)
 		return rc;
 	choose_ports(s, opts);
 	if ((rc = listen_on(s, s->cfg.port, &s->fl, e)) != 0)
