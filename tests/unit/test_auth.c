@@ -686,10 +686,14 @@ static void test_renewal(void **state)
 	uint64_t t0;
 
 	(void)state;
-	/* By hand: each renewal makes a new current token; the previous one keeps working. */
-	world_start(&w, NULL, NULL);
+	/* By hand: each renewal makes a new current token; the previous one keeps working. At most
+	 * one renewal per tenth of the lifetime (at least 1 s): 1 s with a lifetime of 5 s. */
+	default_times(&t);
+	t.token_ttl_ms = 5000;
+	world_start(&w, &t, NULL);
 	a = cli_raw(&w, "site-1");
 	login_ok(a, "site-1", &r1);
+	spin(w.loop, 1000);
 	ask(a, "renew", NULL, 0, NULL, 0, &r2);
 	assert_int_equal(r2.status, 0);
 	assert_string_not_equal(r2.token, r1.token);
@@ -697,6 +701,7 @@ static void test_renewal(void **state)
 	assert_true(strtoll(r2.expiry, NULL, 10) >= strtoll(r1.expiry, NULL, 10));
 	assert_string_equal(probe_as(a, "site-1", r1.token, r1.sig), "");
 	assert_string_equal(probe_as(a, "site-1", r2.token, r2.sig), "");
+	spin(w.loop, 1000);
 	ask(a, "renew", NULL, 0, NULL, 0, &r3);
 	assert_int_equal(r3.status, 0);
 	/* Only one previous token is kept. */
@@ -737,6 +742,65 @@ static void test_renewal(void **state)
 	assert_int_equal(r.status, 0);
 	assert_string_not_equal(w.probe.token, first);
 	assert_int_equal(auto_cli->down, 0);
+	world_stop(&w);
+}
+
+/* Lines of the captured log that hold `text`. */
+static int logged_times(const char *text)
+{
+	int n = 0;
+
+	for (const char *at = strstr(log_text, text); at != NULL; at = strstr(at + 1, text))
+		n++;
+	return n;
+}
+
+/* Each renewal costs the server a signature: a session gets at most one per tenth of the
+ * token's lifetime (at least 1 s); the excess is refused, logged once per session, and the
+ * tokens it had stay valid. */
+static void test_renewal_rate_limit(void **state)
+{
+	struct cfl_auth_times t;
+	struct authrep r1, r2, r;
+	struct world w;
+	struct cli *a, *b;
+
+	(void)state;
+	default_times(&t);
+	t.token_ttl_ms = 20000; /* one renewal per 2 s */
+	world_start(&w, &t, NULL);
+	a = cli_raw(&w, "site-1");
+	login_ok(a, "site-1", &r1);
+	/* Right after the login: too soon. */
+	ask(a, "renew", NULL, 0, NULL, 0, &r);
+	assert_int_equal(r.status, CFL_EPROTO);
+	assert_string_equal(r.status_hdr, "rate_limited");
+	/* (how old: a few ms, but a loaded machine may take a tenth of a second or more) */
+	assert_true(strncmp(r.reason, "renewal refused: the token is ", 30) == 0);
+	assert_non_null(strstr(r.reason, " s old, at most one renewal per 2.0 s"));
+	assert_true(logged("site-1: renewal refused: the token is", "(logged once per session)"));
+	/* Asking in a loop: every one refused, logged once. */
+	for (int i = 0; i < 20; i++) {
+		ask(a, "renew", NULL, 0, NULL, 0, &r);
+		assert_string_equal(r.status_hdr, "rate_limited");
+	}
+	assert_int_equal(logged_times("site-1: renewal refused"), 1);
+	/* The refusals took nothing away: the token works, the session is there. */
+	assert_string_equal(probe_as(a, "site-1", r1.token, r1.sig), "");
+	/* Another session has its own allowance and its own log line. */
+	b = cli_raw(&w, "site-2");
+	login_ok(b, "site-2", &r2);
+	ask(b, "renew", NULL, 0, NULL, 0, &r);
+	assert_string_equal(r.status_hdr, "rate_limited");
+	assert_int_equal(logged_times("site-2: renewal refused"), 1);
+	/* Once the gap has passed, a renewal goes through; the next one waits again. */
+	spin(w.loop, 2000);
+	ask(a, "renew", NULL, 0, NULL, 0, &r);
+	assert_int_equal(r.status, 0);
+	assert_string_not_equal(r.token, r1.token);
+	ask(a, "renew", NULL, 0, NULL, 0, &r);
+	assert_string_equal(r.status_hdr, "rate_limited");
+	assert_int_equal(logged_times("site-1: renewal refused"), 1);
 	world_stop(&w);
 }
 
@@ -1266,6 +1330,7 @@ int main(void)
 	        cmocka_unit_test(test_gate_branches),
 	        cmocka_unit_test(test_expired_token),
 	        cmocka_unit_test(test_renewal),
+	        cmocka_unit_test(test_renewal_rate_limit),
 	        cmocka_unit_test(test_heartbeat_and_reaper),
 	        cmocka_unit_test(test_goodbye),
 	        cmocka_unit_test(test_login_timeout),
