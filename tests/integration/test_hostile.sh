@@ -66,7 +66,7 @@ server() {
 	local log=$1 kit=$2 v
 	shift 2
 	for v in "$@"; do local -x "$v"; done
-	start_server "$log" "$kit" --port 0 --diag || return 1
+	start_server "$log" "$kit" || return 1
 	SPID=$LAST_PID
 	SPORT=$FED_PORT
 }
