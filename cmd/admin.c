@@ -14,17 +14,20 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: cfl admin <admin kit folder> [--cmd COMMAND] [--json]\n"
-	        "                 [--server HOST:PORT]\n\n"
+	        "                 [--server HOST:PORT] [--unsigned-kit]\n\n"
 	        "Logs in to the server with the admin kit's certificate (identity and role\n"
 	        "come from it) and runs COMMAND, or reads commands from stdin: at a terminal,\n"
 	        "a console with line editing, history and completion.\n\n"
 	        "commands:\n");
 	admin_cmds_list(out);
-	fprintf(out, "\n  --cmd COMMAND   run one command and exit (1 if it failed)\n"
-	             "  --json          print the server's replies as JSON, as they come\n"
-	             "  --server HOST:PORT  log in there, not at the kit's server; \":PORT\"\n"
-	             "                  keeps the kit's host (its name is what the certificate\n"
-	             "                  must match)\n");
+	fprintf(out,
+	        "\n  --cmd COMMAND   run one command and exit (1 if it failed)\n"
+	        "  --json          print the server's replies as JSON, as they come\n"
+	        "  --server HOST:PORT  log in there, not at the kit's server; \":PORT\"\n"
+	        "                  keeps the kit's host (its name is what the certificate\n"
+	        "                  must match)\n"
+	        "  --unsigned-kit  run a kit without startup/signature.json unchecked (the\n"
+	        "                  simulator's kits, tests); a signed kit is always checked\n");
 }
 
 /* --cmd: the session's ready callback sends the command, then ends the session. */
@@ -61,11 +64,9 @@ static int check_once(struct admin_ctx *x)
 int cmd_admin(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	        {"cmd", required_argument, NULL, 'c'},
-	        {"json", no_argument, NULL, 'j'},
-	        {"server", required_argument, NULL, 's'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
+	        {"cmd", required_argument, NULL, 'c'},    {"json", no_argument, NULL, 'j'},
+	        {"server", required_argument, NULL, 's'}, {"unsigned-kit", no_argument, NULL, 'U'},
+	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	struct admin_ctx x = {0};
 	struct cfl_admin_ops ops = {
@@ -87,6 +88,9 @@ int cmd_admin(int argc, char **argv)
 			if (cmd_parse_server(optarg, host, sizeof(host), &ops.server_port) != 0)
 				return EXIT_USAGE;
 			ops.server_host = host;
+			break;
+		case 'U':
+			ops.unsigned_kit = 1;
 			break;
 		case 'h':
 			usage(stdout);

@@ -14,7 +14,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: cfl client <client kit folder> [action] [--stats] [--server HOST:PORT]\n\n"
+	        "usage: cfl client <client kit folder> [action] [--stats] [--server HOST:PORT]\n"
+	        "                  [--unsigned-kit]\n\n"
 	        "Runs an FL client from its startup kit (what the kit's start.sh runs): verifies\n"
 	        "the kit, connects to the server with the kit's connection security and keeps\n"
 	        "reconnecting until SIGTERM or SIGINT. With an action it does that, reports and\n"
@@ -30,7 +31,9 @@ static void usage(FILE *out)
 	        "  --stats          print peak_rss_kib at exit\n"
 	        "  --connect-timeout S  connect + handshake limit (default 5)\n"
 	        "  --server HOST:PORT   dial there, not the kit's server; \":PORT\" keeps the\n"
-	        "                   kit's host (the name the server certificate must match)\n");
+	        "                   kit's host (the name the server certificate must match)\n"
+	        "  --unsigned-kit   run a kit without startup/signature.json unchecked (the\n"
+	        "                   simulator's kits, tests); a signed kit is always checked\n");
 }
 
 static void print_line(const char *line, void *arg)
@@ -62,6 +65,7 @@ int cmd_client(int argc, char **argv)
 	        {"stats", no_argument, NULL, 'S'},
 	        {"connect-timeout", required_argument, NULL, 't'},
 	        {"server", required_argument, NULL, 'A'},
+	        {"unsigned-kit", no_argument, NULL, 'U'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -103,6 +107,9 @@ int cmd_client(int argc, char **argv)
 			break;
 		case 'S':
 			stats = 1;
+			break;
+		case 'U':
+			act.unsigned_kit = 1;
 			break;
 		case 'T':
 			act.diag.to = optarg;

@@ -1,4 +1,5 @@
-/* cfl server <server kit folder> [--port N] [--admin-port N] [--port-file FILE] */
+/* cfl server <server kit folder> [--port N] [--admin-port N] [--port-file FILE]
+ *            [--unsigned-kit] [--diag] */
 #include "cmds.h"
 
 #include "cfl/server.h"
@@ -10,7 +11,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: cfl server <server kit folder> [--port N] [--admin-port N]\n"
-	             "                  [--port-file FILE]\n\n"
+	             "                  [--port-file FILE] [--unsigned-kit] [--diag]\n\n"
 	             "Runs the FL server from its startup kit (what the kit's start.sh runs):\n"
 	             "verifies the kit's signatures, listens on fed_learn_port (and admin_port)\n"
 	             "on every interface with the kit's connection security, and serves until\n"
@@ -21,7 +22,13 @@ static void usage(FILE *out)
 	             "  --admin-port N    listen on N instead of the kit's admin_port; 0: a port\n"
 	             "                    the kernel picks\n"
 	             "  --port-file FILE  once listening, write \"FED ADMIN\" (the two ports) to\n"
-	             "                    FILE (a temporary file renamed: all or nothing)\n");
+	             "                    FILE (a temporary file renamed: all or nothing)\n"
+	             "  --unsigned-kit    run a kit without startup/signature.json unchecked\n"
+	             "                    (the simulator's kits, tests); a signed kit is always\n"
+	             "                    checked\n"
+	             "  --diag            serve the test topics echo, sink and source and route\n"
+	             "                    echo between sites (tests, benchmarks, operators\n"
+	             "                    checking a path; ping is always served)\n");
 }
 
 int cmd_server(int argc, char **argv)
@@ -30,6 +37,8 @@ int cmd_server(int argc, char **argv)
 	        {"port", required_argument, NULL, 'p'},
 	        {"admin-port", required_argument, NULL, 'a'},
 	        {"port-file", required_argument, NULL, 'f'},
+	        {"unsigned-kit", no_argument, NULL, 'U'},
+	        {"diag", no_argument, NULL, 'D'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -47,6 +56,12 @@ int cmd_server(int argc, char **argv)
 			break;
 		case 'f':
 			o.port_file = optarg;
+			break;
+		case 'U':
+			o.unsigned_kit = 1;
+			break;
+		case 'D':
+			o.diag = 1;
 			break;
 		case 'h':
 			usage(stdout);

@@ -80,7 +80,9 @@ static int write_project(struct sim *s, const char *path)
 	return fclose(f);
 }
 
-/* secure_train off, as the simulator of NVFlare does (SPEC §4): no kit check, clear. */
+/* secure_train off, as the simulator of NVFlare does (SPEC §4): clear connections. The edited
+ * kits are unsigned, and the simulator runs every process with --unsigned-kit: a kit cannot
+ * switch its own check off, the program that wrote it can. */
 static int unsecure(const char *kit, const char *file)
 {
 	char path[PATH_MAX];
@@ -95,7 +97,7 @@ static int unsecure(const char *kit, const char *file)
 	json_object_set_new(v, "secure_train", json_false());
 	rc = json_dump_file(v, path, JSON_INDENT(2));
 	json_decref(v);
-	/* An edited kit no longer matches its signatures: the simulator's kits are unsigned. */
+	/* An edited kit no longer matches its manifest: the simulator's kits are unsigned. */
 	if (rc == 0 &&
 	    snprintf(path, sizeof(path), "%s/startup/signature.json", kit) < (int)sizeof(path))
 		unlink(path);
@@ -156,8 +158,8 @@ static pid_t spawn(const char *log, char *const argv[], int out_fd)
 static json_t *admin(struct sim *s, const char *cmd)
 {
 	char kit[PATH_MAX], buf[1 << 16];
-	char *argv[] = {"cfl",     "--log-level", "error",     "admin",  kit, "--server",
-	                s->server, "--cmd",       (char *)cmd, "--json", NULL};
+	char *argv[] = {"cfl",     "--log-level",    "error", "admin",     kit,      "--server",
+	                s->server, "--unsigned-kit", "--cmd", (char *)cmd, "--json", NULL};
 	size_t len = 0;
 	ssize_t n;
 	int fds[2], st = -1;
@@ -209,7 +211,8 @@ static int read_port_file(struct sim *s, const char *path)
 static int start_server(struct sim *s)
 {
 	char kit[PATH_MAX], log[PATH_MAX], ports[PATH_MAX];
-	char *argv[] = {"cfl", "server", kit, "--port", "0", "--port-file", ports, NULL};
+	char *argv[] = {"cfl", "server",         kit, "--port", "0", "--port-file",
+	                ports, "--unsigned-kit", NULL};
 	pid_t pid;
 
 	snprintf(kit, sizeof(kit), "%s/localhost", s->prod);
@@ -239,7 +242,7 @@ static int start_server(struct sim *s)
 static int start_all(struct sim *s)
 {
 	char kit[PATH_MAX], log[PATH_MAX];
-	char *argv[] = {"cfl", "client", kit, "--server", s->server, NULL};
+	char *argv[] = {"cfl", "client", kit, "--server", s->server, "--unsigned-kit", NULL};
 	pid_t pid;
 
 	if (start_server(s) != 0)

@@ -44,6 +44,9 @@ struct cfl_admin_ops {
 	 * port. The server's certificate is checked against the host dialed. */
 	const char *server_host;
 	int server_port;
+	/* 1: an admin kit without startup/signature.json runs unchecked (the simulator's); a
+	 * signed kit is checked either way. */
+	int unsigned_kit;
 };
 
 /* Logs in with the admin kit in `kit_dir` and runs the session until cfl_admin_quit(), a lost

@@ -26,6 +26,9 @@ struct cfl_client_action {
 	 * The server's certificate is checked against the host dialed. */
 	const char *server_host;
 	int server_port;
+	/* 1: a kit without startup/signature.json runs unchecked (the simulator's kits); a
+	 * signed kit is checked either way. Never set from a kit. */
+	int unsigned_kit;
 };
 
 /* Runs the client. Blocks. With an action: returns 0 when it succeeded, else a CFL_E* code with

@@ -1,6 +1,6 @@
 /* Diagnostics over a logged-in session, for tests, benchmarks and operators checking a path
- * (docs/server-client.md): the topics a server answers (echo, ping, sink, source) and the
- * client-side actions that drive them.
+ * (docs/server-client.md): the topics a server answers (ping always; echo, sink, source with
+ * `cfl server --diag`) and the client-side actions that drive them.
  *
  * An action runs on the loop's thread over the peer it is given; `pingloop` outlives lost
  * connections (cfl_diag_start again after each login). The library prints nothing: the
@@ -53,7 +53,14 @@ int cfl_diag_persistent(const struct cfl_diag *d);
 /* Frees the action; NULL is a no-op. Pending requests must be gone (their peer closed). */
 void cfl_diag_free(struct cfl_diag *d);
 
-/* Registers the diagnostic topics on a server's hub: echo, ping, sink, source. */
+/* Registers `ping` on a server's hub (an empty answer: what a heartbeat costs). Every server
+ * serves it, so an operator can check a path against a production server (cfl client
+ * --ping). */
+int cfl_diag_serve_ping(struct cfl_msg_hub *hub, struct cfl_err *e);
+
+/* Registers the test topics on a server's hub, for tests, benchmarks and operators checking a
+ * path, only when `cfl server --diag` starts it: echo (the body back), sink (an upload of any
+ * size), source (a download of any size), ping; and lets echo be routed between sites. */
 int cfl_diag_serve(struct cfl_msg_hub *hub, struct cfl_err *e);
 
 /* Registers `echo` on a site's hub, so a message routed to the site is answered (--to). */

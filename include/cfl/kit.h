@@ -1,8 +1,11 @@
 /* Startup kits: their signatures and their runtime configuration.
  *
- * Signatures: signature.json (in startup/) maps each signed file to the base64 signature of its
- * bytes made with the root CA key (RSA-PSS/SHA-256 or ECDSA/SHA-256, by the CA's key type). Keys
- * are bare names for files in startup/ and "local/<name>" for the local/ defaults. */
+ * Signatures: signature.json (in startup/) is a manifest {"format": "cfl-kit-manifest/1",
+ * "files": {NAME: SHA-256 hex}, "signature": base64} where NAME is "startup/<file>" or
+ * "local/<file>" (the local/ defaults), and the one signature, made with the root CA key
+ * (RSA-PSS/SHA-256 or ECDSA/SHA-256, by the CA's key type), covers the canonical text
+ * "cfl-kit-manifest/1\n" followed by "NAME DIGEST\n" for every file in byte order of the names:
+ * each file's name is bound to its digest, and the kit's set of files to the signature. */
 #ifndef CFL_KIT_H
 #define CFL_KIT_H
 
@@ -16,7 +19,8 @@
 #define CFL_KIT_MAX_FILE_BYTES (16u << 20)
 
 /* Signs every regular file in KIT/startup/ (except signature.json) and every file in
- * KIT/local/ whose name ends in ".default" or ".sample"; writes KIT/startup/signature.json. */
+ * KIT/local/ whose name ends in ".default" or ".sample"; writes KIT/startup/signature.json.
+ * CFL_EINVAL for a file name with a space or a control character. */
 int cfl_kit_sign(const char *kit_dir, const struct cfl_pki_key *ca_key, struct cfl_err *e);
 
 enum cfl_kit_problem { CFL_KIT_CHANGED, CFL_KIT_MISSING, CFL_KIT_ADDED };
@@ -25,11 +29,14 @@ const char *cfl_kit_problem_name(enum cfl_kit_problem p); /* "changed", "missing
 /* Called once per problem found; `file` is relative to the kit folder. */
 typedef void (*cfl_kit_problem_fn)(enum cfl_kit_problem what, const char *file, void *arg);
 
-/* Verifies KIT/startup/signature.json against KIT/startup/rootCA.pem: every signed file
- * must be present and unchanged, and startup/ (and the signed names of local/) must hold no
- * other file. Reports every problem through `fn` (may be NULL). Returns 0 when intact,
- * CFL_EVERIFY when any file is changed, missing or added (e->msg names the first ones), or
- * another code when the kit cannot be read at all. */
+/* Verifies KIT/startup/signature.json against KIT/startup/rootCA.pem: the manifest's
+ * signature, then every listed file must be present with its digest, and startup/ (and the
+ * signed names of local/) must hold no other file. Reports every problem through `fn` (may be
+ * NULL); a manifest whose signature does not verify is reported as "startup/signature.json"
+ * changed, and no file is compared with it. Returns 0 when intact, CFL_EVERIFY when anything
+ * is changed, missing or added (e->msg names the first ones) or the signature file is
+ * malformed, or another code when the kit cannot be read at all (CFL_ENOENT: no
+ * signature.json or rootCA.pem). */
 int cfl_kit_verify(const char *kit_dir, cfl_kit_problem_fn fn, void *arg, struct cfl_err *e);
 
 /* A startup kit's runtime configuration: fed_server.json / fed_client.json read into a value.
@@ -66,9 +73,18 @@ int cfl_kitcfg_load_mem(const char *text, size_t len, const char *path, const ch
  * rootCA.pem (SPEC §4). */
 const char *cfl_kitcfg_trust_file(const struct cfl_kitcfg *c);
 
+/* What the start-up check accepts. Never read from a kit: the program passes it, from an
+ * option only the simulator and tests give (--unsigned-kit). */
+enum cfl_kit_check {
+	CFL_KIT_CHECK_SIGNED = 0,      /* the kit must be signed and intact (every real kit) */
+	CFL_KIT_CHECK_UNSIGNED_OK = 1, /* a kit without signature.json runs unchecked, warned */
+};
+
 /* At start-up, checks the kit's own signatures (SPEC §3): every problem is logged, and the
- * error names the changed, missing or added files. 0 when intact, or when the kit is unsigned
- * (no startup/signature.json) and secure_train is off (the simulator's kits). */
-int cfl_kitcfg_verify_kit(const struct cfl_kitcfg *c, struct cfl_err *e);
+ * error names the changed, missing or added files. A kit is checked whatever its config says
+ * (secure_train plays no part: a kit's files cannot switch their own check off). 0 when intact,
+ * or, with CFL_KIT_CHECK_UNSIGNED_OK only, when the kit has no startup/signature.json (the
+ * simulator's kits, which it writes itself); a kit that has one is always checked. */
+int cfl_kitcfg_verify_kit(const struct cfl_kitcfg *c, enum cfl_kit_check check, struct cfl_err *e);
 
 #endif

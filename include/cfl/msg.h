@@ -162,6 +162,12 @@ void cfl_msg_hub_set_gate(struct cfl_msg_hub *h, cfl_msg_gate_fn fn, void *arg);
  * must work before a peer is authenticated (the login exchange). Returns 0 or CFL_ENOENT. */
 int cfl_msg_hub_exempt(struct cfl_msg_hub *h, const char *topic);
 
+/* Lets requests and one-way messages to `topic` pass through this hub between other cells, as
+ * the application's "app." topics always do: the floor that serves a topic decides whether it
+ * travels (the diagnostics' echo, only when the server serves the test topics). At most 4
+ * topics. Returns 0, CFL_EINVAL (empty or too long) or CFL_ETOOBIG. */
+int cfl_msg_hub_route(struct cfl_msg_hub *h, const char *topic);
+
 /* The value of header `key` in `f` copied as a NUL-terminated string into buf; "" and
  * CFL_ENOENT when absent, CFL_ETOOBIG when it does not fit. */
 int cfl_frame_header_str(const struct cfl_frame *f, const char *key, char *buf, size_t size);

@@ -48,7 +48,7 @@ int cfl_pki_cert_validity(const struct cfl_pki_cert *cert, time_t *not_before, t
 
 enum cfl_pki_usage {
 	CFL_PKI_USAGE_CA = 0,     /* root CA: CA:TRUE critical, keyCertSign+cRLSign critical */
-	CFL_PKI_USAGE_SERVER = 1, /* EKU serverAuth (and clientAuth, for server-to-server use) */
+	CFL_PKI_USAGE_SERVER = 1, /* EKU serverAuth */
 	CFL_PKI_USAGE_CLIENT = 2, /* EKU clientAuth (clients and admins) */
 };
 
@@ -78,6 +78,15 @@ int cfl_pki_cert_issue(const struct cfl_pki_key *ca_key, const struct cfl_pki_ce
  * CFL_EVERIFY with the reason (expired, not yet valid, unknown issuer...) otherwise. */
 int cfl_pki_cert_verify(const struct cfl_pki_cert *ca, const struct cfl_pki_cert *cert, time_t at,
                         struct cfl_err *e);
+
+/* Checks that `cert` may stand for the identity `usage` names, at login or in a TLS handshake
+ * (chain and validity are cfl_pki_cert_verify's): not a CA (CA:FALSE, or no basic constraints
+ * in a v3 certificate of someone else's CA), and the extended key usage serverAuth
+ * (CFL_PKI_USAGE_SERVER), or clientAuth without serverAuth (CFL_PKI_USAGE_CLIENT: a server's
+ * certificate is no site's or admin's identity). Returns 0, CFL_EVERIFY with the reason naming
+ * the certificate's CN, or CFL_EINVAL for CFL_PKI_USAGE_CA. */
+int cfl_pki_cert_check_usage(const struct cfl_pki_cert *cert, enum cfl_pki_usage usage,
+                             struct cfl_err *e);
 
 /* 1 if the certificate's public key matches the private key, else 0. */
 int cfl_pki_cert_matches_key(const struct cfl_pki_cert *cert, const struct cfl_pki_key *key);

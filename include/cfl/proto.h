@@ -36,13 +36,15 @@
 #define CFL_TOPIC_JOB_END         "job.end"         /* the job completed */
 #define CFL_TOPIC_JOB_ABORT       "job.abort"       /* the job failed or was aborted */
 #define CFL_TOPIC_SHUTDOWN        "shutdown"        /* the site process stops */
-/* Diagnostics served by `cfl server` (and `echo` by sites, routed), for tests and benchmarks. */
+/* Diagnostics, for tests, benchmarks and operators checking a path: `ping` served by every
+ * server; the others only by `cfl server --diag` (and `echo` by sites, routed then). */
 #define CFL_TOPIC_ECHO   "echo"   /* the body back */
-#define CFL_TOPIC_PING   "ping"   /* the body back; one-way pings are dropped */
+#define CFL_TOPIC_PING   "ping"   /* an empty answer; one-way pings are dropped */
 #define CFL_TOPIC_SINK   "sink"   /* consumes a body: replies with its length and sha256 */
 #define CFL_TOPIC_SOURCE "source" /* streams back `length` bytes of the test stream of `seed` */
 
-/* Application topics start with this; the server routes them between sites (with `echo`). */
+/* Application topics start with this; the server routes them between sites (and `echo` with
+ * --diag: cfl_msg_hub_route). */
 #define CFL_TOPIC_APP_PREFIX "app."
 
 #define CFL_TOPICS(X)      \

@@ -270,6 +270,10 @@ static int check_challenge(struct cfl_auth_client *c, const struct cfl_frame *f,
 		              e.msg);
 		return CFL_EAUTH;
 	}
+	if (cfl_pki_cert_check_usage(c->server_cert, CFL_PKI_USAGE_SERVER, &e) != 0) {
+		cfl__auth_why(why, n, "the server's certificate cannot prove a server: %s", e.msg);
+		return CFL_EAUTH;
+	}
 	if (cfl_pki_cert_cn(c->server_cert, cn, sizeof(cn)) != 0 || strcmp(cn, c->server_cn) != 0) {
 		cfl__auth_why(why, n, "the server is '%s', not the expected '%s'", cn,
 		              c->server_cn);

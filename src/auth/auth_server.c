@@ -41,6 +41,8 @@ struct session {
 	uint64_t last_seen_ms;       /* loop clock */
 	struct tok cur, prev; /* prev stays valid until it expires: renewal never interrupts */
 	struct tok srv;       /* the server's own token towards this client */
+	uint64_t issued_ms;   /* loop clock: when cur was issued (login or renewal) */
+	int renew_warned;     /* a refused renewal was logged for this session */
 	char addr[64], via[64];
 	enum cfl_conn_sec mode;
 };
@@ -308,6 +310,10 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 		cfl__auth_why(why, n, "no readable certificate");
 	} else if (cfl_pki_cert_verify(s->ca, cert, 0, &e) != 0) {
 		cfl__auth_why(why, n, "%s", e.msg);
+	} else if (cfl_pki_cert_check_usage(cert, CFL_PKI_USAGE_CLIENT, &e) != 0) {
+		/* The root CA's own certificate chains to itself, and a server's to the root:
+		 * neither is a site's or an admin's identity. */
+		cfl__auth_why(why, n, "%s", e.msg);
 	} else if (cfl_pki_cert_cn(cert, cn, sizeof(cn)) != 0 || strcmp(cn, name) != 0) {
 		cfl__auth_why(why, n, "name '%s' does not match the certificate CN '%s'", name, cn);
 	} else if (cfl_pki_cert_role(cert, role, role_size) != 0 && kind == CFL_AUTH_ADMIN) {
@@ -380,6 +386,7 @@ static struct session *new_session(struct cfl_auth_server *s, struct cfl_peer *p
 	x->mode = cfl_conn_mode(c);
 	x->peer = p;
 	x->last_seen_ms = cfl_loop_now_ms(s->loop);
+	x->issued_ms = x->last_seen_ms;
 	if (issue(s, name, &x->cur) != 0 || issue(s, "server", &x->srv) != 0) {
 		free(x);
 		return NULL;
@@ -449,23 +456,47 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 
 /* --- after login: renew, heartbeat, goodbye --------------------------------------------------- */
 
+/* The shortest time between two tokens of one session: a tenth of their lifetime, at least 1 s.
+ * Our client renews at two thirds of it (at least 1 s after the last token came), so only a
+ * client that asks in a loop, to make the server sign, meets the limit. */
+static uint64_t renew_gap_ms(const struct cfl_auth_server *s)
+{
+	return s->t.token_ttl_ms / 10 > 1000 ? s->t.token_ttl_ms / 10 : 1000;
+}
+
 static void on_renew(struct cfl_peer *p, const struct cfl_frame *f, int more,
                      struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_auth_server *s = arg;
 	struct apeer *ap = ap_of(p);
+	uint64_t now, gap = renew_gap_ms(s);
+	char why[160];
 	struct tok t;
 
 	(void)more;
 	(void)sink;
 	if (f->type != CFL_FRAME_T_REQUEST || ap == NULL || ap->sess == NULL)
 		return;
+	now = cfl_loop_now_ms(s->loop);
+	if (now - ap->sess->issued_ms < gap) {
+		snprintf(why, sizeof(why),
+		         "renewal refused: the token is %.1f s old, at most one renewal per %.1f s",
+		         (double)(now - ap->sess->issued_ms) / 1e3, (double)gap / 1e3);
+		/* Once per session: a client asking in a loop must not flood the log either. */
+		if (!ap->sess->renew_warned) {
+			ap->sess->renew_warned = 1;
+			CFL_WARN("%s: %s (logged once per session)", ap->sess->name, why);
+		}
+		cfl_peer_reply_error(p, f->id, "rate_limited", why);
+		return;
+	}
 	if (issue(s, ap->sess->name, &t) != 0) {
 		cfl_peer_reply_error(p, f->id, "internal", "cannot issue a token");
 		return;
 	}
 	ap->sess->prev = ap->sess->cur;
 	ap->sess->cur = t;
+	ap->sess->issued_ms = now;
 	CFL_DEBUG("%s renewed its token", ap->sess->name);
 	reply_tokens(p, f->id, s, ap->sess);
 }

@@ -275,8 +275,11 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 	int admin = c->act->kind == CFL_ACT_ADMIN;
 
 	if ((rc = cfl_kitcfg_load(kit_dir, admin ? 2 : 0, &c->cfg, e)) != 0 ||
-	    (rc = cfl_kitcfg_verify_kit(&c->cfg, e)) != 0 || (rc = override_server(c, e)) != 0 ||
-	    (rc = cfl_loop_new(&c->loop, e)) != 0 ||
+	    (rc = cfl_kitcfg_verify_kit(
+	             &c->cfg,
+	             c->act->unsigned_kit ? CFL_KIT_CHECK_UNSIGNED_OK : CFL_KIT_CHECK_SIGNED, e)) !=
+	            0 ||
+	    (rc = override_server(c, e)) != 0 || (rc = cfl_loop_new(&c->loop, e)) != 0 ||
 	    (rc = cfl_loop_on_signal(c->loop, on_signal, c, e)) != 0 ||
 	    (rc = cfl_msg_hub_new(c->loop, c->cfg.name, &c->hub, e)) != 0)
 		return rc;
@@ -386,7 +389,8 @@ int cfl__client_run_admin(const char *kit_dir, struct cfl_admin *s, struct cfl_e
 	const struct cfl_admin_ops *ops = cfl__admin_ops(s);
 	const struct cfl_client_action act = {.kind = CFL_ACT_ADMIN,
 	                                      .server_host = ops->server_host,
-	                                      .server_port = ops->server_port};
+	                                      .server_port = ops->server_port,
+	                                      .unsigned_kit = ops->unsigned_kit};
 
 	return run(kit_dir, &act, s, e);
 }

@@ -1,6 +1,7 @@
 /* The diagnostic topics a server answers, for tests, benchmarks and operators checking a
- * path: echo and ping (the body back), sink (counts and hashes an upload of any size, answers
- * its length and SHA-256), source (streams `length` bytes of the test stream from `seed`). */
+ * path: echo (the body back), sink (counts and hashes an upload of any size, answers its
+ * length and SHA-256), source (streams `length` bytes of the test stream from `seed`), only
+ * when `cfl server --diag` asks for them; and ping (an empty answer), always. */
 #include "cfl/diag.h"
 
 #include "cfl/digest.h"
@@ -12,6 +13,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* An empty answer, whatever the body: what a logged-in peer's heartbeat already gets, so it
+ * costs nothing new; it is no mirror for a peer's traffic, as echo is. */
+static void on_ping(struct cfl_peer *p, const struct cfl_frame *f, int more,
+                    struct cfl_msg_sink *sink, void *arg)
+{
+	(void)arg;
+	(void)sink;
+	if (more) {
+		cfl_peer_reply_error(p, f->id, "too_big", "ping takes single-frame bodies");
+		return;
+	}
+	if (f->type == CFL_FRAME_T_REQUEST)
+		cfl_peer_reply(p, f->id, NULL, 0, NULL, 0);
+}
 
 static void on_echo(struct cfl_peer *p, const struct cfl_frame *f, int more,
                     struct cfl_msg_sink *sink, void *arg)
@@ -136,22 +152,32 @@ static void on_source(struct cfl_peer *p, const struct cfl_frame *f, int more,
 		free(ts);
 }
 
+int cfl_diag_serve_ping(struct cfl_msg_hub *hub, struct cfl_err *e)
+{
+	int rc = cfl_msg_hub_handle(hub, CFL_TOPIC_PING, on_ping, NULL);
+
+	return rc == 0 ? 0 : cfl_err_set(e, rc, "cannot serve 'ping': %s", cfl_strerror(rc));
+}
+
 int cfl_diag_serve(struct cfl_msg_hub *hub, struct cfl_err *e)
 {
 	static const struct {
 		const char *topic;
 		cfl_msg_handler fn;
 	} topics[] = {{CFL_TOPIC_ECHO, on_echo},
-	              {CFL_TOPIC_PING, on_echo},
 	              {CFL_TOPIC_SINK, on_sink},
 	              {CFL_TOPIC_SOURCE, on_source}};
+	int rc = cfl_diag_serve_ping(hub, e);
 
-	for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
-		int rc = cfl_msg_hub_handle(hub, topics[i].topic, topics[i].fn, NULL);
-
+	for (size_t i = 0; rc == 0 && i < sizeof(topics) / sizeof(topics[0]); i++) {
+		rc = cfl_msg_hub_handle(hub, topics[i].topic, topics[i].fn, NULL);
 		if (rc != 0)
 			return cfl_err_set(e, rc, "cannot serve '%s': %s", topics[i].topic,
 			                   cfl_strerror(rc));
 	}
-	return 0;
+	/* A site's echo answers messages routed to it (cfl client --message --to): test traffic
+	 * between sites, which only a server serving the test topics passes on. */
+	if (rc == 0 && (rc = cfl_msg_hub_route(hub, CFL_TOPIC_ECHO)) != 0)
+		return cfl_err_set(e, rc, "cannot route 'echo': %s", cfl_strerror(rc));
+	return rc;
 }

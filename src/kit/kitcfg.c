@@ -211,7 +211,8 @@ int cfl_kitcfg_load_mem(const char *text, size_t len, const char *path, const ch
 		json_decref(root);
 		return cfl_err_set(e, CFL_ECONFIG, "'%s': not a JSON object", path);
 	}
-	/* Kits always say true; only the simulator runs with it false (SPEC §4). */
+	/* Kits always say true; only the simulator runs with it false (SPEC §4). It picks the
+	 * default connection security, nothing else: the kit check does not depend on it. */
 	out->secure_train = !json_is_false(json_object_get(root, "secure_train"));
 	snprintf(out->project, sizeof(out->project), "%s",
 	         json_string_value(json_object_get(root, "project_name")) != NULL
@@ -264,17 +265,24 @@ static void kit_problem(enum cfl_kit_problem what, const char *file, void *arg)
 	CFL_ERROR("kit file '%s' is %s", file, cfl_kit_problem_name(what));
 }
 
-int cfl_kitcfg_verify_kit(const struct cfl_kitcfg *c, struct cfl_err *e)
+int cfl_kitcfg_verify_kit(const struct cfl_kitcfg *c, enum cfl_kit_check check, struct cfl_err *e)
 {
 	char sig[PATH_MAX + 32];
 
-	/* A signed kit is always checked: turning secure_train off in its config (a change the
-	 * check would catch) must not switch the check off. Only an unsigned kit (the
-	 * simulator's) runs unchecked, and only with secure_train off. */
+	/* Only the caller may waive the check, and only for a kit without a signature file:
+	 * nothing in a kit (secure_train off, signature.json deleted) can switch it off. */
 	snprintf(sig, sizeof(sig), "%s/startup/signature.json", c->kit_dir);
-	if (!c->secure_train && !cfl__fs_exists(sig)) {
-		CFL_WARN("kit '%s' is not signed and secure_train is off: not checked", c->kit_dir);
-		return 0;
+	if (!cfl__fs_exists(sig)) {
+		if (check == CFL_KIT_CHECK_UNSIGNED_OK) {
+			CFL_WARN("kit '%s' is not signed: not checked (--unsigned-kit)",
+			         c->kit_dir);
+			return 0;
+		}
+		CFL_ERROR("kit file 'startup/signature.json' is missing");
+		return cfl_err_set(e, CFL_EVERIFY,
+		                   "refusing to start: kit '%s' is not signed (no "
+		                   "startup/signature.json)",
+		                   c->kit_dir);
 	}
 	if (cfl_kit_verify(c->kit_dir, kit_problem, NULL, e) != 0)
 		return cfl_err_prefix(e, "refusing to start");

@@ -1,7 +1,14 @@
-/* signature.json: sign a kit's files with the root CA key, and check them. */
+/* signature.json: a manifest of a kit's files signed with the root CA key, and its check.
+ *
+ * The manifest maps each signed file's name to its SHA-256, and one signature covers all of it
+ * (in the canonical text below), so a file cannot be swapped for another signed file under a
+ * different name, nor a file of another kit of the project slipped in: with one signature per
+ * file, as NVFlare's signature.json has, both passed, since nothing tied a signature to a name
+ * or to the other files. */
 #define _DEFAULT_SOURCE
 #include "cfl/kit.h"
 
+#include "cfl/digest.h"
 #include "cfl/log.h"
 #include "util/fs.h"
 
@@ -12,7 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SIG_FILE "signature.json"
+#define SIG_FILE       "signature.json"
+#define SIG_FILE_MAX   (1u << 20)
+#define MANIFEST_FMT   "cfl-kit-manifest/1"
+#define DIGEST_HEX_LEN (2 * CFL_SHA256_LEN)
 
 const char *cfl_kit_problem_name(enum cfl_kit_problem p)
 {
@@ -106,38 +116,123 @@ static int list_kit(const char *kit, struct names *l, struct cfl_err *e)
 	return rc;
 }
 
-/* The key used in signature.json: bare names for startup/, "local/x" for local/. */
-static const char *sig_key(const char *rel)
+/* A name the manifest may hold: "startup/F" or "local/F" (F a signed default), F one path
+ * component of printable characters: no space or newline, which separate the canonical text's
+ * fields, and nothing that leaves the kit. */
+static int name_ok(const char *rel)
 {
-	return strncmp(rel, "startup/", 8) == 0 ? rel + 8 : rel;
+	const char *f = strncmp(rel, "startup/", 8) == 0 ? rel + 8
+	                : strncmp(rel, "local/", 6) == 0 ? rel + 6
+	                                                 : NULL;
+
+	if (f == NULL || f[0] == '\0' || strcmp(f, ".") == 0 || strcmp(f, "..") == 0 ||
+	    strchr(f, '/') != NULL || strcmp(rel, "startup/" SIG_FILE) == 0)
+		return 0;
+	for (const char *p = f; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
+			return 0;
+	return f == rel + 8 || is_local_default(f);
 }
 
-static int read_kit_file(const char *kit, const char *rel, char **buf, size_t *len,
-                         struct cfl_err *e)
+static int is_digest(const char *s)
 {
-	char path[PATH_MAX];
+	if (s == NULL || strlen(s) != DIGEST_HEX_LEN)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* SHA-256 of kit/rel in lowercase hex. CFL_ENOENT, CFL_ETOOBIG (over 16 MiB) or another code
+ * with `e` set when it cannot be read. */
+static int file_digest(const char *kit, const char *rel, char hex[DIGEST_HEX_LEN + 1],
+                       struct cfl_err *e)
+{
+	char path[PATH_MAX], *buf = NULL;
+	uint8_t md[CFL_SHA256_LEN];
+	struct cfl_sha256 *h;
+	size_t len = 0;
+	int rc;
 
 	if (cfl__path_join(path, sizeof(path), kit, rel) != 0)
 		return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", rel);
-	return cfl__fs_read_file(path, CFL_KIT_MAX_FILE_BYTES, buf, len, e);
+	rc = cfl__fs_read_file(path, CFL_KIT_MAX_FILE_BYTES, &buf, &len, e);
+	if (rc != 0)
+		return rc;
+	h = cfl_sha256_new();
+	if (h == NULL) {
+		free(buf);
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	}
+	cfl_sha256_update(h, buf, len);
+	cfl_sha256_final(h, md);
+	cfl_sha256_free(h);
+	free(buf);
+	cfl_hex(md, sizeof(md), hex);
+	return 0;
 }
 
-static int sign_one(const char *kit, const char *rel, const struct cfl_pki_key *key, json_t *obj,
-                    struct cfl_err *e)
+/* What the signature covers: the format line, then "NAME DIGEST\n" per file in byte order of
+ * the names. Names hold no space or newline and digests are hex, so one text reads one way
+ * only. `files` is checked (names_ok, digests) by the caller. *out is a new buffer (free()). */
+static int canonical(json_t *files, char **out, size_t *out_len, struct cfl_err *e)
 {
-	char *buf = NULL, *b64 = NULL;
+	const char *keys[CFL_KIT_MAX_FILES], *key;
+	size_t n = 0, len = sizeof(MANIFEST_FMT), used;
+	json_t *val;
+	char *buf;
+
+	json_object_foreach (files, key, val) {
+		if (n == CFL_KIT_MAX_FILES)
+			return cfl_err_set(e, CFL_ETOOBIG, "more than %d files in the manifest",
+			                   CFL_KIT_MAX_FILES);
+		keys[n++] = key;
+		len += strlen(key) + 1 + DIGEST_HEX_LEN + 1;
+	}
+	qsort(keys, n, sizeof(keys[0]), cmp_names);
+	buf = malloc(len + 1);
+	if (buf == NULL)
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	used = (size_t)snprintf(buf, len + 1, "%s\n", MANIFEST_FMT);
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)snprintf(buf + used, len + 1 - used, "%s %s\n", keys[i],
+		                         json_string_value(json_object_get(files, keys[i])));
+	*out = buf;
+	*out_len = used;
+	return 0;
+}
+
+/* {"format", "files": {name: digest}, "signature"} of the kit's files, signed with `key`. */
+static int build_manifest(const char *kit, const struct names *l, const struct cfl_pki_key *key,
+                          json_t *root, struct cfl_err *e)
+{
+	char hex[DIGEST_HEX_LEN + 1], *text = NULL, *b64 = NULL;
+	json_t *files = json_object();
 	uint8_t *sig = NULL;
 	size_t len = 0, sig_len = 0;
-	int rc;
+	int rc = files == NULL || json_object_set_new(root, "files", files) != 0
+	                 ? cfl_err_set(e, CFL_ENOMEM, "out of memory")
+	                 : 0;
 
-	rc = read_kit_file(kit, rel, &buf, &len, e);
+	for (size_t i = 0; rc == 0 && i < l->n; i++) {
+		if (!name_ok(l->v[i]))
+			rc = cfl_err_set(e, CFL_EINVAL,
+			                 "cannot sign '%s': a name with a space or a control "
+			                 "character",
+			                 l->v[i]);
+		else if ((rc = file_digest(kit, l->v[i], hex, e)) == 0 &&
+		         json_object_set_new(files, l->v[i], json_string(hex)) != 0)
+			rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	}
 	if (rc == 0)
-		rc = cfl_pki_sign(key, buf, len, &sig, &sig_len, e);
-	if (rc == 0 && cfl_base64_encode(sig, sig_len, &b64) != 0)
+		rc = canonical(files, &text, &len, e);
+	if (rc == 0)
+		rc = cfl_pki_sign(key, text, len, &sig, &sig_len, e);
+	if (rc == 0 && (cfl_base64_encode(sig, sig_len, &b64) != 0 ||
+	                json_object_set_new(root, "signature", json_string(b64)) != 0))
 		rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	if (rc == 0 && json_object_set_new(obj, sig_key(rel), json_string(b64)) != 0)
-		rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	free(buf);
+	free(text);
 	free(sig);
 	free(b64);
 	return rc;
@@ -147,17 +242,17 @@ int cfl_kit_sign(const char *kit_dir, const struct cfl_pki_key *ca_key, struct c
 {
 	struct names l = {.n = 0};
 	char path[PATH_MAX];
-	json_t *obj = json_object();
+	json_t *root = json_pack("{s:s}", "format", MANIFEST_FMT);
 	char *text = NULL;
 	int rc;
 
-	if (obj == NULL)
+	if (root == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	rc = list_kit(kit_dir, &l, e);
-	for (size_t i = 0; rc == 0 && i < l.n; i++)
-		rc = sign_one(kit_dir, l.v[i], ca_key, obj, e);
+	if (rc == 0)
+		rc = build_manifest(kit_dir, &l, ca_key, root, e);
 	if (rc == 0) {
-		text = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
+		text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 		if (text == NULL)
 			rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	}
@@ -166,7 +261,7 @@ int cfl_kit_sign(const char *kit_dir, const struct cfl_pki_key *ca_key, struct c
 	if (rc == 0)
 		rc = cfl__fs_write_file(path, text, strlen(text), 0644, e);
 	free(text);
-	json_decref(obj);
+	json_decref(root);
 	names_release(&l);
 	return rc;
 }
@@ -192,52 +287,97 @@ static void problem(struct vstate *v, enum cfl_kit_problem what, const char *fil
 	v->count++;
 }
 
-/* Checks one signed file; a bad or undecodable signature counts as a change. */
-static int check_one(const char *kit, const char *rel, const char *b64,
-                     const struct cfl_pki_cert *ca, struct vstate *v, struct cfl_err *e)
+/* Compares one file with its digest in the (verified) manifest. */
+static int check_one(const char *kit, const char *rel, const char *want, struct vstate *v,
+                     struct cfl_err *e)
 {
-	char *buf = NULL;
-	uint8_t *sig = NULL;
-	size_t len = 0, sig_len = 0;
+	char hex[DIGEST_HEX_LEN + 1];
 	struct cfl_err tmp;
-	int rc;
+	int rc = file_digest(kit, rel, hex, &tmp);
 
-	rc = read_kit_file(kit, rel, &buf, &len, &tmp);
-	if (rc == CFL_ENOENT) {
+	if (rc == CFL_ENOENT)
 		problem(v, CFL_KIT_MISSING, rel);
-		return 0;
-	}
-	if (rc != 0 && rc != CFL_ETOOBIG)
-		return cfl_err_set(e, rc, "%s", tmp.msg);
-	if (rc != 0 || b64 == NULL || cfl_base64_decode(b64, strlen(b64), &sig, &sig_len) != 0 ||
-	    cfl_pki_verify(ca, buf, len, sig, sig_len, &tmp) != 0)
+	else if (rc == CFL_ETOOBIG || (rc == 0 && strcmp(hex, want) != 0))
 		problem(v, CFL_KIT_CHANGED, rel);
-	free(buf);
-	free(sig);
+	else if (rc != 0)
+		return cfl_err_set(e, rc, "%s", tmp.msg);
 	return 0;
 }
 
-static int load_sigs(const char *kit, json_t **out, struct cfl_err *e)
+/* Reads signature.json and checks its shape: every name one the manifest may hold, every
+ * digest SHA-256 hex. A malformed file can only be forged: CFL_EVERIFY. */
+static int load_manifest(const char *kit, json_t **out, struct cfl_err *e)
 {
 	char path[PATH_MAX], *buf = NULL;
-	size_t len = 0;
+	const char *why = NULL, *key;
+	json_t *root, *files, *val;
 	json_error_t je;
+	size_t len = 0;
 	int rc;
 
+	*out = NULL;
 	if (cfl__path_join(path, sizeof(path), kit, "startup/" SIG_FILE) != 0)
 		return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", kit);
-	rc = cfl__fs_read_file(path, 1u << 20, &buf, &len, e);
+	rc = cfl__fs_read_file(path, SIG_FILE_MAX, &buf, &len, e);
 	if (rc != 0)
 		return rc;
-	*out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	free(buf);
-	if (*out == NULL || !json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
+	files = json_object_get(root, "files");
+	if (root == NULL)
+		why = je.text;
+	else if (!json_is_object(root))
+		why = "not a JSON object";
+	else if (!json_is_string(json_object_get(root, "format")) ||
+	         strcmp(json_string_value(json_object_get(root, "format")), MANIFEST_FMT) != 0)
+		why = "not a '" MANIFEST_FMT "' manifest (a kit signed by an older cfl: provision "
+		      "it again)";
+	else if (!json_is_object(files))
+		why = "no 'files' object";
+	else if (!json_is_string(json_object_get(root, "signature")))
+		why = "no 'signature'";
+	if (why != NULL) {
+		json_decref(root);
 		return cfl_err_set(e, CFL_EVERIFY, "'%s' is not a valid signature file: %s", path,
-		                   je.text[0] != '\0' ? je.text : "not a JSON object");
+		                   why);
 	}
+	json_object_foreach (files, key, val) {
+		/* A name that points outside the kit can only be forged. */
+		if (!name_ok(key))
+			rc = cfl_err_set(e, CFL_EVERIFY, "signature file names a bad path '%s'",
+			                 key);
+		else if (!is_digest(json_string_value(val)))
+			rc = cfl_err_set(e, CFL_EVERIFY,
+			                 "signature file has no SHA-256 digest for '%s'", key);
+		if (rc != 0) {
+			json_decref(root); /* after the message: `key` lives in it */
+			return rc;
+		}
+	}
+	*out = root;
 	return 0;
+}
+
+/* The manifest's signature by the kit's root CA. CFL_EVERIFY when it does not verify. */
+static int check_signature(const char *kit, json_t *root, const struct cfl_pki_cert *ca,
+                           struct cfl_err *e)
+{
+	const char *b64 = json_string_value(json_object_get(root, "signature"));
+	uint8_t *sig = NULL;
+	size_t len = 0, sig_len = 0;
+	struct cfl_err tmp;
+	char *text = NULL;
+	int rc = canonical(json_object_get(root, "files"), &text, &len, e);
+
+	if (rc == 0 && (cfl_base64_decode(b64, strlen(b64), &sig, &sig_len) != 0 ||
+	                cfl_pki_verify(ca, text, len, sig, sig_len, &tmp) != 0))
+		rc = cfl_err_set(e, CFL_EVERIFY,
+		                 "kit '%s': the signature of 'startup/" SIG_FILE
+		                 "' does not verify with 'startup/rootCA.pem'",
+		                 kit);
+	free(text);
+	free(sig);
+	return rc;
 }
 
 int cfl_kit_verify(const char *kit_dir, cfl_kit_problem_fn fn, void *arg, struct cfl_err *e)
@@ -245,8 +385,8 @@ int cfl_kit_verify(const char *kit_dir, cfl_kit_problem_fn fn, void *arg, struct
 	struct vstate v = {.fn = fn, .arg = arg, .count = 0, .first = ""};
 	struct cfl_pki_cert *ca = NULL;
 	struct names l = {.n = 0};
-	json_t *sigs = NULL, *val;
-	char path[PATH_MAX], rel[PATH_MAX];
+	json_t *root = NULL, *files, *val;
+	char path[PATH_MAX];
 	const char *key;
 	int rc;
 
@@ -254,28 +394,25 @@ int cfl_kit_verify(const char *kit_dir, cfl_kit_problem_fn fn, void *arg, struct
 		return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", kit_dir);
 	rc = list_kit(kit_dir, &l, e);
 	if (rc == 0)
-		rc = load_sigs(kit_dir, &sigs, e);
+		rc = load_manifest(kit_dir, &root, e);
 	if (rc == 0 && cfl_pki_cert_load(path, &ca, e) != 0)
 		rc = cfl_err_prefix(e, "cannot check kit '%s'", kit_dir);
+	if (rc == 0 && (rc = check_signature(kit_dir, root, ca, e)) == CFL_EVERIFY) {
+		/* Nothing the manifest says can be trusted: no file is compared with it. */
+		if (fn != NULL)
+			fn(CFL_KIT_CHANGED, "startup/" SIG_FILE, arg);
+		CFL_DEBUG("%s", e->msg);
+	}
 	if (rc != 0)
 		goto out;
-	json_object_foreach (sigs, key, val) {
-		if (strchr(key, '/') != NULL
-		            ? strncmp(key, "local/", 6) != 0 || strchr(key + 6, '/') != NULL ||
-		                      !is_local_default(key + 6)
-		            : strcmp(key, "..") == 0 || strcmp(key, ".") == 0) {
-			/* A name that points outside the kit can only be forged. */
-			rc = cfl_err_set(e, CFL_EVERIFY, "signature file names a bad path '%s'",
-			                 key);
-			goto out;
-		}
-		snprintf(rel, sizeof(rel), "%s%s", strchr(key, '/') ? "" : "startup/", key);
-		rc = check_one(kit_dir, rel, json_string_value(val), ca, &v, e);
+	files = json_object_get(root, "files");
+	json_object_foreach (files, key, val) {
+		rc = check_one(kit_dir, key, json_string_value(val), &v, e);
 		if (rc != 0)
 			goto out;
 	}
 	for (size_t i = 0; i < l.n; i++) {
-		if (json_object_get(sigs, sig_key(l.v[i])) == NULL)
+		if (json_object_get(files, l.v[i]) == NULL)
 			problem(&v, CFL_KIT_ADDED, l.v[i]);
 	}
 	if (v.count > 0)
@@ -283,7 +420,7 @@ int cfl_kit_verify(const char *kit_dir, cfl_kit_problem_fn fn, void *arg, struct
 		                 "kit '%s' has %d changed, missing or added file%s: %s", kit_dir,
 		                 v.count, v.count == 1 ? "" : "s", v.first);
 out:
-	json_decref(sigs);
+	json_decref(root);
 	cfl_pki_cert_free(ca);
 	names_release(&l);
 	return rc;

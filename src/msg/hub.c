@@ -318,6 +318,19 @@ int cfl_msg_hub_exempt(struct cfl_msg_hub *h, const char *topic)
 	return CFL_ENOENT;
 }
 
+int cfl_msg_hub_route(struct cfl_msg_hub *h, const char *topic)
+{
+	if (topic == NULL || topic[0] == '\0' || strlen(topic) >= sizeof(h->routed[0]))
+		return CFL_EINVAL;
+	for (size_t i = 0; i < h->n_routed; i++)
+		if (strcmp(h->routed[i], topic) == 0)
+			return 0;
+	if (h->n_routed == MAX_ROUTED)
+		return CFL_ETOOBIG;
+	memcpy(h->routed[h->n_routed++], topic, strlen(topic) + 1);
+	return 0;
+}
+
 /* Whether `f` is addressed to a topic of this cell that its owner exempted from the gate. */
 static int exempt_topic(const struct cfl_msg_hub *h, const struct cfl_frame *f)
 {

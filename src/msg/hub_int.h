@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #define MAX_TOPICS 64
+#define MAX_ROUTED 4 /* topics besides app.* routed between cells (cfl_msg_hub_route) */
 #define KIND_HUB   0x48554221u
 #define KIND_PEER  0x50454552u
 
@@ -71,6 +72,8 @@ struct cfl_msg_hub {
 	int freeing; /* cfl_msg_hub_free is running: no callbacks into the application */
 	cfl_msg_gate_fn gate;
 	void *gate_arg;
+	char routed[MAX_ROUTED][64];
+	size_t n_routed;
 };
 
 #define MAX_OUT_HDRS (CFL_FRAME_MAX_HEADERS - 4 - CFL_MSG_AUTH_HDRS)

@@ -83,15 +83,23 @@ static void routed_frame(struct cfl_frame *g, const struct cfl_frame *f, struct 
 	}
 }
 
-/* Only application topics travel between sites: the server's own topics (jobs, tasks,
- * shutdown, login, admin) never do, so a site cannot pass for the server. */
-static int routable(const struct cfl_frame *f)
+/* Only application topics, and those the hub's owner named (cfl_msg_hub_route), travel
+ * between sites: the server's own topics (jobs, tasks, shutdown, login, admin) never do, so a
+ * site cannot pass for the server. */
+static int routable(const struct cfl_msg_hub *h, const struct cfl_frame *f)
 {
 	const struct cfl_header *t = cfl_frame_header(f, CFL_KEY_TOPIC);
-	const size_t echo = sizeof(CFL_TOPIC_ECHO) - 1, app = sizeof(CFL_TOPIC_APP_PREFIX) - 1;
+	const size_t app = sizeof(CFL_TOPIC_APP_PREFIX) - 1;
 
-	return t != NULL && ((t->val_len == echo && memcmp(t->val, CFL_TOPIC_ECHO, echo) == 0) ||
-	                     (t->val_len > app && memcmp(t->val, CFL_TOPIC_APP_PREFIX, app) == 0));
+	if (t == NULL)
+		return 0;
+	if (t->val_len > app && memcmp(t->val, CFL_TOPIC_APP_PREFIX, app) == 0)
+		return 1;
+	for (size_t i = 0; i < h->n_routed; i++)
+		if (t->val_len == strlen(h->routed[i]) &&
+		    memcmp(t->val, h->routed[i], t->val_len) == 0)
+			return 1;
+	return 0;
 }
 
 int cfl__msg_route(struct cfl_peer *p, const struct cfl_frame *f, int more, const char *dst)
@@ -102,12 +110,13 @@ int cfl__msg_route(struct cfl_peer *p, const struct cfl_frame *f, int more, cons
 	struct route *r;
 	int rc;
 
-	if (to == NULL || more || !routable(f) || p->name[0] == '\0') {
+	if (to == NULL || more || !routable(p->hub, f) || p->name[0] == '\0') {
 		if (f->type == CFL_FRAME_T_REQUEST)
 			cfl_peer_reply_error(p, f->id, "no_route",
 			                     to == NULL ? "no such cell connected"
 			                     : more     ? "streams are not routed"
-			                                : "only echo and app.* topics are routed");
+			                                : "only app.* topics and those this server "
+			                                  "routes travel between cells");
 		if (more)
 			cfl_conn_cancel(p->conn, f->id);
 		return 0;

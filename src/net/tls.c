@@ -61,6 +61,7 @@ struct cfl_tls {
 	/* The first certificate verification failure, from verify_cb(). */
 	int vfy_err;
 	char vfy_subject[256], vfy_issuer[256], vfy_names[512], vfy_time[64];
+	char vfy_unfit[96]; /* why the leaf cannot prove its role (leaf_unfit), or "" */
 };
 
 static int app_index(void);
@@ -173,20 +174,56 @@ static void san_line(X509 *cert, char *buf, size_t size)
 		snprintf(buf, size, "none: the certificate has no subjectAltName");
 }
 
-/* Records the first verification failure with what the message will need; keeps OpenSSL's
- * verdict. */
+/* Whether the peer's own certificate may prove its role, beyond OpenSSL's purpose check (which
+ * lets a certificate without extended key usage pass, and a server's that also says clientAuth
+ * pass for a client): a server's says serverAuth, a client's clientAuth and not serverAuth, and
+ * neither is a CA. NULL when fit, else why not (the same rule as cfl_pki_cert_check_usage, which
+ * the login applies; net sits below pki, so it is said again here). */
+static const char *leaf_unfit(X509 *x, int peer_is_server)
+{
+	uint32_t flags = X509_get_extension_flags(x), xku = X509_get_extended_key_usage(x);
+
+	if (X509_check_ca(x) != 0)
+		return "it is a CA certificate (CA:TRUE)";
+	if ((flags & EXFLAG_XKUSAGE) == 0)
+		return peer_is_server ? "it has no extended key usage serverAuth"
+		                      : "it has no extended key usage clientAuth";
+	if (peer_is_server)
+		return (xku & XKU_SSL_SERVER) != 0 ? NULL
+		                                   : "its extended key usage is not serverAuth";
+	if ((xku & XKU_SSL_SERVER) != 0)
+		return "it is a server certificate (extended key usage serverAuth)";
+	return (xku & XKU_SSL_CLIENT) != 0 ? NULL : "its extended key usage is not clientAuth";
+}
+
+/* Checks the leaf's role once the chain verified; records the first verification failure with
+ * what the message will need; keeps OpenSSL's verdict otherwise. */
 static int verify_cb(int ok, X509_STORE_CTX *xs)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct cfl_tls *t = ssl != NULL ? SSL_get_ex_data(ssl, app_index()) : NULL;
+	const char *unfit;
 	X509 *cert;
 
-	if (ok || t == NULL || t->vfy_err != 0)
+	if (t == NULL || t->vfy_err != 0)
+		return ok;
+	if (ok && X509_STORE_CTX_get_error_depth(xs) == 0 &&
+	    (unfit = leaf_unfit(X509_STORE_CTX_get_current_cert(xs), !t->ctx->is_server)) != NULL) {
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_INVALID_PURPOSE);
+		snprintf(t->vfy_unfit, sizeof(t->vfy_unfit), "%s", unfit);
+		ok = 0;
+	}
+	if (ok)
 		return ok;
 	t->vfy_err = X509_STORE_CTX_get_error(xs);
 	cert = X509_STORE_CTX_get_current_cert(xs);
 	if (cert == NULL)
 		return ok;
+	/* OpenSSL's own purpose check failed first: say why in the same words as ours. */
+	if (t->vfy_err == X509_V_ERR_INVALID_PURPOSE && t->vfy_unfit[0] == '\0' &&
+	    X509_STORE_CTX_get_error_depth(xs) == 0 &&
+	    (unfit = leaf_unfit(cert, !t->ctx->is_server)) != NULL)
+		snprintf(t->vfy_unfit, sizeof(t->vfy_unfit), "%s", unfit);
 	name_line(X509_get_subject_name(cert), t->vfy_subject, sizeof(t->vfy_subject));
 	name_line(X509_get_issuer_name(cert), t->vfy_issuer, sizeof(t->vfy_issuer));
 	san_line(cert, t->vfy_names, sizeof(t->vfy_names));
@@ -535,6 +572,10 @@ static int verify_message(const struct cfl_tls *t, struct cfl_err *e)
 		return cfl_err_set(e, CFL_EVERIFY, "%s certificate '%s' is not valid before %s",
 		                   who, t->vfy_subject, t->vfy_time);
 	case X509_V_ERR_INVALID_PURPOSE:
+		if (t->vfy_unfit[0] != '\0')
+			return cfl_err_set(e, CFL_EVERIFY,
+			                   "%s certificate '%s' cannot prove a %s: %s", who,
+			                   t->vfy_subject, who, t->vfy_unfit);
 		return cfl_err_set(
 		        e, CFL_EVERIFY,
 		        "%s certificate '%s' is not meant for a TLS %s (extended key usage)", who,

@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,51 @@ int cfl_pki_cert_org(const struct cfl_pki_cert *cert, char *buf, size_t size)
 int cfl_pki_cert_role(const struct cfl_pki_cert *cert, char *buf, size_t size)
 {
 	return subject_field(cert, NID_pkcs9_unstructuredName, buf, size);
+}
+
+int cfl_pki_cert_check_usage(const struct cfl_pki_cert *cert, enum cfl_pki_usage usage,
+                             struct cfl_err *e)
+{
+	const char *want = usage == CFL_PKI_USAGE_SERVER ? "server" : "client";
+	char cn[CFL_PKI_NAME_MAX + 1] = "?";
+	uint32_t flags, xku;
+
+	if (cert == NULL || (usage != CFL_PKI_USAGE_SERVER && usage != CFL_PKI_USAGE_CLIENT))
+		return cfl_err_set(e, CFL_EINVAL,
+		                   "cannot check a certificate's usage: bad argument");
+	cfl_pki_cert_cn(cert, cn, sizeof(cn));
+	/* Computes and caches the extension flags; EXFLAG_INVALID when they do not parse. */
+	flags = X509_get_extension_flags(cert->x509);
+	xku = X509_get_extended_key_usage(cert->x509);
+	if ((flags & EXFLAG_INVALID) != 0)
+		return cfl_err_set(e, CFL_EVERIFY, "certificate '%s' has malformed extensions", cn);
+	if (X509_check_ca(cert->x509) != 0)
+		return cfl_err_set(e, CFL_EVERIFY,
+		                   "certificate '%s' is a CA certificate (CA:TRUE), not a %s "
+		                   "certificate",
+		                   cn, want);
+	/* Without the extension OpenSSL allows every purpose: ours always say which one. */
+	if ((flags & EXFLAG_XKUSAGE) == 0)
+		return cfl_err_set(
+		        e, CFL_EVERIFY,
+		        "certificate '%s' has no extended key usage (it must say %sAuth)", cn,
+		        want);
+	if (usage == CFL_PKI_USAGE_SERVER && (xku & XKU_SSL_SERVER) == 0)
+		return cfl_err_set(e, CFL_EVERIFY,
+		                   "certificate '%s' is not a server certificate (no extended key "
+		                   "usage serverAuth)",
+		                   cn);
+	if (usage == CFL_PKI_USAGE_CLIENT && (xku & XKU_SSL_SERVER) != 0)
+		return cfl_err_set(e, CFL_EVERIFY,
+		                   "certificate '%s' is a server certificate (extended key usage "
+		                   "serverAuth), not a client certificate",
+		                   cn);
+	if (usage == CFL_PKI_USAGE_CLIENT && (xku & XKU_SSL_CLIENT) == 0)
+		return cfl_err_set(e, CFL_EVERIFY,
+		                   "certificate '%s' is not a client certificate (no extended key "
+		                   "usage clientAuth)",
+		                   cn);
+	return 0;
 }
 
 /* Seconds since the epoch, without timegm (not POSIX): the difference from 1970-01-01. */

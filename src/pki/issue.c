@@ -313,8 +313,9 @@ static int leaf_extensions(X509 *x, X509 *ca, const struct cfl_pki_key *subject,
 	const char *ku = subject->type == CFL_KEY_RSA2048
 	                         ? "critical,digitalSignature,keyEncipherment"
 	                         : "critical,digitalSignature";
-	const char *eku =
-	        req->usage == CFL_PKI_USAGE_SERVER ? "serverAuth,clientAuth" : "clientAuth";
+	/* One purpose each: a server certificate that also said clientAuth could pass for a
+	 * client in a TLS handshake (the login refuses it either way: cfl_pki_cert_check_usage). */
+	const char *eku = req->usage == CFL_PKI_USAGE_SERVER ? "serverAuth" : "clientAuth";
 	X509V3_CTX ctx;
 	int rc;
 

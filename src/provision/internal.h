@@ -18,6 +18,13 @@ int cfl__kit_write_local(const char *local_dir, const struct cfl_participant *pt
 int cfl__kit_write_config(const char *startup_dir, const struct cfl_project *p,
                           const struct cfl_participant *pt, int has_custom_ca, struct cfl_err *e);
 
+/* Writes root/name into buf (PATH_MAX bytes): the kit folder of participant `name`, checked
+ * to be a new folder directly inside `root` before anything is written there, whatever the
+ * project's name rules let through: `name` must be one path component (not empty, ".", ".."
+ * or holding '/') and nothing may exist at that path yet (no link to elsewhere). CFL_ECONFIG
+ * with the reason, or CFL_ETOOBIG. */
+int cfl__kit_dir(char *buf, const char *root, const char *name, struct cfl_err *e);
+
 /* Generates n keys of `type` into keys[] (zeroed by the caller) on all cores. On failure
  * every key is freed and the first error returned. */
 int cfl__keygen_many(enum cfl_key_type type, size_t n, struct cfl_pki_key **keys,

@@ -73,14 +73,16 @@ int cfl__is_host(const char *s)
 	return cfl__is_ip(s) || cfl__is_hostname(s);
 }
 
+/* The local part is a subset of RFC 5322's dot-atom: an admin's name becomes the folder of its
+ * kit, so '/' and a leading '.' ("../../x@y.com", ".hidden@y.com") must never get through. */
 int cfl__is_email(const char *s)
 {
 	const char *at = strchr(s, '@');
 
-	if (at == NULL || at == s || strchr(at + 1, '@') != NULL)
+	if (at == NULL || at == s || s[0] == '.' || strchr(at + 1, '@') != NULL)
 		return 0;
 	for (const char *p = s; p < at; p++)
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+		if (!is_alnum((unsigned char)*p) && strchr("._+-", *p) == NULL)
 			return 0;
 	return strchr(at + 1, '.') != NULL && cfl__is_hostname(at + 1);
 }

@@ -50,7 +50,8 @@ int cfl__yaml_is_null(const struct cfl__ynode *n);
 int cfl__is_hostname(const char *s); /* RFC 1123 host name, at most 255 bytes */
 int cfl__is_ip(const char *s);       /* IPv4 or IPv6 literal (inet_pton) */
 int cfl__is_host(const char *s);     /* either of the above */
-int cfl__is_email(const char *s);    /* local@domain, domain a host name with a dot */
+int cfl__is_email(const char *s);    /* [A-Za-z0-9._+-]+ not starting with '.', '@', a host
+                                      * name with a dot */
 /* Non-empty, only ASCII letters, digits and the characters in `extra`. */
 int cfl__is_word(const char *s, const char *extra);
 

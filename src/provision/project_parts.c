@@ -248,10 +248,12 @@ static int check_name(struct cfl__pl *ld, const struct cfl_participant *pt,
 	case CFL_PT_ADMIN:
 	default:
 		if (!cfl__is_email(s))
-			return CFL__FAIL(ld, v,
-			                 "invalid admin name '%s' (allowed: an e-mail address "
-			                 "user@domain.tld)",
-			                 cfl__pl_q(ld, s));
+			return CFL__FAIL(
+			        ld, v,
+			        "invalid admin name '%s' (allowed: an e-mail address "
+			        "user@domain.tld, the user part of letters, digits, '.', '_', "
+			        "'+' and '-', not starting with '.')",
+			        cfl__pl_q(ld, s));
 		break;
 	}
 	if (v->len > CFL_CN_MAX)

@@ -173,6 +173,37 @@ static int write_credentials(struct run *r, const struct cfl_participant *pt,
 	return rc;
 }
 
+int cfl__kit_dir(char *buf, const char *root, const char *name, struct cfl_err *e)
+{
+	struct stat st;
+
+	if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+	    strchr(name, '/') != NULL)
+		return cfl_err_set(e, CFL_ECONFIG,
+		                   "the kit folder '%s' would not be a folder inside '%s'", name,
+		                   root);
+	if (join(buf, root, name, e) != 0)
+		return CFL_ETOOBIG;
+	/* The output folder is new (mkdtemp): anything already there was not made by this run. */
+	if (lstat(buf, &st) == 0 || errno != ENOENT)
+		return cfl_err_set(e, CFL_ECONFIG, "the kit folder '%s' already exists", buf);
+	return 0;
+}
+
+/* Every kit folder is checked before the first one is written. */
+static int check_kit_dirs(struct run *r, struct cfl_err *e)
+{
+	char kit[PATH_MAX];
+
+	for (size_t i = 0; i < r->proj->n_parts; i++) {
+		int rc = cfl__kit_dir(kit, r->tmp_dir, r->proj->parts[i].name, e);
+
+		if (rc != 0)
+			return cfl_err_prefix(e, "participant '%s'", r->proj->parts[i].name);
+	}
+	return 0;
+}
+
 static int build_kit(struct run *r, size_t idx, struct cfl_err *e)
 {
 	char kit[PATH_MAX], startup[PATH_MAX], local[PATH_MAX], transfer[PATH_MAX], path[PATH_MAX];
@@ -180,7 +211,7 @@ static int build_kit(struct run *r, size_t idx, struct cfl_err *e)
 	const char *ca = cfl_project_custom_ca(r->proj, pt);
 	int rc;
 
-	if ((rc = join(kit, r->tmp_dir, pt->name, e)) != 0 ||
+	if ((rc = cfl__kit_dir(kit, r->tmp_dir, pt->name, e)) != 0 ||
 	    (rc = join(startup, kit, "startup", e)) != 0 ||
 	    (rc = join(local, kit, "local", e)) != 0 ||
 	    (rc = join(transfer, kit, "transfer", e)) != 0)
@@ -305,6 +336,8 @@ int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t o
 	int rc;
 
 	rc = prepare(&r, e);
+	if (rc == 0)
+		rc = check_kit_dirs(&r, e);
 	if (rc == 0)
 		rc = load_or_create_ca(&r, e);
 	if (rc == 0) {

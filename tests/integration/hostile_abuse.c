@@ -19,13 +19,13 @@ struct flood {
 	struct h_conn *c[FLOOD_CONNS];
 	uint64_t sent_on[FLOOD_CONNS];
 	unsigned long target, sent, answered, lost, reconnects;
-	/* a logged-in bystander echoing throughout: how long the flood makes others wait */
+	/* a logged-in bystander pinging throughout: how long the flood makes others wait */
 	struct h_conn *by;
 	uint64_t by_id, by_sent_at, by_max_ms;
 	unsigned long by_n;
 };
 
-/* Keeps one echo of the bystander in flight and notes the slowest answer. */
+/* Keeps one ping of the bystander in flight and notes the slowest answer. */
 static void bystander(struct flood *f)
 {
 	struct h_conn *by = f->by;
@@ -44,7 +44,7 @@ static void bystander(struct flood *f)
 		f->by_n++;
 	}
 	h_hdr_auth(&h, by->name, by->token, by->sig);
-	f->by_id = h_request(by, "echo", &h, "x", 1);
+	f->by_id = h_request(by, "ping", &h, "x", 1);
 	f->by_sent_at = now;
 }
 
@@ -171,7 +171,7 @@ int h_case_challenge_flood(struct h_env *e, char *how, size_t n)
 	rss1 = h_server_rss_kib(e);
 	h_cat(how, n,
 	      "%lu challenges in %.1f s, %lu answered, %lu reconnects; a logged-in client's "
-	      "echo took at most %llu ms meanwhile",
+	      "ping took at most %llu ms meanwhile",
 	      f.sent, secs, f.answered, f.reconnects, (unsigned long long)f.by_max_ms);
 	if (rss0 < 0 || rss1 < 0) {
 		h_cat(how, n, "; server memory NOT checked (no pid)");

@@ -21,7 +21,7 @@ participants:
   - {name: site-1, type: client, org: test}
 YML
 P=$(provision big.yml "$T/ws")
-start_server "$T/server.log" "$P/localhost" || { finish; exit 1; }
+start_server "$T/server.log" "$P/localhost" --port 0 --diag || { finish; exit 1; }
 spid=$LAST_PID
 port=$FED_PORT
 

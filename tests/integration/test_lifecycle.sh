@@ -27,14 +27,50 @@ sed -i 's/"secure_train": true/"secure_train": false/' "$T/off-client/startup/fe
 out=$(timeout 10 "$CFL_BIN" client "$T/off-client" --message x 2>&1); rc=$?
 check "turning secure_train off in a signed kit does not skip the check (exit $rc)" \
 	sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q fed_client.json" _ "$out"
+# ...nor deleting signature.json as well: a kit cannot switch its own check off.
+rm "$T/off-client/startup/signature.json"
+out=$(timeout 10 "$CFL_BIN" client "$T/off-client" --message x 2>&1); rc=$?
+check "an unsigned kit with secure_train off refuses to start (exit $rc): $(echo "$out" | tail -n 1)" \
+	sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'is not signed (no startup/signature.json)'" _ "$out"
+cp -a "$P/localhost" "$T/off-server"
+sed -i 's/"secure_train": true/"secure_train": false/' "$T/off-server/startup/fed_server.json"
+rm "$T/off-server/startup/signature.json"
+out=$(timeout 10 "$CFL_BIN" server "$T/off-server" --port 0 2>&1); rc=$?
+check "so does such a server kit (exit $rc)" \
+	sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'is not signed'" _ "$out"
+# A kit changed in place cannot even be run with the simulator's --unsigned-kit: it is signed.
+out=$(timeout 10 "$CFL_BIN" server "$T/bad-server" --unsigned-kit --port 0 2>&1); rc=$?
+check "--unsigned-kit does not skip the check of a signed kit (exit $rc)" \
+	sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'start.sh'" _ "$out"
 cp -a "$P/site-1" "$T/bad-client"
 rm "$T/bad-client/startup/rootCA.pem"
 out=$(timeout 10 "$CFL_BIN" client "$T/bad-client" --message x 2>&1); rc=$?
 check "a client kit missing a file refuses to start, naming it" sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q rootCA.pem" _ "$out"
 
+# --- the test topics exist only with --diag; ping always -------------------------------------------
+start_server "$T/nodiag.log" "$P/localhost" || { finish; exit 1; }
+spid=$LAST_PID port=$FED_PORT
+out=$(timeout 20 "$CFL_BIN" client "$P/site-1" --server ":$port" --ping 3 2>&1); rc=$?
+check "without --diag, ping is served: $(echo "$out" | tail -n 1)" test $rc -eq 0
+for act in "--message x" "--send 100000" "--recv 1000"; do
+	# shellcheck disable=SC2086 # the action is two words
+	out=$(timeout 20 "$CFL_BIN" client "$P/site-1" --server ":$port" $act 2>&1); rc=$?
+	check "without --diag, $act is refused (exit $rc): $(echo "$out" | tail -n 1)" \
+		sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'no handler for this topic'" _ "$out"
+done
+start_bg "$T/nodiag-site-1.log" "$CFL_BIN" client "$P/site-1" --server ":$port"
+cpid=$LAST_PID
+check "site-1 logs in" wait_log "$T/nodiag-site-1.log" "logged in to localhost:$port" 10
+out=$(timeout 20 "$CFL_BIN" client "$P/site-2" --server ":$port" --message x --to site-1 2>&1); rc=$?
+check "without --diag, echo is not routed between sites: $(echo "$out" | tail -n 1)" \
+	sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'only app.\* topics and those this server routes'" _ "$out"
+check "and site-1 saw nothing of it" sh -c "! grep -q 'echo request' '$T/nodiag-site-1.log'"
+stop_check "site-1 (server without --diag)" $cpid
+stop_check "the server without --diag" $spid
+
 # --- start.sh / stop_fl.sh -------------------------------------------------------------------------
 # start.sh passes its arguments on to cfl server: a port the kernel picks, written to a file.
-out=$("$P/localhost/startup/start.sh" --port 0 --port-file "$T/ports")
+out=$("$P/localhost/startup/start.sh" --port 0 --port-file "$T/ports" --diag)
 wait_ports "$T/ports"
 port=${FED_PORT:-none}
 check "start.sh starts the server: $out" wait_log "$P/localhost/log.txt" "listening on port $port" 10
@@ -56,7 +92,7 @@ forget_pid "$spid"
 check "the client sees the drop and plans a reconnect" wait_log "$T/client.log" "reconnecting in" 10
 # The restart runs sub_start.sh, what start.sh runs in the background, as a child of this
 # script. The client reconnects to the port it knows: the server takes it back.
-start_bg "$T/server2.log" "$P/localhost/startup/sub_start.sh" --port "$port" --port-file "$T/ports2"
+start_bg "$T/server2.log" "$P/localhost/startup/sub_start.sh" --port "$port" --port-file "$T/ports2" --diag
 spid=$LAST_PID
 wait_ports "$T/ports2" "$spid"
 check "the restarted server listens on port $port (${FED_PORT:-not listening})" test "$FED_PORT" = "$port"

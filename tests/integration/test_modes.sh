@@ -27,7 +27,7 @@ YML
 
 for smode in clear tls mtls; do
 	P=$(make_project "p_$smode" $smode)
-	start_server "$T/server-$smode.log" "$P/localhost" || continue
+	start_server "$T/server-$smode.log" "$P/localhost" --port 0 --diag || continue
 	spid=$LAST_PID port=$FED_PORT
 	for cmode in clear tls mtls; do
 		t0=$(date +%s%N)
@@ -58,18 +58,18 @@ done
 # --- certificates from another root CA ---------------------------------------------------------------
 A=$(make_project "pa" mtls)
 B=$(provision "$T/pa.yml" "$T/ws-other") # same names, another root CA
-start_server "$T/server-a.log" "$A/localhost"
+start_server "$T/server-a.log" "$A/localhost" --port 0 --diag
 spid=$LAST_PID port=$FED_PORT
 out=$(timeout 20 "$CFL_BIN" client "$B/c_mtls" --server ":$port" --message hi 2>&1); rc=$?
 check "mtls server rejects a client whose cert is from another root CA (client: $(echo "$out" | tail -n 1))" test $rc -ne 0
 check "the server says why" wait_log "$T/server-a.log" "certificate|verify" 5
 # Server side: a client that trusts the right CA but presents a certificate from another one.
-# (Its kit is edited, so it is made an unsigned kit with secure_train off, as the simulator's.)
+# (Its kit is edited, so it is made an unsigned kit, run with --unsigned-kit as the simulator's.)
 cp -a "$B/c_mtls" "$T/foreign"
 cp "$A/c_mtls/startup/rootCA.pem" "$T/foreign/startup/rootCA.pem"
 sed -i 's/"secure_train": true/"secure_train": false/' "$T/foreign/startup/fed_client.json"
 rm "$T/foreign/startup/signature.json"
-out=$(timeout 20 "$CFL_BIN" client "$T/foreign" --server ":$port" --message hi 2>&1); rc=$?
+out=$(timeout 20 "$CFL_BIN" client "$T/foreign" --unsigned-kit --server ":$port" --message hi 2>&1); rc=$?
 check "mtls server itself rejects a client certificate from another root CA: $(echo "$out" | tail -n 1)" test $rc -ne 0
 check "the server logs the rejected certificate" wait_log "$T/server-a.log" "certificate.*(unknown|verify|not signed|issuer)|unknown ca|verify failed" 5
 stop_check "the server with the other root CA's clients" $spid
@@ -84,7 +84,7 @@ participants:
   - {name: c_name, type: client, org: test}
 YML
 N=$(provision "$T/pn.yml" "$T/ws")
-start_server "$T/server-n.log" "$N/localhost"
+start_server "$T/server-n.log" "$N/localhost" --port 0 --diag
 spid=$LAST_PID port=$FED_PORT
 out=$(timeout 20 "$CFL_BIN" client "$N/c_ip" --server ":$port" --message hi 2>&1); rc=$?
 # The client's words (src/net/tls.c, verify_message): the address dialed and the names the
@@ -106,7 +106,7 @@ participants:
   - {name: c1, type: client, org: test, connect_to: {host: localhost, port: 8003}}
 YML
 	W=$(provision "$T/w_$mode.yml" "$T/ws")
-	start_server "$T/ws-$mode.log" "$W/localhost"
+	start_server "$T/ws-$mode.log" "$W/localhost" --port 0 --diag
 	spid=$LAST_PID sport=$FED_PORT
 	# The relay listens where the kernel puts it and says "ready PORT".
 	start_bg "$T/relay-$mode.log" python3 "$CFL_SRC/tests/integration/relay.py" 0 "$sport" "$T/wire-$mode.bin"

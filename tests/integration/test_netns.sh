@@ -51,7 +51,7 @@ participants:
   - {name: silver, type: client, org: test}
 YML
 P=$(provision multi.yml "$T/ws")
-start_bg "$T/server.log" ip netns exec "$NS_S" "$CFL_BIN" server "$P/server"
+start_bg "$T/server.log" ip netns exec "$NS_S" "$CFL_BIN" server "$P/server" --diag
 spid=$LAST_PID
 check "the server listens" wait_log "$T/server.log" "listening on port 8002" 10
 

@@ -104,7 +104,7 @@ done
 subj=$(openssl x509 -in "$M/admin@nvidia.com/startup/client.crt" -noout -subject -nameopt RFC2253)
 check "admin role in unstructuredName ($subj)" sh -c "echo '$subj' | grep -q 'unstructuredName=project_admin'"
 eku=$(openssl x509 -in "$M/server/startup/server.crt" -noout -ext extendedKeyUsage | tail -n 1)
-check "server cert has EKU serverAuth" sh -c "echo '$eku' | grep -q 'TLS Web Server Authentication'"
+check "server cert has EKU serverAuth and only that ($eku)" sh -c "echo '$eku' | grep -q '^ *TLS Web Server Authentication$'"
 eku=$(openssl x509 -in "$M/red/startup/client.crt" -noout -ext extendedKeyUsage | tail -n 1)
 check "client cert has EKU clientAuth" sh -c "echo '$eku' | grep -q 'TLS Web Client Authentication'"
 for kit in server red blue silver admin@nvidia.com; do
@@ -126,6 +126,32 @@ rm -rf "$T/red"; cp -a "$M/red" "$T/red"; echo evil >"$T/red/startup/extra.sh"
 out=$("$CFL_BIN" kit verify "$T/red" 2>&1); rc=$?
 check "added file: exit 1" test $rc -eq 1
 check "added file: names extra.sh" sh -c "echo \"\$1\" | grep -q 'added: startup/extra.sh'" _ "$out"
+# Two signed files swapped, their digests too: the manifest's one signature no longer fits.
+rm -rf "$T/red"; cp -a "$M/red" "$T/red"
+mv "$T/red/startup/start.sh" "$T/red/swap"; mv "$T/red/startup/stop_fl.sh" "$T/red/startup/start.sh"
+mv "$T/red/swap" "$T/red/startup/stop_fl.sh"
+out=$("$CFL_BIN" kit verify "$T/red" 2>&1); rc=$?
+check "swapped files: exit 1, both named" sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'changed: startup/start.sh' && echo \"\$1\" | grep -q 'changed: startup/stop_fl.sh'" _ "$out"
+python3 - "$T/red/startup/signature.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+f = m["files"]
+f["startup/start.sh"], f["startup/stop_fl.sh"] = f["startup/stop_fl.sh"], f["startup/start.sh"]
+json.dump(m, open(sys.argv[1], "w"))
+PY
+out=$("$CFL_BIN" kit verify "$T/red" 2>&1); rc=$?
+check "swapped files and digests: exit 1, the signature named" sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'changed: startup/signature.json'" _ "$out"
+# A signed file of another kit of the same project (same CA), with its digest.
+rm -rf "$T/red"; cp -a "$M/red" "$T/red"
+cp "$M/blue/startup/fed_client.json" "$T/red/startup/fed_client.json"
+python3 - "$T/red/startup/signature.json" "$M/blue/startup/signature.json" <<'PY'
+import json, sys
+m, o = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+m["files"]["startup/fed_client.json"] = o["files"]["startup/fed_client.json"]
+json.dump(m, open(sys.argv[1], "w"))
+PY
+out=$("$CFL_BIN" kit verify "$T/red" 2>&1); rc=$?
+check "another kit's signed file: exit 1" sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'changed: startup/signature.json'" _ "$out"
 rm -rf "$T/red"; cp -a "$M/red" "$T/red"; echo '{}' >"$T/red/local/resources.json.default"
 out=$("$CFL_BIN" kit verify "$T/red" 2>&1); rc=$?
 check "changed local default: exit 1 and named" sh -c "test $rc -eq 1 && echo \"\$1\" | grep -q 'changed: local/resources.json.default'" _ "$out"
@@ -228,6 +254,27 @@ for bad in "$CFL_SRC"/tests/data/bad/*.yml; do
 done
 check "bad files were tried ($n)" test "$n" -ge 20
 check "workspace unchanged after every bad file" test "$before" = "$(snapshot "$W")"
+# An admin name that is a path: refused, and nothing written outside the workspace (the kit of
+# '../../../../x@y.com' would land in jail/a/b/, two levels above it).
+mkdir -p "$T/jail/a/b/c"
+cat >"$T/jail/escape.yml" <<'YML'
+api_version: 3
+name: escape
+participants:
+  - name: server.example.com
+    type: server
+    org: nvidia
+  - name: ../../../../x@y.com
+    type: admin
+    org: nvidia
+    role: project_admin
+YML
+before=$(snapshot "$T/jail")
+"$CFL_BIN" provision -p "$T/jail/escape.yml" -w "$T/jail/a/b/c/ws" >/dev/null 2>"$T/err"; rc=$?
+check "an admin name that is a path fails (exit $rc) naming the rule" sh -c \
+	"test $rc -eq 1 && grep -q \"escape.yml:7:11: participant '../../../../x@y.com': invalid admin name\" '$T/err'"
+check "nothing named x@y.com was written anywhere" test -z "$(find "$T" -name 'x@y.com*')"
+check "the folder around the workspace is unchanged" test "$before" = "$(snapshot "$T/jail")"
 "$CFL_BIN" provision -p "$T/test25.yml" -w "$T/fresh-ws" >/dev/null 2>&1
 check "a fresh workspace for a good file is created" test -d "$T/fresh-ws/test25/prod_00"
 "$CFL_BIN" provision -p "$CFL_SRC/tests/data/bad/$(ls "$CFL_SRC/tests/data/bad" | head -n 1)" -w "$T/never" >/dev/null 2>&1

@@ -49,7 +49,7 @@ YML
 P=$(provision byo.yml "$T/ws")
 check "project provisions" test -d "$P/site-1"
 
-start_server "$T/server.log" "$P/localhost" || { finish; exit 1; }
+start_server "$T/server.log" "$P/localhost" --port 0 --diag || { finish; exit 1; }
 spid=$LAST_PID sport=$FED_PORT
 
 # haproxy cannot listen on a port the kernel picks and say which: it gets a number that is free

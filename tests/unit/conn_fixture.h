@@ -40,7 +40,10 @@ static inline int in_cert_dir(const char *script)
  *   admin   CN=admin@nvidia.com, O=nvidia, unstructuredName=project_admin (ca)
  *   site    CN=site-1, O=nvidia (ca)
  *   server2 CN=server1, SAN localhost, 127.0.0.1 (ca2)
- *   site2   CN=site-1 (ca2) */
+ *   site2   CN=site-1 (ca2)
+ * and leaves of the wrong purpose (ca): srvsite CN=site-1 with EKU serverAuth, casite CN=site-1
+ * CA:TRUE with clientAuth, noeku CN=site-1 without EKU, cliserver CN=server1 (SAN localhost,
+ * 127.0.0.1) with EKU clientAuth. */
 static inline int make_certs(void)
 {
 	static const char script[] =
@@ -64,7 +67,13 @@ static inline int make_certs(void)
 	        "leaf site ca /CN=site-1/O=nvidia 'extendedKeyUsage=clientAuth\\n' && "
 	        "leaf server2 ca2 /CN=server1/O=nvidia "
 	        "'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' && "
-	        "leaf site2 ca2 /CN=site-1/O=nvidia 'extendedKeyUsage=clientAuth\\n'";
+	        "leaf site2 ca2 /CN=site-1/O=nvidia 'extendedKeyUsage=clientAuth\\n' && "
+	        "leaf srvsite ca /CN=site-1/O=nvidia 'extendedKeyUsage=serverAuth\\n' && "
+	        "leaf casite ca /CN=site-1/O=nvidia "
+	        "'basicConstraints=CA:TRUE\\nextendedKeyUsage=clientAuth\\n' && "
+	        "leaf noeku ca /CN=site-1/O=nvidia 'subjectAltName=DNS:site-1\\n' && "
+	        "leaf cliserver ca /CN=server1/O=nvidia "
+	        "'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=clientAuth\\n'";
 
 	snprintf(cert_dir, sizeof(cert_dir), "/tmp/cfl-conn-test.XXXXXX");
 	if (mkdtemp(cert_dir) == NULL)

@@ -3,8 +3,9 @@
  * a temporary folder. Every branch of the server's gate with its reason text (missing headers,
  * a message before login, another identity's name or token, a wrong signature, an expired
  * token), renewal, heartbeats and the removal of silent sessions, goodbye, the login timeout,
- * every check of register (nonce, project, certificate chain, CN, role, TLS identity,
- * signature), the client's login failures and its own gate on the server's messages.
+ * every check of register (nonce, project, certificate chain, purpose, CN, role, TLS identity,
+ * signature), the client's login failures (a server certificate of the wrong purpose among
+ * them) and its own gate on the server's messages.
  *
  * Raw connections log in by hand (challenge, register) so that a test controls every header. */
 #include <stdarg.h>
@@ -44,6 +45,8 @@ static const char otherp_yml[] = "api_version: 3\n"
                                  "  - {name: site-1, type: client, org: test}\n";
 
 static char prod[PATH_MAX], other_prod[PATH_MAX];
+/* NULL, or the certificate world_start() gives the server instead of its kit's. */
+static const char *server_cert_override;
 
 /* <prod>/<participant>/startup/<file> */
 static const char *kit(char *buf, size_t size, const char *base, const char *who, const char *file)
@@ -185,7 +188,9 @@ static void world_start(struct world *w, const struct cfl_auth_times *times,
 
 	memset(w, 0, sizeof(*w));
 	log_capture();
-	cfg.cert_file = kit(crt, sizeof(crt), prod, "server1", "server.crt");
+	cfg.cert_file = server_cert_override != NULL
+	                        ? server_cert_override
+	                        : kit(crt, sizeof(crt), prod, "server1", "server.crt");
 	cfg.key_file = kit(key, sizeof(key), prod, "server1", "server.key");
 	cfg.root_ca = kit(ca, sizeof(ca), prod, "server1", "rootCA.pem");
 	cfg.mode = tls != NULL ? CFL_SEC_MTLS : CFL_SEC_CLEAR;
@@ -684,10 +689,14 @@ static void test_renewal(void **state)
 	uint64_t t0;
 
 	(void)state;
-	/* By hand: each renewal makes a new current token; the previous one keeps working. */
-	world_start(&w, NULL, NULL);
+	/* By hand: each renewal makes a new current token; the previous one keeps working. At most
+	 * one renewal per tenth of the lifetime (at least 1 s): 1 s with a lifetime of 5 s. */
+	default_times(&t);
+	t.token_ttl_ms = 5000;
+	world_start(&w, &t, NULL);
 	a = cli_raw(&w, "site-1");
 	login_ok(a, "site-1", &r1);
+	spin(w.loop, 1000);
 	ask(a, "renew", NULL, 0, NULL, 0, &r2);
 	assert_int_equal(r2.status, 0);
 	assert_string_not_equal(r2.token, r1.token);
@@ -695,6 +704,7 @@ static void test_renewal(void **state)
 	assert_true(strtoll(r2.expiry, NULL, 10) >= strtoll(r1.expiry, NULL, 10));
 	assert_string_equal(probe_as(a, "site-1", r1.token, r1.sig), "");
 	assert_string_equal(probe_as(a, "site-1", r2.token, r2.sig), "");
+	spin(w.loop, 1000);
 	ask(a, "renew", NULL, 0, NULL, 0, &r3);
 	assert_int_equal(r3.status, 0);
 	/* Only one previous token is kept. */
@@ -735,6 +745,65 @@ static void test_renewal(void **state)
 	assert_int_equal(r.status, 0);
 	assert_string_not_equal(w.probe.token, first);
 	assert_int_equal(auto_cli->down, 0);
+	world_stop(&w);
+}
+
+/* Lines of the captured log that hold `text`. */
+static int logged_times(const char *text)
+{
+	int n = 0;
+
+	for (const char *at = strstr(log_text, text); at != NULL; at = strstr(at + 1, text))
+		n++;
+	return n;
+}
+
+/* Each renewal costs the server a signature: a session gets at most one per tenth of the
+ * token's lifetime (at least 1 s); the excess is refused, logged once per session, and the
+ * tokens it had stay valid. */
+static void test_renewal_rate_limit(void **state)
+{
+	struct cfl_auth_times t;
+	struct authrep r1, r2, r;
+	struct world w;
+	struct cli *a, *b;
+
+	(void)state;
+	default_times(&t);
+	t.token_ttl_ms = 20000; /* one renewal per 2 s */
+	world_start(&w, &t, NULL);
+	a = cli_raw(&w, "site-1");
+	login_ok(a, "site-1", &r1);
+	/* Right after the login: too soon. */
+	ask(a, "renew", NULL, 0, NULL, 0, &r);
+	assert_int_equal(r.status, CFL_EPROTO);
+	assert_string_equal(r.status_hdr, "rate_limited");
+	/* (how old: a few ms, but a loaded machine may take a tenth of a second or more) */
+	assert_true(strncmp(r.reason, "renewal refused: the token is ", 30) == 0);
+	assert_non_null(strstr(r.reason, " s old, at most one renewal per 2.0 s"));
+	assert_true(logged("site-1: renewal refused: the token is", "(logged once per session)"));
+	/* Asking in a loop: every one refused, logged once. */
+	for (int i = 0; i < 20; i++) {
+		ask(a, "renew", NULL, 0, NULL, 0, &r);
+		assert_string_equal(r.status_hdr, "rate_limited");
+	}
+	assert_int_equal(logged_times("site-1: renewal refused"), 1);
+	/* The refusals took nothing away: the token works, the session is there. */
+	assert_string_equal(probe_as(a, "site-1", r1.token, r1.sig), "");
+	/* Another session has its own allowance and its own log line. */
+	b = cli_raw(&w, "site-2");
+	login_ok(b, "site-2", &r2);
+	ask(b, "renew", NULL, 0, NULL, 0, &r);
+	assert_string_equal(r.status_hdr, "rate_limited");
+	assert_int_equal(logged_times("site-2: renewal refused"), 1);
+	/* Once the gap has passed, a renewal goes through; the next one waits again. */
+	spin(w.loop, 2000);
+	ask(a, "renew", NULL, 0, NULL, 0, &r);
+	assert_int_equal(r.status, 0);
+	assert_string_not_equal(r.token, r1.token);
+	ask(a, "renew", NULL, 0, NULL, 0, &r);
+	assert_string_equal(r.status_hdr, "rate_limited");
+	assert_int_equal(logged_times("site-1: renewal refused"), 1);
 	world_stop(&w);
 }
 
@@ -941,6 +1010,109 @@ static void test_register_checks(void **state)
 
 	/* All right at last. */
 	assert_string_equal(attempt(&w, &ok), "");
+	world_stop(&w);
+}
+
+/* <prod>/../state/<file>: the project's root CA key lives there. */
+static const char *state_file(char *buf, size_t size, const char *file)
+{
+	if (snprintf(buf, size, "%s/../state/%s", prod, file) >= (int)size)
+		fail_msg("path too long");
+	return buf;
+}
+
+/* Issues a certificate for `cn` (with `role`, may be NULL) of `usage` to the key of kit `who`
+ * (key file `keyfile`), signed by the project's root CA, into tmp_dir/<out>; returns its
+ * path in buf. */
+static const char *issue_usage(char *buf, size_t size, const char *out, const char *cn,
+                               const char *role, const char *who, const char *keyfile,
+                               enum cfl_pki_usage usage)
+{
+	struct cfl_pki_cert_req req = {.cn = cn, .org = "test", .role = role, .usage = usage};
+	struct cfl_pki_key *ca_key = NULL, *key = NULL;
+	struct cfl_pki_cert *ca = NULL, *cert = NULL;
+	char path[PATH_MAX];
+	struct cfl_err e = {0};
+
+	req.days = 30;
+	assert_int_equal(
+	        cfl_pki_key_load(state_file(path, sizeof(path), "rootCA.key"), &ca_key, &e), 0);
+	assert_int_equal(cfl_pki_cert_load(state_file(path, sizeof(path), "rootCA.pem"), &ca, &e),
+	                 0);
+	assert_int_equal(cfl_pki_key_load(kit(path, sizeof(path), prod, who, keyfile), &key, &e),
+	                 0);
+	if (cfl_pki_cert_issue(ca_key, ca, key, &req, &cert, &e) != 0)
+		fail_msg("issue '%s': %s", cn, e.msg);
+	path_join(buf, size, tmp_dir, out);
+	assert_int_equal(cfl_pki_cert_save(cert, buf, &e), 0);
+	cfl_pki_cert_free(cert);
+	cfl_pki_cert_free(ca);
+	cfl_pki_key_free(key);
+	cfl_pki_key_free(ca_key);
+	return buf;
+}
+
+static int client_login(struct world *w, const struct cfl_auth_client_cfg *cfg, const char **why);
+
+/* A certificate proves only the role it was issued for: the root CA's (which chains to itself)
+ * and a server's (which chains to the root) are no site's or admin's identity, and a client's
+ * certificate does not make a server. */
+static void test_certificate_purposes(void **state)
+{
+	char cert[PATH_MAX], key[PATH_MAX], paths[3][PATH_MAX];
+	struct cfl_auth_client_cfg cfg;
+	struct world w;
+	struct reg g;
+	const char *why;
+
+	(void)state;
+	world_start(&w, NULL, NULL);
+	/* site-1's own key, in a certificate issued for a server. */
+	memset(&g, 0, sizeof(g));
+	g.name = "site-1";
+	g.cert = issue_usage(cert, sizeof(cert), "site-1-server.crt", "site-1", NULL, "site-1",
+	                     "client.key", CFL_PKI_USAGE_SERVER);
+	g.key = kit(key, sizeof(key), prod, "site-1", "client.key");
+	assert_string_equal(attempt(&w, &g), "certificate 'site-1' is a server certificate "
+	                                     "(extended key usage serverAuth), not a client "
+	                                     "certificate");
+	assert_true(
+	        logged("(claims 'site-1'): certificate 'site-1' is a server certificate", NULL));
+	/* The server's own certificate and key, as a site named like it. */
+	g.name = "server1";
+	g.cert = kit(cert, sizeof(cert), prod, "server1", "server.crt");
+	g.key = kit(key, sizeof(key), prod, "server1", "server.key");
+	assert_string_equal(attempt(&w, &g), "certificate 'server1' is a server certificate "
+	                                     "(extended key usage serverAuth), not a client "
+	                                     "certificate");
+	/* An admin certificate with a role, issued for a server. */
+	g.name = "admin@test.org";
+	g.kind = "admin";
+	g.cert = issue_usage(cert, sizeof(cert), "admin-server.crt", "admin@test.org",
+	                     "project_admin", "admin@test.org", "client.key", CFL_PKI_USAGE_SERVER);
+	g.key = kit(key, sizeof(key), prod, "admin@test.org", "client.key");
+	assert_string_equal(attempt(&w, &g), "certificate 'admin@test.org' is a server certificate "
+	                                     "(extended key usage serverAuth), not a client "
+	                                     "certificate");
+	/* The root CA itself, by whoever holds its key. */
+	g.name = PROJECT;
+	g.kind = NULL;
+	g.cert = state_file(cert, sizeof(cert), "rootCA.pem");
+	g.key = state_file(key, sizeof(key), "rootCA.key");
+	assert_string_equal(attempt(&w, &g), "certificate 'authp' is a CA certificate (CA:TRUE), "
+	                                     "not a client certificate");
+	world_stop(&w);
+
+	/* A server that shows a client's certificate (its own key, CN server1). */
+	server_cert_override = issue_usage(cert, sizeof(cert), "server1-client.crt", "server1",
+	                                   NULL, "server1", "server.key", CFL_PKI_USAGE_CLIENT);
+	world_start(&w, NULL, NULL);
+	server_cert_override = NULL;
+	client_cfg(&cfg, paths, prod, "site-1", CFL_AUTH_CLIENT);
+	assert_int_equal(client_login(&w, &cfg, &why), CFL_EAUTH);
+	assert_string_equal(why, "the server's certificate cannot prove a server: certificate "
+	                         "'server1' is not a server certificate (no extended key usage "
+	                         "serverAuth)");
 	world_stop(&w);
 }
 
@@ -1161,10 +1333,12 @@ int main(void)
 	        cmocka_unit_test(test_gate_branches),
 	        cmocka_unit_test(test_expired_token),
 	        cmocka_unit_test(test_renewal),
+	        cmocka_unit_test(test_renewal_rate_limit),
 	        cmocka_unit_test(test_heartbeat_and_reaper),
 	        cmocka_unit_test(test_goodbye),
 	        cmocka_unit_test(test_login_timeout),
 	        cmocka_unit_test(test_register_checks),
+	        cmocka_unit_test(test_certificate_purposes),
 	        cmocka_unit_test(test_challenge_limits),
 	        cmocka_unit_test(test_register_mtls_identity),
 	        cmocka_unit_test(test_client_login_failures),

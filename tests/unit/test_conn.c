@@ -344,6 +344,40 @@ static void test_client_cert_from_other_project(void **state)
 	world_stop(&w);
 }
 
+/* A certificate proves the role it was issued for: under mtls the server refuses a client
+ * that shows a server's certificate, a CA's, or one without extended key usage (OpenSSL alone
+ * lets all three through), and a client refuses a server with a client's certificate. */
+static void test_certificate_purpose(void **state)
+{
+	static const struct {
+		const char *leaf, *why;
+	} clients[] = {
+	        {"srvsite", "it is a server certificate (extended key usage serverAuth)"},
+	        {"casite", "it is a CA certificate (CA:TRUE)"},
+	        {"noeku", "it has no extended key usage clientAuth"},
+	};
+	struct world w;
+	char want[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]); i++) {
+		world_start(&w, tls_ctx(1, CFL_SEC_MTLS, "server", "ca"),
+		            tls_ctx(0, CFL_SEC_MTLS, clients[i].leaf, "ca"), "127.0.0.1");
+		snprintf(want, sizeof(want),
+		         "client certificate 'O=nvidia,CN=site-1' cannot prove a client: %s",
+		         clients[i].why);
+		expect_failure(&w, "the server rejected this side's certificate", want);
+		world_stop(&w);
+	}
+	world_start(&w, tls_ctx(1, CFL_SEC_TLS, "cliserver", NULL),
+	            tls_ctx(0, CFL_SEC_TLS, NULL, "ca"), "127.0.0.1");
+	expect_failure(&w,
+	               "server certificate 'O=nvidia,CN=server1' cannot prove a server: its "
+	               "extended key usage is not serverAuth",
+	               NULL);
+	world_stop(&w);
+}
+
 static void test_hostname_check(void **state)
 {
 	struct world w;
@@ -629,6 +663,7 @@ int main(void)
 	        cmocka_unit_test(test_hostname_check),
 	        cmocka_unit_test(test_connect_refused),
 	        cmocka_unit_test(test_handshake_timeouts),
+	        cmocka_unit_test(test_certificate_purpose),
 	        cmocka_unit_test(test_close_sends_goaway),
 	        cmocka_unit_test(test_free_inside_callback),
 	        cmocka_unit_test(test_tls_ctx_errors),

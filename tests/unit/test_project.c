@@ -1,8 +1,10 @@
 /* Unit tests for the project-file loader (src/provision/project*.c): the two examples of
  * NVFlare's communication-security guide, an NVFlare-style builders list, cfl's own keys,
  * the CN rule, the resolution helpers, every bad fixture in tests/data/bad/ (one per rule,
- * with the exact line:col of the offending node) and the bounds against hostile input.
+ * with the exact line:col of the offending node), the kit folder check of provisioning and the
+ * bounds against hostile input.
  * Fixture files are found through CFL_SRC, which ctest sets to the source folder. */
+#define _DEFAULT_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,12 +14,15 @@
 #include "cfl/err.h"
 #include "cfl/log.h"
 #include "cfl/project.h"
+#include "provision/internal.h"
 #include "provision/project_int.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
@@ -368,6 +373,14 @@ static const struct bad {
          "participant 'admin': invalid admin name 'admin' (allowed: an e-mail address"},
         {"admin_name_no_dot", CFL_ECONFIG, 8, 11, "invalid admin name 'admin@localhost'"},
         {"admin_name_too_long", CFL_ECONFIG, 8, 11, "admin name is longer than 64 bytes"},
+        {"admin_name_path", CFL_ECONFIG, 8, 11,
+         "participant '../../x@y.com': invalid admin name '../../x@y.com' (allowed: an e-mail "
+         "address user@domain.tld, the user part of letters, digits, '.', '_', '+' and '-', not "
+         "starting with '.')"},
+        {"admin_name_leading_dot", CFL_ECONFIG, 8, 11,
+         "participant '.admin@nvidia.com': invalid admin name '.admin@nvidia.com'"},
+        {"admin_name_bad_char", CFL_ECONFIG, 8, 11,
+         "participant 'adm!n@nvidia.com': invalid admin name 'adm!n@nvidia.com'"},
         {"role_missing", CFL_ECONFIG, 8, 5,
          "participant 'admin@nvidia.com': missing required key 'role' (allowed: project_admin, "
          "org_admin, lead, member)"},
@@ -734,11 +747,52 @@ static void test_name_checks(void **state)
 	assert_false(cfl__is_email("admin@localhost"));
 	assert_false(cfl__is_email("admin@127.0.0.1"));
 	assert_false(cfl__is_email("admin@-x.com"));
+	/* The user part: letters, digits, '.', '_', '+', '-', not starting with '.'. */
+	assert_true(cfl__is_email("a_b-c+d.e@x.org"));
+	assert_true(cfl__is_email("a.@x.org"));
+	assert_false(cfl__is_email("../../x@y.com"));
+	assert_false(cfl__is_email("a/b@x.org"));
+	assert_false(cfl__is_email(".a@x.org"));
+	assert_false(cfl__is_email("..@x.org"));
+	assert_false(cfl__is_email("a\\b@x.org"));
+	assert_false(cfl__is_email("a!b@x.org"));
+	assert_false(cfl__is_email("\"a\"@x.org"));
+	assert_false(cfl__is_email("caf\xc3\xa9@x.org"));
 	assert_true(cfl__is_word("site-1", "_-"));
 	assert_true(cfl__is_word("site_1", "_-"));
 	assert_false(cfl__is_word("site.1", "_-"));
 	assert_false(cfl__is_word("", "_-"));
 	assert_false(cfl__is_word("nv-idia", "_"));
+}
+
+/* Defence in depth behind the name rules: a kit folder is a new folder directly inside the
+ * output folder, or nothing is written. */
+static void test_kit_dir(void **state)
+{
+	static const char *const bad_names[] = {"", ".", "..", "../../x@y.com", "a/b", "/etc"};
+	char root[] = "/tmp/cfl-kitdir.XXXXXX", buf[PATH_MAX], link[PATH_MAX + 8];
+	struct cfl_err e = {0};
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		char want[PATH_MAX + 96];
+
+		snprintf(want, sizeof(want),
+		         "the kit folder '%s' would not be a folder inside '%s'", bad_names[i],
+		         root);
+		assert_int_equal(cfl__kit_dir(buf, root, bad_names[i], &e), CFL_ECONFIG);
+		assert_string_equal(e.msg, want);
+	}
+	assert_int_equal(cfl__kit_dir(buf, root, "admin@x.org", &e), 0);
+	snprintf(link, sizeof(link), "%s/admin@x.org", root);
+	assert_string_equal(buf, link);
+	/* A link planted where a kit goes would send its files elsewhere. */
+	assert_int_equal(symlink("/tmp", link), 0);
+	assert_int_equal(cfl__kit_dir(buf, root, "admin@x.org", &e), CFL_ECONFIG);
+	assert_non_null(strstr(e.msg, "admin@x.org' already exists"));
+	unlink(link);
+	rmdir(root);
 }
 
 static void test_quote(void **state)
@@ -771,6 +825,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_long_server_name, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bad_fixtures, setup, teardown),
 	        cmocka_unit_test(test_bad_table_complete),
+	        cmocka_unit_test(test_kit_dir),
 	        cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 	        cmocka_unit_test(test_conn_sec_names),
 	        cmocka_unit_test(test_missing_file),
