@@ -637,7 +637,13 @@ static int too_few_left(struct fedavg *f)
 		const char *r = json_string_value(json_object_get(
 		        json_object_get(f->jb->site_states, f->parts[i].name), "reason"));
 
-		if (f->parts[i].refused)
+		size_t len = strlen(f->parts[i].name);
+
+		/* A site's own reason names it already ("site-b: byoc not granted ..."). */
+		if (f->parts[i].refused && r != NULL && strncmp(r, f->parts[i].name, len) == 0 &&
+		    r[len] == ':')
+			n += snprintf(why + n, sizeof(why) - (size_t)n, " %s;", r);
+		else if (f->parts[i].refused)
 			n += snprintf(why + n, sizeof(why) - (size_t)n, " %s: %s;",
 			              f->parts[i].name, r != NULL ? r : "refused");
 	}

@@ -983,8 +983,8 @@ static void test_refusals_below_min_clients(void **state)
 	free(b);
 	wait_status(&s, id, "FINISHED:EXECUTION_EXCEPTION", JOB_WAIT_MS);
 	assert_int_equal(view(s.jobs, id, &v), 0);
-	assert_string_equal(v.error, "1 of 2 sites may run the job, fewer than min_clients 2: "
-	                             "site-2: " REFUSAL ";");
+	assert_string_equal(v.error,
+	                    "1 of 2 sites may run the job, fewer than min_clients 2: " REFUSAL ";");
 	view_release(&v);
 	server_stop(&s);
 }
