@@ -3,8 +3,10 @@
 # the documented environment, stdin from /dev/null and no descriptor beyond 0-2 (the site is
 # started holding an extra one, fd 9, without close-on-exec), runs in a process group of its
 # own, and that whole group (a child that ignores SIGTERM included) is gone 2 s after
-# abort_job, after the job's end and after the site's SIGTERM. In the ASan build no sanitizer
-# report may appear in a site's log (the abort-during-training scenario was a use-after-free).
+# abort_job, after the job's end and after the site's SIGTERM. The weight a site reports is
+# bounded: a program reporting 10^6 steps counts 1 (a command job without
+# workflow.max_site_weight) or max_site_weight. In the ASan build no sanitizer report may
+# appear in a site's log (the abort-during-training scenario was a use-after-free).
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 command -v python3 >/dev/null 2>&1 || { echo "skipped: no python3"; exit 77; }
@@ -216,6 +218,34 @@ sleep 2
 check "end: no process of the job 2 s after its end ($(strays))" no_strays
 check "end: the site ended what the program left behind" \
 	grep -q "job $id round 1: ending process group [0-9]* (left behind by the program)" "$T/site-1.log"
+
+# --- the weight a site reports ------------------------------------------------------------------
+# site-1 (index 0) sends 1.0s with 1 step, site-2 (index 1) 10.0s claiming 10^6 steps.
+model_values() { # the distinct values of job $1's global model
+	python3 - "$P/localhost/jobs/$1/model.safetensors" <<'PY'
+import struct, sys
+raw = open(sys.argv[1], "rb").read()
+(n,) = struct.unpack("<Q", raw[:8])
+vals = struct.unpack("<%df" % ((len(raw) - 8 - n) // 4), raw[8 + n:])
+print(" ".join(str(v) for v in sorted(set(vals))))
+PY
+}
+job equal weights 2 '"site-1", "site-2"'
+id=$(submit equal)
+check "weights: the job is accepted ($id)" test -n "$id"
+check "weights: the job completes" wait_status "$id" "FINISHED:COMPLETED" 90
+v=$(model_values "$id")
+check "weights: without max_site_weight a command job's sites count 1 each: model = 5.5 ($v)" test "$v" = 5.5
+check "weights: the clamp is logged" \
+	grep -q "job $id round 1: site-2 reported 1000000 steps; counted as 1 (max_site_weight)" "$T/server.log"
+job capped weights 2 '"site-1", "site-2"' ', "max_site_weight": 3'
+id=$(submit capped)
+check "weights: max_site_weight 3: the job completes ($id)" wait_status "$id" "FINISHED:COMPLETED" 90
+v=$(model_values "$id")
+check "weights: site-2 counts 3: model = (1 + 3 * 10) / 4 = 7.75 ($v)" test "$v" = 7.75
+check "weights: the clamp is logged with the cap" \
+	grep -q "job $id round 1: site-2 reported 1000000 steps; counted as 3 (max_site_weight)" "$T/server.log"
+check "weights: site-1's honest report is not logged" sh -c "! grep -q 'site-1 reported' '$T/server.log'"
 
 # --- the site stops (SIGTERM) during training ---------------------------------------------------
 rm -f "$T/rec-stop.json"
