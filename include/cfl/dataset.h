@@ -86,6 +86,12 @@ int cfl_dataset_load_digits(const char *path, struct cfl_dataset *out, struct cf
 int cfl_dataset_split(const struct cfl_dataset *d, int n_sites, int site, double alpha,
                       uint64_t seed, struct cfl_dataset *out);
 
+/* The sizes of every site's part of the same split, without copying any: sizes[i] (of
+ * n_sites entries) receives the number of samples cfl_dataset_split would give site i. Lets a
+ * server know what each site trains on. Returns 0, CFL_EINVAL or CFL_ENOMEM. */
+int cfl_dataset_split_sizes(const struct cfl_dataset *d, int n_sites, double alpha, uint64_t seed,
+                            size_t *sizes);
+
 /* Splits `d` into a training and a test part, for data with no separate test set (digits):
  * the samples are shuffled with `seed` and round(test_fraction * n) of them (at least one, and
  * leaving at least one) go to `test`. 0 < test_fraction < 1 and d->n >= 2, else CFL_EINVAL. */

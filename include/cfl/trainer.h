@@ -87,6 +87,12 @@ int cfl_trainer_builtin_eval(json_t *executor, const struct cfl_model *m, float 
  * round `round` (each round shuffles differently). */
 int cfl_trainer_builtin_train(json_t *executor, int site, int n_sites, int round,
                               struct cfl_model *m, uint64_t *steps, float *loss, struct cfl_err *e);
+/* What each of `n_sites` sites reports when it trains a round honestly: shares[i] = the
+ * samples of site i's split times the epochs (1 for the synthetic data), computed from the same
+ * deterministic split the sites train on (the server bounds the sites' FedAvg weights by it).
+ * Loads the data like cfl_trainer_builtin_eval (same cache, same thread rules). Returns 0, or
+ * CFL_ENOENT when the data is not on this machine, CFL_ECONFIG, CFL_EINVAL, CFL_ENOMEM. */
+int cfl_trainer_builtin_shares(json_t *executor, int n_sites, uint64_t *shares, struct cfl_err *e);
 /* Central baseline: the same model trained on all the training data for `epochs`. */
 int cfl_trainer_builtin_central(json_t *executor, int epochs, float *acc, struct cfl_err *e);
 void cfl_trainer_builtin_release(void);

@@ -9,6 +9,7 @@
 #include "cfl/authz.h"
 #include "cfl/privacy.h"
 #include "jobs_int.h"
+#include "proc.h"
 
 #include "cfl/trainer.h"
 #include "cfl/log.h"
@@ -24,6 +25,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +48,8 @@ struct task {
 	uint64_t req_id;
 	char job[64];
 	int round, site_index, site_count;
-	json_t *cfg; /* the job's config.json: a reference of the task's own, for the worker */
+	json_t *cfg;     /* the job's config.json: a reference of the task's own, for the worker */
+	atomic_int stop; /* set by the loop's thread: the job ended, or the site stops */
 	struct cfl_privacy_scope *scope; /* the result filters: the task's own, for the worker */
 	struct inbuf in;
 	/* results, from the worker thread */
@@ -70,6 +73,8 @@ struct cfl_executor {
 	struct cfl_loop *loop;
 	char dir[PATH_MAX];
 	char site[256];
+	char *env[8]; /* what job programs get of the site's environment (keep_env) */
+	size_t n_env;
 	cfl_executor_shutdown_fn on_shutdown;
 	void *arg;
 	json_t *configs; /* job id -> config.json */
@@ -478,17 +483,42 @@ int cfl__executor_plan(json_t *cfg, struct cfl__job_plan *p, struct cfl_err *e)
 	return 0;
 }
 
-/* The job's own command: argv from executor.command, then the global model and output paths. */
+/* The environment a job's program gets: the site's values of these (when it has them), the
+ * task's CFL_* variables, nothing else (docs/jobs.md). Secrets that the site's own environment
+ * may hold (tokens, proxies' credentials, a key's passphrase) do not reach the job. */
+static const char *const kept_env[] = {"PATH", "HOME",         "LANG",      "LC_ALL",
+                                       "TZ",   "CFL_DATA_DIR", "CFL_DIGITS"};
+
+/* "NAME=value" of the kept variables the site has, read once on the loop's thread: the worker
+ * then never calls getenv, which another thread's setenv could race. */
+static int keep_env(struct cfl_executor *x)
+{
+	for (size_t i = 0; i < sizeof(kept_env) / sizeof(kept_env[0]); i++) {
+		const char *v = getenv(kept_env[i]);
+		size_t n;
+
+		if (v == NULL)
+			continue;
+		n = strlen(kept_env[i]) + strlen(v) + 2;
+		if ((x->env[x->n_env] = malloc(n)) == NULL)
+			return CFL_ENOMEM;
+		snprintf(x->env[x->n_env++], n, "%s=%s", kept_env[i], v);
+	}
+	return 0;
+}
+
+/* The job's own command: argv from executor.command, then the global model and output paths,
+ * run by cfl__proc_run (proc.c) in the job's folder. */
 static int run_command(struct task *t, const struct cfl__job_plan *plan, struct cfl_err *e)
 {
-	char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], meta[PATH_MAX + 8], env[5][64];
-	char *argv[CFL__JOB_MAX_ARGS + 3];
-	size_t n = plan->argc, i;
+	char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], meta[PATH_MAX + 8], tag[96];
+	char vars[4][sizeof(t->x->site) + 32]; /* CFL_SITE=<site name>, ... */
+	char *argv[CFL__JOB_MAX_ARGS + 3], *envp[sizeof(kept_env) / sizeof(kept_env[0]) + 5];
+	size_t n = plan->argc, i, k = 0;
 	json_t *info, *steps;
 	json_int_t count;
 	double loss;
-	pid_t pid;
-	int st = 0;
+	int st = 0, rc;
 
 	if (cfl__path_join(dir, sizeof(dir), t->x->dir, t->job) != 0 ||
 	    cfl__path_join(in, sizeof(in), dir, "global.safetensors") != 0 ||
@@ -504,24 +534,24 @@ static int run_command(struct task *t, const struct cfl__job_plan *plan, struct 
 	argv[n] = in;
 	argv[n + 1] = out;
 	argv[n + 2] = NULL;
-	snprintf(env[0], sizeof(env[0]), "%d", t->round);
-	snprintf(env[1], sizeof(env[1]), "%d", t->site_index);
-	snprintf(env[2], sizeof(env[2]), "%d", t->site_count);
-	pid = fork();
-	if (pid == 0) {
-		if (chdir(dir) != 0)
-			_exit(126);
-		setenv("CFL_SITE", t->x->site, 1);
-		setenv("CFL_ROUND", env[0], 1);
-		setenv("CFL_SITE_INDEX", env[1], 1);
-		setenv("CFL_SITE_COUNT", env[2], 1);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	if (pid < 0)
-		return cfl_err_set(e, CFL_EIO, "cannot start '%s': %s", argv[0], strerror(errno));
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	for (i = 0; i < t->x->n_env; i++)
+		envp[k++] = t->x->env[i];
+	snprintf(vars[0], sizeof(vars[0]), "CFL_SITE=%s", t->x->site);
+	snprintf(vars[1], sizeof(vars[1]), "CFL_ROUND=%d", t->round);
+	snprintf(vars[2], sizeof(vars[2]), "CFL_SITE_INDEX=%d", t->site_index);
+	snprintf(vars[3], sizeof(vars[3]), "CFL_SITE_COUNT=%d", t->site_count);
+	for (i = 0; i < 4; i++)
+		envp[k++] = vars[i];
+	envp[k] = NULL;
+	snprintf(tag, sizeof(tag), "job %s round %d", t->job, t->round);
+	rc = cfl__proc_run(
+	        &(struct cfl__proc_spec){.argv = argv, .envp = envp, .dir = dir, .tag = tag},
+	        &t->stop, &st, e);
+	if (rc != 0)
+		return rc;
+	if (atomic_load(&t->stop))
+		return cfl_err_set(e, CFL_EIO, "'%s' stopped: its job ended or the site stops",
+		                   argv[0]);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return cfl_err_set(e, CFL_EIO, "'%s' failed (status %d)", argv[0],
 		                   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
@@ -744,6 +774,7 @@ static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
 		return;
 	}
 	t->x = x;
+	atomic_init(&t->stop, 0);
 	t->peer = p;
 	t->req_id = f->id;
 	memcpy(t->job, h.job, sizeof(t->job));
@@ -836,7 +867,17 @@ static void on_job_end(struct cfl_peer *p, const struct cfl_frame *f, int more,
 		free(x->update);
 		x->update = NULL;
 	}
-	/* A training thread of an aborted job finishes and its result is refused by the server. */
+	/* The job's program, if one runs, goes with its whole process group (proc.c); the
+	 * built-in trainer finishes its round, whose result the server refuses. */
+	if (x->running != NULL && strcmp(x->running->job, h.job) == 0)
+		atomic_store(&x->running->stop, 1);
+	if (x->queued != NULL && strcmp(x->queued->job, h.job) == 0) {
+		if (x->queued->peer != NULL)
+			cfl_peer_reply_error(x->queued->peer, x->queued->req_id, "job_ended",
+			                     "the job ended");
+		task_free(x->queued);
+		x->queued = NULL;
+	}
 }
 
 static void on_shutdown_msg(struct cfl_peer *p, const struct cfl_frame *f, int more,
@@ -922,6 +963,10 @@ int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg
 		free(x);
 		return rc;
 	}
+	if (keep_env(x) != 0) {
+		cfl_executor_free(x);
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	}
 	x->hub = hub;
 	x->loop = cfl_msg_hub_loop(hub);
 	x->on_shutdown = cfg->on_shutdown;
@@ -953,6 +998,8 @@ void cfl_executor_free(struct cfl_executor *x)
 	if (x == NULL)
 		return;
 	if (x->has_thread) {
+		/* The site stops: a job program running now is ended, not waited for. */
+		atomic_store(&x->running->stop, 1);
 		pthread_join(x->thread, NULL);
 		task_free(x->running); /* its posted completion is dropped with the loop */
 	}
@@ -969,6 +1016,8 @@ void cfl_executor_free(struct cfl_executor *x)
 	cfl_privacy_free(x->privacy);
 	cfl_pki_cert_free(x->ca);
 	json_decref(x->configs);
+	for (size_t i = 0; i < x->n_env; i++)
+		free(x->env[i]);
 	cfl_trainer_builtin_release();
 	free(x);
 }

@@ -36,7 +36,8 @@ struct part {
 	enum part_state st;
 	uint64_t deployed_to; /* serial of the connection that has the job (0: none) */
 	int refused;          /* the site's policy refused the job: final for this run */
-	uint64_t steps;
+	uint64_t steps;       /* this round's FedAvg weight: the step count reported, at most cap */
+	uint64_t cap;         /* the most a report of this site counts for (site_caps) */
 	double loss;
 	uint64_t sent; /* bytes of the global model streamed so far */
 	size_t bsent;  /* bytes of the job bundle streamed so far */
@@ -507,6 +508,13 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 			         p->f->jb->id, p->name, p->f->jb->rounds_done + 1);
 			p->steps = 0;
 		}
+		if (p->steps > p->cap) {
+			CFL_WARN("job %s round %d: %s reported %" PRIu64
+			         " steps; counted as %" PRIu64 " (max_site_weight)",
+			         p->f->jb->id, p->f->jb->rounds_done + 1, p->name, p->steps,
+			         p->cap);
+			p->steps = p->cap;
+		}
 		p->st = p->steps > 0 ? P_TRAINED : P_FAILED;
 	}
 	round_check(p->f);
@@ -763,6 +771,47 @@ static int choose_sites(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
 	return 0;
 }
 
+/* The most each site's step count weighs. FedAvg weights a site by the steps it reports, and
+ * in FLARE that is whatever it says (SPEC §10): one site could outweigh all the others. The
+ * bound is workflow.max_site_weight; without it, for the built-in trainer, the site's share of
+ * the data (its split's samples times epochs, from the same deterministic split the site trains
+ * on: exactly what an honest site reports); for any other job, 1 (equal weights). */
+static void site_caps(struct fedavg *f)
+{
+	struct job *jb = f->jb;
+	struct cfl_err e = {0};
+	uint64_t *shares = NULL;
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		f->parts[i].cap = jb->max_site_weight != 0 ? jb->max_site_weight : 1;
+	if (jb->max_site_weight != 0) {
+		CFL_INFO("job %s: a site counts at most %" PRIu64 " (workflow.max_site_weight)",
+		         jb->id, jb->max_site_weight);
+		return;
+	}
+	if (!builtin_job(jb)) {
+		CFL_INFO("job %s: every site counts 1 (a command job without "
+		         "workflow.max_site_weight)",
+		         jb->id);
+		return;
+	}
+	shares = calloc(f->n, sizeof(*shares));
+	if (shares == NULL) {
+		cfl_err_set(&e, CFL_ENOMEM, "out of memory");
+	} else if (cfl_trainer_builtin_shares(json_object_get(jb->config, "executor"), (int)f->n,
+	                                      shares, &e) == 0) {
+		for (i = 0; i < f->n; i++)
+			f->parts[i].cap = shares[i];
+	} else {
+		/* Fail closed: without the data the server cannot tell an honest count. */
+		CFL_WARN("job %s: cannot compute the sites' shares of the data (%s): every site "
+		         "counts 1 (workflow.max_site_weight sets a bound instead)",
+		         jb->id, e.msg);
+	}
+	free(shares);
+}
+
 /* An external executor's job carries its initial weights (executor.initial_model). */
 static int initial_from_bundle(const char *bundle, size_t len, json_t *ex, struct cfl_model **out,
                                struct cfl_err *e)
@@ -836,6 +885,7 @@ int cfl__fedavg_start(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
 		run_free(f);
 		return rc;
 	}
+	site_caps(f);
 	jb->state = JOB_DISPATCHED;
 	cfl__job_save(jb);
 	j->run = f;

@@ -38,6 +38,7 @@ struct job {
 	json_t *config; /* config.json */
 	int num_rounds, min_clients;
 	uint64_t round_timeout_ms;
+	uint64_t max_site_weight; /* workflow.max_site_weight; 0: not set (fedavg.c's default) */
 	int rounds_done;
 	/* The sites of the run, fixed when it starts (sorted), so that each keeps its data split
 	 * index across reconnects. */

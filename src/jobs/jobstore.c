@@ -180,6 +180,7 @@ int cfl__job_settings(struct job *jb, json_t *config, struct cfl_err *e)
 	json_t *wf = json_object_get(config, "workflow");
 	json_t *ex = json_object_get(config, "executor");
 	const char *wname = json_string_value(json_object_get(wf, "name"));
+	json_t *max_w = json_object_get(wf, "max_site_weight");
 	json_int_t rounds, min_clients, timeout_s;
 
 	if (!json_is_object(wf) || !json_is_object(ex))
@@ -199,6 +200,12 @@ int cfl__job_settings(struct job *jb, json_t *config, struct cfl_err *e)
 	if (timeout_s < 0 || timeout_s > JOB_MAX_ROUND_TIMEOUT_S)
 		return cfl_err_set(e, CFL_ECONFIG, "workflow.round_timeout_s must be 0..%d",
 		                   JOB_MAX_ROUND_TIMEOUT_S);
+	/* A site's FedAvg weight is its step count, at most 2^53 (exact as a double). */
+	if (max_w != NULL && (!json_is_integer(max_w) || json_integer_value(max_w) < 1 ||
+	                      json_integer_value(max_w) > ((json_int_t)1 << 53)))
+		return cfl_err_set(e, CFL_ECONFIG,
+		                   "workflow.max_site_weight must be an integer 1..2^53");
+	jb->max_site_weight = max_w != NULL ? (uint64_t)json_integer_value(max_w) : 0;
 	jb->num_rounds = (int)rounds;
 	jb->min_clients = min_clients < 1 ? 1 : (int)min_clients;
 	jb->round_timeout_ms = timeout_s == 0 ? 3600 * 1000 : (uint64_t)timeout_s * 1000;

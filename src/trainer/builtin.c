@@ -234,6 +234,36 @@ int cfl_trainer_builtin_train(json_t *ex, int site, int n_sites, int round, stru
 	return rc;
 }
 
+int cfl_trainer_builtin_shares(json_t *ex, int n_sites, uint64_t *shares, struct cfl_err *e)
+{
+	struct cfl_trainer_cfg c;
+	uint64_t split_seed;
+	size_t *sizes;
+	int rc;
+
+	if (n_sites < 1 || n_sites > CFL_DATASET_MAX_SITES)
+		return cfl_err_set(e, CFL_EINVAL, "%d sites", n_sites);
+	if (synthetic(ex)) {
+		for (int i = 0; i < n_sites; i++)
+			shares[i] = 1; /* what cfl_trainer_builtin_train reports for it */
+		return 0;
+	}
+	if ((rc = cfl__trainer_builtin_cfg(ex, &c, e)) != 0 || (rc = load(ex, e)) != 0)
+		return rc;
+	if (seed_of(ex, "split_seed", &split_seed) != 0)
+		return cfl_err_set(e, CFL_ECONFIG, "executor.split_seed out of range");
+	sizes = calloc((size_t)n_sites, sizeof(*sizes));
+	if (sizes == NULL)
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	rc = cfl_dataset_split_sizes(&cache.train, n_sites, num_or(ex, "alpha", 0), split_seed,
+	                             sizes);
+	/* cfl_trainer_train counts epochs * samples. */
+	for (int i = 0; rc == 0 && i < n_sites; i++)
+		shares[i] = (uint64_t)sizes[i] * (uint64_t)c.epochs;
+	free(sizes);
+	return rc != 0 ? cfl_err_set(e, rc, "cannot split the data") : 0;
+}
+
 int cfl_trainer_builtin_central(json_t *ex, int epochs, float *acc, struct cfl_err *e)
 {
 	struct cfl_trainer_cfg c;

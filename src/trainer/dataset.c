@@ -471,43 +471,74 @@ static int check_dataset(const struct cfl_dataset *d)
 	return 0;
 }
 
+/* owner[i] = the site that sample i goes to: the whole split, the same on every site. */
+static int assign_owners(const struct cfl_dataset *d, int n_sites, double alpha, uint64_t seed,
+                         uint16_t *owner)
+{
+	struct cfl__rng r;
+	size_t *perm;
+
+	if (alpha != 0.0)
+		return split_dirichlet(d, n_sites, alpha, seed, owner);
+	perm = malloc(d->n * sizeof(*perm));
+	if (perm == NULL)
+		return CFL_ENOMEM;
+	cfl__rng_seed(&r, seed, 0x11d);
+	for (size_t i = 0; i < d->n; i++)
+		perm[i] = i;
+	cfl__rng_shuffle(&r, perm, d->n);
+	for (size_t i = 0; i < d->n; i++)
+		owner[perm[i]] = (uint16_t)(i % (size_t)n_sites);
+	free(perm);
+	return 0;
+}
+
+static int split_args_ok(const struct cfl_dataset *d, int n_sites, double alpha)
+{
+	return check_dataset(d) == 0 && n_sites >= 1 && n_sites <= CFL_DATASET_MAX_SITES &&
+	       alpha >= 0.0 && isfinite(alpha);
+}
+
 int cfl_dataset_split(const struct cfl_dataset *d, int n_sites, int site, double alpha,
                       uint64_t seed, struct cfl_dataset *out)
 {
 	uint16_t *owner;
-	size_t *perm;
 	int rc;
 
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
-	if (out == NULL || check_dataset(d) != 0 || n_sites < 1 ||
-	    n_sites > CFL_DATASET_MAX_SITES || site < 0 || site >= n_sites || !(alpha >= 0.0) ||
-	    !isfinite(alpha))
+	if (out == NULL || !split_args_ok(d, n_sites, alpha) || site < 0 || site >= n_sites)
 		return CFL_EINVAL;
 	if (d->n == 0)
 		return dataset_alloc(out, 0, d->dim, d->classes);
 	owner = calloc(d->n, sizeof(*owner));
-	perm = malloc(d->n * sizeof(*perm));
-	if (owner == NULL || perm == NULL) {
-		rc = CFL_ENOMEM;
-		goto out;
-	}
-	if (alpha == 0.0) {
-		struct cfl__rng r;
-
-		cfl__rng_seed(&r, seed, 0x11d);
-		for (size_t i = 0; i < d->n; i++)
-			perm[i] = i;
-		cfl__rng_shuffle(&r, perm, d->n);
-		for (size_t i = 0; i < d->n; i++)
-			owner[perm[i]] = (uint16_t)(i % (size_t)n_sites);
-	} else if ((rc = split_dirichlet(d, n_sites, alpha, seed, owner)) != 0) {
-		goto out;
-	}
-	rc = gather(d, owner, (uint16_t)site, out);
-out:
+	if (owner == NULL)
+		return CFL_ENOMEM;
+	rc = assign_owners(d, n_sites, alpha, seed, owner);
+	if (rc == 0)
+		rc = gather(d, owner, (uint16_t)site, out);
 	free(owner);
-	free(perm);
+	return rc;
+}
+
+int cfl_dataset_split_sizes(const struct cfl_dataset *d, int n_sites, double alpha, uint64_t seed,
+                            size_t *sizes)
+{
+	uint16_t *owner;
+	int rc;
+
+	if (sizes == NULL || !split_args_ok(d, n_sites, alpha))
+		return CFL_EINVAL;
+	memset(sizes, 0, (size_t)n_sites * sizeof(*sizes));
+	if (d->n == 0)
+		return 0;
+	owner = calloc(d->n, sizeof(*owner));
+	if (owner == NULL)
+		return CFL_ENOMEM;
+	rc = assign_owners(d, n_sites, alpha, seed, owner);
+	for (size_t i = 0; rc == 0 && i < d->n; i++)
+		sizes[owner[i]]++;
+	free(owner);
 	return rc;
 }
 

@@ -1242,6 +1242,131 @@ static void test_abort_names_the_job(void **state)
 	server_stop(&s);
 }
 
+/* --- the weight a site reports ---------------------------------------------------------------- */
+
+/* A site that claims a huge step count: its update, when the server pulls it, is w = 10. */
+static void liar_update(struct cfl_peer *p, const struct cfl_frame *f, int more,
+                        struct cfl_msg_sink *sink, void *arg)
+{
+	int64_t shape = 4;
+	struct cfl_model *m = NULL;
+	struct cfl_err e = {0};
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	(void)more;
+	(void)sink;
+	(void)arg;
+	assert_int_equal(cfl_model_new(&m), 0);
+	assert_int_equal(cfl_model_add(m, "w", &shape, 1, NULL), 0);
+	for (size_t i = 0; i < 4; i++)
+		m->t[0].data[i] = 10.0f;
+	assert_int_equal(cfl_model_serialize(m, NULL, 0, &body, &len, &e), 0);
+	assert_int_equal(cfl_peer_reply(p, f->id, NULL, 0, body, len), 0);
+	free(body);
+	cfl_model_free(m);
+}
+
+/* One round with site-1 (the real executor: +1 with weight 1) and site-2, which answers 10
+ * claiming 10^6 steps; `workflow` adds to the workflow settings. Returns the round's model. */
+static void liar_round(struct server *s, struct site *liar, const char *workflow, float want,
+                       const char *counted)
+{
+	char config[512], id[64], *b, line[160];
+	const char *pairs[] = {"config.json", config, NULL};
+	struct cfl_header h[2] = {CFL_HDR("steps", "1000000"), CFL_HDR("loss", "0.5")};
+	int trains = liar->trains + 1;
+
+	snprintf(
+	        config, sizeof(config),
+	        "{\"workflow\": {\"name\": \"fedavg\", \"num_rounds\": 1, \"min_clients\": 2%s}, "
+	        "\"executor\": {\"type\": \"builtin\", \"dataset\": \"synthetic\", \"floats\": 4}, "
+	        "\"sites\": [\"site-1\", \"site-2\"]}",
+	        workflow);
+	b = bundle_of(pairs);
+	submit(s, b, id);
+	free(b);
+	assert_true(wait_for(s->loop, &liar->trains, trains, WAIT_MS));
+	assert_int_equal(cfl_peer_reply(liar->peer, liar->train_id, h, 2, NULL, 0), 0);
+	wait_status(s, id, "FINISHED:COMPLETED", JOB_WAIT_MS);
+	expect_model(s, id, 4, want);
+	snprintf(line, sizeof(line), "job %s round 1: site-2 reported 1000000 steps; counted as %s",
+	         id, counted);
+	if (!logged(line, "(max_site_weight)"))
+		fail_msg("not logged: '%s'", line);
+	assert_false(logged("site-1 reported", NULL));
+}
+
+/* A site's FedAvg weight is bounded: by the site's share of the data for the built-in trainer
+ * (the synthetic data: 1, what an honest site reports), else by workflow.max_site_weight, which
+ * must be an integer 1..2^53. */
+static void test_site_weight_bounded(void **state)
+{
+	static const char *const bad[] = {"0", "-1", "3.5", "\"3\"", "9007199254740993", NULL};
+	char config[256];
+	struct server s;
+	struct site *liar;
+
+	(void)state;
+	server_start(&s, "jobs-weight");
+	for (int i = 0; bad[i] != NULL; i++) {
+		snprintf(config, sizeof(config),
+		         "{\"workflow\": {\"name\": \"fedavg\", \"num_rounds\": 1, "
+		         "\"max_site_weight\": %s}, \"executor\": {}}",
+		         bad[i]);
+		refused(&s, (const char *const[]){"config.json", config, NULL},
+		        "workflow.max_site_weight must be an integer 1..2^53");
+	}
+	site_join(&s, "site-1", SITE_REAL);
+	liar = site_join(&s, "site-2", SITE_HANG);
+	assert_int_equal(cfl_msg_hub_handle(liar->hub, "task.get_update", liar_update, liar), 0);
+	/* (1 * 1 + 1 * 10) / 2, not ~10. */
+	liar_round(&s, liar, "", 5.5f, "1");
+	/* (1 * 1 + 3 * 10) / 4. */
+	liar_round(&s, liar, ", \"max_site_weight\": 3", 7.75f, "3");
+	server_stop(&s);
+}
+
+/* The server's bound for the built-in trainer is exactly what an honest site reports: its
+ * split's samples times epochs, IID and label-skewed. */
+static void test_builtin_shares_match_training(void **state)
+{
+	const char *src = getenv("CFL_SRC");
+	char data[PATH_MAX];
+	uint64_t shares[3], steps, sum = 0;
+	struct cfl_model *m = NULL;
+	struct cfl_err e = {0};
+	float loss;
+	json_t *ex;
+
+	(void)state;
+	if (src == NULL)
+		skip();
+	path_join(data, sizeof(data), src, "data/digits.csv.gz");
+	if (access(data, R_OK) != 0)
+		skip();
+	for (int skew = 0; skew < 2; skew++) {
+		ex = json_pack("{s:s, s:s, s:s, s:i, s:f, s:i}", "dataset", "digits", "data_path",
+		               data, "arch", "softmax", "epochs", 2, "alpha", skew ? 0.5 : 0.0,
+		               "split_seed", 3);
+		if (cfl_trainer_builtin_shares(ex, 3, shares, &e) != 0)
+			fail_msg("shares: %s", e.msg);
+		sum = 0;
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(cfl_trainer_builtin_init_model(ex, &m, &e), 0);
+			if (cfl_trainer_builtin_train(ex, i, 3, 1, m, &steps, &loss, &e) != 0)
+				fail_msg("train: %s", e.msg);
+			assert_int_equal(steps, shares[i]);
+			sum += steps;
+			cfl_model_free(m);
+		}
+		/* The three parts cover the 1348 training digits, twice (2 epochs). */
+		assert_int_equal(sum, 2 * 1348);
+		json_decref(ex);
+	}
+	cfl_trainer_builtin_release();
+}
+
 /* --- main ------------------------------------------------------------------------------------ */
 
 static int setup(void **state)
@@ -1277,6 +1402,8 @@ int main(void)
 	        cmocka_unit_test(test_signatures),
 	        cmocka_unit_test(test_deploy_submitter),
 	        cmocka_unit_test(test_abort_names_the_job),
+	        cmocka_unit_test(test_site_weight_bounded),
+	        cmocka_unit_test(test_builtin_shares_match_training),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
