@@ -268,6 +268,32 @@ static int override_server(struct client *c, struct cfl_err *e)
 	return 0;
 }
 
+/* A site's executor: jobs under the kit's jobs/, its policy from the kit's local/ (SPEC §10). */
+static int start_executor(struct client *c, struct cfl_err *e)
+{
+	char dir[PATH_MAX], local[PATH_MAX], org[256] = "";
+	struct cfl_pki_cert *me = NULL;
+	int rc;
+
+	if (snprintf(dir, sizeof(dir), "%s/jobs", c->cfg.kit_dir) >= (int)sizeof(dir) ||
+	    snprintf(local, sizeof(local), "%s/local", c->cfg.kit_dir) >= (int)sizeof(local))
+		return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
+	/* "o:site" compares an admin's org with this site's, as its certificate says. */
+	if ((rc = cfl_pki_cert_load(c->cfg.cert, &me, e)) != 0)
+		return rc;
+	cfl_pki_cert_org(me, org, sizeof(org));
+	cfl_pki_cert_free(me);
+	struct cfl_executor_cfg xc = {.work_dir = dir,
+	                              .site = c->cfg.name,
+	                              .root_ca = c->cfg.root_ca,
+	                              .on_shutdown = on_shutdown_request,
+	                              .arg = c,
+	                              .local_dir = local,
+	                              .org = org};
+
+	return cfl_executor_new(c->hub, &xc, &c->exec, e);
+}
+
 static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 {
 	int rc;
@@ -316,33 +342,8 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 	cfl_msg_hub_on_peer(c->hub, peer_up, peer_down, c);
 	if ((rc = cfl_diag_serve_echo(c->hub, e)) != 0)
 		return rc;
-	if (!admin) {
-		char dir[PATH_MAX];
-
-		if (snprintf(dir, sizeof(dir), "%s/jobs", c->cfg.kit_dir) >= (int)sizeof(dir))
-			return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
-		char local[PATH_MAX], org[256] = "";
-		struct cfl_pki_cert *me = NULL;
-
-		if (snprintf(local, sizeof(local), "%s/local", c->cfg.kit_dir) >=
-		    (int)sizeof(local))
-			return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
-		/* "o:site" compares an admin's org with this site's, as its certificate says. */
-		if ((rc = cfl_pki_cert_load(c->cfg.cert, &me, e)) != 0)
-			return rc;
-		cfl_pki_cert_org(me, org, sizeof(org));
-		cfl_pki_cert_free(me);
-		struct cfl_executor_cfg xc = {.work_dir = dir,
-		                              .site = c->cfg.name,
-		                              .root_ca = c->cfg.root_ca,
-		                              .on_shutdown = on_shutdown_request,
-		                              .arg = c,
-		                              .local_dir = local,
-		                              .org = org};
-
-		if ((rc = cfl_executor_new(c->hub, &xc, &c->exec, e)) != 0)
-			return rc;
-	}
+	if (!admin && (rc = start_executor(c, e)) != 0)
+		return rc;
 	c->backoff_ms = BACKOFF_MIN_MS;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	return 0;
