@@ -907,14 +907,17 @@ static int load_policy(struct cfl_executor *x, struct cfl_authz **authz,
 		                                     : cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	if ((rc = cfl_authz_load(x->local, authz, e)) != 0)
 		return cfl_err_prefix(e, "cannot load the site's authorization policy");
-	if ((rc = cfl_privacy_load(x->local, privacy, e)) != 0 ||
-	    (rc = cfl_privacy_validate(*privacy, e)) != 0) {
+	if ((rc = cfl_privacy_load(x->local, privacy, e)) != 0) {
 		cfl_authz_free(*authz);
 		cfl_privacy_free(*privacy);
 		*authz = NULL;
 		*privacy = NULL;
 		return cfl_err_prefix(e, "cannot load the site's privacy policy");
 	}
+	/* A scope with an unknown filter or a bad argument refuses the jobs that name it (with
+	 * the problem as the reason), not the site's other jobs: said once here. */
+	if (cfl_privacy_validate(*privacy, e) != 0)
+		CFL_WARN("privacy.json: %s", e->msg);
 	CFL_INFO("site policy: authorization from '%s'%s", cfl_authz_source(*authz),
 	         *privacy != NULL ? ", privacy.json" : ", no privacy.json");
 	return 0;

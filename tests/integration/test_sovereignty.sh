@@ -142,7 +142,8 @@ for s in site-a site-b; do
 	cat >"$P/$s/local/privacy.json" <<'JSON'
 {"scopes": [{"name": "private",
              "task_result_filters": [{"name": "nvflare.app_common.filters.exclude_vars.ExcludeVars",
-                                      "args": {"exclude_vars": ["linear.bias"]}}]}],
+                                      "args": {"exclude_vars": ["linear.bias"]}}]},
+            {"name": "broken", "task_result_filters": [{"name": "NoSuchFilter"}]}],
  "default_scope": "private"}
 JSON
 	kill -HUP "${SITE_PID[$s]}"
@@ -185,6 +186,13 @@ st=$(wait_done "$id")
 err=$(job "$id" | js 'd["error"]')
 check "a job with a scope no site defines is refused ($st): $err" \
 	sh -c "test '$st' = FINISHED:EXECUTION_EXCEPTION && echo \"\$1\" | grep -q \"site-[ab]: scope 'nosuch' is not defined by this site\"" _ "$err"
+
+printf '{"name": "broken", "scope": "broken"}\n' >noscope/meta.json
+id=$(submit admin@a.org "$T/noscope")
+st=$(wait_done "$id")
+err=$(job "$id" | js 'd["error"]')
+check "a job in a scope whose filter is unknown is refused, the other scopes still work ($st): $err" \
+	sh -c "test '$st' = FINISHED:EXECUTION_EXCEPTION && echo \"\$1\" | grep -q 'site-[ab]: .*NoSuchFilter'" _ "$err"
 
 # --- 4. a malformed policy stops a site at start -------------------------------------------------
 stop_check "site-b" "${SITE_PID[site-b]}"
