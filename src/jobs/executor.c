@@ -404,6 +404,10 @@ static void deploy_end(void *st, int status, const char *reason)
 	if (status != 0 || x->bundle.failed) {
 		CFL_WARN("job %s: bundle not received: %s", x->bundle_job,
 		         reason ? reason : "too large");
+		/* Too large: the server learns why at once rather than at its timeout. */
+		if (status == 0 && p != NULL)
+			cfl_peer_reply_error(p, x->bundle_req, "bad_job",
+			                     "the job bundle is too large");
 	} else if ((rc = cfl__executor_deploy(x, x->bundle_job, x->bundle.p, x->bundle.len, &e)) !=
 	           0) {
 		/* This site's decision (its policy, or a signature that does not hold) is final for

@@ -288,6 +288,11 @@ static int check_signer(const struct cfl_pki_cert *cert, const struct cfl_pki_ce
 		               who->name);
 		return rc;
 	}
+	/* An identity certificate, not a CA's or the server's (the same rule as at login). */
+	if ((rc = cfl_pki_cert_check_usage(cert, CFL_PKI_USAGE_CLIENT, e)) != 0) {
+		cfl_err_prefix(e, "the job's certificate ('%s') cannot sign jobs", who->name);
+		return rc;
+	}
 	/* A site's or the server's certificate has no role: only admins sign jobs. */
 	if (cfl_pki_cert_role(cert, who->role, sizeof(who->role)) != 0 || !admin_role(who->role))
 		return cfl_err_set(e, CFL_EVERIFY,

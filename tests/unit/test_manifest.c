@@ -375,9 +375,10 @@ static void test_sign_verify(void **state)
 	            "the job's certificate ('lead@a.org') is not an admin's: no admin role");
 	sig_refused(fx.admin_key, fx.no_org, 0, CFL_EVERIFY,
 	            "the job's certificate ('lead@a.org') names no organisation (O)");
-	/* The root CA itself is no admin either. */
+	/* The root CA itself is no identity: its certificate cannot sign jobs. */
 	sig_refused(fx.ca_key, fx.ca, 0, CFL_EVERIFY,
-	            "the job's certificate ('proj') is not an admin's: no admin role");
+	            "the job's certificate ('proj') cannot sign jobs: certificate 'proj' is a CA "
+	            "certificate (CA:TRUE), not a client certificate");
 	/* Signing checks that the key is the certificate's. */
 	j = calloc(1, sizeof(*j));
 	assert_non_null(j);
