@@ -68,9 +68,14 @@ scenario() {
 	fi
 	stop_check "$mode: the server" "$spid"
 	[ "$mode" = abort-stuck ] && kill -CONT "${site[site-3]}"
-	for s in site-1 site-2 site-3; do stop_check "$mode: $s" "${site[$s]}"; done
-	bad=$(grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$slog" | head -n 1)
-	check "$mode: no sanitizer report from the server (${bad:-none})" test -z "$bad"
+	for s in site-1 site-2 site-3; do
+		stop_check "$mode: $s" "${site[$s]}"
+		# A site that did not stop cleanly: show why (a sanitizer report ends its log).
+		[ "$STOP_RC" -eq 0 ] || tail -n 40 "$T/$mode-$s.log" | sed "s/^/  $s | /"
+	done
+	bad=$(grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$slog" "$T/$mode"-site-*.log |
+		head -n 1)
+	check "$mode: no sanitizer report from the server or a site (${bad:-none})" test -z "$bad"
 }
 
 scenario stop
