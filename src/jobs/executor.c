@@ -1,4 +1,5 @@
-/* Client side of FL jobs: job.deploy, task.train, task.get_update, job.end/abort, shutdown.
+/* Client side of FL jobs: task.train, task.get_update, job.end/abort, shutdown, and the
+ * executor's life (its deployment and the site's policy are in exec_deploy.c).
  *
  * A job's life on a site: DEPLOYED (its signature checked, then unpacked; its config and its
  * submitter kept) → tasks → forgotten at job.end / job.abort. A job whose signature does not
@@ -6,9 +7,7 @@
 #define _DEFAULT_SOURCE
 #include "cfl/executor.h"
 
-#include "cfl/authz.h"
-#include "cfl/privacy.h"
-#include "jobs_int.h"
+#include "executor_int.h"
 #include "proc.h"
 
 #include "cfl/trainer.h"
@@ -32,75 +31,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MODEL_MAX  ((uint64_t)4 << 30)
-#define BUNDLE_MAX (64u << 20)
+/* --- helpers both halves use --------------------------------------------------------------- */
 
-/* A body arriving in pieces into one bounded buffer. */
-struct inbuf {
-	uint8_t *p;
-	size_t len, cap;
-	int failed;
-};
-
-struct task {
-	struct cfl_executor *x;
-	struct cfl_peer *peer; /* NULL once the connection is gone */
-	uint64_t req_id;
-	char job[64];
-	int round, site_index, site_count;
-	json_t *cfg;     /* the job's config.json: a reference of the task's own, for the worker */
-	atomic_int stop; /* set by the loop's thread: the job ended, or the site stops */
-	struct cfl_privacy_scope *scope; /* the result filters: the task's own, for the worker */
-	struct inbuf in;
-	/* results, from the worker thread */
-	struct cfl_model *model;
-	uint64_t steps;
-	float loss;
-	int status;
-	char err[CFL_ERR_MSG_MAX];
-};
-
-/* The verified submitter of each job deployed here (few: one job runs at a time). */
-struct deployed {
-	struct deployed *next;
-	char job[64];
-	struct cfl_job_signer who;
-	char scope[128]; /* meta.json's "scope", "" when the job names none */
-};
-
-struct cfl_executor {
-	struct cfl_msg_hub *hub;
-	struct cfl_loop *loop;
-	char dir[PATH_MAX];
-	char site[256];
-	char *env[8]; /* what job programs get of the site's environment (keep_env) */
-	size_t n_env;
-	cfl_executor_shutdown_fn on_shutdown;
-	void *arg;
-	json_t *configs; /* job id -> config.json */
-	struct deployed *deployed;
-	struct cfl_pki_cert *ca; /* the kit's rootCA.pem: checks the jobs' signatures */
-	/* The site's own policy: who may run what here, and what leaves (docs/security.md). */
-	char local[PATH_MAX]; /* the kit's local/ ("": the defaults) */
-	char org[256];
-	struct cfl_authz *authz;
-	struct cfl_privacy *privacy; /* NULL: no privacy.json */
-	struct task *running;
-	struct task *queued; /* a task that arrived while an older one still trains */
-	pthread_t thread;
-	int has_thread;
-	/* the last update, kept until the server pulls it */
-	uint8_t *update;
-	size_t update_len, update_sent;
-	char update_job[64];
-	int update_round;
-	/* bundle being received */
-	struct inbuf bundle;
-	uint64_t bundle_req;
-	char bundle_job[64];
-};
-
-static int inbuf_add(struct inbuf *b, const uint8_t *d, size_t n, uint64_t max)
+int cfl__inbuf_add(struct inbuf *b, const uint8_t *d, size_t n, uint64_t max)
 {
 	if (b->failed || n == 0)
 		return b->failed ? -1 : 0;
@@ -127,7 +60,7 @@ static int inbuf_add(struct inbuf *b, const uint8_t *d, size_t n, uint64_t max)
 	return 0;
 }
 
-static void inbuf_release(struct inbuf *b)
+void cfl__inbuf_release(struct inbuf *b)
 {
 	free(b->p);
 	memset(b, 0, sizeof(*b));
@@ -135,7 +68,7 @@ static void inbuf_release(struct inbuf *b)
 
 /* Job topics come from the server itself: routed messages carry their sender's name in `src`
  * (the server sets it), and the server never routes these topics anyway. */
-static int from_server(struct cfl_peer *p, const struct cfl_frame *f)
+int cfl__exec_from_server(struct cfl_peer *p, const struct cfl_frame *f)
 {
 	char src[64];
 
@@ -200,258 +133,6 @@ int cfl__executor_hdrs(const struct cfl_frame *f, int want, struct cfl__job_hdrs
 json_t *cfl__executor_config(struct cfl_executor *x, const char *job)
 {
 	return json_object_get(x->configs, job);
-}
-
-/* --- job.deploy --------------------------------------------------------------------------- */
-
-/* Unpacks the parsed bundle `b` (borrowed). */
-static int unpack(struct cfl_executor *x, const char *job, json_t *b, struct cfl_err *e)
-{
-	json_t *files = json_object_get(b, "files"), *v, *cfg;
-	char dir[PATH_MAX], path[PATH_MAX];
-	const char *name;
-	int rc = 0;
-
-	if (!json_is_object(files) || json_object_size(files) > JOB_MAX_FILES)
-		return cfl_err_set(e, CFL_ECONFIG, "bad job bundle");
-	if (cfl__path_join(dir, sizeof(dir), x->dir, job) != 0 || cfl__fs_mkdirs(dir, 0700, e))
-		rc = cfl_err_set(e, CFL_EIO, "cannot create the job folder");
-	json_object_foreach (files, name, v) {
-		uint8_t *raw = NULL;
-		size_t raw_len = 0;
-
-		if (rc != 0)
-			break;
-		/* The server checked the names at submission; check again, it costs nothing. */
-		if (!cfl__job_safe_name(name) || !json_is_string(v) ||
-		    cfl_base64_decode(json_string_value(v), json_string_length(v), &raw,
-		                      &raw_len) != 0 ||
-		    cfl__path_join(path, sizeof(path), dir, name) != 0) {
-			rc = cfl_err_set(e, CFL_ECONFIG, "bad file '%s' in the job", name);
-		} else {
-			rc = cfl__fs_write_file(path, raw, raw_len, 0700, e);
-		}
-		if (rc == 0 && strcmp(name, "config.json") == 0) {
-			cfg = json_loadb((const char *)raw, raw_len, 0, NULL);
-			if (!json_is_object(cfg)) {
-				json_decref(cfg); /* valid JSON, but not an object */
-				rc = cfl_err_set(e, CFL_ECONFIG, "bad config.json");
-			} else {
-				json_object_set_new(x->configs, job, cfg);
-			}
-		}
-		free(raw);
-	}
-	return rc;
-}
-
-int cfl__executor_unpack(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
-                         struct cfl_err *e)
-{
-	json_t *b = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL);
-	int rc = unpack(x, job, b, e);
-
-	json_decref(b);
-	return rc;
-}
-
-const struct cfl_job_signer *cfl__executor_submitter(struct cfl_executor *x, const char *job)
-{
-	for (struct deployed *d = x->deployed; d != NULL; d = d->next) {
-		if (strcmp(d->job, job) == 0)
-			return &d->who;
-	}
-	return NULL;
-}
-
-/* The job is no longer here: no task of it runs, no policy asks about it. */
-static void forget(struct cfl_executor *x, const char *job)
-{
-	struct deployed **pp = &x->deployed, *d;
-
-	json_object_del(x->configs, job);
-	while ((d = *pp) != NULL) {
-		if (strcmp(d->job, job) == 0) {
-			*pp = d->next;
-			free(d);
-		} else {
-			pp = &d->next;
-		}
-	}
-}
-
-static int remember(struct cfl_executor *x, const char *job, const struct cfl_job_signer *who,
-                    const char *scope, struct cfl_err *e)
-{
-	struct deployed *d = calloc(1, sizeof(*d));
-
-	if (d == NULL)
-		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	snprintf(d->job, sizeof(d->job), "%s", job);
-	snprintf(d->scope, sizeof(d->scope), "%s", scope);
-	d->who = *who;
-	d->next = x->deployed;
-	x->deployed = d;
-	return 0;
-}
-
-/* A JSON file of the bundle `b`, decoded (new reference) or NULL. */
-static json_t *bundle_json(json_t *b, const char *name)
-{
-	json_t *v = json_object_get(json_object_get(b, "files"), name), *out = NULL;
-	uint8_t *raw = NULL;
-	size_t len = 0;
-
-	if (json_is_string(v) &&
-	    cfl_base64_decode(json_string_value(v), json_string_length(v), &raw, &len) == 0)
-		out = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
-	free(raw);
-	return out;
-}
-
-/* Whether this site runs the job its submitter `who` signed (checked): its authorization
- * policy must grant the submitter submit_job, and byoc for a job that brings its own code (any
- * executor but the built-in trainer), and its privacy policy must define the job's scope.
- * CFL_EPERM with the site's reason in `e` ("site-b: byoc not granted to lead@a.org (lead:
- * o:site)"); the scope named by the job goes to `scope`. */
-static int admit(struct cfl_executor *x, json_t *b, const struct cfl_job_signer *who, char *scope,
-                 size_t scope_size, struct cfl_err *e)
-{
-	struct cfl_authz_who by = {who->name, who->org, who->role};
-	json_t *config = bundle_json(b, "config.json"), *meta = bundle_json(b, "meta.json");
-	const char *type =
-	        json_string_value(json_object_get(json_object_get(config, "executor"), "type"));
-	const char *name = json_string_value(json_object_get(meta, "scope"));
-	struct cfl_privacy_scope *s = NULL;
-	char why[CFL_ERR_MSG_MAX - 300] = "";
-	int rc;
-
-	if (!json_is_object(config)) {
-		rc = cfl_err_set(e, CFL_ECONFIG, "the job has no usable config.json");
-		goto out;
-	}
-	if (json_object_get(meta, "scope") != NULL && name == NULL) {
-		rc = cfl_err_set(e, CFL_ECONFIG, "meta.json: \"scope\" is not a string");
-		goto out;
-	}
-	rc = cfl_authz_check(x->authz, CFL_RIGHT_SUBMIT_JOB, &by, &by, x->org, why, sizeof(why));
-	if (rc == 0 && (type == NULL || strcmp(type, "builtin") != 0))
-		rc = cfl_authz_check(x->authz, CFL_RIGHT_BYOC, &by, &by, x->org, why, sizeof(why));
-	if (rc == 0)
-		rc = cfl_privacy_scope(x->privacy, name, &s, why, sizeof(why));
-	if (rc != 0) {
-		rc = cfl_err_set(e, CFL_EPERM, "%s: %s", x->site, why);
-		goto out;
-	}
-	snprintf(scope, scope_size, "%s", name != NULL ? name : "");
-out:
-	cfl_privacy_scope_free(s);
-	json_decref(config);
-	json_decref(meta);
-	return rc;
-}
-
-int cfl__executor_deploy(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
-                         struct cfl_err *e)
-{
-	json_t *b = NULL;
-	struct cfl_job_signer who;
-	char scope[128] = "";
-	json_error_t je;
-	int rc;
-
-	/* A redeployment replaces what this site had of the job, or, refused, removes it. */
-	forget(x, job);
-	if (len > CFL_JOB_BUNDLE_MAX)
-		return cfl_err_set(e, CFL_ETOOBIG, "the job is larger than %u bytes",
-		                   CFL_JOB_BUNDLE_MAX);
-	b = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &je);
-	if (b == NULL)
-		return cfl_err_set(e, CFL_EPARSE, "not a job bundle: line %d: %s", je.line,
-		                   je.text);
-	/* Nothing of the job is written or read before its submitter's signature holds: neither
-	 * the server nor anyone who changed the stored job can make this site run it. */
-	rc = cfl__manifest_verify_json(b, x->ca, 0, &who, e);
-	/* Then this site's decision, still before anything is written (SPEC §10). */
-	if (rc == 0)
-		rc = admit(x, b, &who, scope, sizeof(scope), e);
-	if (rc == 0)
-		rc = unpack(x, job, b, e);
-	if (rc == 0)
-		rc = remember(x, job, &who, scope, e);
-	if (rc == 0)
-		CFL_INFO("job %s signed by %s (%s, %s)", job, who.name, who.org, who.role);
-	else
-		forget(x, job);
-	json_decref(b);
-	return rc;
-}
-
-static void deploy_data(void *st, const uint8_t *d, size_t n)
-{
-	struct cfl_executor *x = st;
-
-	inbuf_add(&x->bundle, d, n, BUNDLE_MAX);
-}
-
-static void deploy_end(void *st, int status, const char *reason)
-{
-	struct cfl_executor *x = st;
-	struct cfl_peer *p = cfl_msg_hub_find(x->hub, "server");
-	struct cfl_err e = {0};
-	int rc;
-
-	if (status != 0 || x->bundle.failed) {
-		CFL_WARN("job %s: bundle not received: %s", x->bundle_job,
-		         reason ? reason : "too large");
-		/* Too large: the server learns why at once rather than at its timeout. */
-		if (status == 0 && p != NULL)
-			cfl_peer_reply_error(p, x->bundle_req, "bad_job",
-			                     "the job bundle is too large");
-	} else if ((rc = cfl__executor_deploy(x, x->bundle_job, x->bundle.p, x->bundle.len, &e)) !=
-	           0) {
-		/* This site's decision (its policy, or a signature that does not hold) is final for
-		 * the job; anything else may be tried again. */
-		CFL_WARN("job %s %s: %s", x->bundle_job,
-		         rc == CFL_EPERM || rc == CFL_EVERIFY ? "refused" : "not deployed", e.msg);
-		if (p != NULL)
-			cfl_peer_reply_error(p, x->bundle_req,
-			                     rc == CFL_EPERM || rc == CFL_EVERIFY
-			                             ? CFL_STATUS_REFUSED
-			                             : "bad_job",
-			                     e.msg);
-	} else {
-		CFL_INFO("job %s deployed", x->bundle_job);
-		if (p != NULL)
-			cfl_peer_reply(p, x->bundle_req, NULL, 0, NULL, 0);
-	}
-	inbuf_release(&x->bundle);
-}
-
-static void on_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more,
-                      struct cfl_msg_sink *sink, void *arg)
-{
-	struct cfl_executor *x = arg;
-	struct cfl__job_hdrs h;
-	int rc;
-
-	if (!from_server(p, f))
-		return;
-	inbuf_release(&x->bundle);
-	x->bundle_req = f->id;
-	rc = cfl__executor_hdrs(f, 0, &h);
-	memcpy(x->bundle_job, h.job, sizeof(x->bundle_job)); /* for the logs, even when bad */
-	if (rc != 0) {
-		cfl_peer_reply_error(p, f->id, "bad_job", "bad job id");
-		x->bundle.failed = 1;
-		if (!more)
-			return;
-	}
-	inbuf_add(&x->bundle, f->body, f->body_len, BUNDLE_MAX);
-	if (more)
-		*sink = (struct cfl_msg_sink){deploy_data, deploy_end, x};
-	else
-		deploy_end(x, 0, NULL);
 }
 
 /* --- training on the worker thread ---------------------------------------------------------------
@@ -641,7 +322,7 @@ static void task_free(struct task *t)
 {
 	if (t == NULL)
 		return;
-	inbuf_release(&t->in);
+	cfl__inbuf_release(&t->in);
 	cfl_model_free(t->model);
 	json_decref(t->cfg);
 	cfl_privacy_scope_free(t->scope);
@@ -708,7 +389,7 @@ static void train_data(void *st, const uint8_t *d, size_t n)
 {
 	struct task *t = st;
 
-	inbuf_add(&t->in, d, n, MODEL_MAX);
+	cfl__inbuf_add(&t->in, d, n, MODEL_MAX);
 }
 
 static void train_end(void *st, int status, const char *reason)
@@ -728,7 +409,7 @@ static void train_end(void *st, int status, const char *reason)
 		task_free(t);
 		return;
 	}
-	inbuf_release(&t->in);
+	cfl__inbuf_release(&t->in);
 	if (x->running != NULL) {
 		/* Typically the server restarted while this site trained: the new task waits for
 		 * the old thread (whose result nobody wants any more) instead of being refused. */
@@ -765,7 +446,7 @@ static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	char why[CFL_ERR_MSG_MAX];
 	struct task *t;
 
-	if (!from_server(p, f))
+	if (!cfl__exec_from_server(p, f))
 		return;
 	if (cfl__executor_hdrs(f, CFL__HDR_ROUND | CFL__HDR_SITE, &h) != 0) {
 		/* The body, if it streams, is dropped with the sink left zeroed. */
@@ -801,7 +482,7 @@ static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
 		task_free(t);
 		return;
 	}
-	inbuf_add(&t->in, f->body, f->body_len, MODEL_MAX);
+	cfl__inbuf_add(&t->in, f->body, f->body_len, MODEL_MAX);
 	if (more)
 		*sink = (struct cfl_msg_sink){train_data, train_end, t};
 	else
@@ -833,7 +514,7 @@ static void on_get_update(struct cfl_peer *p, const struct cfl_frame *f, int mor
 
 	(void)more;
 	(void)sink;
-	if (!from_server(p, f))
+	if (!cfl__exec_from_server(p, f))
 		return;
 	if (cfl__executor_hdrs(f, CFL__HDR_ROUND, &h) != 0 || x->update == NULL ||
 	    strcmp(h.job, x->update_job) != 0 || h.round != x->update_round) {
@@ -857,7 +538,7 @@ static void on_job_end(struct cfl_peer *p, const struct cfl_frame *f, int more,
 
 	(void)more;
 	(void)sink;
-	if (!from_server(p, f))
+	if (!cfl__exec_from_server(p, f))
 		return;
 	if (cfl__executor_hdrs(f, 0, &h) != 0) {
 		CFL_WARN("job end without a valid job id ignored");
@@ -866,7 +547,7 @@ static void on_job_end(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	cfl_frame_header_str(f, CFL_KEY_TOPIC, topic, sizeof(topic));
 	CFL_INFO("job %s %s", h.job,
 	         strcmp(topic, CFL_TOPIC_JOB_END) == 0 ? "finished" : "aborted");
-	forget(x, h.job);
+	cfl__exec_forget(x, h.job);
 	if (strcmp(h.job, x->update_job) == 0) {
 		free(x->update);
 		x->update = NULL;
@@ -891,55 +572,11 @@ static void on_shutdown_msg(struct cfl_peer *p, const struct cfl_frame *f, int m
 
 	(void)more;
 	(void)sink;
-	if (!from_server(p, f))
+	if (!cfl__exec_from_server(p, f))
 		return;
 	CFL_INFO("the server asks this site to shut down");
 	if (x->on_shutdown != NULL)
 		x->on_shutdown(x->arg);
-}
-
-/* The site's authorization and privacy policies from its local/ folder (docs/security.md). */
-static int load_policy(struct cfl_executor *x, struct cfl_authz **authz,
-                       struct cfl_privacy **privacy, struct cfl_err *e)
-{
-	int rc;
-
-	*authz = NULL;
-	*privacy = NULL;
-	if (x->local[0] == '\0')
-		return cfl_authz_default(authz) == 0 ? 0
-		                                     : cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	if ((rc = cfl_authz_load(x->local, authz, e)) != 0)
-		return cfl_err_prefix(e, "cannot load the site's authorization policy");
-	if ((rc = cfl_privacy_load(x->local, privacy, e)) != 0) {
-		cfl_authz_free(*authz);
-		cfl_privacy_free(*privacy);
-		*authz = NULL;
-		*privacy = NULL;
-		return cfl_err_prefix(e, "cannot load the site's privacy policy");
-	}
-	/* A scope with an unknown filter or a bad argument refuses the jobs that name it (with
-	 * the problem as the reason), not the site's other jobs: said once here. */
-	if (cfl_privacy_validate(*privacy, e) != 0)
-		CFL_WARN("privacy.json: %s", e->msg);
-	CFL_INFO("site policy: authorization from '%s'%s", cfl_authz_source(*authz),
-	         *privacy != NULL ? ", privacy.json" : ", no privacy.json");
-	return 0;
-}
-
-int cfl_executor_reload(struct cfl_executor *x, struct cfl_err *e)
-{
-	struct cfl_authz *a;
-	struct cfl_privacy *p;
-	int rc = load_policy(x, &a, &p, e);
-
-	if (rc != 0)
-		return rc;
-	cfl_authz_free(x->authz);
-	cfl_privacy_free(x->privacy);
-	x->authz = a;
-	x->privacy = p;
-	return 0;
 }
 
 int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg,
@@ -964,7 +601,7 @@ int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg
 	snprintf(x->local, sizeof(x->local), "%s", cfg->local_dir != NULL ? cfg->local_dir : "");
 	snprintf(x->org, sizeof(x->org), "%s", cfg->org != NULL ? cfg->org : "");
 	/* A policy that does not load stops the site (fail closed), never "allow all". */
-	if ((rc = load_policy(x, &x->authz, &x->privacy, e)) != 0) {
+	if ((rc = cfl__exec_load_policy(x, &x->authz, &x->privacy, e)) != 0) {
 		cfl_pki_cert_free(x->ca);
 		json_decref(x->configs);
 		free(x);
@@ -980,7 +617,7 @@ int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg
 	x->arg = cfg->arg;
 	snprintf(x->dir, sizeof(x->dir), "%s", cfg->work_dir);
 	snprintf(x->site, sizeof(x->site), "%s", cfg->site);
-	cfl_msg_hub_handle(hub, CFL_TOPIC_JOB_DEPLOY, on_deploy, x);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_JOB_DEPLOY, cfl__exec_on_deploy, x);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_TASK_TRAIN, on_train, x);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_TASK_GET_UPDATE, on_get_update, x);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_JOB_END, on_job_end, x);
@@ -1011,7 +648,7 @@ void cfl_executor_free(struct cfl_executor *x)
 		task_free(x->running); /* its posted completion is dropped with the loop */
 	}
 	task_free(x->queued);
-	inbuf_release(&x->bundle);
+	cfl__inbuf_release(&x->bundle);
 	free(x->update);
 	while (x->deployed != NULL) {
 		struct deployed *next = x->deployed->next;

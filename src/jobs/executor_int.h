@@ -1,0 +1,102 @@
+/* Internal to the executor (executor.c: tasks and the executor's life; exec_deploy.c: job
+ * deployment and the site's policy): its records and the helpers both files use. */
+#ifndef CFL_JOBS_EXECUTOR_INT_H
+#define CFL_JOBS_EXECUTOR_INT_H
+
+#include "cfl/authz.h"
+#include "cfl/executor.h"
+#include "cfl/manifest.h"
+#include "cfl/privacy.h"
+#include "jobs_int.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MODEL_MAX ((uint64_t)4 << 30)
+
+/* A body arriving in pieces into one bounded buffer. */
+struct inbuf {
+	uint8_t *p;
+	size_t len, cap;
+	int failed;
+};
+
+struct task {
+	struct cfl_executor *x;
+	struct cfl_peer *peer; /* NULL once the connection is gone */
+	uint64_t req_id;
+	char job[64];
+	int round, site_index, site_count;
+	json_t *cfg;     /* the job's config.json: a reference of the task's own, for the worker */
+	atomic_int stop; /* set by the loop's thread: the job ended, or the site stops */
+	struct cfl_privacy_scope *scope; /* the result filters: the task's own, for the worker */
+	struct inbuf in;
+	/* results, from the worker thread */
+	struct cfl_model *model;
+	uint64_t steps;
+	float loss;
+	int status;
+	char err[CFL_ERR_MSG_MAX];
+};
+
+/* The verified submitter of each job deployed here (few: one job runs at a time). */
+struct deployed {
+	struct deployed *next;
+	char job[64];
+	struct cfl_job_signer who;
+	char scope[128]; /* meta.json's "scope", "" when the job names none */
+};
+
+struct cfl_executor {
+	struct cfl_msg_hub *hub;
+	struct cfl_loop *loop;
+	char dir[PATH_MAX];
+	char site[256];
+	char *env[8]; /* what job programs get of the site's environment (keep_env) */
+	size_t n_env;
+	cfl_executor_shutdown_fn on_shutdown;
+	void *arg;
+	json_t *configs; /* job id -> config.json */
+	struct deployed *deployed;
+	struct cfl_pki_cert *ca; /* the kit's rootCA.pem: checks the jobs' signatures */
+	/* The site's own policy: who may run what here, and what leaves (docs/security.md). */
+	char local[PATH_MAX]; /* the kit's local/ ("": the defaults) */
+	char org[256];
+	struct cfl_authz *authz;
+	struct cfl_privacy *privacy; /* NULL: no privacy.json */
+	struct task *running;
+	struct task *queued; /* a task that arrived while an older one still trains */
+	pthread_t thread;
+	int has_thread;
+	/* the last update, kept until the server pulls it */
+	uint8_t *update;
+	size_t update_len, update_sent;
+	char update_job[64];
+	int update_round;
+	/* bundle being received */
+	struct inbuf bundle;
+	uint64_t bundle_req;
+	char bundle_job[64];
+};
+
+/* Appends to `b` unless it would pass `max` bytes (then `failed`, and -1). */
+int cfl__inbuf_add(struct inbuf *b, const uint8_t *d, size_t n, uint64_t max);
+void cfl__inbuf_release(struct inbuf *b);
+/* 1 if `f` comes from the server itself; otherwise logs, answers a request "forbidden", 0. */
+int cfl__exec_from_server(struct cfl_peer *p, const struct cfl_frame *f);
+
+/* exec_deploy.c */
+/* job.deploy: the bundle is checked (signature, then the site's policy) before it is unpacked. */
+void cfl__exec_on_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more,
+                         struct cfl_msg_sink *sink, void *arg);
+/* The job is no longer here: no task of it runs, no policy asks about it. */
+void cfl__exec_forget(struct cfl_executor *x, const char *job);
+/* Reads the site's authorization and privacy policies from x->local (defaults without one). */
+int cfl__exec_load_policy(struct cfl_executor *x, struct cfl_authz **authz,
+                          struct cfl_privacy **privacy, struct cfl_err *e);
+
+#endif
