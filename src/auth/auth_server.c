@@ -284,10 +284,17 @@ static int take_nonce(struct cfl_auth_server *s, const char *name, const char *n
 	return 0;
 }
 
+/* What a register request's certificate says of its holder, once check_register accepted it:
+ * the admin role ("" for a site) and the O that the server's policy compares. */
+struct holder {
+	char role[64];
+	char org[CFL_AUTH_NAME_MAX];
+};
+
 /* Every check of SPEC §5 step 2; writes the reason of the first failure. */
 static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const struct cfl_frame *f,
-                          const char *name, enum cfl_auth_kind kind, char *role, size_t role_size,
-                          char *why, size_t n)
+                          const char *name, enum cfl_auth_kind kind, struct holder *h, char *why,
+                          size_t n)
 {
 	char project[CFL_AUTH_NAME_MAX], nonce[NONCE_HEX + 1], sig[SIG_B64_MAX],
 	        cn[CFL_AUTH_NAME_MAX];
@@ -316,9 +323,10 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 		cfl__auth_why(why, n, "%s", e.msg);
 	} else if (cfl_pki_cert_cn(cert, cn, sizeof(cn)) != 0 || strcmp(cn, name) != 0) {
 		cfl__auth_why(why, n, "name '%s' does not match the certificate CN '%s'", name, cn);
-	} else if (cfl_pki_cert_role(cert, role, role_size) != 0 && kind == CFL_AUTH_ADMIN) {
+	} else if (cfl_pki_cert_role(cert, h->role, sizeof(h->role)) != 0 &&
+	           kind == CFL_AUTH_ADMIN) {
 		cfl__auth_why(why, n, "not an admin certificate (no role)");
-	} else if (role[0] != '\0' && kind == CFL_AUTH_CLIENT) {
+	} else if (h->role[0] != '\0' && kind == CFL_AUTH_CLIENT) {
 		cfl__auth_why(why, n, "an admin certificate cannot log in as a client");
 	} else if (cfl_conn_mode(cfl_peer_conn(p)) == CFL_SEC_MTLS &&
 	           strcmp(cfl_conn_peer_cn(cfl_peer_conn(p)), name) != 0) {
@@ -329,22 +337,12 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 		cfl__auth_why(why, n, "bad register signature");
 	} else {
 		rc = 0;
+		/* What the server's policy compares for o:site and o:submitter ("" without one). */
+		if (cfl_pki_cert_org(cert, h->org, sizeof(h->org)) != 0)
+			h->org[0] = '\0';
 	}
 	cfl_pki_cert_free(cert);
 	return rc;
-}
-
-/* The O of the certificate in a register request that check_register accepted: what the
- * server's policy compares for o:site and o:submitter. "" when it has none. */
-static void cert_org(const struct cfl_frame *f, char *org, size_t size)
-{
-	struct cfl_pki_cert *cert = NULL;
-
-	org[0] = '\0';
-	if (cfl_pki_cert_load_pem((const char *)f->body, f->body_len, &cert, NULL) == 0 &&
-	    cfl_pki_cert_org(cert, org, size) != 0)
-		org[0] = '\0';
-	cfl_pki_cert_free(cert);
 }
 
 static void end_session(struct cfl_auth_server *s, struct session *x)
@@ -401,7 +399,8 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 {
 	struct cfl_auth_server *s = arg;
 	struct apeer *ap = ap_of(p);
-	char name[CFL_AUTH_NAME_MAX], kindv[16], role[64] = "", why[512];
+	char name[CFL_AUTH_NAME_MAX], kindv[16], why[512];
+	struct holder h = {"", ""};
 	enum cfl_auth_kind kind;
 	struct cfl_conn *c = cfl_peer_conn(p);
 	struct session *x;
@@ -426,17 +425,17 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 		cfl_peer_reply_error(p, f->id, "unauthenticated", why);
 		return;
 	}
-	if (check_register(s, p, f, name, kind, role, sizeof(role), why, sizeof(why)) != 0) {
+	if (check_register(s, p, f, name, kind, &h, why, sizeof(why)) != 0) {
 		reject_log(p, name, why);
 		cfl_peer_reply_error(p, f->id, "unauthenticated", why);
 		return;
 	}
-	x = new_session(s, p, name, kind, role);
+	x = new_session(s, p, name, kind, h.role);
 	if (x == NULL) {
 		cfl_peer_reply_error(p, f->id, "internal", "cannot issue a token");
 		return;
 	}
-	cert_org(f, x->org, sizeof(x->org));
+	snprintf(x->org, sizeof(x->org), "%s", h.org);
 	ap->sess = x;
 	cfl_loop_timer_cancel(s->loop, ap->login_timer);
 	ap->login_timer = 0;
@@ -446,8 +445,8 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	vals[2] = x->srv.sig;
 	cfl_peer_set_auth(p, keys, vals, 3);
 	cfl_conn_set_max_payload(c, CFL_FRAME_MAX_PAYLOAD);
-	CFL_INFO("%s%s%s logged in from %s to %s (%s%s%s)", kind == CFL_AUTH_ADMIN ? "admin " : "",
-	         name, role[0] ? "" : "", cfl_conn_peer_addr(c), cfl_conn_local_addr(c),
+	CFL_INFO("%s%s logged in from %s to %s (%s%s%s)", kind == CFL_AUTH_ADMIN ? "admin " : "",
+	         name, cfl_conn_peer_addr(c), cfl_conn_local_addr(c),
 	         cfl_conn_sec_name(cfl_conn_mode(c)), cfl_conn_mode(c) == CFL_SEC_CLEAR ? "" : ", ",
 	         cfl_conn_mode(c) == CFL_SEC_CLEAR ? "" : cfl_conn_tls_version(c));
 	if ((rc = reply_tokens(p, f->id, s, x)) != 0)

@@ -8,6 +8,7 @@
 #include "cfl/log.h"
 #include "cfl/proto.h"
 #include "teststream.h"
+#include "util/num.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -105,14 +106,14 @@ static void on_sink(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	*sink = (struct cfl_msg_sink){sink_data, sink_end, s};
 }
 
+/* A decimal header value, digits only ("-1" is not 2^64-1, an endless stream). */
 static int header_u64(const struct cfl_frame *f, const char *key, uint64_t *out)
 {
-	char buf[32], *end;
+	char buf[32];
 
 	if (cfl_frame_header_str(f, key, buf, sizeof(buf)) != 0 || buf[0] == '\0')
 		return CFL_ENOENT;
-	*out = strtoull(buf, &end, 10);
-	return *end == '\0' ? 0 : CFL_EINVAL;
+	return cfl__num_u64(buf, UINT64_MAX, out) == 0 ? 0 : CFL_EINVAL;
 }
 
 static int source_read(void *src, uint8_t *buf, size_t len)

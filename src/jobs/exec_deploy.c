@@ -199,45 +199,72 @@ int cfl__executor_deploy(struct cfl_executor *x, const char *job, const uint8_t 
 	return rc;
 }
 
+/* One job.deploy request's bundle as it arrives: each request its own, as the hub keeps a sink
+ * per stream (a second deployment while one streams must not mix into it). */
+struct incoming {
+	struct incoming *next;
+	struct cfl_executor *x;
+	uint64_t req;
+	char job[64];
+	struct inbuf in;
+};
+
+static void incoming_drop(struct incoming *in)
+{
+	struct incoming **pp = &in->x->incoming;
+
+	while (*pp != NULL && *pp != in)
+		pp = &(*pp)->next;
+	if (*pp == in)
+		*pp = in->next;
+	cfl__inbuf_release(&in->in);
+	free(in);
+}
+
+void cfl__exec_incoming_free(struct cfl_executor *x)
+{
+	while (x->incoming != NULL)
+		incoming_drop(x->incoming);
+}
+
 static void deploy_data(void *st, const uint8_t *d, size_t n)
 {
-	struct cfl_executor *x = st;
+	struct incoming *in = st;
 
-	cfl__inbuf_add(&x->bundle, d, n, CFL_JOB_BUNDLE_MAX);
+	cfl__inbuf_add(&in->in, d, n, CFL_JOB_BUNDLE_MAX);
 }
 
 static void deploy_end(void *st, int status, const char *reason)
 {
-	struct cfl_executor *x = st;
+	struct incoming *in = st;
+	struct cfl_executor *x = in->x;
 	struct cfl_peer *p = cfl_msg_hub_find(x->hub, "server");
 	struct cfl_err e = {0};
 	int rc;
 
-	if (status != 0 || x->bundle.failed) {
-		CFL_WARN("job %s: bundle not received: %s", x->bundle_job,
-		         reason ? reason : "too large");
+	if (status != 0 || in->in.failed) {
+		CFL_WARN("job %s: bundle not received: %s", in->job,
+		         reason ? reason : "too large (or out of memory)");
 		/* Too large: the server learns why at once rather than at its timeout. */
 		if (status == 0 && p != NULL)
-			cfl_peer_reply_error(p, x->bundle_req, "bad_job",
-			                     "the job bundle is too large");
-	} else if ((rc = cfl__executor_deploy(x, x->bundle_job, x->bundle.p, x->bundle.len, &e)) !=
-	           0) {
+			cfl_peer_reply_error(p, in->req, "bad_job", "the job bundle is too large");
+	} else if ((rc = cfl__executor_deploy(x, in->job, in->in.p, in->in.len, &e)) != 0) {
 		/* This site's decision (its policy, or a signature that does not hold) is final for
 		 * the job; anything else may be tried again. */
-		CFL_WARN("job %s %s: %s", x->bundle_job,
+		CFL_WARN("job %s %s: %s", in->job,
 		         rc == CFL_EPERM || rc == CFL_EVERIFY ? "refused" : "not deployed", e.msg);
 		if (p != NULL)
-			cfl_peer_reply_error(p, x->bundle_req,
+			cfl_peer_reply_error(p, in->req,
 			                     rc == CFL_EPERM || rc == CFL_EVERIFY
 			                             ? CFL_STATUS_REFUSED
 			                             : "bad_job",
 			                     e.msg);
 	} else {
-		CFL_INFO("job %s deployed", x->bundle_job);
+		CFL_INFO("job %s deployed", in->job);
 		if (p != NULL)
-			cfl_peer_reply(p, x->bundle_req, NULL, 0, NULL, 0);
+			cfl_peer_reply(p, in->req, NULL, 0, NULL, 0);
 	}
-	cfl__inbuf_release(&x->bundle);
+	incoming_drop(in);
 }
 
 void cfl__exec_on_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more,
@@ -245,25 +272,30 @@ void cfl__exec_on_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more
 {
 	struct cfl_executor *x = arg;
 	struct cfl__job_hdrs h;
-	int rc;
+	struct incoming *in;
 
 	if (!cfl__exec_from_server(p, f))
 		return;
-	cfl__inbuf_release(&x->bundle);
-	x->bundle_req = f->id;
-	rc = cfl__executor_hdrs(f, 0, &h);
-	memcpy(x->bundle_job, h.job, sizeof(x->bundle_job)); /* for the logs, even when bad */
-	if (rc != 0) {
+	if (cfl__executor_hdrs(f, 0, &h) != 0) {
+		/* One answer; a streamed body stops there (no sink: the hub cancels it). */
 		cfl_peer_reply_error(p, f->id, "bad_job", "bad job id");
-		x->bundle.failed = 1;
-		if (!more)
-			return;
+		return;
 	}
-	cfl__inbuf_add(&x->bundle, f->body, f->body_len, CFL_JOB_BUNDLE_MAX);
+	in = calloc(1, sizeof(*in));
+	if (in == NULL) {
+		cfl_peer_reply_error(p, f->id, "no_memory", "out of memory");
+		return;
+	}
+	in->x = x;
+	in->req = f->id;
+	memcpy(in->job, h.job, sizeof(in->job));
+	in->next = x->incoming;
+	x->incoming = in;
+	cfl__inbuf_add(&in->in, f->body, f->body_len, CFL_JOB_BUNDLE_MAX);
 	if (more)
-		*sink = (struct cfl_msg_sink){deploy_data, deploy_end, x};
+		*sink = (struct cfl_msg_sink){deploy_data, deploy_end, in};
 	else
-		deploy_end(x, 0, NULL);
+		deploy_end(in, 0, NULL);
 }
 
 /* The site's authorization and privacy policies from its local/ folder (docs/security.md). */

@@ -329,6 +329,14 @@ static void task_free(struct task *t)
 	free(t);
 }
 
+/* The result replaces the update kept for the server's pull (one at a time). */
+static int keep_update(struct cfl_executor *x, const struct task *t, struct cfl_err *e)
+{
+	free(x->update);
+	x->update = NULL;
+	return cfl_model_serialize(t->model, NULL, 0, &x->update, &x->update_len, e);
+}
+
 static void task_done(struct cfl_loop *loop, void *arg)
 {
 	struct task *t = arg;
@@ -346,8 +354,7 @@ static void task_done(struct cfl_loop *loop, void *arg)
 	} else if (t->status != 0) {
 		CFL_WARN("job %s round %d: training failed: %s", t->job, t->round, t->err);
 		cfl_peer_reply_error(t->peer, t->req_id, "train_failed", t->err);
-	} else if (free(x->update), x->update = NULL,
-	           cfl_model_serialize(t->model, NULL, 0, &x->update, &x->update_len, &e) != 0) {
+	} else if (keep_update(x, t, &e) != 0) {
 		cfl_peer_reply_error(t->peer, t->req_id, "train_failed", e.msg);
 	} else {
 		snprintf(x->update_job, sizeof(x->update_job), "%s", t->job);
@@ -648,7 +655,7 @@ void cfl_executor_free(struct cfl_executor *x)
 		task_free(x->running); /* its posted completion is dropped with the loop */
 	}
 	task_free(x->queued);
-	cfl__inbuf_release(&x->bundle);
+	cfl__exec_incoming_free(x);
 	free(x->update);
 	while (x->deployed != NULL) {
 		struct deployed *next = x->deployed->next;

@@ -77,10 +77,8 @@ struct cfl_executor {
 	size_t update_len, update_sent;
 	char update_job[64];
 	int update_round;
-	/* bundle being received */
-	struct inbuf bundle;
-	uint64_t bundle_req;
-	char bundle_job[64];
+	/* bundles being received, one record per job.deploy request (exec_deploy.c) */
+	struct incoming *incoming;
 };
 
 /* Appends to `b` unless it would pass `max` bytes (then `failed`, and -1). */
@@ -93,6 +91,8 @@ int cfl__exec_from_server(struct cfl_peer *p, const struct cfl_frame *f);
 /* job.deploy: the bundle is checked (signature, then the site's policy) before it is unpacked. */
 void cfl__exec_on_deploy(struct cfl_peer *p, const struct cfl_frame *f, int more,
                          struct cfl_msg_sink *sink, void *arg);
+/* Frees the bundles still being received (the executor's end). */
+void cfl__exec_incoming_free(struct cfl_executor *x);
 /* The job is no longer here: no task of it runs, no policy asks about it. */
 void cfl__exec_forget(struct cfl_executor *x, const char *job);
 /* Reads the site's authorization and privacy policies from x->local (defaults without one). */

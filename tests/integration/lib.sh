@@ -138,3 +138,14 @@ start_server() { # start_server LOG KIT [cfl server options]
 
 # Provisions a project file into a workspace; prints the prod folder.
 provision() { "$CFL_BIN" provision -p "$1" -w "$2" 2>>"$T/provision.log"; }
+
+# Provisions FILE into $T/ws and sets P to the prod folder; a test that cannot provision ends
+# here (a FAIL line with provisioning's errors, exit 1). usage: provision_or_exit FILE KIT
+# (KIT: a participant whose kit must exist, e.g. the server's name).
+provision_or_exit() {
+	P=$(provision "$1" "$T/ws")
+	[ -n "$P" ] && [ -d "$P/$2" ] && return 0
+	fail "provisioning: $(cat "$T/provision.log")"
+	finish
+	exit 1
+}

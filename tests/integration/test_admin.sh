@@ -22,12 +22,7 @@ participants:
   - {name: admin@test.org, type: admin, org: test, role: project_admin}
   - {name: member@test.org, type: admin, org: test, role: member}
 YML
-P=$(provision adm.yml "$T/ws")
-if [ -z "$P" ] || [ ! -d "$P/localhost" ]; then
-	fail "provisioning: $(cat "$T/provision.log")"
-	finish
-	exit 1
-fi
+provision_or_exit adm.yml localhost
 KIT="$P/admin@test.org"
 # A zone 5:30 east of UTC without a zoneinfo file: local times differ from the server's UTC.
 export TZ=XST-05:30
@@ -83,7 +78,8 @@ check "a missing argument is a usage error (exit $rc): $out" \
 	sh -c "test $rc -eq 2 && test \"\$1\" = 'cfl: usage: abort_job JOB_ID'" _ "$out"
 
 # --- a server (short heartbeats and dead timeout: a console that stops beating is dropped) -------
-CFL_HEARTBEAT_S=1 CFL_DEAD_TIMEOUT_S=3 start_server "$T/server.log" "$P/localhost"
+CFL_HEARTBEAT_S=1 CFL_DEAD_TIMEOUT_S=3 start_server "$T/server.log" "$P/localhost" ||
+	{ finish; exit 1; }
 SERVER_PID=$LAST_PID
 port=$FED_PORT
 SRV=":$port"

@@ -48,12 +48,7 @@ participants:
   - {name: site-2, type: client, org: test}
   - {name: admin@test.org, type: admin, org: test, role: project_admin}
 YML
-P=$(provision ex.yml "$T/ws")
-if [ -z "$P" ] || [ ! -d "$P/localhost" ]; then
-	fail "provisioning: $(cat "$T/provision.log")"
-	finish
-	exit 1
-fi
+provision_or_exit ex.yml localhost
 
 # The job's program. probe.py MODE RECORD MARKER GLOBAL OUTPUT:
 #   sleep    records itself, starts a child (same group, ignores SIGTERM), sleeps

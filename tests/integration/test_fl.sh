@@ -34,12 +34,7 @@ participants:
   - {name: admin@test.org, type: admin, org: test, role: project_admin}
   - {name: member@test.org, type: admin, org: test, role: member}
 YML
-P=$(provision fl.yml "$T/ws")
-if [ -z "$P" ] || [ ! -d "$P/localhost" ]; then
-	fail "provisioning: $(cat "$T/provision.log")"
-	finish
-	exit 1
-fi
+provision_or_exit fl.yml localhost
 JOBS="$P/localhost/jobs"
 
 # --- helpers ------------------------------------------------------------------------------------

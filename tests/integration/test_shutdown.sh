@@ -29,12 +29,7 @@ participants:
   - {name: site-3, type: client, org: test}
   - {name: admin@test.org, type: admin, org: test, role: project_admin}
 YML
-P=$(provision sd.yml "$T/ws")
-if [ -z "$P" ] || [ ! -d "$P/localhost" ]; then
-	fail "provisioning: $(cat "$T/provision.log")"
-	finish
-	exit 1
-fi
+provision_or_exit sd.yml localhost
 mkdir -p job && cp "$CFL_SRC/examples/jobs/fedavg-digits/meta.json" job/
 cat >job/config.json <<JSON
 {"workflow": {"name": "fedavg", "num_rounds": 50, "min_clients": 2, "round_timeout_s": 300},
@@ -54,7 +49,9 @@ scenario() {
 		start_bg "$T/$mode-$s.log" "$CFL_BIN" client "$P/$s" --server ":$port"
 		site[$s]=$LAST_PID
 	done
-	for s in site-1 site-2 site-3; do wait_log "$T/$mode-$s.log" "logged in" 20; done
+	for s in site-1 site-2 site-3; do
+		check "$mode: $s logs in" wait_log "$T/$mode-$s.log" "logged in" 20
+	done
 	id=$(timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" \
 		--cmd "submit_job $T/job" --json | sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p')
 	check "$mode: the job is accepted ($id)" test -n "$id"
@@ -62,9 +59,9 @@ scenario() {
 	if [ "$mode" = abort-stuck ]; then
 		kill -STOP "${site[site-3]}"
 		out=$(timeout 30 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" \
-			--cmd "abort_job $id" --json 2>&1)
+			--cmd "abort_job $id" --json)
 		check "$mode: abort_job while site-3 still owes a reply: $out" \
-			sh -c "echo '$out' | grep -q '\"aborted\"'"
+			test "$out" = "{\"aborted\":\"$id\"}"
 	fi
 	stop_check "$mode: the server" "$spid"
 	[ "$mode" = abort-stuck ] && kill -CONT "${site[site-3]}"

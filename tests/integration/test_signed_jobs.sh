@@ -29,12 +29,7 @@ participants:
   - {name: admin@test.org, type: admin, org: test, role: project_admin}
 YML
 # site-3 never runs: the hostile program wants three site kits.
-P=$(provision sj.yml "$T/ws")
-if [ -z "$P" ] || [ ! -d "$P/localhost" ]; then
-	fail "provisioning: $(cat "$T/provision.log")"
-	finish
-	exit 1
-fi
+provision_or_exit sj.yml localhost
 
 adm() { timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" --cmd "$1" --json 2>"$T/adm.err"; }
 # Reads JSON on stdin and prints the Python expression $1 of it (d = the document).

@@ -35,12 +35,7 @@ participants:
   - {name: lead@b.org, type: admin, org: b, role: lead}
   - {name: member@a.org, type: admin, org: a, role: member}
 YML
-P=$(provision sov.yml "$T/ws")
-if [ -z "$P" ] || [ ! -d "$P/localhost" ]; then
-	fail "provisioning: $(cat "$T/provision.log")"
-	finish
-	exit 1
-fi
+provision_or_exit sov.yml localhost
 
 adm() { # admin command...
 	local who=$1
