@@ -356,9 +356,24 @@ static void write_file(const char *dir, const char *name, const char *text)
 		die("cannot write %s", path);
 }
 
-static void make_run(void)
+/* The job: one round of MODEL_FLOAT synthetic floats over at least `min_clients` sites. */
+static void write_job(int min_clients)
 {
 	char job[PATH_MAX], cfg[512];
+
+	snprintf(job, sizeof(job), "%s/job", B.run);
+	snprintf(
+	        cfg, sizeof(cfg),
+	        "{\n  \"workflow\": {\"name\": \"fedavg\", \"num_rounds\": 1, \"min_clients\": %d, "
+	        "\"round_timeout_s\": %d},\n  \"executor\": {\"type\": \"builtin\", \"dataset\": "
+	        "\"synthetic\", \"floats\": %d},\n  \"sites\": [\"@ALL\"]\n}\n",
+	        min_clients, (int)ROUND_S, MODEL_FLOAT);
+	write_file(job, "config.json", cfg);
+}
+
+static void make_run(void)
+{
+	char job[PATH_MAX];
 
 	snprintf(B.run, sizeof(B.run), "/tmp/cfl-bench-scale-run.XXXXXX");
 	if (mkdtemp(B.run) == NULL) {
@@ -368,13 +383,7 @@ static void make_run(void)
 	snprintf(job, sizeof(job), "%s/job", B.run);
 	if (mkdir(job, 0700) != 0)
 		die("mkdir %s: %s", job, strerror(errno));
-	snprintf(
-	        cfg, sizeof(cfg),
-	        "{\n  \"workflow\": {\"name\": \"fedavg\", \"num_rounds\": 1, \"min_clients\": %d, "
-	        "\"round_timeout_s\": %d},\n  \"executor\": {\"type\": \"builtin\", \"dataset\": "
-	        "\"synthetic\", \"floats\": %d},\n  \"sites\": [\"@ALL\"]\n}\n",
-	        B.n, (int)ROUND_S, MODEL_FLOAT);
-	write_file(job, "config.json", cfg);
+	write_job(B.n);
 	write_file(job, "meta.json",
 	           "{\"name\": \"scale\", \"description\": \"bench_scale: a tiny synthetic "
 	           "model, one round over every site\"}\n");
@@ -397,6 +406,7 @@ static void exec_server(const char *ports)
 {
 	char kit[PATH_MAX], cfl[PATH_MAX], logf[PATH_MAX], lib[PATH_MAX], mc[PATH_MAX];
 	char *argv[] = {"cfl", "server", kit, "--port", "0", "--port-file", (char *)ports, NULL};
+	const char *wrap = getenv("BENCH_SCALE_WRAP");
 
 	snprintf(kit, sizeof(kit), "%s/localhost", B.prod);
 	snprintf(cfl, sizeof(cfl), "%s/cfl", B.self_dir);
@@ -410,7 +420,18 @@ static void exec_server(const char *ports)
 	if (freopen(logf, "w", stderr) == NULL)
 		_exit(126);
 	dup2(STDERR_FILENO, STDOUT_FILENO);
-	execv(cfl, argv);
+	if (wrap != NULL && wrap[0] != '\0') {
+		/* BENCH_SCALE_WRAP="perf record -g -o FILE" or "valgrind --tool=massif": the
+		 * server runs under it, as the same process (exec). */
+		char cmd[1024];
+		char *sh[] = {"sh",     "-c", cmd,           cfl,           "server", kit,
+		              "--port", "0",  "--port-file", (char *)ports, NULL};
+
+		snprintf(cmd, sizeof(cmd), "exec %s \"$0\" \"$@\"", wrap);
+		execv("/bin/sh", sh);
+	} else {
+		execv(cfl, argv);
+	}
 	_exit(127);
 }
 
@@ -609,7 +630,7 @@ static struct {
 	enum adm_step step;
 	double t_sent, t_status, t_clients, t_submit, t_round, t_poll_max, end;
 	size_t clients_bytes;
-	int listed, updates, polls;
+	int listed, updates, polls, cap;
 	double server_round_s;
 	char job_id[64], status[64], why[256];
 } A;
@@ -695,6 +716,16 @@ static void adm_reply(struct cfl_admin *s, const struct cfl_admin_reply *r, void
 	json_t *v;
 
 	(void)arg;
+	/* A server that caps the sites of a job: the round runs over as many as it takes, and
+	 * the run reports it (and fails: not every site took part). */
+	if (r->status != 0 && A.step == A_SUBMIT && A.cap == 0 &&
+	    sscanf(r->error, "workflow.min_clients must be at most %d", &A.cap) == 1 && A.cap > 0) {
+		printf("  (the server refused min_clients %d: \"%s\"; the round runs with "
+		       "min_clients %d)\n",
+		       B.n, r->error, A.cap);
+		write_job(A.cap);
+		return; /* ready follows: the job goes again */
+	}
 	if (r->status != 0) {
 		snprintf(A.why, sizeof(A.why), "'%s' failed: %s", r->cmd, r->error);
 		cfl_admin_quit(s, r->status, A.why);

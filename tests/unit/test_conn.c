@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "conn_fixture.h"
+#include "net/conn_int.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -169,6 +170,11 @@ static void test_mtls_exchange(void **state)
 	assert_string_equal(cfl_conn_peer_cn(w.srv.c), "admin@nvidia.com");
 	assert_string_equal(cfl_conn_peer_org(w.srv.c), "nvidia");
 	assert_string_equal(cfl_conn_peer_role(w.srv.c), "project_admin");
+	exchange(&w);
+	/* With nothing pending, neither side holds a receive buffer (an idle session's memory). */
+	assert_null(w.srv.c->rbuf);
+	assert_null(w.cli.c->rbuf);
+	assert_int_equal(w.srv.c->rcap + w.cli.c->rcap, 0);
 	exchange(&w);
 	world_stop(&w);
 }
@@ -619,6 +625,11 @@ static void test_provisioned_kits(void **state)
 	assert_string_equal(cfl_conn_peer_cn(w.cli.c), "server1");
 	assert_string_equal(cfl_conn_peer_cn(w.srv.c), "admin@nvidia.com");
 	assert_string_equal(cfl_conn_peer_role(w.srv.c), "project_admin");
+	exchange(&w);
+	/* With nothing pending, neither side holds a receive buffer (an idle session's memory). */
+	assert_null(w.srv.c->rbuf);
+	assert_null(w.cli.c->rbuf);
+	assert_int_equal(w.srv.c->rcap + w.cli.c->rcap, 0);
 	exchange(&w);
 	world_stop(&w);
 }
