@@ -68,7 +68,7 @@ static int pathf(char *buf, size_t size, const char *fmt, ...)
 
 #include "bench_scale_load.h"
 
-#define KIT_FORMAT  "cfl-bench-scale kits 1: mtls, ecdsa-p256, server localhost, admin"
+#define KIT_FORMAT  "cfl-bench-scale kits 2: mtls, ecdsa-p256, server localhost, admin"
 #define ADMIN_NAME  "admin@bench.local"
 #define N_MAX       (LOAD_MAX * 4)
 #define MODEL_FLOAT 1000
@@ -77,6 +77,7 @@ static int pathf(char *buf, size_t size, const char *fmt, ...)
 #define ROUND_S     600.0
 #define POLL_MS     50 /* list_jobs while the round runs */
 #define EVENTS_MAX  60
+#define BATCH       9000 /* sites provisioned at once */
 
 struct loader {
 	pid_t pid;
@@ -89,6 +90,7 @@ struct loader {
 static struct {
 	int n, n_load, keep;
 	char cache[PATH_MAX / 2], prod[PATH_MAX / 2], run[PATH_MAX / 2], self_dir[PATH_MAX / 2];
+	char batch[(N_MAX + BATCH - 1) / BATCH][PATH_MAX / 2]; /* output folder of each batch */
 	pid_t server;
 	int fed_port, admin_port;
 	struct loader ld[N_MAX / LOAD_MAX];
@@ -244,9 +246,13 @@ static int memcount(long long *ossl, long long *heap)
 
 /* --- the cached kits -------------------------------------------------------------------- */
 
-static void write_project(const char *path)
+/* Sites batch b+1 (BATCH of them: cfl_provision takes at most 10,000 participants) with the
+ * server and the admin. Every batch is the same project in the same workspace, so all reuse
+ * its state/ (one root CA). */
+static void write_project(const char *path, int b)
 {
 	FILE *f = fopen(path, "w");
+	int last = (b + 1) * BATCH < B.n ? (b + 1) * BATCH : B.n;
 
 	if (f == NULL)
 		die("cannot write %s: %s", path, strerror(errno));
@@ -257,21 +263,32 @@ static void write_project(const char *path)
 	        "     admin_port: 8003, host_names: [localhost, 127.0.0.1]}\n"
 	        "  - {name: %s, type: admin, org: bench, role: project_admin}\n",
 	        ADMIN_NAME);
-	for (int i = 1; i <= B.n; i++)
+	for (int i = b * BATCH + 1; i <= last; i++)
 		fprintf(f, "  - {name: site-%d, type: client, org: bench}\n", i);
 	if (fclose(f) != 0)
 		die("cannot write %s", path);
 }
 
-/* 0 when the kit of `name` loads and its signature holds. */
-static int kit_ok(const char *name, int kind)
+static int n_batches(void)
+{
+	return (B.n + BATCH - 1) / BATCH;
+}
+
+/* The output folder holding the kit of site-`num`. */
+static const char *prod_of(int num)
+{
+	return B.batch[(num - 1) / BATCH];
+}
+
+/* 0 when the kit `name` in `prod` loads and its signature holds. */
+static int kit_ok(const char *prod, const char *name, int kind)
 {
 	char dir[PATH_MAX];
 	struct cfl_kitcfg *k = calloc(1, sizeof(*k));
 	struct cfl_err e = {0};
 	int rc = -1;
 
-	snprintf(dir, sizeof(dir), "%s/%s", B.prod, name);
+	snprintf(dir, sizeof(dir), "%s/%s", prod, name);
 	if (k != NULL && cfl_kitcfg_load(dir, kind, k, &e) == 0 && k->mode == CFL_SEC_MTLS &&
 	    cfl_kitcfg_verify_kit(k, CFL_KIT_CHECK_SIGNED, &e) == 0)
 		rc = 0;
@@ -279,7 +296,7 @@ static int kit_ok(const char *name, int kind)
 	return rc;
 }
 
-/* The stamp names the format and the output folder; every site's certificate must be there
+/* The stamp names the format and the output folders; every site's certificate must be there
  * and the first and last kits (and the server's, the admin's) must load and verify. */
 static int cache_valid(const char *stamp)
 {
@@ -291,30 +308,58 @@ static int cache_valid(const char *stamp)
 	if (f == NULL)
 		return 0;
 	snprintf(want, sizeof(want), "%s; %d sites\n", KIT_FORMAT, B.n);
-	ok = fgets(line, sizeof(line), f) != NULL && strcmp(line, want) == 0 &&
-	     fgets(B.prod, sizeof(B.prod), f) != NULL;
+	ok = fgets(line, sizeof(line), f) != NULL && strcmp(line, want) == 0;
+	for (int b = 0; ok && b < n_batches(); b++) {
+		ok = fgets(B.batch[b], sizeof(B.batch[b]), f) != NULL;
+		B.batch[b][strcspn(B.batch[b], "\n")] = '\0';
+	}
 	fclose(f);
 	if (!ok)
 		return 0;
-	B.prod[strcspn(B.prod, "\n")] = '\0';
 	for (int i = 1; i <= B.n; i++) {
-		snprintf(path, sizeof(path), "%s/site-%d/startup/client.crt", B.prod, i);
+		snprintf(path, sizeof(path), "%s/site-%d/startup/client.crt", prod_of(i), i);
 		if (stat(path, &sb) != 0)
 			return 0;
 	}
+	snprintf(B.prod, sizeof(B.prod), "%s", B.batch[0]);
 	snprintf(last, sizeof(last), "site-%d", B.n);
-	return kit_ok("localhost", 1) == 0 && kit_ok(ADMIN_NAME, 2) == 0 &&
-	       kit_ok("site-1", 0) == 0 && kit_ok(last, 0) == 0;
+	return kit_ok(B.prod, "localhost", 1) == 0 && kit_ok(B.prod, ADMIN_NAME, 2) == 0 &&
+	       kit_ok(prod_of(1), "site-1", 0) == 0 && kit_ok(prod_of(B.n), last, 0) == 0;
+}
+
+static void provision_batches(const char *stamp)
+{
+	char project[PATH_MAX], ws[PATH_MAX];
+	struct cfl_provision_opts o = {project, ws, CFL_KEY_P256, NULL};
+	struct cfl_err e = {0};
+	double t0 = now_s();
+	FILE *f;
+
+	snprintf(project, sizeof(project), "%s/project.yml", B.cache);
+	snprintf(ws, sizeof(ws), "%s/workspace", B.cache);
+	for (int b = 0; b < n_batches(); b++) {
+		write_project(project, b);
+		if (cfl_provision(&o, B.batch[b], sizeof(B.batch[b]), &e) != 0)
+			die("cannot provision: %s", e.msg);
+	}
+	snprintf(B.prod, sizeof(B.prod), "%s", B.batch[0]);
+	printf("kits: %d sites + server + admin, ecdsa-p256, provisioned in %.2f s into %s%s\n",
+	       B.n, now_s() - t0, B.prod, n_batches() > 1 ? " and more" : "");
+	if ((f = fopen(stamp, "w")) == NULL)
+		die("cannot write %s", stamp);
+	fprintf(f, "%s; %d sites\n", KIT_FORMAT, B.n);
+	for (int b = 0; b < n_batches(); b++)
+		fprintf(f, "%s\n", B.batch[b]);
+	if (fclose(f) != 0)
+		die("cannot write %s", stamp);
 }
 
 static void provision(void)
 {
-	char project[PATH_MAX], ws[PATH_MAX], stamp[PATH_MAX];
-	struct cfl_provision_opts o = {project, ws, CFL_KEY_P256, NULL};
+	char stamp[PATH_MAX];
 	struct cfl_err e = {0};
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	double t0 = now_s();
-	FILE *f;
 
 	if (xdg != NULL && xdg[0] == '/')
 		snprintf(B.cache, sizeof(B.cache), "%s/cfl-bench-scale-%d", xdg, B.n);
@@ -322,26 +367,14 @@ static void provision(void)
 		snprintf(B.cache, sizeof(B.cache), "/tmp/cfl-bench-scale-%d", B.n);
 	snprintf(stamp, sizeof(stamp), "%s/stamp", B.cache);
 	if (cache_valid(stamp)) {
-		printf("kits: %d sites, reused from %s (checked in %.2f s)\n", B.n, B.prod,
+		printf("kits: %d sites, reused from %s (checked in %.2f s)\n", B.n, B.cache,
 		       now_s() - t0);
 		return;
 	}
 	(void)cfl__fs_rmtree(B.cache);
 	if (cfl__fs_mkdirs(B.cache, 0700, &e) != 0)
 		die("%s", e.msg);
-	snprintf(project, sizeof(project), "%s/project.yml", B.cache);
-	snprintf(ws, sizeof(ws), "%s/workspace", B.cache);
-	write_project(project);
-	t0 = now_s();
-	if (cfl_provision(&o, B.prod, sizeof(B.prod), &e) != 0)
-		die("cannot provision: %s", e.msg);
-	printf("kits: %d sites + server + admin, ecdsa-p256, provisioned in %.2f s into %s\n", B.n,
-	       now_s() - t0, B.prod);
-	if ((f = fopen(stamp, "w")) == NULL)
-		die("cannot write %s", stamp);
-	fprintf(f, "%s; %d sites\n%s\n", KIT_FORMAT, B.n, B.prod);
-	if (fclose(f) != 0)
-		die("cannot write %s", stamp);
+	provision_batches(stamp);
 }
 
 /* --- the run folder, the job, the server -------------------------------------------------- */
@@ -490,7 +523,7 @@ static void start_loaders(void)
 			snprintf(logf, sizeof(logf), "%s/load-%d.log", B.run, k + 1);
 			if (freopen(logf, "w", stderr) == NULL)
 				_exit(1);
-			_exit(load_main(B.prod, B.run, first, next - first, B.fed_port, ctl[0],
+			_exit(load_main(prod_of, B.run, first, next - first, B.fed_port, ctl[0],
 			                st[1]));
 		}
 		close(ctl[0]);

@@ -286,9 +286,10 @@ static void on_ctl(struct cfl_loop *loop, int fd, int events, void *arg)
 	}
 }
 
-/* The load process: sites first..first+count-1 of the kits in `prod`, dialing `port`. */
-static int load_main(const char *prod, const char *run_dir, int first, int count, int port, int ctl,
-                     int st)
+/* The load process: sites first..first+count-1, each kit in prod_of(its number), dialing
+ * `port`. */
+static int load_main(const char *(*prod_of)(int num), const char *run_dir, int first, int count,
+                     int port, int ctl, int st)
 {
 	struct cfl_err e = {0};
 	double t0 = now_s();
@@ -306,7 +307,7 @@ static int load_main(const char *prod, const char *run_dir, int first, int count
 	if (cfl_loop_new(&L.loop, &e) != 0)
 		load_die("%s", e.msg);
 	for (int i = 0; i < count; i++)
-		site_init(&L.sites[i], first + i, prod);
+		site_init(&L.sites[i], first + i, prod_of(first + i));
 	if (cfl_loop_watch(L.loop, ctl, CFL_EV_READ, on_ctl, NULL) != 0)
 		load_die("cannot watch the control pipe");
 	load_tell("ready %.3f", now_s() - t0);
