@@ -438,7 +438,8 @@ static int read_ports(const char *path)
 static void exec_server(const char *ports)
 {
 	char kit[PATH_MAX], cfl[PATH_MAX], logf[PATH_MAX], lib[PATH_MAX], mc[PATH_MAX];
-	char *argv[] = {"cfl", "server", kit, "--port", "0", "--port-file", (char *)ports, NULL};
+	char *argv[] = {"cfl",          "server", kit,           "--port",      "0",
+	                "--admin-port", "0",      "--port-file", (char *)ports, NULL};
 	const char *wrap = getenv("BENCH_SCALE_WRAP");
 
 	snprintf(kit, sizeof(kit), "%s/localhost", B.prod);
@@ -457,8 +458,9 @@ static void exec_server(const char *ports)
 		/* BENCH_SCALE_WRAP="perf record -g -o FILE" or "valgrind --tool=massif": the
 		 * server runs under it, as the same process (exec). */
 		char cmd[1024];
-		char *sh[] = {"sh",     "-c", cmd,           cfl,           "server", kit,
-		              "--port", "0",  "--port-file", (char *)ports, NULL};
+		char *sh[] = {
+		        "sh", "-c",           cmd, cfl,           "server",      kit, "--port",
+		        "0",  "--admin-port", "0", "--port-file", (char *)ports, NULL};
 
 		snprintf(cmd, sizeof(cmd), "exec %s \"$0\" \"$@\"", wrap);
 		execv("/bin/sh", sh);
