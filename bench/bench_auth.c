@@ -592,8 +592,13 @@ static double bench_handshakes(struct cfl_loop *loop)
 
 static struct cfl_tls_ctx *tls_for(const struct cfl_kitcfg *k, int server)
 {
-	struct cfl_tls_config cfg = {server, CFL_SEC_MTLS, k->cert, k->key,
-	                             server ? k->root_ca : cfl_kitcfg_trust_file(k)};
+	struct cfl_tls_config cfg = {server,
+	                             CFL_SEC_MTLS,
+	                             k->cert,
+	                             k->key,
+	                             server ? k->root_ca : cfl_kitcfg_trust_file(k),
+	                             NULL,
+	                             NULL};
 	struct cfl_tls_ctx *ctx = NULL;
 	struct cfl_err e;
 
