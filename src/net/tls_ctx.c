@@ -111,6 +111,13 @@ static int read_crls(const char *path, X509 *issuer, STACK_OF(X509_CRL) * *out, 
 			        e, CFL_EVERIFY,
 			        "CRL in '%s' is not signed by the project's issuing CA '%s'", path,
 			        name);
+		else if (X509_CRL_get0_nextUpdate(crl) != NULL &&
+		         X509_cmp_time(X509_CRL_get0_nextUpdate(crl), NULL) < 0)
+			rc = cfl_err_set(
+			        e, CFL_EVERIFY,
+			        "CRL in '%s' is out of date (past its nextUpdate): make a new "
+			        "one",
+			        path);
 		if (rc != 0 || sk_X509_CRL_push(sk, crl) <= 0) {
 			X509_CRL_free(crl);
 			rc = rc != 0 ? rc : cfl_err_set(e, CFL_ENOMEM, "out of memory");
@@ -231,8 +238,11 @@ static int load_issuer(struct parts *p, const char *own_file, struct cfl_err *e)
 	return 0;
 }
 
-/* Reads everything `cfg` names. */
-static int load_parts(struct parts *p, const struct cfl_tls_config *cfg, struct cfl_err *e)
+/* Reads everything `cfg` names. On a renewal the holder's certificate must also chain to the
+ * anchors (at start, a kit from the wrong project meets its refusal at the handshake, where the
+ * message says which side and why). */
+static int load_parts(struct parts *p, const struct cfl_tls_config *cfg, int renewal,
+                      struct cfl_err *e)
 {
 	const char *own = cfg->own_cert_file != NULL ? cfg->own_cert_file : cfg->cert_file;
 	int rc;
@@ -245,7 +255,7 @@ static int load_parts(struct parts *p, const struct cfl_tls_config *cfg, struct 
 		if (own != NULL && (rc = load_issuer(p, own, e)) != 0)
 			return rc;
 	}
-	if (p->leaf != NULL && p->anchors != NULL &&
+	if (renewal && p->leaf != NULL && p->anchors != NULL &&
 	    (rc = check_own_chain(p, cfg->cert_file, e)) != 0)
 		return rc;
 	if (cfg->crl_file != NULL && p->issuer != NULL)
@@ -406,7 +416,7 @@ int cfl_tls_ctx_new(const struct cfl_tls_config *cfg, struct cfl_tls_ctx **out, 
 	ctx->mode = cfg->mode;
 	if (cfg->ca_file != NULL && (ctx->ca_file = strdup(cfg->ca_file)) == NULL)
 		rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	if (rc == 0 && (rc = load_parts(&p, cfg, e)) == 0)
+	if (rc == 0 && (rc = load_parts(&p, cfg, 0, e)) == 0)
 		rc = install(ctx, &p, e);
 	parts_free(&p);
 	if (rc != 0) {
@@ -425,7 +435,7 @@ int cfl_tls_ctx_reload(struct cfl_tls_ctx *ctx, const struct cfl_tls_config *cfg
 	if (rc == 0 && ((cfg->is_server != 0) != ctx->is_server || cfg->mode != ctx->mode))
 		rc = cfl_err_set(e, CFL_EINVAL, "a TLS context cannot change its role or mode");
 	ERR_clear_error();
-	if (rc == 0 && (rc = load_parts(&p, cfg, e)) == 0)
+	if (rc == 0 && (rc = load_parts(&p, cfg, 1, e)) == 0)
 		rc = install(ctx, &p, e);
 	parts_free(&p);
 	return rc;
