@@ -1229,8 +1229,8 @@ static void test_client_login_failures(void **state)
 	client_cfg(&cfg, other, other_prod, "site-1", CFL_AUTH_CLIENT);
 	cfg.root_ca = kit(paths[2], PATH_MAX, prod, "site-1", "rootCA.pem");
 	assert_int_equal(client_login(&w, &cfg, &why), CFL_EAUTH);
-	assert_string_equal(why,
-	                    "certificate verify failed: unable to get local issuer certificate");
+	assert_string_equal(
+	        why, "certificate 'site-1' verify failed: unable to get local issuer certificate");
 	client_cfg(&cfg, paths, prod, "site-1", CFL_AUTH_CLIENT);
 	assert_int_equal(client_login(&w, &cfg, &why), 0);
 	assert_string_equal(why, "");
