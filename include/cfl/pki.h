@@ -116,6 +116,8 @@ int cfl_pki_certs_load(const char *path, struct cfl_pki_cert ***certs, size_t *n
                        struct cfl_err *e);
 void cfl_pki_certs_free(struct cfl_pki_cert **certs, size_t n);
 
+/* 1 if the certificate is issued by itself (subject = issuer, its own key signs it). */
+int cfl_pki_cert_self_signed(const struct cfl_pki_cert *cert);
 /* 1 if both certificates have the same DER encoding, else 0. */
 int cfl_pki_cert_equal(const struct cfl_pki_cert *a, const struct cfl_pki_cert *b);
 /* Serial number as uppercase hex without separators into buf (size >= 41 is enough). */

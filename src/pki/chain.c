@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -103,6 +104,18 @@ int cfl_pki_certs_load(const char *path, struct cfl_pki_cert ***certs, size_t *n
 		cfl_err_prefix(e, "cannot load '%s'", path);
 	free(pem);
 	return rc;
+}
+
+int cfl_pki_cert_self_signed(const struct cfl_pki_cert *cert)
+{
+	int ok;
+
+	if (cert == NULL)
+		return 0;
+	ok = X509_check_issued(cert->x509, cert->x509) == X509_V_OK &&
+	     X509_verify(cert->x509, X509_get0_pubkey(cert->x509)) == 1;
+	ERR_clear_error();
+	return ok;
 }
 
 int cfl_pki_cert_equal(const struct cfl_pki_cert *a, const struct cfl_pki_cert *b)
