@@ -198,7 +198,7 @@ static struct cfl_msg_hub *server_hub(struct cfl_loop *loop, int port,
                                       struct cfl_auth_server **auth, struct cfl_listener **l)
 {
 	struct cfl_auth_server_cfg ac = {kit_srv.project, kit_srv.name, kit_srv.cert, kit_srv.key,
-	                                 kit_srv.root_ca, CFL_SEC_MTLS, {0, 0, 0, 0}};
+	                                 kit_srv.root_ca, NULL,         CFL_SEC_MTLS, {0, 0, 0, 0}};
 	struct cfl_msg_hub *h = NULL;
 	struct cfl_conn_opts o;
 	struct cfl_err e;
@@ -320,9 +320,9 @@ static void cli_down(struct cfl_peer *p, int code, const char *reason, void *arg
  * every identity needs a hub of its own). */
 static void cli_init(struct cli *c, struct cfl_loop *loop, const struct cfl_kitcfg *k, int auth)
 {
-	struct cfl_auth_client_cfg ac = {k->name,         k->project,   k->identity,
-	                                 k->cert,         k->key,       k->root_ca,
-	                                 CFL_AUTH_CLIENT, CFL_SEC_MTLS, {0, 0, 0, 0}};
+	struct cfl_auth_client_cfg ac = {k->name,      k->project,  k->identity, k->cert,
+	                                 k->key,       k->root_ca,  NULL,        CFL_AUTH_CLIENT,
+	                                 CFL_SEC_MTLS, {0, 0, 0, 0}};
 	struct cfl_err e;
 
 	memset(c, 0, sizeof(*c));
@@ -592,8 +592,13 @@ static double bench_handshakes(struct cfl_loop *loop)
 
 static struct cfl_tls_ctx *tls_for(const struct cfl_kitcfg *k, int server)
 {
-	struct cfl_tls_config cfg = {server, CFL_SEC_MTLS, k->cert, k->key,
-	                             server ? k->root_ca : cfl_kitcfg_trust_file(k)};
+	struct cfl_tls_config cfg = {server,
+	                             CFL_SEC_MTLS,
+	                             k->cert,
+	                             k->key,
+	                             server ? k->root_ca : cfl_kitcfg_trust_file(k),
+	                             NULL,
+	                             NULL};
 	struct cfl_tls_ctx *ctx = NULL;
 	struct cfl_err e;
 

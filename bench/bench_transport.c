@@ -156,7 +156,7 @@ static void write_project(const char *path)
 static struct cfl_tls_ctx *kit_tls(const char *prod, const char *name, struct cfl_kitcfg *k,
                                    int server)
 {
-	struct cfl_tls_config cfg = {server, CFL_SEC_MTLS, k->cert, k->key, k->root_ca};
+	struct cfl_tls_config cfg = {server, CFL_SEC_MTLS, k->cert, k->key, k->root_ca, NULL, NULL};
 	struct cfl_tls_ctx *ctx = NULL;
 	char dir[PATH_MAX];
 	struct cfl_err e;

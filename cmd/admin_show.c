@@ -131,9 +131,9 @@ static int64_t num(json_t *o, const char *key)
 
 static void show_clients(json_t *clients)
 {
-	struct table t = {.ncols = 6};
-	const char *head[] = {"name",      "address",        "security",
-	                      "connected", "last heartbeat", "token expiry"};
+	struct table t = {.ncols = 7};
+	const char *head[] = {"name",           "address",      "security",   "connected",
+	                      "last heartbeat", "token expiry", "cert expiry"};
 	json_t *v;
 	size_t i;
 
@@ -143,16 +143,18 @@ static void show_clients(json_t *clients)
 	}
 	table_row(&t, head);
 	json_array_foreach (clients, i, v) {
-		char seen[32], exp[32];
-		const char *row[6] = {str(v, "name"),
+		char seen[32], exp[32], cert[32];
+		const char *row[7] = {str(v, "name"),
 		                      str(v, "address"),
 		                      str(v, "connection_security"),
 		                      json_is_true(json_object_get(v, "connected")) ? "yes" : "no",
 		                      seen,
-		                      exp};
+		                      exp,
+		                      cert};
 
 		utc_to_local(str(v, "last_heartbeat"), seen, sizeof(seen));
 		utc_to_local(str(v, "token_expiry"), exp, sizeof(exp));
+		utc_to_local(str(v, "cert_not_after"), cert, sizeof(cert));
 		table_row(&t, row);
 	}
 	table_print(&t);

@@ -14,6 +14,8 @@ int cmd_client(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_cert(int argc, char **argv);
+int cmd_package(int argc, char **argv);
 
 /* Prints "cfl: <msg>" to stderr. */
 void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -19,6 +19,8 @@ struct command {
 
 static const struct command commands[] = {
         {"provision", cmd_provision, "turn a project.yml into signed startup kits"},
+        {"cert", cmd_cert, "request, approve or revoke a participant's certificate"},
+        {"package", cmd_package, "build a startup kit from an approval and a local key"},
         {"kit", cmd_kit, "check a startup kit's signatures (kit verify)"},
         {"server", cmd_server, "run the FL server from its startup kit"},
         {"client", cmd_client, "run an FL client from its startup kit"},

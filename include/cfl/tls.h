@@ -1,5 +1,5 @@
-/* TLS and mTLS over non-blocking sockets (OpenSSL 3 lives behind this header; src/net/tls.c is
- * the only file that includes OpenSSL's SSL headers).
+/* TLS and mTLS over non-blocking sockets (OpenSSL 3 lives behind this header; src/net/tls*.c,
+ * split by concern, are the only files that include OpenSSL's SSL headers).
  *
  * A context (`struct cfl_tls_ctx`) holds one role's credentials and policy, read once at setup:
  *
@@ -12,7 +12,14 @@
  *   client  tls   nothing         the server against ca_file (customRootCA.pem when the kit has
  *                                 one, else rootCA.pem), and its host name or IP
  *
- * The trust store is ca_file alone (never the system store). TLS 1.2 is the minimum and 1.3 is
+ * The trust store is ca_file (the anchor; never the system store) with the issuing chain of the
+ * holder's own certificate file (own_cert_file, default cert_file: the leaf, then the CAs below
+ * the anchor), which also builds peers' chains. A peer's leaf must be issued by exactly the
+ * project's issuing CA: the second certificate of that file, or the anchor when it holds one
+ * (a certificate for a participant's name from another intermediate of the same root is
+ * refused). With crl_file, peers' leaves are checked against those CRLs ("certificate revoked").
+ * A context can be rebuilt while in use (cfl_tls_ctx_reload, cfl_tls_ctx_set_crl): sessions
+ * already made keep the generation they were made from. TLS 1.2 is the minimum and 1.3 is
  * preferred; TLS 1.2 is limited to ECDHE with AES-GCM or ChaCha20-Poly1305. No renegotiation,
  * no compression, no session tickets.
  *
@@ -55,6 +62,13 @@ struct cfl_tls_config {
 	const char *cert_file;  /* PEM chain; required except for a tls-mode client */
 	const char *key_file;   /* PEM private key matching cert_file */
 	const char *ca_file;    /* PEM trust anchors; required except for a tls-mode server */
+	/* The holder's certificate file whose chain names the issuing CA peers must be issued by;
+	 * NULL: cert_file, and without either no issuer pin and no CRL (a tls-mode client whose
+	 * ca_file is a proxy's CA). */
+	const char *own_cert_file;
+	/* PEM CRLs of the issuing CA, or NULL; a missing file means no revocation. Each CRL must
+	 * be signed by the issuing CA (else CFL_EVERIFY). One past its nextUpdate still counts. */
+	const char *crl_file;
 };
 
 /* Reads the files and builds a context. Returns 0 and *out (release with cfl_tls_ctx_free), or
@@ -62,6 +76,22 @@ struct cfl_tls_config {
  * (a file OpenSSL rejects, or a key that does not match the certificate), with `e` naming the
  * file and the cause. */
 int cfl_tls_ctx_new(const struct cfl_tls_config *cfg, struct cfl_tls_ctx **out, struct cfl_err *e);
+
+/* Rebuilds `ctx` from the files of `cfg` (same role and mode; renewal of the certificate and
+ * key, a new CRL): new sessions use the new files, live ones go on. The holder's certificate
+ * must match its key and chain to ca_file. On failure (errors as cfl_tls_ctx_new) the context
+ * is unchanged. Call from one thread at a time; sessions may be made meanwhile on any. */
+int cfl_tls_ctx_reload(struct cfl_tls_ctx *ctx, const struct cfl_tls_config *cfg,
+                       struct cfl_err *e);
+
+/* Replaces the CRLs with those of `crl_file` (a missing file: none), keeping the credentials
+ * and trust read last. A CRL not signed by the issuing CA, or unreadable, leaves the context
+ * unchanged (CFL_EVERIFY, CFL_EPARSE, CFL_ETOOBIG with `e` set). No-op (0) for a context
+ * that checks no peer certificate chain (a tls-mode server). */
+int cfl_tls_ctx_set_crl(struct cfl_tls_ctx *ctx, const char *crl_file, struct cfl_err *e);
+
+/* The number of CRLs in force (for logs). */
+int cfl_tls_ctx_crl_count(struct cfl_tls_ctx *ctx);
 
 /* Takes one more reference on `ctx` (for an object that keeps it, such as a listener);
  * returns `ctx`. Each reference is dropped with cfl_tls_ctx_free(). */

@@ -9,6 +9,7 @@
 #include "util/num.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,11 @@ struct cfl_auth_client {
 	enum cfl_conn_sec mode;
 	struct cfl_auth_times t;
 	struct cfl_pki_key *key;
-	struct cfl_pki_cert *ca, *server_cert;
+	struct cfl_pki_trust *trust; /* anchor + issuing chain + the CRLs in force */
+	struct cfl_pki_cert *server_cert;
 	char *cert_pem;
 	size_t cert_pem_len;
+	char root_ca[PATH_MAX], cert_file[PATH_MAX]; /* for a CRL reload */
 	/* the current login */
 	struct cfl_peer *peer;
 	int logged_in;
@@ -222,7 +225,12 @@ static void register_reply(struct cfl_peer *p, int status, const char *reason,
 	(void)more;
 	(void)sink;
 	if (status != 0) {
-		login_done(c, p, CFL_EAUTH, reason ? reason : "register refused");
+		/* Revoked: no later attempt can succeed with this certificate. */
+		login_done(c, p,
+		           reason != NULL && strstr(reason, "certificate revoked") != NULL
+		                   ? CFL_EPERM
+		                   : CFL_EAUTH,
+		           reason ? reason : "register refused");
 		return;
 	}
 	if (take_tokens(c, f, why, sizeof(why)) != 0) {
@@ -265,7 +273,7 @@ static int check_challenge(struct cfl_auth_client *c, const struct cfl_frame *f,
 		cfl__auth_why(why, n, "the server sent no readable certificate");
 		return CFL_EAUTH;
 	}
-	if (cfl_pki_cert_verify(c->ca, c->server_cert, 0, &e) != 0) {
+	if (cfl_pki_trust_verify(c->trust, c->server_cert, 0, &e) != 0) {
 		cfl__auth_why(why, n, "the server's certificate is not from this project: %s",
 		              e.msg);
 		return CFL_EAUTH;
@@ -357,11 +365,80 @@ void cfl_auth_client_peer_down(struct cfl_auth_client *c, struct cfl_peer *p)
 	c->fn = NULL;
 }
 
+/* Key, certificate (as PEM for the login) and trust, read whole before anything changes. */
+struct ccreds {
+	struct cfl_pki_key *key;
+	struct cfl_pki_trust *trust;
+	char *pem;
+	size_t pem_len;
+};
+
+static void ccreds_free(struct ccreds *k)
+{
+	cfl_pki_key_free(k->key);
+	cfl_pki_trust_free(k->trust);
+	free(k->pem);
+	memset(k, 0, sizeof(*k));
+}
+
+/* The project's trust with the CRLs of `crl_file` (missing: none). */
+static int trust_load(const struct cfl_auth_client_cfg *cfg, const char *crl_file,
+                      struct cfl_pki_trust **out, struct cfl_err *e)
+{
+	int rc = cfl_pki_trust_load(cfg->root_ca, cfg->cert_file, out, e);
+
+	if (rc == 0 && crl_file != NULL && (rc = cfl_pki_trust_set_crl(*out, crl_file, e)) != 0) {
+		if (rc == CFL_ENOENT)
+			return 0;
+		cfl_pki_trust_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static int ccreds_load(struct ccreds *k, const struct cfl_auth_client_cfg *cfg, int renewal,
+                       struct cfl_err *e)
+{
+	struct cfl_pki_cert *cert = NULL;
+	int rc;
+
+	if ((rc = cfl_pki_key_load(cfg->key_file, &k->key, e)) != 0 ||
+	    (rc = cfl_pki_cert_load(cfg->cert_file, &cert, e)) != 0 ||
+	    (rc = trust_load(cfg, cfg->crl_file, &k->trust, e)) != 0 ||
+	    (rc = cfl_pki_cert_to_pem(cert, &k->pem, &k->pem_len, e)) != 0)
+		goto out;
+	if (!cfl_pki_cert_matches_key(cert, k->key))
+		rc = cfl_err_set(e, CFL_ECRYPTO,
+		                 "the key in '%s' does not match the certificate in '%s'",
+		                 cfg->key_file, cfg->cert_file);
+	/* A revoked one may still be loaded: the server says so at login, in the site's log. */
+	else if (renewal && (rc = cfl_pki_trust_verify(k->trust, cert, 0, e)) != 0 &&
+	         strstr(e->msg, "certificate revoked") == NULL)
+		cfl_err_prefix(e, "the certificate in '%s' is not usable", cfg->cert_file);
+	else
+		rc = 0;
+out:
+	cfl_pki_cert_free(cert);
+	return rc;
+}
+
+static void ccreds_take(struct cfl_auth_client *c, struct ccreds *k)
+{
+	struct ccreds old = {c->key, c->trust, c->cert_pem, c->cert_pem_len};
+
+	c->key = k->key;
+	c->trust = k->trust;
+	c->cert_pem = k->pem;
+	c->cert_pem_len = k->pem_len;
+	memset(k, 0, sizeof(*k));
+	ccreds_free(&old);
+}
+
 int cfl_auth_client_new(struct cfl_msg_hub *hub, const struct cfl_auth_client_cfg *cfg,
                         struct cfl_auth_client **out, struct cfl_err *e)
 {
 	struct cfl_auth_client *c = calloc(1, sizeof(*c));
-	struct cfl_pki_cert *cert = NULL;
+	struct ccreds k = {0};
 	int rc;
 
 	if (c == NULL)
@@ -374,30 +451,64 @@ int cfl_auth_client_new(struct cfl_msg_hub *hub, const struct cfl_auth_client_cf
 	snprintf(c->name, sizeof(c->name), "%s", cfg->name);
 	snprintf(c->project, sizeof(c->project), "%s", cfg->project);
 	snprintf(c->server_cn, sizeof(c->server_cn), "%s", cfg->server_cn);
-	if ((rc = cfl_pki_key_load(cfg->key_file, &c->key, e)) != 0 ||
-	    (rc = cfl_pki_cert_load(cfg->cert_file, &cert, e)) != 0 ||
-	    (rc = cfl_pki_cert_load(cfg->root_ca, &c->ca, e)) != 0 ||
-	    (rc = cfl_pki_cert_to_pem(cert, &c->cert_pem, &c->cert_pem_len, e)) != 0) {
-		cfl_pki_cert_free(cert);
+	snprintf(c->root_ca, sizeof(c->root_ca), "%s", cfg->root_ca);
+	snprintf(c->cert_file, sizeof(c->cert_file), "%s", cfg->cert_file);
+	if ((rc = ccreds_load(&k, cfg, 0, e)) != 0) {
+		ccreds_free(&k);
 		cfl_auth_client_free(c);
 		return rc;
 	}
-	cfl_pki_cert_free(cert);
+	ccreds_take(c, &k);
 	cfl_msg_hub_set_gate(hub, gate, c);
 	*out = c;
 	return 0;
 }
 
+int cfl_auth_client_reload(struct cfl_auth_client *c, const struct cfl_auth_client_cfg *cfg,
+                           struct cfl_err *e)
+{
+	struct ccreds k = {0};
+	int rc = ccreds_load(&k, cfg, 1, e);
+
+	if (rc == 0) {
+		snprintf(c->root_ca, sizeof(c->root_ca), "%s", cfg->root_ca);
+		snprintf(c->cert_file, sizeof(c->cert_file), "%s", cfg->cert_file);
+		ccreds_take(c, &k);
+	}
+	ccreds_free(&k);
+	return rc;
+}
+
+int cfl_auth_client_set_crl(struct cfl_auth_client *c, const char *crl_file, struct cfl_err *e)
+{
+	struct cfl_auth_client_cfg cfg = {.root_ca = c->root_ca, .cert_file = c->cert_file};
+	struct cfl_pki_trust *t = NULL;
+	int rc = trust_load(&cfg, crl_file, &t, e);
+
+	if (rc != 0)
+		return rc;
+	cfl_pki_trust_free(c->trust);
+	c->trust = t;
+	if (c->peer == NULL || c->server_cert == NULL ||
+	    !cfl_pki_trust_is_revoked(c->trust, c->server_cert))
+		return 0;
+	CFL_WARN("the server's certificate is revoked (certificate revoked): closing the "
+	         "connection");
+	cfl_conn_close(cfl_peer_conn(c->peer), "the server's certificate is revoked");
+	return 1;
+}
+
 void cfl_auth_client_free(struct cfl_auth_client *c)
 {
+	struct ccreds k;
+
 	if (c == NULL)
 		return;
 	cfl_loop_timer_cancel(c->loop, c->hb_timer);
 	cfl_loop_timer_cancel(c->loop, c->renew_timer);
-	cfl_pki_key_free(c->key);
-	cfl_pki_cert_free(c->ca);
+	k = (struct ccreds){c->key, c->trust, c->cert_pem, c->cert_pem_len};
+	ccreds_free(&k);
 	cfl_pki_cert_free(c->server_cert);
-	free(c->cert_pem);
 	cfl_wipe(c->token, sizeof(c->token));
 	cfl_wipe(c->sig, sizeof(c->sig));
 	free(c);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 size_t cfl__auth_tbs(uint8_t *buf, size_t cap, const char *label, const char *a, const char *b,
@@ -116,4 +117,27 @@ void cfl__auth_why(char *why, size_t n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, n, fmt, ap);
 	va_end(ap);
+}
+
+int cfl_auth_file_changed(struct cfl_auth_file_watch *w, const char *path)
+{
+	struct cfl_auth_file_watch now = {.seen = 1};
+	struct stat st;
+	int changed;
+
+	if (stat(path, &st) == 0) {
+		now.exists = 1;
+		now.ino = (uint64_t)st.st_ino;
+		now.size = (uint64_t)st.st_size;
+		now.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	}
+	changed = !w->seen || now.exists != w->exists || now.ino != w->ino || now.size != w->size ||
+	          now.mtime_ns != w->mtime_ns;
+	*w = now;
+	return changed;
+}
+
+int cfl_auth_file_exists(const struct cfl_auth_file_watch *w)
+{
+	return w->exists;
 }

@@ -1,6 +1,6 @@
 /* Server side of message authentication: challenge, register, tokens, the per-message gate,
  * renewal, heartbeats and the removal of silent clients (docs/security.md). */
-#include "auth_int.h"
+#include "auth_srv.h"
 
 #include "cfl/conn.h"
 #include "cfl/digest.h"
@@ -11,65 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_PENDING    1024  /* challenges outstanding at once; the oldest is evicted */
-#define PENDING_TTL_MS 30000 /* a challenge must be answered within this */
-#define MAX_CHALLENGES 8     /* per connection: one login needs one; a few retries */
-
-struct pend {
-	char name[CFL_AUTH_NAME_MAX];
-	char nonce[NONCE_HEX];
-	uint64_t at_ms;
-	int live;
-};
-
-struct tok {
-	char token[TOKEN_MAX];
-	char sig[SIG_B64_MAX];
-	size_t token_len, sig_len;
-	int64_t expiry_s;     /* unix seconds, told to the site */
-	uint64_t deadline_ms; /* the same on the loop's monotonic clock, checked per message */
-};
-
-struct session {
-	struct session *next;
-	char name[CFL_AUTH_NAME_MAX];
-	enum cfl_auth_kind kind;
-	char role[64];
-	char org[CFL_AUTH_NAME_MAX]; /* the certificate's O, "" without one */
-	struct cfl_peer *peer;       /* NULL while disconnected */
-	uint64_t last_seen_ms;       /* loop clock */
-	struct tok cur, prev; /* prev stays valid until it expires: renewal never interrupts */
-	struct tok srv;       /* the server's own token towards this client */
-	uint64_t issued_ms;   /* loop clock: when cur was issued (login or renewal) */
-	int renew_warned;     /* a refused renewal was logged for this session */
-	char addr[64], via[64];
-	enum cfl_conn_sec mode;
-};
-
-/* Per connection. */
-struct apeer {
-	struct cfl_auth_server *srv;
-	struct session *sess;
-	uint64_t login_timer;
-	unsigned challenges; /* answered on this connection */
-};
-
-struct cfl_auth_server {
-	struct cfl_msg_hub *hub;
-	struct cfl_loop *loop;
-	char project[CFL_AUTH_NAME_MAX], server_cn[CFL_AUTH_NAME_MAX];
-	enum cfl_conn_sec mode;
-	struct cfl_auth_times t;
-	struct cfl_pki_key *key;
-	struct cfl_pki_cert *cert, *ca;
-	char *cert_pem;
-	size_t cert_pem_len;
-	struct pend pend[MAX_PENDING];
-	size_t pend_next;
-	struct session *sessions;
-	uint64_t reaper;
-};
 
 static struct apeer *ap_of(const struct cfl_peer *p)
 {
@@ -289,6 +230,7 @@ static int take_nonce(struct cfl_auth_server *s, const char *name, const char *n
 struct holder {
 	char role[64];
 	char org[CFL_AUTH_NAME_MAX];
+	struct cfl_pki_cert *cert; /* the certificate, passed on to the session */
 };
 
 /* Every check of SPEC §5 step 2; writes the reason of the first failure. */
@@ -315,11 +257,12 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 	} else if (f->body_len == 0 || f->body_len > CERT_PEM_MAX ||
 	           cfl_pki_cert_load_pem((const char *)f->body, f->body_len, &cert, &e) != 0) {
 		cfl__auth_why(why, n, "no readable certificate");
-	} else if (cfl_pki_cert_verify(s->ca, cert, 0, &e) != 0) {
-		cfl__auth_why(why, n, "%s", e.msg);
 	} else if (cfl_pki_cert_check_usage(cert, CFL_PKI_USAGE_CLIENT, &e) != 0) {
 		/* The root CA's own certificate chains to itself, and a server's to the root:
 		 * neither is a site's or an admin's identity. */
+		cfl__auth_why(why, n, "%s", e.msg);
+	} else if (cfl_pki_trust_verify(s->trust, cert, 0, &e) != 0) {
+		/* "certificate revoked" for a revoked one: the site's log says so too. */
 		cfl__auth_why(why, n, "%s", e.msg);
 	} else if (cfl_pki_cert_cn(cert, cn, sizeof(cn)) != 0 || strcmp(cn, name) != 0) {
 		cfl__auth_why(why, n, "name '%s' does not match the certificate CN '%s'", name, cn);
@@ -340,12 +283,14 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 		/* What the server's policy compares for o:site and o:submitter ("" without one). */
 		if (cfl_pki_cert_org(cert, h->org, sizeof(h->org)) != 0)
 			h->org[0] = '\0';
+		h->cert = cert;
+		return 0;
 	}
 	cfl_pki_cert_free(cert);
 	return rc;
 }
 
-static void end_session(struct cfl_auth_server *s, struct session *x)
+void cfl__auth_end_session(struct cfl_auth_server *s, struct session *x)
 {
 	struct session **pp;
 
@@ -357,6 +302,7 @@ static void end_session(struct cfl_auth_server *s, struct session *x)
 	}
 	if (x->peer != NULL && ap_of(x->peer) != NULL)
 		ap_of(x->peer)->sess = NULL;
+	cfl_pki_cert_free(x->cert);
 	cfl_wipe(x, sizeof(*x)); /* tokens and their signatures */
 	free(x);
 }
@@ -374,7 +320,7 @@ static struct session *new_session(struct cfl_auth_server *s, struct cfl_peer *p
 			CFL_INFO("%s logged in again: closing its previous connection", name);
 			cfl_conn_close(cfl_peer_conn(old->peer), "replaced by a new login");
 		}
-		end_session(s, old);
+		cfl__auth_end_session(s, old);
 	}
 	snprintf(x->name, sizeof(x->name), "%s", name);
 	snprintf(x->role, sizeof(x->role), "%s", role);
@@ -400,7 +346,7 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	struct cfl_auth_server *s = arg;
 	struct apeer *ap = ap_of(p);
 	char name[CFL_AUTH_NAME_MAX], kindv[16], why[512];
-	struct holder h = {"", ""};
+	struct holder h = {"", "", NULL};
 	enum cfl_auth_kind kind;
 	struct cfl_conn *c = cfl_peer_conn(p);
 	struct session *x;
@@ -432,10 +378,13 @@ static void on_register(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	}
 	x = new_session(s, p, name, kind, h.role);
 	if (x == NULL) {
+		cfl_pki_cert_free(h.cert);
 		cfl_peer_reply_error(p, f->id, "internal", "cannot issue a token");
 		return;
 	}
 	snprintf(x->org, sizeof(x->org), "%s", h.org);
+	x->cert = h.cert;
+	cfl__auth_expiry_check(s, x);
 	ap->sess = x;
 	cfl_loop_timer_cancel(s->loop, ap->login_timer);
 	ap->login_timer = 0;
@@ -523,7 +472,7 @@ static void on_goodbye(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	/* Unauthenticated by design (SPEC §5): it can only end the sender's own connection. */
 	if (ap != NULL && ap->sess != NULL) {
 		CFL_INFO("%s said goodbye", ap->sess->name);
-		end_session(s, ap->sess);
+		cfl__auth_end_session(s, ap->sess);
 	}
 	cfl_conn_close(cfl_peer_conn(p), "goodbye");
 }
@@ -570,7 +519,7 @@ void cfl_auth_server_peer_down(struct cfl_auth_server *s, struct cfl_peer *p)
 		ap->sess->peer = NULL;
 		/* An admin console's session ends with its connection. */
 		if (ap->sess->kind == CFL_AUTH_ADMIN)
-			end_session(s, ap->sess);
+			cfl__auth_end_session(s, ap->sess);
 	}
 	cfl_peer_set_user(p, NULL);
 	free(ap);
@@ -591,7 +540,7 @@ static void on_reap(struct cfl_loop *loop, uint64_t id, void *arg)
 		         (double)(now - x->last_seen_ms) / 1e3);
 		if (x->peer != NULL)
 			cfl_conn_close(cfl_peer_conn(x->peer), "no heartbeat: removed");
-		end_session(s, x);
+		cfl__auth_end_session(s, x);
 	}
 	s->reaper = cfl_loop_timer_add(loop, s->t.dead_ms / 4 > 1000 ? 1000 : s->t.dead_ms / 4 + 1,
 	                               on_reap, s);
@@ -613,10 +562,7 @@ int cfl_auth_server_new(struct cfl_msg_hub *hub, const struct cfl_auth_server_cf
 	s->t = cfg->times;
 	snprintf(s->project, sizeof(s->project), "%s", cfg->project);
 	snprintf(s->server_cn, sizeof(s->server_cn), "%s", cfg->server_cn);
-	if ((rc = cfl_pki_key_load(cfg->key_file, &s->key, e)) != 0 ||
-	    (rc = cfl_pki_cert_load(cfg->cert_file, &s->cert, e)) != 0 ||
-	    (rc = cfl_pki_cert_load(cfg->root_ca, &s->ca, e)) != 0 ||
-	    (rc = cfl_pki_cert_to_pem(s->cert, &s->cert_pem, &s->cert_pem_len, e)) != 0) {
+	if ((rc = cfl__auth_server_creds_load(s, cfg, e)) != 0) {
 		cfl_auth_server_free(s);
 		return rc;
 	}
@@ -641,11 +587,8 @@ void cfl_auth_server_free(struct cfl_auth_server *s)
 		return;
 	cfl_loop_timer_cancel(s->loop, s->reaper);
 	while (s->sessions != NULL)
-		end_session(s, s->sessions);
-	cfl_pki_key_free(s->key);
-	cfl_pki_cert_free(s->cert);
-	cfl_pki_cert_free(s->ca);
-	free(s->cert_pem);
+		cfl__auth_end_session(s, s->sessions);
+	cfl__auth_server_creds_free(s);
 	free(s);
 }
 
@@ -672,6 +615,7 @@ size_t cfl_auth_server_sessions(const struct cfl_auth_server *s, enum cfl_auth_k
 			i->last_seen_ms = cfl__auth_unix_ms() -
 			                  (int64_t)(cfl_loop_now_ms(s->loop) - x->last_seen_ms);
 			i->token_expiry = x->cur.expiry_s;
+			i->cert_not_after = x->cert_not_after;
 			i->connected = x->peer != NULL;
 		}
 		n++;
@@ -688,7 +632,7 @@ int cfl_auth_server_remove(struct cfl_auth_server *s, const char *name, const ch
 	CFL_INFO("%s removed: %s", name, reason);
 	if (x->peer != NULL)
 		cfl_conn_close(cfl_peer_conn(x->peer), reason);
-	end_session(s, x);
+	cfl__auth_end_session(s, x);
 	return 0;
 }
 

@@ -35,8 +35,10 @@ struct client {
 	struct cfl_peer *peer; /* set while connected and logged in */
 	struct cfl_auth_client *auth;
 	struct cfl_executor *exec;
-	struct cfl_diag *diag;   /* the diagnostic action, if any */
-	struct cfl_admin *admin; /* the admin session (cfl_admin_run), else NULL */
+	struct cfl_diag *diag;            /* the diagnostic action, if any */
+	struct cfl_admin *admin;          /* the admin session (cfl_admin_run), else NULL */
+	char crl[PATH_MAX];               /* local/crl.pem: CRLs the server is checked against */
+	struct cfl_auth_file_watch watch; /* its last seen state, polled on a timer */
 	uint64_t backoff_ms;
 	int finished, stopping, result;
 	struct cfl_err err;
@@ -137,10 +139,27 @@ static void retry_later(struct client *c)
 	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
+/* This side's certificate is revoked: no later attempt can succeed until it is replaced, so the
+ * client stops (exit status non-zero) instead of retrying forever. */
+static int revoked_here(int status, const char *reason)
+{
+	return status == CFL_EPERM ||
+	       (reason != NULL && strstr(reason, "refused this side's certificate: certificate "
+	                                         "revoked") != NULL);
+}
+
 static void login_result(struct cfl_peer *p, int status, const char *reason, void *arg)
 {
 	struct client *c = arg;
 
+	if (revoked_here(status, reason)) {
+		CFL_ERROR("login refused: this %s's certificate is revoked (%s): stopping; it "
+		          "needs a "
+		          "new certificate",
+		          c->act->kind == CFL_ACT_ADMIN ? "admin" : "site", reason);
+		finish(c, CFL_EPERM, "certificate revoked: %s", reason);
+		return;
+	}
 	if (status != 0) {
 		CFL_ERROR("login failed: %s", reason ? reason : cfl_strerror(status));
 		if (!persistent(c))
@@ -177,7 +196,6 @@ static void peer_down(struct cfl_peer *p, int code, const char *reason, void *ar
 {
 	struct client *c = arg;
 
-	(void)code;
 	if (p != NULL) {
 		cfl_auth_client_peer_down(c->auth, p);
 		cfl_executor_peer_down(c->exec, p);
@@ -189,6 +207,13 @@ static void peer_down(struct cfl_peer *p, int code, const char *reason, void *ar
 	c->peer = NULL;
 	if (c->finished || c->stopping) {
 		cfl_loop_stop(c->loop);
+		return;
+	}
+	if (revoked_here(code, reason)) {
+		CFL_ERROR("the server refused this site's certificate: certificate revoked (%s): "
+		          "stopping; it needs a new certificate",
+		          reason);
+		finish(c, CFL_EPERM, "certificate revoked: %s", reason);
 		return;
 	}
 	if (!persistent(c)) {
@@ -219,14 +244,103 @@ static void dial(struct client *c)
 	retry_later(c);
 }
 
+static struct cfl_tls_config tls_config(const struct client *c)
+{
+	/* tls: no client certificate; the server is checked against customRootCA.pem when the kit
+	 * has one (a proxy's CA: no issuer pin, no CRL at TLS), else rootCA.pem (SPEC §4). */
+	const char *trust = cfl_kitcfg_trust_file(&c->cfg);
+	int own_ca = strcmp(trust, c->cfg.root_ca) == 0;
+	struct cfl_tls_config tc = {.is_server = 0,
+	                            .mode = c->cfg.mode,
+	                            .cert_file = c->cfg.mode == CFL_SEC_MTLS ? c->cfg.cert : NULL,
+	                            .key_file = c->cfg.mode == CFL_SEC_MTLS ? c->cfg.key : NULL,
+	                            .ca_file = trust,
+	                            .own_cert_file = own_ca ? c->cfg.cert : NULL,
+	                            .crl_file = own_ca ? c->crl : NULL};
+
+	return tc;
+}
+
+static struct cfl_auth_client_cfg auth_config(const struct client *c)
+{
+	struct cfl_auth_client_cfg ac = {.name = c->cfg.name,
+	                                 .project = c->cfg.project,
+	                                 .server_cn = c->cfg.identity,
+	                                 .cert_file = c->cfg.cert,
+	                                 .key_file = c->cfg.key,
+	                                 .root_ca = c->cfg.root_ca,
+	                                 .crl_file = c->crl,
+	                                 .kind = c->act->kind == CFL_ACT_ADMIN ? CFL_AUTH_ADMIN
+	                                                                       : CFL_AUTH_CLIENT,
+	                                 .mode = c->cfg.mode};
+
+	cfl_auth_times_default(&ac.times);
+	return ac;
+}
+
+/* Loads local/crl.pem (again): the server's certificate is checked against it at the next
+ * connection and login, and a live connection to a revoked server is closed now. */
+static void load_crl(struct client *c, const char *why)
+{
+	struct cfl_err e = {0};
+
+	if (c->tls != NULL && cfl_tls_ctx_set_crl(c->tls, c->crl, &e) != 0) {
+		CFL_ERROR("%s: CRL not loaded, the one in force stays: %s", why, e.msg);
+		return;
+	}
+	if (cfl_auth_client_set_crl(c->auth, c->crl, &e) < 0) {
+		CFL_ERROR("%s: CRL not loaded for logins, the one in force stays: %s", why, e.msg);
+		return;
+	}
+	CFL_INFO("%s: CRL '%s' %s", why, c->crl,
+	         cfl_auth_file_exists(&c->watch) ? "loaded" : "absent: no revocation");
+}
+
+static void on_crl_poll(struct cfl_loop *loop, uint64_t id, void *arg)
+{
+	struct client *c = arg;
+
+	(void)id;
+	if (c->stopping || c->finished)
+		return;
+	if (cfl_auth_file_changed(&c->watch, c->crl))
+		load_crl(c, "CRL file changed");
+	cfl_loop_timer_add(loop, CFL_AUTH_CRL_POLL_MS, on_crl_poll, c);
+}
+
+/* SIGHUP: renewal. The connection goes on; the next connection and login use the new
+ * certificate. One that does not match its key or chain is refused and the old one kept. */
+static void reload_credentials(struct client *c)
+{
+	struct cfl_tls_config tc = tls_config(c);
+	struct cfl_auth_client_cfg ac = auth_config(c);
+	struct cfl_err e = {0};
+
+	(void)cfl_auth_file_changed(&c->watch, c->crl);
+	if (c->tls != NULL && cfl_tls_ctx_reload(c->tls, &tc, &e) != 0) {
+		CFL_ERROR("SIGHUP: certificate not reloaded, the one in force stays: %s", e.msg);
+		return;
+	}
+	if (cfl_auth_client_reload(c->auth, &ac, &e) != 0) {
+		CFL_ERROR("SIGHUP: certificate not reloaded for logins, the one in force stays: %s",
+		          e.msg);
+		return;
+	}
+	CFL_INFO("SIGHUP: certificate '%s', key and CRL reloaded (the next login uses them; the "
+	         "connection goes on)",
+	         c->cfg.cert);
+}
+
 static void on_signal(struct cfl_loop *loop, int signo, void *arg)
 {
 	struct client *c = arg;
 	struct cfl_err e = {0};
 
-	/* SIGHUP: the site's policy files are read again; one that does not load leaves the
-	 * policy in force (a typo neither opens the site nor stops it). */
+	/* SIGHUP: the certificate, key and CRL (renewal), and the site's policy files are read
+	 * again; one that does not load leaves the one in force (a typo neither opens the site
+	 * nor stops it). */
 	if (signo == SIGHUP) {
+		reload_credentials(c);
 		if (c->exec == NULL)
 			return;
 		if (cfl_executor_reload(c->exec, &e) != 0)
@@ -309,33 +423,23 @@ static int setup(struct client *c, const char *kit_dir, struct cfl_err *e)
 	    (rc = cfl_loop_on_signal(c->loop, on_signal, c, e)) != 0 ||
 	    (rc = cfl_msg_hub_new(c->loop, c->cfg.name, &c->hub, e)) != 0)
 		return rc;
+	if (snprintf(c->crl, sizeof(c->crl), "%s/local/crl.pem", c->cfg.kit_dir) >=
+	    (int)sizeof(c->crl))
+		return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
+	(void)cfl_auth_file_changed(&c->watch, c->crl);
 	if (c->cfg.mode != CFL_SEC_CLEAR) {
-		/* tls: no client certificate; the server is checked against customRootCA.pem when
-		 * the kit has one (a proxy's CA), else rootCA.pem (SPEC §4). */
-		struct cfl_tls_config tc = {
-		        .is_server = 0,
-		        .mode = c->cfg.mode,
-		        .cert_file = c->cfg.mode == CFL_SEC_MTLS ? c->cfg.cert : NULL,
-		        .key_file = c->cfg.mode == CFL_SEC_MTLS ? c->cfg.key : NULL,
-		        .ca_file = cfl_kitcfg_trust_file(&c->cfg)};
+		struct cfl_tls_config tc = tls_config(c);
 
 		if ((rc = cfl_tls_ctx_new(&tc, &c->tls, e)) != 0)
 			return rc;
 	}
 	{
-		struct cfl_auth_client_cfg ac = {.name = c->cfg.name,
-		                                 .project = c->cfg.project,
-		                                 .server_cn = c->cfg.identity,
-		                                 .cert_file = c->cfg.cert,
-		                                 .key_file = c->cfg.key,
-		                                 .root_ca = c->cfg.root_ca,
-		                                 .kind = admin ? CFL_AUTH_ADMIN : CFL_AUTH_CLIENT,
-		                                 .mode = c->cfg.mode};
+		struct cfl_auth_client_cfg ac = auth_config(c);
 
-		cfl_auth_times_default(&ac.times);
 		if ((rc = cfl_auth_client_new(c->hub, &ac, &c->auth, e)) != 0)
 			return rc;
 	}
+	cfl_loop_timer_add(c->loop, CFL_AUTH_CRL_POLL_MS, on_crl_poll, c);
 	if (c->act->kind == CFL_ACT_DIAG &&
 	    (rc = cfl_diag_new(c->loop, &c->act->diag, diag_done, c, &c->diag)) != 0)
 		return cfl_err_set(e, rc, "bad diagnostic action");

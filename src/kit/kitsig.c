@@ -1,4 +1,9 @@
-/* signature.json: a manifest of a kit's files signed with the root CA key, and its check.
+/* signature.json: a manifest of a kit's files signed with the issuing CA's key, and its check.
+ *
+ * The private key (startup/NAME.key) is not in the manifest: it may be made where it is used
+ * (cfl cert request / cfl package), where the CA that signs the manifest never sees it. Its
+ * integrity is checked instead by its match with the signed certificate. Manifests of older
+ * kits that list it are still honoured (its digest is compared like any file's).
  *
  * The manifest maps each signed file's name to its SHA-256, and one signature covers all of it
  * (in the canonical text below), so a file cannot be swapped for another signed file under a
@@ -65,6 +70,14 @@ static int is_local_default(const char *name)
 	       (n > 7 && strcmp(name + n - 7, ".sample") == 0);
 }
 
+/* A private key in startup/ (server.key, client.key): not signed, see the top. */
+static int is_key_file(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 4 && strcmp(name + n - 4, ".key") == 0;
+}
+
 /* Lists the signable files of kit/sub into l (as "sub/name"). A missing local/ is fine. */
 static int list_dir(const char *kit, const char *sub, struct names *l, struct cfl_err *e)
 {
@@ -85,7 +98,8 @@ static int list_dir(const char *kit, const char *sub, struct names *l, struct cf
 		if (de->d_name[0] == '.' &&
 		    (de->d_name[1] == '\0' || strcmp(de->d_name, "..") == 0))
 			continue;
-		if (strcmp(sub, "startup") == 0 && strcmp(de->d_name, SIG_FILE) == 0)
+		if (strcmp(sub, "startup") == 0 &&
+		    (strcmp(de->d_name, SIG_FILE) == 0 || is_key_file(de->d_name)))
 			continue;
 		if (strcmp(sub, "local") == 0 && !is_local_default(de->d_name))
 			continue;
@@ -358,10 +372,14 @@ static int load_manifest(const char *kit, json_t **out, struct cfl_err *e)
 	return 0;
 }
 
-/* The manifest's signature by the kit's root CA. CFL_EVERIFY when it does not verify. */
-static int check_signature(const char *kit, json_t *root, const struct cfl_pki_cert *ca,
+/* The manifest's signature by the kit's issuing CA: the issuer of the kit's own certificate
+ * (startup/server.crt or client.crt, leaf then chain) when that file chains to rootCA.pem, else
+ * rootCA.pem itself. CFL_EVERIFY when it does not verify. */
+static int check_signature(const char *kit, json_t *root, const struct cfl_pki_trust *t,
                            struct cfl_err *e)
 {
+	const struct cfl_pki_cert *ca = cfl_pki_trust_issuer(t);
+	int via_chain = !cfl_pki_cert_equal(ca, cfl_pki_trust_anchor(t));
 	const char *b64 = json_string_value(json_object_get(root, "signature"));
 	uint8_t *sig = NULL;
 	size_t len = 0, sig_len = 0;
@@ -373,31 +391,83 @@ static int check_signature(const char *kit, json_t *root, const struct cfl_pki_c
 	                cfl_pki_verify(ca, text, len, sig, sig_len, &tmp) != 0))
 		rc = cfl_err_set(e, CFL_EVERIFY,
 		                 "kit '%s': the signature of 'startup/" SIG_FILE
-		                 "' does not verify with 'startup/rootCA.pem'",
-		                 kit);
+		                 "' does not verify with %s",
+		                 kit,
+		                 via_chain ? "the kit's issuing CA (the chain of its certificate)"
+		                           : "'startup/rootCA.pem'");
 	free(text);
 	free(sig);
 	return rc;
 }
 
+/* The kit's own certificate file, startup/server.crt or startup/client.crt, into buf. */
+static int own_cert_path(const char *kit, const char *base, char *buf, size_t size)
+{
+	char rel[32];
+
+	snprintf(rel, sizeof(rel), "startup/%s.crt", base);
+	return cfl__path_join(buf, size, kit, rel) == 0 && cfl__fs_exists(buf) ? 0 : CFL_ENOENT;
+}
+
+/* The trust of the kit: rootCA.pem and the chain of its own certificate when there is one
+ * that parses and chains; rootCA.pem alone otherwise. */
+static int kit_trust(const char *kit, struct cfl_pki_trust **t, struct cfl_err *e)
+{
+	static const char *const bases[] = {"server", "client"};
+	char anchor[PATH_MAX], own[PATH_MAX];
+	struct cfl_err tmp;
+
+	if (cfl__path_join(anchor, sizeof(anchor), kit, "startup/rootCA.pem") != 0)
+		return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", kit);
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		if (own_cert_path(kit, bases[i], own, sizeof(own)) == 0 &&
+		    cfl_pki_trust_load(anchor, own, t, &tmp) == 0)
+			return 0;
+	}
+	if (cfl_pki_trust_load(anchor, NULL, t, e) != 0)
+		return cfl_err_prefix(e, "cannot check kit '%s'", kit);
+	return 0;
+}
+
+/* A private key in the kit must match its certificate (the key is not in the manifest). */
+static void check_keys(const char *kit, struct vstate *v)
+{
+	static const char *const bases[] = {"server", "client"};
+	char path[PATH_MAX], rel[32];
+
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		struct cfl_pki_cert *cert = NULL;
+		struct cfl_pki_key *key = NULL;
+		struct cfl_err tmp;
+
+		snprintf(rel, sizeof(rel), "startup/%s.key", bases[i]);
+		if (cfl__path_join(path, sizeof(path), kit, rel) != 0 || !cfl__fs_exists(path))
+			continue;
+		if (own_cert_path(kit, bases[i], path, sizeof(path)) == 0 &&
+		    cfl_pki_cert_load(path, &cert, &tmp) == 0 &&
+		    cfl__path_join(path, sizeof(path), kit, rel) == 0 &&
+		    cfl_pki_key_load(path, &key, &tmp) == 0 && !cfl_pki_cert_matches_key(cert, key))
+			problem(v, CFL_KIT_CHANGED, rel);
+		cfl_pki_cert_free(cert);
+		cfl_pki_key_free(key);
+	}
+}
+
 int cfl_kit_verify(const char *kit_dir, cfl_kit_problem_fn fn, void *arg, struct cfl_err *e)
 {
 	struct vstate v = {.fn = fn, .arg = arg, .count = 0, .first = ""};
-	struct cfl_pki_cert *ca = NULL;
+	struct cfl_pki_trust *trust = NULL;
 	struct names l = {.n = 0};
 	json_t *root = NULL, *files, *val;
-	char path[PATH_MAX];
 	const char *key;
 	int rc;
 
-	if (cfl__path_join(path, sizeof(path), kit_dir, "startup/rootCA.pem") != 0)
-		return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", kit_dir);
 	rc = list_kit(kit_dir, &l, e);
 	if (rc == 0)
 		rc = load_manifest(kit_dir, &root, e);
-	if (rc == 0 && cfl_pki_cert_load(path, &ca, e) != 0)
-		rc = cfl_err_prefix(e, "cannot check kit '%s'", kit_dir);
-	if (rc == 0 && (rc = check_signature(kit_dir, root, ca, e)) == CFL_EVERIFY) {
+	if (rc == 0)
+		rc = kit_trust(kit_dir, &trust, e);
+	if (rc == 0 && (rc = check_signature(kit_dir, root, trust, e)) == CFL_EVERIFY) {
 		/* Nothing the manifest says can be trusted: no file is compared with it. */
 		if (fn != NULL)
 			fn(CFL_KIT_CHANGED, "startup/" SIG_FILE, arg);
@@ -415,13 +485,14 @@ int cfl_kit_verify(const char *kit_dir, cfl_kit_problem_fn fn, void *arg, struct
 		if (json_object_get(files, l.v[i]) == NULL)
 			problem(&v, CFL_KIT_ADDED, l.v[i]);
 	}
+	check_keys(kit_dir, &v);
 	if (v.count > 0)
 		rc = cfl_err_set(e, CFL_EVERIFY,
 		                 "kit '%s' has %d changed, missing or added file%s: %s", kit_dir,
 		                 v.count, v.count == 1 ? "" : "s", v.first);
 out:
 	json_decref(root);
-	cfl_pki_cert_free(ca);
+	cfl_pki_trust_free(trust);
 	names_release(&l);
 	return rc;
 }

@@ -376,3 +376,39 @@ out:
 	X509_free(x);
 	return rc;
 }
+
+int cfl_pki_ca_issue(const struct cfl_pki_key *ca_key, const struct cfl_pki_cert *ca_cert,
+                     const struct cfl_pki_key *subject, const struct cfl_pki_cert_req *req,
+                     struct cfl_pki_cert **out, struct cfl_err *e)
+{
+	X509V3_CTX ctx;
+	X509 *x = NULL;
+	int rc;
+
+	if (ca_key == NULL || ca_cert == NULL || subject == NULL || out == NULL)
+		return cfl_err_set(e, CFL_EINVAL, "cannot issue CA: missing argument");
+	if ((rc = check_req(req, e)) != 0)
+		return cfl_err_prefix(e, "cannot issue CA");
+	if (req->usage != CFL_PKI_USAGE_CA)
+		return cfl_err_set(e, CFL_EINVAL, "cannot issue CA '%s': usage is not CA", req->cn);
+	if ((rc = check_issuer(ca_key, ca_cert, e)) != 0)
+		return cfl_err_prefix(e, "cannot issue CA '%s'", req->cn);
+	ERR_clear_error();
+	if ((rc = new_cert(req, subject->pkey, &x, e)) != 0)
+		return rc;
+	if (!X509_set_issuer_name(x, X509_get_subject_name(ca_cert->x509))) {
+		rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot issue CA '%s'", req->cn);
+		goto out;
+	}
+	if ((rc = set_validity(x, req, X509_get0_notAfter(ca_cert->x509), e)) != 0 ||
+	    (rc = ca_extensions(x, e)) != 0)
+		goto out;
+	X509V3_set_ctx(&ctx, ca_cert->x509, x, NULL, NULL, 0);
+	if ((rc = add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", e)) != 0 ||
+	    (rc = sign_cert(x, ca_key->pkey, req->cn, e)) != 0)
+		goto out;
+	rc = wrap_new(x, req->cn, out, e);
+out:
+	X509_free(x);
+	return rc;
+}

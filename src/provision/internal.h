@@ -5,6 +5,30 @@
 #include "cfl/err.h"
 #include "cfl/project.h"
 
+struct cfl__ca;
+
+/* One participant's kit to build (provision, cert approve). */
+struct cfl__kit_spec {
+	const char *kit_dir; /* new or empty folder */
+	const struct cfl_project *proj;
+	const struct cfl_participant *pt;
+	const struct cfl__ca *ca;
+	const struct cfl_pki_key *subject; /* a private key, or a CSR's public key */
+	int save_key;                      /* write startup/<base>.key (a private key only) */
+	int days;                          /* 0: the project's cert_validity_days */
+	const char *cfl_path;
+};
+
+/* Writes the kit: startup/ (certificate + chain, key when save_key, rootCA.pem = the anchor,
+ * configs, scripts, signature.json signed by the issuing CA), local/, transfer/. The issued
+ * certificate goes to *issued (the caller frees it, also on failure). */
+int cfl__kit_build(const struct cfl__kit_spec *s, struct cfl_pki_cert **issued, struct cfl_err *e);
+
+/* The participant's certificate, as provisioning makes it, for `subject`'s public key. */
+int cfl__issue_for(const struct cfl_project *p, const struct cfl_participant *pt,
+                   const struct cfl__ca *ca, const struct cfl_pki_key *subject, int days,
+                   struct cfl_pki_cert **cert, struct cfl_err *e);
+
 /* Writes the start/stop scripts of a participant into startup_dir (mode 0755). */
 int cfl__kit_write_scripts(const char *startup_dir, const struct cfl_participant *pt,
                            const char *cfl_path, struct cfl_err *e);

@@ -2,14 +2,15 @@
  *
  * Everything is written under WORKSPACE/<project>/.prod_tmp.XXXXXX and renamed to prod_NN at
  * the end (rename(2) within one file system), so a failed run leaves nothing behind and a
- * reader never sees half a kit. The root CA lives in WORKSPACE/<project>/state/ and is reused
- * by later runs, so adding a site does not invalidate the kits already handed out. */
+ * reader never sees half a kit. The CA lives in WORKSPACE/<project>/state/ (ca_state.h) and is
+ * reused by later runs, so adding a site does not invalidate the kits already handed out. */
 #define _GNU_SOURCE
 #include "cfl/provision.h"
 
 #include "cfl/kit.h"
 #include "cfl/log.h"
 #include "cfl/project.h"
+#include "ca_state.h"
 #include "internal.h"
 #include "util/fs.h"
 
@@ -28,13 +29,14 @@
 /* One run's state; released by run_release. */
 struct run {
 	const struct cfl_provision_opts *opts;
+	const struct cfl_provision_ca *ent; /* NULL: cfl's own CA */
 	struct cfl_project *proj;
 	char proj_dir[PATH_MAX];
 	char tmp_dir[PATH_MAX];
 	int made_ws, made_proj, new_state;
-	struct cfl_pki_key *ca_key;
-	struct cfl_pki_cert *ca_cert;
-	struct cfl_pki_key **keys; /* one per participant, generated up front */
+	struct cfl__ca ca;
+	struct cfl_pki_key **keys;   /* one per participant, generated up front */
+	struct cfl_pki_cert **certs; /* what each was issued, recorded after publishing */
 };
 
 static int join(char *buf, const char *a, const char *b, struct cfl_err *e)
@@ -81,62 +83,76 @@ static int make_dir(const char *path, int *made, struct cfl_err *e)
 	return cfl_err_set(e, CFL_EIO, "cannot create directory '%s': %s", path, strerror(errno));
 }
 
-/* Loads state/rootCA.{key,pem} when present, else makes a new CA under tmp/.state. */
-static int load_or_create_ca(struct run *r, struct cfl_err *e)
+/* An enterprise CA given again for a workspace that has one must be the same CA. */
+static int check_same_ca(struct run *r, const char *state, struct cfl_err *e)
 {
-	char key_path[PATH_MAX], cert_path[PATH_MAX], state[PATH_MAX];
-	struct cfl_pki_cert_req req = {0};
-	int rc;
+	struct cfl_pki_cert **given = NULL;
+	size_t n = 0;
+	int rc, same;
 
-	if ((rc = join(state, r->proj_dir, "state", e)) != 0 ||
-	    (rc = join(key_path, state, "rootCA.key", e)) != 0 ||
-	    (rc = join(cert_path, state, "rootCA.pem", e)) != 0)
-		return rc;
-	if (cfl__fs_exists(key_path)) {
-		if ((rc = cfl_pki_key_load(key_path, &r->ca_key, e)) != 0 ||
-		    (rc = cfl_pki_cert_load(cert_path, &r->ca_cert, e)) != 0)
-			return cfl_err_prefix(e, "cannot reuse the root CA in '%s'", state);
-		if (!cfl_pki_cert_matches_key(r->ca_cert, r->ca_key))
-			return cfl_err_set(e, CFL_EVERIFY, "'%s' does not match '%s'", cert_path,
-			                   key_path);
-		CFL_INFO("reusing the root CA in '%s'", state);
+	if (r->ent == NULL)
 		return 0;
-	}
-	req.cn = r->proj->name;
-	req.usage = CFL_PKI_USAGE_CA;
-	req.days = r->proj->cert_days;
-	if ((rc = join(state, r->tmp_dir, ".state", e)) != 0 ||
-	    (rc = join(key_path, state, "rootCA.key", e)) != 0 ||
-	    (rc = join(cert_path, state, "rootCA.pem", e)) != 0)
+	if ((rc = cfl_pki_certs_load(r->ent->ca_cert, &given, &n, e)) != 0)
 		return rc;
-	if (mkdir(state, 0700) != 0)
-		return cfl_err_set(e, CFL_EIO, "cannot create '%s': %s", state, strerror(errno));
-	if ((rc = cfl_pki_key_generate(r->proj->key_type, &r->ca_key, e)) != 0 ||
-	    (rc = cfl_pki_ca_create(r->ca_key, &req, &r->ca_cert, e)) != 0 ||
-	    (rc = cfl_pki_key_save(r->ca_key, key_path, e)) != 0 ||
-	    (rc = cfl_pki_cert_save(r->ca_cert, cert_path, e)) != 0)
-		return rc;
-	r->new_state = 1;
+	same = cfl_pki_cert_equal(given[0], r->ca.cert);
+	cfl_pki_certs_free(given, n);
+	if (!same)
+		return cfl_err_set(
+		        e, CFL_ECONFIG,
+		        "'%s' already has another CA: --ca-cert '%s' is not its issuing CA "
+		        "(use a new workspace)",
+		        state, r->ent->ca_cert);
 	return 0;
 }
 
-/* Certificate request of a participant: SPEC §3. */
-static int issue_cert(struct run *r, const struct cfl_participant *pt, struct cfl_pki_key *key,
-                      struct cfl_pki_cert **cert, struct cfl_err *e)
+/* Loads the workspace's CA from state/ when present, else makes one (or imports the
+ * enterprise CA) under tmp/.state, published with the kits. */
+static int load_or_create_ca(struct run *r, struct cfl_err *e)
+{
+	char state[PATH_MAX];
+	int rc;
+
+	if ((rc = join(state, r->proj_dir, "state", e)) != 0)
+		return rc;
+	rc = cfl__ca_open(state, &r->ca, e);
+	if (rc == 0) {
+		CFL_INFO("reusing the CA in '%s'", state);
+		return check_same_ca(r, state, e);
+	}
+	if (rc != CFL_ENOENT)
+		return rc;
+	if ((rc = join(state, r->tmp_dir, ".state", e)) != 0)
+		return rc;
+	if (mkdir(state, 0700) != 0)
+		return cfl_err_set(e, CFL_EIO, "cannot create '%s': %s", state, strerror(errno));
+	if (r->ent != NULL)
+		rc = cfl__ca_import(state, r->ent->ca_cert, r->ent->ca_key, r->ent->ca_chain,
+		                    &r->ca, e);
+	else
+		rc = cfl__ca_create(state, r->proj->name, r->proj->cert_days, r->proj->key_type,
+		                    &r->ca, e);
+	if (rc == 0)
+		r->new_state = 1;
+	return rc;
+}
+
+int cfl__issue_for(const struct cfl_project *p, const struct cfl_participant *pt,
+                   const struct cfl__ca *ca, const struct cfl_pki_key *subject, int days,
+                   struct cfl_pki_cert **cert, struct cfl_err *e)
 {
 	const char *sans[CFL_PROJECT_MAX_HOSTS + 1];
 	char cn[CFL_CN_MAX + 1];
 	struct cfl_pki_cert_req req = {0};
 
 	req.org = pt->org;
-	req.days = r->proj->cert_days;
+	req.days = days > 0 ? days : p->cert_days;
 	req.sans = sans;
 	if (pt->type == CFL_PT_SERVER) {
 		/* default_host (or the name) first, then every other host name. */
-		cfl_project_server_cn(r->proj, cn, sizeof(cn));
+		cfl_project_server_cn(p, cn, sizeof(cn));
 		req.cn = cn;
 		req.usage = CFL_PKI_USAGE_SERVER;
-		sans[req.n_sans++] = cfl_project_default_host(r->proj);
+		sans[req.n_sans++] = cfl_project_default_host(p);
 		for (size_t i = 0; i < pt->n_host_names; i++) {
 			if (strcmp(pt->host_names[i], sans[0]) != 0)
 				sans[req.n_sans++] = pt->host_names[i];
@@ -149,27 +165,29 @@ static int issue_cert(struct run *r, const struct cfl_participant *pt, struct cf
 		if (pt->type == CFL_PT_CLIENT)
 			sans[req.n_sans++] = pt->name;
 	}
-	return cfl_pki_cert_issue(r->ca_key, r->ca_cert, key, &req, cert, e);
+	return cfl_pki_cert_issue(ca->key, ca->cert, subject, &req, cert, e);
 }
 
-static int write_credentials(struct run *r, const struct cfl_participant *pt,
-                             struct cfl_pki_key *key, const char *startup, struct cfl_err *e)
+/* The certificate (leaf + issuing chain), the key when it is a private one, the anchor. */
+static int write_credentials(const struct cfl__kit_spec *s, const char *startup,
+                             struct cfl_pki_cert **issued, struct cfl_err *e)
 {
-	const char *base = pt->type == CFL_PT_SERVER ? "server" : "client";
-	char path[PATH_MAX], name[32];
-	struct cfl_pki_cert *cert = NULL;
+	const char *base = s->pt->type == CFL_PT_SERVER ? "server" : "client";
+	char path[PATH_MAX], name[32], *pem = NULL;
+	size_t len = 0;
 	int rc;
 
-	rc = issue_cert(r, pt, key, &cert, e);
+	rc = cfl__issue_for(s->proj, s->pt, s->ca, s->subject, s->days, issued, e);
 	snprintf(name, sizeof(name), "%s.key", base);
-	if (rc == 0 && (rc = join(path, startup, name, e)) == 0)
-		rc = cfl_pki_key_save(key, path, e);
+	if (rc == 0 && s->save_key && (rc = join(path, startup, name, e)) == 0)
+		rc = cfl_pki_key_save(s->subject, path, e);
 	snprintf(name, sizeof(name), "%s.crt", base);
-	if (rc == 0 && (rc = join(path, startup, name, e)) == 0)
-		rc = cfl_pki_cert_save(cert, path, e);
+	if (rc == 0 && (rc = join(path, startup, name, e)) == 0 &&
+	    (rc = cfl__ca_leaf_pem(s->ca, *issued, &pem, &len, e)) == 0)
+		rc = cfl__fs_write_file(path, pem, len, 0644, e);
 	if (rc == 0 && (rc = join(path, startup, "rootCA.pem", e)) == 0)
-		rc = cfl_pki_cert_save(r->ca_cert, path, e);
-	cfl_pki_cert_free(cert);
+		rc = cfl_pki_cert_save(s->ca->anchor, path, e);
+	free(pem);
 	return rc;
 }
 
@@ -204,32 +222,58 @@ static int check_kit_dirs(struct run *r, struct cfl_err *e)
 	return 0;
 }
 
-static int build_kit(struct run *r, size_t idx, struct cfl_err *e)
+int cfl__kit_build(const struct cfl__kit_spec *s, struct cfl_pki_cert **issued, struct cfl_err *e)
 {
-	char kit[PATH_MAX], startup[PATH_MAX], local[PATH_MAX], transfer[PATH_MAX], path[PATH_MAX];
-	const struct cfl_participant *pt = &r->proj->parts[idx];
-	const char *ca = cfl_project_custom_ca(r->proj, pt);
+	char startup[PATH_MAX], local[PATH_MAX], transfer[PATH_MAX], path[PATH_MAX];
+	const char *ca = cfl_project_custom_ca(s->proj, s->pt);
 	int rc;
 
-	if ((rc = cfl__kit_dir(kit, r->tmp_dir, pt->name, e)) != 0 ||
-	    (rc = join(startup, kit, "startup", e)) != 0 ||
-	    (rc = join(local, kit, "local", e)) != 0 ||
-	    (rc = join(transfer, kit, "transfer", e)) != 0)
+	if ((rc = join(startup, s->kit_dir, "startup", e)) != 0 ||
+	    (rc = join(local, s->kit_dir, "local", e)) != 0 ||
+	    (rc = join(transfer, s->kit_dir, "transfer", e)) != 0)
 		return rc;
 	if ((rc = cfl__fs_mkdirs(startup, 0755, e)) != 0 ||
 	    (rc = cfl__fs_mkdirs(local, 0755, e)) != 0 ||
 	    (rc = cfl__fs_mkdirs(transfer, 0755, e)) != 0)
 		return rc;
-	if ((rc = write_credentials(r, pt, r->keys[idx], startup, e)) != 0)
+	if ((rc = write_credentials(s, startup, issued, e)) != 0)
 		return rc;
 	if (ca != NULL && ((rc = join(path, startup, "customRootCA.pem", e)) != 0 ||
 	                   (rc = cfl__fs_copy_file(ca, path, CA_MAX_BYTES, 0644, e)) != 0))
 		return rc;
-	if ((rc = cfl__kit_write_config(startup, r->proj, pt, ca != NULL, e)) != 0 ||
-	    (rc = cfl__kit_write_scripts(startup, pt, r->opts->cfl_path, e)) != 0 ||
-	    (rc = cfl__kit_write_local(local, pt, e)) != 0)
+	if ((rc = cfl__kit_write_config(startup, s->proj, s->pt, ca != NULL, e)) != 0 ||
+	    (rc = cfl__kit_write_scripts(startup, s->pt, s->cfl_path, e)) != 0 ||
+	    (rc = cfl__kit_write_local(local, s->pt, e)) != 0)
 		return rc;
-	return cfl_kit_sign(kit, r->ca_key, e);
+	return cfl_kit_sign(s->kit_dir, s->ca->key, e);
+}
+
+static int build_kit(struct run *r, size_t idx, struct cfl_err *e)
+{
+	struct cfl__kit_spec s = {.proj = r->proj,
+	                          .pt = &r->proj->parts[idx],
+	                          .ca = &r->ca,
+	                          .subject = r->keys[idx],
+	                          .save_key = 1,
+	                          .cfl_path = r->opts->cfl_path};
+	char kit[PATH_MAX];
+	int rc;
+
+	if ((rc = cfl__kit_dir(kit, r->tmp_dir, s.pt->name, e)) != 0)
+		return rc;
+	s.kit_dir = kit;
+	return cfl__kit_build(&s, &r->certs[idx], e);
+}
+
+/* Every certificate issued is recorded in state/certs.json (for cfl cert revoke). */
+static int record_all(struct run *r, struct cfl_err *e)
+{
+	char state[PATH_MAX];
+	int rc = join(state, r->proj_dir, "state", e);
+
+	for (size_t i = 0; rc == 0 && i < r->proj->n_parts; i++)
+		rc = cfl__ca_record(state, r->proj->parts[i].name, r->certs[i], e);
+	return rc;
 }
 
 /* The highest prod_NN in the project folder, or -1. */
@@ -296,11 +340,13 @@ static void run_release(struct run *r, int failed)
 		rmdir(r->proj_dir);
 	if (failed && r->made_ws)
 		rmdir(r->opts->workspace);
-	cfl_pki_key_free(r->ca_key);
-	cfl_pki_cert_free(r->ca_cert);
+	cfl__ca_release(&r->ca);
 	for (size_t i = 0; r->keys != NULL && i < r->proj->n_parts; i++)
 		cfl_pki_key_free(r->keys[i]);
+	for (size_t i = 0; r->certs != NULL && i < r->proj->n_parts; i++)
+		cfl_pki_cert_free(r->certs[i]);
 	free(r->keys);
+	free(r->certs);
 	cfl_project_free(r->proj);
 }
 
@@ -332,7 +378,13 @@ static int prepare(struct run *r, struct cfl_err *e)
 int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t out_size,
                   struct cfl_err *e)
 {
-	struct run r = {.opts = opts};
+	return cfl_provision_ca(opts, NULL, out_dir, out_size, e);
+}
+
+int cfl_provision_ca(const struct cfl_provision_opts *opts, const struct cfl_provision_ca *ca,
+                     char *out_dir, size_t out_size, struct cfl_err *e)
+{
+	struct run r = {.opts = opts, .ent = ca};
 	int rc;
 
 	rc = prepare(&r, e);
@@ -342,7 +394,8 @@ int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t o
 		rc = load_or_create_ca(&r, e);
 	if (rc == 0) {
 		r.keys = calloc(r.proj->n_parts, sizeof(r.keys[0]));
-		rc = r.keys == NULL
+		r.certs = calloc(r.proj->n_parts, sizeof(r.certs[0]));
+		rc = r.keys == NULL || r.certs == NULL
 		             ? cfl_err_set(e, CFL_ENOMEM, "out of memory")
 		             : cfl__keygen_many(r.proj->key_type, r.proj->n_parts, r.keys, e);
 	}
@@ -355,6 +408,9 @@ int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t o
 		rc = publish(&r, out_dir, out_size, e);
 	if (rc == 0)
 		r.tmp_dir[0] = '\0'; /* renamed: nothing to remove */
+	if (rc == 0 && record_all(&r, e) != 0)
+		CFL_WARN("the kits are in '%s' but their serials were not recorded: %s", out_dir,
+		         e->msg);
 	run_release(&r, rc != 0);
 	return rc;
 }

@@ -54,14 +54,16 @@ static void iso_time(int64_t unix_ms, char *buf, size_t size)
 
 static json_t *session_json(const struct cfl_auth_session_info *i)
 {
-	char seen[32], exp[32];
+	char seen[32], exp[32], cert[32];
 
 	iso_time(i->last_seen_ms, seen, sizeof(seen));
 	iso_time(i->token_expiry * 1000, exp, sizeof(exp));
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "name", i->name, "address",
-	                 i->addr, "via", i->via, "connection_security", cfl_conn_sec_name(i->mode),
-	                 "connected", i->connected, "last_heartbeat", seen, "token_expiry", exp,
-	                 "role", i->role);
+	/* The notAfter of the certificate it logged in with. */
+	iso_time(i->cert_not_after * 1000, cert, sizeof(cert));
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s}", "name", i->name,
+	                 "address", i->addr, "via", i->via, "connection_security",
+	                 cfl_conn_sec_name(i->mode), "connected", i->connected, "last_heartbeat",
+	                 seen, "token_expiry", exp, "cert_not_after", cert, "role", i->role);
 }
 
 static json_t *list_sessions(struct admin *a, enum cfl_auth_kind kind)

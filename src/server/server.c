@@ -33,10 +33,12 @@ struct server {
 	struct cfl_listener *fl, *admin;
 	struct cfl_auth_server *auth;
 	struct cfl_jobs *jobs;
-	struct cfl_authz *policy;    /* what admins may do here (docs/security.md) */
-	char local[PATH_MAX];        /* the kit's local/ folder, where the policy lives */
-	char org[CFL_AUTH_NAME_MAX]; /* the O of the server's certificate */
-	int one_listener;            /* the admin console on the fed_learn_port listener */
+	struct cfl_authz *policy;         /* what admins may do here (docs/security.md) */
+	char local[PATH_MAX];             /* the kit's local/ folder, where the policy lives */
+	char crl[PATH_MAX];               /* local/crl.pem: the CRLs in force when present */
+	struct cfl_auth_file_watch watch; /* its last seen state, polled on a timer */
+	char org[CFL_AUTH_NAME_MAX];      /* the O of the server's certificate */
+	int one_listener;                 /* the admin console on the fed_learn_port listener */
 	int stopping;
 };
 
@@ -81,6 +83,90 @@ static void on_stop_timer(struct cfl_loop *loop, uint64_t id, void *arg)
 	cfl_loop_stop(loop);
 }
 
+/* The TLS context and the login's configuration, from the kit (at start and on SIGHUP). */
+static struct cfl_tls_config tls_config(const struct server *s)
+{
+	struct cfl_tls_config tc = {.is_server = 1,
+	                            .mode = s->cfg.mode,
+	                            .cert_file = s->cfg.cert,
+	                            .key_file = s->cfg.key,
+	                            .ca_file = s->cfg.root_ca,
+	                            .crl_file = s->crl};
+
+	return tc;
+}
+
+static struct cfl_auth_server_cfg auth_config(const struct server *s)
+{
+	struct cfl_auth_server_cfg ac = {.project = s->cfg.project,
+	                                 .server_cn = s->cfg.name,
+	                                 .cert_file = s->cfg.cert,
+	                                 .key_file = s->cfg.key,
+	                                 .root_ca = s->cfg.root_ca,
+	                                 .crl_file = s->crl,
+	                                 .mode = s->cfg.mode};
+
+	cfl_auth_times_default(&ac.times);
+	return ac;
+}
+
+/* Loads local/crl.pem (again): new TLS connections are checked against it, logins too, and
+ * the sessions of revoked certificates end now. One that does not load leaves the CRLs in
+ * force. */
+static void load_crl(struct server *s, const char *why)
+{
+	struct cfl_err e = {0};
+	int n;
+
+	if (s->tls != NULL && cfl_tls_ctx_set_crl(s->tls, s->crl, &e) != 0) {
+		CFL_ERROR("%s: CRL not loaded, the one in force stays: %s", why, e.msg);
+		return;
+	}
+	n = cfl_auth_server_set_crl(s->auth, s->crl, &e);
+	if (n < 0) {
+		CFL_ERROR("%s: CRL not loaded for logins, the one in force stays: %s", why, e.msg);
+		return;
+	}
+	CFL_INFO("%s: CRL '%s' %s; %d session%s of revoked certificates ended", why, s->crl,
+	         cfl_auth_file_exists(&s->watch) ? "loaded" : "absent: no revocation", n,
+	         n == 1 ? "" : "s");
+}
+
+static void on_crl_poll(struct cfl_loop *loop, uint64_t id, void *arg)
+{
+	struct server *s = arg;
+
+	(void)id;
+	if (s->stopping)
+		return;
+	if (cfl_auth_file_changed(&s->watch, s->crl))
+		load_crl(s, "CRL file changed");
+	cfl_loop_timer_add(loop, CFL_AUTH_CRL_POLL_MS, on_crl_poll, s);
+}
+
+/* SIGHUP: the certificate and key (renewal), the CRL and the policy are read again; each one
+ * that does not load leaves the one in force, with a log line. */
+static void reload_credentials(struct server *s)
+{
+	struct cfl_tls_config tc = tls_config(s);
+	struct cfl_auth_server_cfg ac = auth_config(s);
+	struct cfl_err e = {0};
+
+	(void)cfl_auth_file_changed(&s->watch, s->crl);
+	if (s->tls != NULL && cfl_tls_ctx_reload(s->tls, &tc, &e) != 0) {
+		CFL_ERROR("SIGHUP: certificate not reloaded, the one in force stays: %s", e.msg);
+		return;
+	}
+	if (cfl_auth_server_reload(s->auth, &ac, &e) != 0) {
+		CFL_ERROR("SIGHUP: certificate not reloaded for logins, the one in force stays: %s",
+		          e.msg);
+		return;
+	}
+	CFL_INFO("SIGHUP: certificate '%s', key and CRL reloaded (new connections and logins use "
+	         "them; live sessions go on)",
+	         s->cfg.cert);
+}
+
 /* SIGHUP: the policy file is read again. One that does not load leaves the one in force,
  * which was read whole and checked: a typo never turns into "everything allowed", nor locks
  * every admin out of a running server; the log says what is wrong. */
@@ -104,8 +190,10 @@ static void on_signal(struct cfl_loop *loop, int signo, void *arg)
 	struct server *s = arg;
 
 	if (signo == SIGHUP) {
-		if (!s->stopping)
+		if (!s->stopping) {
+			reload_credentials(s);
 			reload_policy(s);
+		}
 		return;
 	}
 	if (s->stopping)
@@ -206,28 +294,24 @@ static int setup(struct server *s, const char *kit_dir, const struct cfl_server_
 	    (rc = cfl_loop_on_signal(s->loop, on_signal, s, e)) != 0 ||
 	    (rc = cfl_msg_hub_new(s->loop, "server", &s->hub, e)) != 0)
 		return rc;
+	if (cfl__path_join(s->crl, sizeof(s->crl), s->local, "crl.pem") != 0)
+		return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
+	(void)cfl_auth_file_changed(&s->watch, s->crl);
 	if (s->cfg.mode != CFL_SEC_CLEAR) {
-		struct cfl_tls_config tc = {.is_server = 1,
-		                            .mode = s->cfg.mode,
-		                            .cert_file = s->cfg.cert,
-		                            .key_file = s->cfg.key,
-		                            .ca_file = s->cfg.root_ca};
+		struct cfl_tls_config tc = tls_config(s);
 
 		if ((rc = cfl_tls_ctx_new(&tc, &s->tls, e)) != 0)
 			return rc;
 	}
 	{
-		struct cfl_auth_server_cfg ac = {.project = s->cfg.project,
-		                                 .server_cn = s->cfg.name,
-		                                 .cert_file = s->cfg.cert,
-		                                 .key_file = s->cfg.key,
-		                                 .root_ca = s->cfg.root_ca,
-		                                 .mode = s->cfg.mode};
+		struct cfl_auth_server_cfg ac = auth_config(s);
 
-		cfl_auth_times_default(&ac.times);
 		if ((rc = cfl_auth_server_new(s->hub, &ac, &s->auth, e)) != 0)
 			return rc;
 	}
+	if (cfl_auth_file_exists(&s->watch))
+		CFL_INFO("CRL '%s' in force", s->crl);
+	cfl_loop_timer_add(s->loop, CFL_AUTH_CRL_POLL_MS, on_crl_poll, s);
 	cfl_msg_hub_on_peer(s->hub, peer_up, peer_down, s);
 	{
 		struct cfl__server_info info = {s->cfg.name, s->cfg.project, s->org, 0, &s->policy};

@@ -150,9 +150,9 @@ adm --cmd "check_status client" >clients.out 2>&1; rc=$?
 sed 's/^/  | /' clients.out
 check "check_status client exits 0 (exit $rc)" test $rc -eq 0
 check "check_status client: the header" \
-	grep -Eqx 'name +address +security +connected +last heartbeat +token expiry' clients.out
+	grep -Eqx 'name +address +security +connected +last heartbeat +token expiry +cert expiry' clients.out
 check "check_status client: site-1's row (local times)" \
-	grep -Eqx "site-1 +$LOOP:[0-9]+ +mtls +yes( +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}){2}" clients.out
+	grep -Eqx "site-1 +$LOOP:[0-9]+ +mtls +yes( +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}){3}" clients.out
 
 # --- failures: printed once, exit 1 ---------------------------------------------------------------------
 timeout 30 "$CFL_BIN" admin "$P/member@test.org" --server "$SRV" --cmd "submit_job $CFL_SRC/examples/jobs/fedavg-digits" \
