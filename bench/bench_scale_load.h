@@ -229,10 +229,19 @@ static void site_init(struct site *s, int num, const char *prod)
 		load_die("site-%d: path too long", num);
 	if (cfl_kitcfg_load(dir, 0, k, &e) != 0)
 		load_die("site-%d: %s", num, e.msg);
-	struct cfl_tls_config tc = {0, k->mode, k->cert, k->key, cfl_kitcfg_trust_file(k)};
-	struct cfl_auth_client_cfg ac = {k->name,         k->project, k->identity,
-	                                 k->cert,         k->key,     k->root_ca,
-	                                 CFL_AUTH_CLIENT, k->mode,    {0, 0, 0, 0}};
+	struct cfl_tls_config tc = {.is_server = 0,
+	                            .mode = k->mode,
+	                            .cert_file = k->cert,
+	                            .key_file = k->key,
+	                            .ca_file = cfl_kitcfg_trust_file(k)};
+	struct cfl_auth_client_cfg ac = {.name = k->name,
+	                                 .project = k->project,
+	                                 .server_cn = k->identity,
+	                                 .cert_file = k->cert,
+	                                 .key_file = k->key,
+	                                 .root_ca = k->root_ca,
+	                                 .kind = CFL_AUTH_CLIENT,
+	                                 .mode = k->mode};
 	struct cfl_executor_cfg xc = {.work_dir = work,
 	                              .site = k->name,
 	                              .root_ca = k->root_ca,
