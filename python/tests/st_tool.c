@@ -25,8 +25,8 @@ static const char *code_name(int rc)
 static int write_model(const char *path)
 {
 	static const char *const meta[] = {"round", "7", "format", "cfl", "z\"q\\\x01", "\xc3\xa9"};
-	static const char *const names[] = {"fc.weight", "b\"q\\\n\t\x1f", "\xc3\xa9t\xc3\xa9",
-	                                    "A", "\xf0\x9f\x98\x80/x", "scalar"};
+	static const char *const names[] = {"fc.weight", "b\"q\\\n\t\x1f",     "\xc3\xa9t\xc3\xa9",
+	                                    "A",         "\xf0\x9f\x98\x80/x", "scalar"};
 	static const int64_t shapes[][3] = {{2, 3}, {4}, {1, 1, 2}, {0, 5}, {3}, {0}};
 	static const int ndims[] = {2, 1, 3, 2, 1, 0};
 	float vals[8] = {1.5f, -2.25f, 3e-39f, 65504.0f, -0.0f, 1e30f, 7.0f, 0.125f};
