@@ -58,8 +58,8 @@ static void bad_types(void **state)
 	        "{\"type\":\"result\",\"model\":true,\"metrics\":{\"a\":\"x\"}}",
 	        "{\"type\":\"result\",\"model\":true,\"meta\":{\"NUM_STEPS_CURRENT_ROUND\":-1}}",
 	        "{\"type\":\"result\",\"model\":true,\"meta\":{\"NUM_STEPS_CURRENT_ROUND\":1.5}}",
-	        "{\"type\":\"result\",\"model\":true,\"meta\":{\"NUM_STEPS_CURRENT_ROUND\":"
-	        "9007199254740993}}",
+	        ("{\"type\":\"result\",\"model\":true,\"meta\":{\"NUM_STEPS_CURRENT_ROUND\":"
+	         "9007199254740993}}"),
 	        "{\"type\":\"metric\",\"tag\":\"\",\"value\":1}",
 	        "{\"type\":\"metric\",\"tag\":\"a\\nb\",\"value\":1}",
 	        "{\"type\":\"metric\",\"tag\":\"a\",\"value\":1e999}",
