@@ -30,12 +30,13 @@
 /* Admin commands, from an admin console to the server. */
 #define CFL_TOPIC_ADMIN "admin"
 /* Jobs, from the server to the sites (docs/jobs.md). */
-#define CFL_TOPIC_JOB_DEPLOY      "job.deploy"      /* the job's bundle */
-#define CFL_TOPIC_TASK_TRAIN      "task.train"      /* the global model: train a round on it */
-#define CFL_TOPIC_TASK_GET_UPDATE "task.get_update" /* send the round's update back */
-#define CFL_TOPIC_JOB_END         "job.end"         /* the job completed */
-#define CFL_TOPIC_JOB_ABORT       "job.abort"       /* the job failed or was aborted */
-#define CFL_TOPIC_SHUTDOWN        "shutdown"        /* the site process stops */
+#define CFL_TOPIC_JOB_DEPLOY       "job.deploy"       /* the job's bundle */
+#define CFL_TOPIC_TASK_TRAIN       "task.train"       /* the global model: train a round on it */
+#define CFL_TOPIC_TASK_GET_UPDATE  "task.get_update"  /* send the round's update back */
+#define CFL_TOPIC_TASK_GET_WEIGHTS "task.get_weights" /* client_api: the script's weights */
+#define CFL_TOPIC_JOB_END          "job.end"          /* the job completed */
+#define CFL_TOPIC_JOB_ABORT        "job.abort"        /* the job failed or was aborted */
+#define CFL_TOPIC_SHUTDOWN         "shutdown"         /* the site process stops */
 /* Diagnostics, for tests, benchmarks and operators checking a path: `ping` served by every
  * server; the others only by `cfl server --diag` (and `echo` by sites, routed then). */
 #define CFL_TOPIC_ECHO   "echo"   /* the body back */
@@ -47,22 +48,23 @@
  * --diag: cfl_msg_hub_route). */
 #define CFL_TOPIC_APP_PREFIX "app."
 
-#define CFL_TOPICS(X)      \
-	X(CHALLENGE)       \
-	X(REGISTER)        \
-	X(RENEW)           \
-	X(HEARTBEAT)       \
-	X(GOODBYE)         \
-	X(ADMIN)           \
-	X(JOB_DEPLOY)      \
-	X(TASK_TRAIN)      \
-	X(TASK_GET_UPDATE) \
-	X(JOB_END)         \
-	X(JOB_ABORT)       \
-	X(SHUTDOWN)        \
-	X(ECHO)            \
-	X(PING)            \
-	X(SINK)            \
+#define CFL_TOPICS(X)       \
+	X(CHALLENGE)        \
+	X(REGISTER)         \
+	X(RENEW)            \
+	X(HEARTBEAT)        \
+	X(GOODBYE)          \
+	X(ADMIN)            \
+	X(JOB_DEPLOY)       \
+	X(TASK_TRAIN)       \
+	X(TASK_GET_UPDATE)  \
+	X(TASK_GET_WEIGHTS) \
+	X(JOB_END)          \
+	X(JOB_ABORT)        \
+	X(SHUTDOWN)         \
+	X(ECHO)             \
+	X(PING)             \
+	X(SINK)             \
 	X(SOURCE)
 
 /* --- header keys -------------------------------------------------------------------------------

@@ -151,8 +151,17 @@ int cfl__executor_plan(json_t *cfg, struct cfl__job_plan *p, struct cfl_err *e)
 	p->diff = result != NULL && strcmp(result, "diff") == 0;
 	if (type == NULL || strcmp(type, "builtin") == 0)
 		return 0;
-	if (strcmp(type, "command") != 0)
+	p->client_api = strcmp(type, "client_api") == 0;
+	if (strcmp(type, "command") != 0 && !p->client_api)
 		return cfl_err_set(e, CFL_ECONFIG, "unknown executor.type '%s'", type);
+	p->params_format = json_string_value(json_object_get(ex, "params_format"));
+	if (json_object_get(ex, "params_format") != NULL &&
+	    (p->params_format == NULL ||
+	     (strcmp(p->params_format, "numpy") != 0 && strcmp(p->params_format, "pytorch") != 0)))
+		return cfl_err_set(e, CFL_ECONFIG,
+		                   "executor.params_format must be \"numpy\" or \"pytorch\"");
+	if (p->params_format == NULL)
+		p->params_format = "numpy";
 	p->command = 1;
 	p->argc = json_array_size(cmd);
 	if (p->argc == 0 || p->argc > CFL__JOB_MAX_ARGS)
@@ -264,7 +273,6 @@ static int run_command(struct task *t, const struct cfl__job_plan *plan, struct 
 	return 0;
 }
 
-static void task_done(struct cfl_loop *loop, void *arg);
 static void start_task(struct cfl_executor *x, struct task *t);
 
 /* m -= g, tensor by tensor (same names and shapes, as the trainer keeps them). */
@@ -306,16 +314,26 @@ static void *worker(void *arg)
 	else
 		t->status = cfl_trainer_builtin_train(plan.ex, t->site_index, t->site_count,
 		                                      t->round, t->model, &t->steps, &t->loss, &e);
-	/* The site's result filters, on what is about to leave the site (SPEC §10). */
-	if (t->status == 0 && t->scope != NULL)
-		t->status = cfl_privacy_filter_result(t->scope, global, t->model, 0, &e);
-	if (t->status == 0 && plan.diff)
-		t->status = subtract(t->model, global, &e);
+	if (t->status == 0)
+		t->status = cfl__exec_post(t, &plan, global, &e);
 out:
 	cfl_model_free(global);
 	memcpy(t->err, e.msg, sizeof(t->err));
-	cfl_loop_post(t->x->loop, task_done, t);
+	cfl_loop_post(t->x->loop, cfl__exec_task_done, t);
 	return NULL;
+}
+
+int cfl__exec_post(struct task *t, const struct cfl__job_plan *plan, const struct cfl_model *global,
+                   struct cfl_err *e)
+{
+	int rc = 0;
+
+	/* The site's result filters, on what is about to leave the site (SPEC §10). */
+	if (t->scope != NULL)
+		rc = cfl_privacy_filter_result(t->scope, global, t->model, 0, e);
+	if (rc == 0 && plan->diff)
+		rc = subtract(t->model, global, e);
+	return rc;
 }
 
 static void task_free(struct task *t)
@@ -326,6 +344,7 @@ static void task_free(struct task *t)
 	cfl_model_free(t->model);
 	json_decref(t->cfg);
 	cfl_privacy_scope_free(t->scope);
+	cfl__rows_reset(&t->rows);
 	free(t);
 }
 
@@ -337,23 +356,48 @@ static int keep_update(struct cfl_executor *x, const struct task *t, struct cfl_
 	return cfl_model_serialize(t->model, NULL, 0, &x->update, &x->update_len, e);
 }
 
-static void task_done(struct cfl_loop *loop, void *arg)
+static int update_read(void *src, uint8_t *buf, size_t len);
+static void update_sent(struct cfl_conn *c, uint64_t id, int status, void *src);
+
+/* A client_api job's initial weights (task.get_weights): the model itself is the answer. */
+static void weights_done(struct cfl_executor *x, struct task *t)
+{
+	struct cfl_err e = {0};
+
+	if (keep_update(x, t, &e) != 0) {
+		cfl_peer_reply_error(t->peer, t->req_id, "train_failed", e.msg);
+		return;
+	}
+	x->update_job[0] = '\0'; /* not a round's update */
+	x->update_sent = 0;
+	CFL_INFO("job %s: sending the script's initial weights", t->job);
+	if (cfl_peer_reply_stream(t->peer, t->req_id, NULL, 0, x->update_len, update_read, x,
+	                          update_sent) != 0)
+		cfl_peer_reply_error(t->peer, t->req_id, "send_failed", "cannot send the weights");
+}
+
+void cfl__exec_task_done(struct cfl_loop *loop, void *arg)
 {
 	struct task *t = arg;
 	struct cfl_executor *x = t->x;
-	char steps[24], loss[32];
+	char steps[24], loss[32], *body;
+	size_t body_len = 0;
 	struct cfl_header h[2];
 	struct cfl_err e = {0};
 
 	(void)loop;
-	pthread_join(x->thread, NULL);
-	x->has_thread = 0;
+	if (!t->capi) {
+		pthread_join(x->thread, NULL);
+		x->has_thread = 0;
+	}
 	x->running = NULL;
 	if (t->peer == NULL) {
 		CFL_WARN("job %s round %d: the server went away while training", t->job, t->round);
 	} else if (t->status != 0) {
 		CFL_WARN("job %s round %d: training failed: %s", t->job, t->round, t->err);
 		cfl_peer_reply_error(t->peer, t->req_id, "train_failed", t->err);
+	} else if (t->kind == TASK_GET_WEIGHTS) {
+		weights_done(x, t);
 	} else if (keep_update(x, t, &e) != 0) {
 		cfl_peer_reply_error(t->peer, t->req_id, "train_failed", e.msg);
 	} else {
@@ -365,7 +409,10 @@ static void task_done(struct cfl_loop *loop, void *arg)
 		h[1] = CFL_HDR(CFL_KEY_LOSS, loss);
 		CFL_INFO("job %s round %d: trained on %s samples, loss %s", t->job, t->round, steps,
 		         loss);
-		cfl_peer_reply(t->peer, t->req_id, h, 2, NULL, 0);
+		/* A client_api script's metrics of the round go with the answer. */
+		body = cfl__rows_body(&t->rows, &body_len);
+		cfl_peer_reply(t->peer, t->req_id, h, 2, body, body_len);
+		free(body);
 	}
 	task_free(t);
 	if (x->queued != NULL) {
@@ -378,7 +425,24 @@ static void task_done(struct cfl_loop *loop, void *arg)
 
 static void start_task(struct cfl_executor *x, struct task *t)
 {
+	struct cfl__job_plan plan;
+	struct cfl_err e = {0};
+
 	x->running = t;
+	if (cfl__executor_plan(t->cfg, &plan, &e) == 0 && plan.client_api) {
+		t->capi = 1;
+		if (cfl__capi_submit(x, t, &e) == 0)
+			return;
+	} else if (t->kind == TASK_GET_WEIGHTS) {
+		cfl_err_set(&e, CFL_EINVAL, "only a client_api job gives its initial weights");
+	}
+	if (e.code != 0) {
+		x->running = NULL;
+		if (t->peer != NULL)
+			cfl_peer_reply_error(t->peer, t->req_id, "train_failed", e.msg);
+		task_free(t);
+		return;
+	}
 	if (pthread_create(&x->thread, NULL, worker, t) != 0) {
 		x->running = NULL;
 		if (t->peer != NULL)
@@ -399,6 +463,8 @@ static void train_data(void *st, const uint8_t *d, size_t n)
 	cfl__inbuf_add(&t->in, d, n, MODEL_MAX);
 }
 
+static void run_or_queue(struct cfl_executor *x, struct task *t);
+
 static void train_end(void *st, int status, const char *reason)
 {
 	struct task *t = st;
@@ -417,6 +483,12 @@ static void train_end(void *st, int status, const char *reason)
 		return;
 	}
 	cfl__inbuf_release(&t->in);
+	run_or_queue(x, t);
+}
+
+/* One task at a time: a task that arrives while another runs waits for it. */
+static void run_or_queue(struct cfl_executor *x, struct task *t)
+{
 	if (x->running != NULL) {
 		/* Typically the server restarted while this site trained: the new task waits for
 		 * the old thread (whose result nobody wants any more) instead of being refused. */
@@ -445,12 +517,44 @@ static int task_scope(struct cfl_executor *x, struct task *t, char *why, size_t 
 	return 0;
 }
 
+/* A task of job h->job for request `f`, or NULL after an answer saying why not. */
+static struct task *task_for(struct cfl_executor *x, struct cfl_peer *p, const struct cfl_frame *f,
+                             const struct cfl__job_hdrs *h, int more, struct cfl_msg_sink *sink)
+{
+	char why[CFL_ERR_MSG_MAX];
+	struct task *t = calloc(1, sizeof(*t));
+
+	if (t == NULL) {
+		cfl_peer_reply_error(p, f->id, "no_memory", "out of memory");
+		return NULL;
+	}
+	t->x = x;
+	atomic_init(&t->stop, 0);
+	t->peer = p;
+	t->req_id = f->id;
+	memcpy(t->job, h->job, sizeof(t->job));
+	t->round = h->round;
+	t->site_index = h->site_index;
+	t->site_count = h->site_count;
+	t->cfg = json_incref(cfl__executor_config(x, t->job));
+	if (t->cfg == NULL)
+		snprintf(why, sizeof(why), "this site does not have the job");
+	/* The scope the job was admitted under may be gone (a policy reloaded since). */
+	if (t->cfg == NULL || task_scope(x, t, why, sizeof(why)) != 0) {
+		cfl_peer_reply_error(p, f->id, t->cfg == NULL ? "no_job" : "train_failed", why);
+		if (more)
+			*sink = (struct cfl_msg_sink){NULL, NULL, NULL};
+		task_free(t);
+		return NULL;
+	}
+	return t;
+}
+
 static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
                      struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_executor *x = arg;
 	struct cfl__job_hdrs h;
-	char why[CFL_ERR_MSG_MAX];
 	struct task *t;
 
 	if (!cfl__exec_from_server(p, f))
@@ -460,40 +564,35 @@ static void on_train(struct cfl_peer *p, const struct cfl_frame *f, int more,
 		cfl_peer_reply_error(p, f->id, "bad_task", "bad job, round or site headers");
 		return;
 	}
-	t = calloc(1, sizeof(*t));
-	if (t == NULL) {
-		cfl_peer_reply_error(p, f->id, "no_memory", "out of memory");
+	if ((t = task_for(x, p, f, &h, more, sink)) == NULL)
 		return;
-	}
-	t->x = x;
-	atomic_init(&t->stop, 0);
-	t->peer = p;
-	t->req_id = f->id;
-	memcpy(t->job, h.job, sizeof(t->job));
-	t->round = h.round;
-	t->site_index = h.site_index;
-	t->site_count = h.site_count;
-	t->cfg = json_incref(cfl__executor_config(x, t->job));
-	if (t->cfg != NULL && task_scope(x, t, why, sizeof(why)) != 0) {
-		/* The scope the job was admitted under is gone (a policy reloaded since). */
-		cfl_peer_reply_error(p, f->id, "train_failed", why);
-		if (more)
-			*sink = (struct cfl_msg_sink){NULL, NULL, NULL};
-		task_free(t);
-		return;
-	}
-	if (t->cfg == NULL) {
-		cfl_peer_reply_error(p, f->id, "no_job", "this site does not have the job");
-		if (more)
-			*sink = (struct cfl_msg_sink){NULL, NULL, NULL};
-		task_free(t);
-		return;
-	}
 	cfl__inbuf_add(&t->in, f->body, f->body_len, MODEL_MAX);
 	if (more)
 		*sink = (struct cfl_msg_sink){train_data, train_end, t};
 	else
 		train_end(t, 0, NULL);
+}
+
+/* task.get_weights: the job's client_api script gives its initial weights (from_site). */
+static void on_get_weights(struct cfl_peer *p, const struct cfl_frame *f, int more,
+                           struct cfl_msg_sink *sink, void *arg)
+{
+	struct cfl_executor *x = arg;
+	struct cfl__job_hdrs h;
+	struct task *t;
+
+	if (!cfl__exec_from_server(p, f))
+		return;
+	if (cfl__executor_hdrs(f, CFL__HDR_SITE, &h) != 0) {
+		cfl_peer_reply_error(p, f->id, "bad_task", "bad job or site headers");
+		return;
+	}
+	if ((t = task_for(x, p, f, &h, more, sink)) == NULL)
+		return;
+	if (more) /* the request has no body: one is not read */
+		*sink = (struct cfl_msg_sink){NULL, NULL, NULL};
+	t->kind = TASK_GET_WEIGHTS;
+	run_or_queue(x, t);
 }
 
 /* --- task.get_update ------------------------------------------------------------------------- */
@@ -563,6 +662,8 @@ static void on_job_end(struct cfl_peer *p, const struct cfl_frame *f, int more,
 	 * built-in trainer finishes its round, whose result the server refuses. */
 	if (x->running != NULL && strcmp(x->running->job, h.job) == 0)
 		atomic_store(&x->running->stop, 1);
+	/* A client_api script: told to stop when the job completed, ended at once on abort. */
+	cfl__capi_stop(x, h.job, strcmp(topic, CFL_TOPIC_JOB_END) == 0);
 	if (x->queued != NULL && strcmp(x->queued->job, h.job) == 0) {
 		if (x->queued->peer != NULL)
 			cfl_peer_reply_error(x->queued->peer, x->queued->req_id, "job_ended",
@@ -624,9 +725,11 @@ int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg
 	x->arg = cfg->arg;
 	snprintf(x->dir, sizeof(x->dir), "%s", cfg->work_dir);
 	snprintf(x->site, sizeof(x->site), "%s", cfg->site);
+	cfl__capi_find_python(x);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_JOB_DEPLOY, cfl__exec_on_deploy, x);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_TASK_TRAIN, on_train, x);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_TASK_GET_UPDATE, on_get_update, x);
+	cfl_msg_hub_handle(hub, CFL_TOPIC_TASK_GET_WEIGHTS, on_get_weights, x);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_JOB_END, on_job_end, x);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_JOB_ABORT, on_job_end, x);
 	cfl_msg_hub_handle(hub, CFL_TOPIC_SHUTDOWN, on_shutdown_msg, x);
@@ -648,12 +751,16 @@ void cfl_executor_free(struct cfl_executor *x)
 {
 	if (x == NULL)
 		return;
+	/* The site stops: client_api scripts are ended, not waited for; their tasks' posted
+	 * ends are dropped with the loop, and the task running is freed below. */
+	cfl__capi_free_all(x);
 	if (x->has_thread) {
-		/* The site stops: a job program running now is ended, not waited for. */
+		/* A job program running now is ended, not waited for. */
 		atomic_store(&x->running->stop, 1);
 		pthread_join(x->thread, NULL);
-		task_free(x->running); /* its posted completion is dropped with the loop */
 	}
+	if (x->running != NULL && (x->has_thread || x->running->capi))
+		task_free(x->running); /* its posted completion is dropped with the loop */
 	task_free(x->queued);
 	cfl__exec_incoming_free(x);
 	free(x->update);

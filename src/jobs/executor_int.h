@@ -7,6 +7,7 @@
 #include "cfl/executor.h"
 #include "cfl/manifest.h"
 #include "cfl/privacy.h"
+#include "channel.h"
 #include "jobs_int.h"
 
 #include <jansson.h>
@@ -25,8 +26,14 @@ struct inbuf {
 	int failed;
 };
 
+/* What a task asks: train a round (task.train), or (client_api, executor.initial_model
+ * "from_site") the script's initial weights (task.get_weights). */
+enum task_kind { TASK_TRAIN = 0, TASK_GET_WEIGHTS };
+
 struct task {
 	struct cfl_executor *x;
+	enum task_kind kind;
+	int capi; /* run by the job's client_api script (clientapi.c), not a worker thread */
 	struct cfl_peer *peer; /* NULL once the connection is gone */
 	uint64_t req_id;
 	char job[64];
@@ -41,6 +48,7 @@ struct task {
 	float loss;
 	int status;
 	char err[CFL_ERR_MSG_MAX];
+	struct cfl__rows rows; /* client_api: the round's metrics, sent with the result */
 };
 
 /* The verified submitter of each job deployed here (few: one job runs at a time). */
@@ -79,6 +87,9 @@ struct cfl_executor {
 	int update_round;
 	/* bundles being received, one record per job.deploy request (exec_deploy.c) */
 	struct incoming *incoming;
+	/* client_api scripts, one per job at most (clientapi.c) */
+	struct capi *sessions;
+	char pypath[PATH_MAX]; /* the shipped `cfl` Python package's folder ("": not found) */
 };
 
 /* Appends to `b` unless it would pass `max` bytes (then `failed`, and -1). */
@@ -86,6 +97,26 @@ int cfl__inbuf_add(struct inbuf *b, const uint8_t *d, size_t n, uint64_t max);
 void cfl__inbuf_release(struct inbuf *b);
 /* 1 if `f` comes from the server itself; otherwise logs, answers a request "forbidden", 0. */
 int cfl__exec_from_server(struct cfl_peer *p, const struct cfl_frame *f);
+
+/* The end of a task, on the loop's thread: answers the server, starts the queued task. Posted
+ * by the worker thread, or by the client_api session. */
+void cfl__exec_task_done(struct cfl_loop *loop, void *arg);
+/* What leaves the site: the site's result filters on t->model (the trained weights), then
+ * (plan->diff) the difference from `global`, which may be NULL when neither applies. */
+int cfl__exec_post(struct task *t, const struct cfl__job_plan *plan, const struct cfl_model *global,
+                   struct cfl_err *e);
+/* clientapi.c: the client_api executor, one script per job kept across rounds. */
+/* Hands task `t` (x->running) to its job's script, starting one when none runs. The session
+ * posts cfl__exec_task_done when the task ends, whatever happened. Returns 0, or a CFL_E*
+ * code with `e` (the task was not taken). */
+int cfl__capi_submit(struct cfl_executor *x, struct task *t, struct cfl_err *e);
+/* The job ended (`ended`: completed, the script may exit by itself within 5 s) or was aborted:
+ * its script goes. */
+void cfl__capi_stop(struct cfl_executor *x, const char *job, int ended);
+/* The site stops: every script is ended, every session thread joined and freed. */
+void cfl__capi_free_all(struct cfl_executor *x);
+/* Finds the shipped Python package next to the running program (x->pypath). */
+void cfl__capi_find_python(struct cfl_executor *x);
 
 /* exec_deploy.c */
 /* job.deploy: the bundle is checked (signature, then the site's policy) before it is unpacked. */

@@ -127,12 +127,15 @@ int cfl__executor_hdrs(const struct cfl_frame *f, int want, struct cfl__job_hdrs
 json_t *cfl__executor_config(struct cfl_executor *x, const char *job);
 
 /* What a task of the job runs, from its config.json: the built-in trainer on `ex` (the
- * executor section), or executor.command's words (1..CFL__JOB_MAX_ARGS strings, borrowed
+ * executor section), or executor.command's words (type command, or client_api with its
+ * params_format) (1..CFL__JOB_MAX_ARGS strings, borrowed
  * from `cfg`); `diff` for workflow.result "diff". Returns 0 or CFL_ECONFIG with `e`. */
 #define CFL__JOB_MAX_ARGS 32
 struct cfl__job_plan {
 	json_t *ex;
 	int command, diff;
+	int client_api;            /* executor.type "client_api": command is set too */
+	const char *params_format; /* client_api: "numpy" or "pytorch" */
 	size_t argc;
 	const char *argv[CFL__JOB_MAX_ARGS];
 };

@@ -33,7 +33,6 @@
 
 #define TICK_MS    50   /* how often the worker looks at the stop flag and the leader */
 #define GIVE_UP_MS 1000 /* after SIGKILL: a process in uninterruptible sleep is left behind */
-#define LINE_MAX_  1024 /* a longer output line is logged in pieces of this size */
 
 static uint64_t now_ms(void)
 {
@@ -45,21 +44,14 @@ static uint64_t now_ms(void)
 
 /* --- the program's output, logged a line at a time -------------------------------------------- */
 
-struct pump {
-	int fd; /* -1 once the last writer closed it */
-	const char *tag;
-	char buf[LINE_MAX_];
-	size_t len;
-};
-
-static void pump_flush(struct pump *p)
+static void pump_flush(struct cfl__pump *p)
 {
 	if (p->len > 0)
 		CFL_INFO("%s: %.*s", p->tag, (int)p->len, p->buf);
 	p->len = 0;
 }
 
-static void pump_add(struct pump *p, const char *d, size_t n)
+static void pump_add(struct cfl__pump *p, const char *d, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (d[i] == '\n') {
@@ -74,7 +66,7 @@ static void pump_add(struct pump *p, const char *d, size_t n)
 
 /* Reads what is there, 64 KiB at most (a program that writes without pause must not keep the
  * worker from its other checks); at the end of the output, closes the descriptor. */
-static void pump_read(struct pump *p)
+static void pump_read(struct cfl__pump *p)
 {
 	char d[4096];
 	ssize_t n;
@@ -96,7 +88,7 @@ static void pump_read(struct pump *p)
 	}
 }
 
-static void pump_wait(struct pump *p, int ms)
+static void pump_wait(struct cfl__pump *p, int ms)
 {
 	struct pollfd pf = {.fd = p->fd, .events = POLLIN};
 
@@ -160,25 +152,29 @@ static int group_has_others(pid_t pg)
 	return found;
 }
 
-/* 1 once the leader has exited; it stays a zombie (WNOWAIT) until cfl__proc_run reaps it. */
-static int leader_exited(pid_t pid)
+/* 1 once the leader has exited, with its exit status (128 + N for signal N) in *code; it stays
+ * a zombie (WNOWAIT) until cfl__proc_finish reaps it. */
+static int leader_exited(pid_t pid, int *code)
 {
 	siginfo_t si;
 
 	memset(&si, 0, sizeof(si));
-	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid != pid)
+		return 0;
+	*code = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+	return 1;
 }
 
 /* Follows the group until it is gone: the output logged, the stop flag obeyed. */
-static void follow(pid_t pid, struct pump *out, atomic_int *stop, const char *tag)
+static void follow(pid_t pid, struct cfl__pump *out, atomic_int *stop, const char *tag)
 {
 	uint64_t term_at = 0, kill_at = 0;
-	int exited = 0, warned = 0;
+	int exited = 0, warned = 0, code;
 
 	for (;;) {
 		pump_wait(out, TICK_MS);
 		if (!exited)
-			exited = leader_exited(pid);
+			exited = leader_exited(pid, &code);
 		if (term_at == 0 && (atomic_load(stop) || (exited && group_has_others(pid)))) {
 			CFL_INFO("%s: ending process group %d%s", tag, (int)pid,
 			         exited ? " (left behind by the program)" : "");
@@ -227,8 +223,11 @@ static int spawn(const struct cfl__proc_spec *s, int out_fd, pid_t *pid, struct 
 		rc = posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
 	if (rc == 0)
 		rc = posix_spawn_file_actions_addchdir_np(&fa, s->dir);
+	/* The channel of a client_api script (clientapi.c) becomes its descriptor 3. */
+	if (rc == 0 && s->keep_fd > 2)
+		rc = posix_spawn_file_actions_adddup2(&fa, s->keep_fd, CFL__PROC_KEPT_FD);
 	if (rc == 0)
-		rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+		rc = posix_spawn_file_actions_addclosefrom_np(&fa, s->keep_fd > 2 ? 4 : 3);
 	if (rc == 0)
 		rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
 		                                           POSIX_SPAWN_SETSIGDEF);
@@ -247,16 +246,18 @@ static int spawn(const struct cfl__proc_spec *s, int out_fd, pid_t *pid, struct 
 	return 0;
 }
 
-int cfl__proc_run(const struct cfl__proc_spec *s, atomic_int *stop, int *status, struct cfl_err *e)
+int cfl__proc_start(const struct cfl__proc_spec *s, struct cfl__proc *p, struct cfl_err *e)
 {
-	struct pump out = {.fd = -1, .tag = s->tag};
 	int fds[2], rc;
-	pid_t pid = -1;
 
+	memset(p, 0, sizeof(*p));
+	p->pid = -1;
+	p->out.fd = -1;
+	p->out.tag = s->tag;
 	/* Both ends close on exec: the child's copy of the write end is the dup2'd 1 and 2. */
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return cfl_err_set(e, CFL_EIO, "cannot make a pipe: %s", strerror(errno));
-	rc = spawn(s, fds[1], &pid, e);
+	rc = spawn(s, fds[1], &p->pid, e);
 	close(fds[1]);
 	if (rc != 0) {
 		close(fds[0]);
@@ -264,15 +265,41 @@ int cfl__proc_run(const struct cfl__proc_spec *s, atomic_int *stop, int *status,
 	}
 	/* Only our end reads without blocking: the program's stdout stays a blocking pipe. */
 	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-	out.fd = fds[0];
-	follow(pid, &out, stop, s->tag);
-	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+	p->out.fd = fds[0];
+	return 0;
+}
+
+void cfl__proc_pump(struct cfl__proc *p)
+{
+	pump_read(&p->out);
+}
+
+int cfl__proc_exited(struct cfl__proc *p, int *code)
+{
+	return leader_exited(p->pid, code);
+}
+
+void cfl__proc_finish(struct cfl__proc *p, atomic_int *stop, int *status)
+{
+	follow(p->pid, &p->out, stop, p->out.tag);
+	while (waitpid(p->pid, status, 0) < 0 && errno == EINTR)
 		;
 	/* What is still in the pipe; a process outside the group that holds its write end (one
 	 * that made itself a session of its own) keeps no one waiting. */
-	pump_read(&out);
-	pump_flush(&out);
-	if (out.fd >= 0)
-		close(out.fd);
+	pump_read(&p->out);
+	pump_flush(&p->out);
+	if (p->out.fd >= 0)
+		close(p->out.fd);
+	p->out.fd = -1;
+}
+
+int cfl__proc_run(const struct cfl__proc_spec *s, atomic_int *stop, int *status, struct cfl_err *e)
+{
+	struct cfl__proc p;
+	int rc = cfl__proc_start(s, &p, e);
+
+	if (rc != 0)
+		return rc;
+	cfl__proc_finish(&p, stop, status);
 	return 0;
 }

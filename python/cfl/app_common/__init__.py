@@ -1,0 +1,1 @@
+"""Names FLARE scripts import from nvflare.app_common."""

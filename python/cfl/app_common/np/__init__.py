@@ -1,0 +1,1 @@
+"""Names FLARE's numpy examples import from nvflare.app_common.np."""
