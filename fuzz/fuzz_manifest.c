@@ -80,7 +80,7 @@ static int verify(json_t *b, struct cfl_job_signer *who, struct cfl_err *e)
 	int rc;
 
 	check(text != NULL);
-	rc = cfl_manifest_verify_bundle(text, strlen(text), pki.ca, 0, who, e);
+	rc = cfl_manifest_verify_bundle(text, strlen(text), pki.trust, 0, who, e);
 	free(text);
 	check(rc == 0 || (rc < 0 && e->code == rc && e->msg[0] != '\0' && who->name[0] == '\0'));
 	if (rc == 0)
@@ -133,7 +133,7 @@ static void resign_mode(const char *text, size_t len)
 	struct cfl_job_signer who;
 	struct cfl_err e = {0};
 
-	check(cfl_manifest_verify_bundle(text, len, pki.ca, 0, &who, &e) != 0);
+	check(cfl_manifest_verify_bundle(text, len, pki.trust, 0, &who, &e) != 0);
 	man = json_object_get(b, "manifest");
 	if (!json_is_object(b) || !json_is_string(man)) {
 		json_decref(b);

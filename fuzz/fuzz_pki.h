@@ -11,6 +11,7 @@
 struct fuzz_pki {
 	struct cfl_pki_key *ca_key, *admin_key;
 	struct cfl_pki_cert *ca, *admin;
+	struct cfl_pki_trust *trust; /* the CA as the project's anchor and issuer */
 };
 
 /* Makes the CA and an admin (CN `admin`, O "org", role `role`), and writes the CA's
@@ -26,6 +27,7 @@ static inline void fuzz_pki_make(struct fuzz_pki *p, const char *admin, const ch
 	    cfl_pki_ca_create(p->ca_key, &ca, &p->ca, NULL) != 0 ||
 	    cfl_pki_key_generate(CFL_KEY_P256, &p->admin_key, NULL) != 0 ||
 	    cfl_pki_cert_issue(p->ca_key, p->ca, p->admin_key, &ad, &p->admin, NULL) != 0 ||
+	    cfl_pki_trust_new(p->ca, NULL, 0, &p->trust, NULL) != 0 ||
 	    (ca_path != NULL && cfl_pki_cert_save(p->ca, ca_path, NULL) != 0))
 		abort();
 }
@@ -36,6 +38,7 @@ static inline void fuzz_pki_release(struct fuzz_pki *p)
 	cfl_pki_key_free(p->admin_key);
 	cfl_pki_cert_free(p->ca);
 	cfl_pki_cert_free(p->admin);
+	cfl_pki_trust_free(p->trust);
 }
 
 #endif

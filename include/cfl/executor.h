@@ -18,9 +18,13 @@ typedef void (*cfl_executor_shutdown_fn)(void *arg);
 struct cfl_executor_cfg {
 	const char *work_dir; /* jobs are unpacked under work_dir/<job id>/ */
 	const char *site;     /* this site's name */
-	/* The kit's rootCA.pem: a job is deployed only when an admin certificate it issued
-	 * signed it (docs/jobs.md "Signed jobs"). Required. */
+	/* The kit's rootCA.pem (the trust anchor) and the site's own certificate file
+	 * (startup/client.crt: the leaf, then the issuing chain): a job is deployed only when
+	 * signed by an admin certificate of the project's issuing CA, the issuer of the site's own
+	 * certificate (docs/jobs.md "Signed jobs"). root_ca is required; cert_file NULL: the
+	 * anchor issues the certificates. */
 	const char *root_ca;
+	const char *cert_file;
 	cfl_executor_shutdown_fn on_shutdown; /* may be NULL */
 	void *arg;                            /* for on_shutdown */
 	/* The site's own policy (SPEC §10, docs/security.md): the kit's local/ folder, from which
@@ -31,8 +35,8 @@ struct cfl_executor_cfg {
 	const char *org; /* this site's org (its certificate's O), for "o:site"; NULL: "" */
 };
 
-/* Registers the job topics on `hub`. Loads the root CA: CFL_EINVAL / CFL_EIO / CFL_EPARSE
- * with `e` when it cannot. */
+/* Registers the job topics on `hub`. Loads the trust (root CA and issuing chain): CFL_EINVAL /
+ * CFL_EIO / CFL_EPARSE with `e` when it cannot. */
 int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg,
                      struct cfl_executor **out, struct cfl_err *e);
 /* Reads the site's policy files again (SIGHUP). One that does not load leaves the policy in

@@ -27,9 +27,13 @@ struct cfl_jobs;
 
 struct cfl_jobs_cfg {
 	const char *dir; /* where jobs are kept (created if missing) */
-	/* The project's rootCA.pem: a job is accepted only when signed by an admin certificate
-	 * it issued, to the name of the admin who submits it. Required. */
+	/* The project's rootCA.pem (the trust anchor) and the server's own certificate file
+	 * (startup/server.crt: the leaf, then the issuing chain): a job is accepted only when
+	 * signed by an admin certificate of the project's issuing CA (the issuer of the server's
+	 * own certificate), to the name of the admin who submits it. root_ca is required;
+	 * cert_file NULL: the anchor issues the certificates. */
 	const char *root_ca;
+	const char *cert_file;
 };
 
 /* Jobs found in cfg->dir are loaded; a job that was running is resumed. */

@@ -2,10 +2,16 @@
  *
  * Signatures: signature.json (in startup/) is a manifest {"format": "cfl-kit-manifest/1",
  * "files": {NAME: SHA-256 hex}, "signature": base64} where NAME is "startup/<file>" or
- * "local/<file>" (the local/ defaults), and the one signature, made with the root CA key
- * (RSA-PSS/SHA-256 or ECDSA/SHA-256, by the CA's key type), covers the canonical text
- * "cfl-kit-manifest/1\n" followed by "NAME DIGEST\n" for every file in byte order of the names:
- * each file's name is bound to its digest, and the kit's set of files to the signature. */
+ * "local/<file>" (the local/ defaults). The private keys (startup/NAME.key) are left out: a key
+ * may be made where it is used (cfl cert request, cfl package), never seen by the CA that
+ * signs; instead the check requires the key to match the kit's signed certificate. The one
+ * signature, made with the key of the project's issuing CA (the issuer of the kit's own
+ * certificate: the root CA cfl made, or an enterprise intermediate; RSA-PSS/SHA-256 or
+ * ECDSA/SHA-256, by its key type), covers the canonical text "cfl-kit-manifest/1\n" followed
+ * by "NAME DIGEST\n" for every file in byte order of the names: each file's name is bound to
+ * its digest, and the kit's set of files to the signature. The verifier takes the issuing CA
+ * from the kit's own certificate file (startup/server.crt or client.crt: the leaf, then the
+ * issuing chain) when it chains to startup/rootCA.pem, else rootCA.pem itself. */
 #ifndef CFL_KIT_H
 #define CFL_KIT_H
 
@@ -18,9 +24,10 @@
 #define CFL_KIT_MAX_FILES      256
 #define CFL_KIT_MAX_FILE_BYTES (16u << 20)
 
-/* Signs every regular file in KIT/startup/ (except signature.json) and every file in
- * KIT/local/ whose name ends in ".default" or ".sample"; writes KIT/startup/signature.json.
- * CFL_EINVAL for a file name with a space or a control character. */
+/* Signs every regular file in KIT/startup/ (except signature.json and the *.key files) and
+ * every file in KIT/local/ whose name ends in ".default" or ".sample" with `ca_key`, the
+ * issuing CA's key; writes KIT/startup/signature.json. CFL_EINVAL for a file name with a space
+ * or a control character. */
 int cfl_kit_sign(const char *kit_dir, const struct cfl_pki_key *ca_key, struct cfl_err *e);
 
 enum cfl_kit_problem { CFL_KIT_CHANGED, CFL_KIT_MISSING, CFL_KIT_ADDED };
@@ -29,14 +36,15 @@ const char *cfl_kit_problem_name(enum cfl_kit_problem p); /* "changed", "missing
 /* Called once per problem found; `file` is relative to the kit folder. */
 typedef void (*cfl_kit_problem_fn)(enum cfl_kit_problem what, const char *file, void *arg);
 
-/* Verifies KIT/startup/signature.json against KIT/startup/rootCA.pem: the manifest's
- * signature, then every listed file must be present with its digest, and startup/ (and the
- * signed names of local/) must hold no other file. Reports every problem through `fn` (may be
- * NULL); a manifest whose signature does not verify is reported as "startup/signature.json"
- * changed, and no file is compared with it. Returns 0 when intact, CFL_EVERIFY when anything
- * is changed, missing or added (e->msg names the first ones) or the signature file is
- * malformed, or another code when the kit cannot be read at all (CFL_ENOENT: no
- * signature.json or rootCA.pem). */
+/* Verifies KIT/startup/signature.json: the manifest's signature by the kit's issuing CA
+ * (above), then every listed file must be present with its digest, startup/ (and the signed
+ * names of local/) must hold no other file but the private keys, and startup/server.key or
+ * client.key must match the kit's certificate (else it is reported changed). Reports every
+ * problem through `fn` (may be NULL); a manifest whose signature does not verify is reported as
+ * "startup/signature.json" changed, and no file is compared with it. Returns 0 when intact,
+ * CFL_EVERIFY when anything is changed, missing or added (e->msg names the first ones) or the
+ * signature file is malformed, or another code when the kit cannot be read at all (CFL_ENOENT:
+ * no signature.json or rootCA.pem). */
 int cfl_kit_verify(const char *kit_dir, cfl_kit_problem_fn fn, void *arg, struct cfl_err *e);
 
 /* A startup kit's runtime configuration: fed_server.json / fed_client.json read into a value.

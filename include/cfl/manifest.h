@@ -104,13 +104,15 @@ int cfl_manifest_sign(const struct cfl_manifest *m, const struct cfl_pki_key *ke
                       struct cfl_err *e);
 void cfl_manifest_signed_release(struct cfl_manifest_signed *s);
 
-/* Checks who signed: the certificate (PEM, at most CFL_MANIFEST_CERT_MAX bytes) chains to
- * `ca` and is valid at `at` (0: now), names an admin role (project_admin, org_admin, lead,
- * member) and a CN, and its key verifies the signature over the manifest text. Fills *who.
- * The manifest itself is not parsed. CFL_EVERIFY (or CFL_EPARSE for a certificate or
- * signature that cannot be read) with the reason. */
-int cfl_manifest_verify_sig(const struct cfl_job_sig *sig, const struct cfl_pki_cert *ca, time_t at,
-                            struct cfl_job_signer *who, struct cfl_err *e);
+/* Checks who signed: the certificate (PEM, at most CFL_MANIFEST_CERT_MAX bytes; the leaf
+ * alone, the verifier's trust supplies the issuing chain) passes cfl_pki_trust_verify with
+ * `trust` (chains to the project's anchor, issued by exactly its issuing CA, not revoked) and
+ * is valid at `at` (0: now), names an admin role (project_admin, org_admin, lead, member) and
+ * a CN, and its key verifies the signature over the manifest text. Fills *who. The manifest
+ * itself is not parsed. CFL_EVERIFY (or CFL_EPARSE for a certificate or signature that cannot
+ * be read) with the reason. */
+int cfl_manifest_verify_sig(const struct cfl_job_sig *sig, const struct cfl_pki_trust *trust,
+                            time_t at, struct cfl_job_signer *who, struct cfl_err *e);
 
 /* A whole job bundle's text ({"files": ..., "manifest": ..., "signature": ...,
  * "certificate": ...}, at most 64 MiB): the signature (cfl_manifest_verify_sig), the manifest
@@ -118,7 +120,7 @@ int cfl_manifest_verify_sig(const struct cfl_job_sig *sig, const struct cfl_pki_
  * other member is allowed. Returns 0 and the signer, or CFL_EVERIFY / CFL_EPARSE /
  * CFL_ETOOBIG with a message naming what failed ("'config.json' does not match its signed
  * digest"). The server checks this at submission, each site before it unpacks the job. */
-int cfl_manifest_verify_bundle(const char *text, size_t len, const struct cfl_pki_cert *ca,
+int cfl_manifest_verify_bundle(const char *text, size_t len, const struct cfl_pki_trust *trust,
                                time_t at, struct cfl_job_signer *who, struct cfl_err *e);
 
 #endif

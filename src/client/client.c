@@ -400,6 +400,7 @@ static int start_executor(struct client *c, struct cfl_err *e)
 	struct cfl_executor_cfg xc = {.work_dir = dir,
 	                              .site = c->cfg.name,
 	                              .root_ca = c->cfg.root_ca,
+	                              .cert_file = c->cfg.cert,
 	                              .on_shutdown = on_shutdown_request,
 	                              .arg = c,
 	                              .local_dir = local,

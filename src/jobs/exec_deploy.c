@@ -183,7 +183,7 @@ int cfl__executor_deploy(struct cfl_executor *x, const char *job, const uint8_t 
 		                   je.text);
 	/* Nothing of the job is written or read before its submitter's signature holds: neither
 	 * the server nor anyone who changed the stored job can make this site run it. */
-	rc = cfl__manifest_verify_json(b, x->ca, 0, &who, e);
+	rc = cfl__manifest_verify_json(b, x->trust, 0, &who, e);
 	/* Then this site's decision, still before anything is written (SPEC §10). */
 	if (rc == 0)
 		rc = admit(x, b, &who, scope, sizeof(scope), e);

@@ -701,7 +701,7 @@ int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg
 		free(x);
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	}
-	if ((rc = cfl_pki_cert_load(cfg->root_ca, &x->ca, e)) != 0) {
+	if ((rc = cfl_pki_trust_load(cfg->root_ca, cfg->cert_file, &x->trust, e)) != 0) {
 		json_decref(x->configs);
 		free(x);
 		return rc;
@@ -710,7 +710,7 @@ int cfl_executor_new(struct cfl_msg_hub *hub, const struct cfl_executor_cfg *cfg
 	snprintf(x->org, sizeof(x->org), "%s", cfg->org != NULL ? cfg->org : "");
 	/* A policy that does not load stops the site (fail closed), never "allow all". */
 	if ((rc = cfl__exec_load_policy(x, &x->authz, &x->privacy, e)) != 0) {
-		cfl_pki_cert_free(x->ca);
+		cfl_pki_trust_free(x->trust);
 		json_decref(x->configs);
 		free(x);
 		return rc;
@@ -772,7 +772,7 @@ void cfl_executor_free(struct cfl_executor *x)
 	}
 	cfl_authz_free(x->authz);
 	cfl_privacy_free(x->privacy);
-	cfl_pki_cert_free(x->ca);
+	cfl_pki_trust_free(x->trust);
 	json_decref(x->configs);
 	for (size_t i = 0; i < x->n_env; i++)
 		free(x->env[i]);

@@ -70,7 +70,7 @@ struct cfl_executor {
 	void *arg;
 	json_t *configs; /* job id -> config.json */
 	struct deployed *deployed;
-	struct cfl_pki_cert *ca; /* the kit's rootCA.pem: checks the jobs' signatures */
+	struct cfl_pki_trust *trust; /* rootCA.pem + own chain: checks the jobs' signatures */
 	/* The site's own policy: who may run what here, and what leaves (docs/security.md). */
 	char local[PATH_MAX]; /* the kit's local/ ("": the defaults) */
 	char org[256];

@@ -61,7 +61,7 @@ struct cfl_jobs {
 	struct fedavg *run;     /* the running job, or NULL */
 	struct fedavg *retired; /* finished runs whose last calls are still out */
 	uint64_t sched_timer;
-	struct cfl_pki_cert *ca; /* checks the signatures of submitted jobs */
+	struct cfl_pki_trust *trust; /* checks the signatures of submitted jobs */
 };
 
 const char *cfl__job_state_name(enum job_state s);
@@ -88,7 +88,7 @@ int cfl__job_safe_name(const char *n);
 int cfl__job_parse_bundle(const char *text, size_t len, json_t **bundle, json_t **config,
                           json_t **meta, struct cfl_err *e);
 /* cfl_manifest_verify_bundle() on a bundle already parsed (manifest.c). */
-int cfl__manifest_verify_json(json_t *bundle, const struct cfl_pki_cert *ca, time_t at,
+int cfl__manifest_verify_json(json_t *bundle, const struct cfl_pki_trust *trust, time_t at,
                               struct cfl_job_signer *who, struct cfl_err *e);
 
 /* Reads the workflow settings of config.json (docs/jobs.md) into `jb`, which then holds a

@@ -258,7 +258,7 @@ static void make_id(char *id, size_t size)
 static int check_signed(struct cfl_jobs *j, json_t *b, const char *submitter, struct cfl_err *e)
 {
 	struct cfl_job_signer who;
-	int rc = cfl__manifest_verify_json(b, j->ca, 0, &who, e);
+	int rc = cfl__manifest_verify_json(b, j->trust, 0, &who, e);
 
 	if (rc == 0 && strcmp(who.name, submitter) != 0)
 		rc = cfl_err_set(e, CFL_EVERIFY,
@@ -588,9 +588,9 @@ int cfl_jobs_new(struct cfl_msg_hub *hub, struct cfl_auth_server *auth,
 	j->auth = auth;
 	j->loop = cfl_msg_hub_loop(hub);
 	snprintf(j->dir, sizeof(j->dir), "%s", cfg->dir);
-	if ((rc = cfl_pki_cert_load(cfg->root_ca, &j->ca, e)) != 0 ||
+	if ((rc = cfl_pki_trust_load(cfg->root_ca, cfg->cert_file, &j->trust, e)) != 0 ||
 	    (rc = cfl__fs_mkdirs(cfg->dir, 0700, e)) != 0) {
-		cfl_pki_cert_free(j->ca);
+		cfl_pki_trust_free(j->trust);
 		free(j);
 		return rc;
 	}
@@ -612,6 +612,6 @@ void cfl_jobs_free(struct cfl_jobs *j)
 		job_free(j->jobs);
 		j->jobs = next;
 	}
-	cfl_pki_cert_free(j->ca);
+	cfl_pki_trust_free(j->trust);
 	free(j);
 }

@@ -276,14 +276,14 @@ static int admin_role(const char *role)
 }
 
 /* The certificate's subject into *who: an admin of the project, valid at `at`. */
-static int check_signer(const struct cfl_pki_cert *cert, const struct cfl_pki_cert *ca, time_t at,
-                        struct cfl_job_signer *who, struct cfl_err *e)
+static int check_signer(const struct cfl_pki_cert *cert, const struct cfl_pki_trust *trust,
+                        time_t at, struct cfl_job_signer *who, struct cfl_err *e)
 {
 	int rc;
 
 	if (cfl_pki_cert_cn(cert, who->name, sizeof(who->name)) != 0 || who->name[0] == '\0')
 		return cfl_err_set(e, CFL_EVERIFY, "the job's certificate names no one (no CN)");
-	if ((rc = cfl_pki_cert_verify(ca, cert, at, e)) != 0) {
+	if ((rc = cfl_pki_trust_verify(trust, cert, at, e)) != 0) {
 		cfl_err_prefix(e, "the job's certificate ('%s') is not valid for this project",
 		               who->name);
 		return rc;
@@ -305,8 +305,8 @@ static int check_signer(const struct cfl_pki_cert *cert, const struct cfl_pki_ce
 	return 0;
 }
 
-int cfl_manifest_verify_sig(const struct cfl_job_sig *s, const struct cfl_pki_cert *ca, time_t at,
-                            struct cfl_job_signer *who, struct cfl_err *e)
+int cfl_manifest_verify_sig(const struct cfl_job_sig *s, const struct cfl_pki_trust *trust,
+                            time_t at, struct cfl_job_signer *who, struct cfl_err *e)
 {
 	struct cfl_pki_cert *cert = NULL;
 	uint8_t *sig = NULL;
@@ -324,7 +324,7 @@ int cfl_manifest_verify_sig(const struct cfl_job_sig *s, const struct cfl_pki_ce
 		cfl_err_prefix(e, "the job's certificate");
 		return rc;
 	}
-	if ((rc = check_signer(cert, ca, at, who, e)) != 0)
+	if ((rc = check_signer(cert, trust, at, who, e)) != 0)
 		goto out;
 	if (cfl_base64_decode(s->signature, s->signature_len, &sig, &sig_len) != 0) {
 		rc = cfl_err_set(e, CFL_EPARSE, "the job's signature is not base64");
@@ -385,7 +385,7 @@ static const char *member(json_t *b, const char *key, size_t *len)
 	return json_string_value(v);
 }
 
-int cfl__manifest_verify_json(json_t *b, const struct cfl_pki_cert *ca, time_t at,
+int cfl__manifest_verify_json(json_t *b, const struct cfl_pki_trust *trust, time_t at,
                               struct cfl_job_signer *who, struct cfl_err *e)
 {
 	static const char *const known[] = {"files", "manifest", "signature", "certificate"};
@@ -416,7 +416,7 @@ int cfl__manifest_verify_json(json_t *b, const struct cfl_pki_cert *ca, time_t a
 		                   "the job is not signed (it needs 'manifest', 'signature' and "
 		                   "'certificate' strings)");
 	/* The signature first: the manifest's text is parsed only once an admin vouched for it. */
-	if ((rc = cfl_manifest_verify_sig(&s, ca, at, who, e)) != 0)
+	if ((rc = cfl_manifest_verify_sig(&s, trust, at, who, e)) != 0)
 		return rc;
 	m = malloc(sizeof(*m));
 	if (m == NULL)
@@ -429,7 +429,7 @@ int cfl__manifest_verify_json(json_t *b, const struct cfl_pki_cert *ca, time_t a
 	return rc;
 }
 
-int cfl_manifest_verify_bundle(const char *text, size_t len, const struct cfl_pki_cert *ca,
+int cfl_manifest_verify_bundle(const char *text, size_t len, const struct cfl_pki_trust *trust,
                                time_t at, struct cfl_job_signer *who, struct cfl_err *e)
 {
 	json_error_t je;
@@ -444,7 +444,7 @@ int cfl_manifest_verify_bundle(const char *text, size_t len, const struct cfl_pk
 	if (b == NULL)
 		return cfl_err_set(e, CFL_EPARSE, "not a job bundle: line %d: %s", je.line,
 		                   je.text);
-	rc = cfl__manifest_verify_json(b, ca, at, who, e);
+	rc = cfl__manifest_verify_json(b, trust, at, who, e);
 	json_decref(b);
 	return rc;
 }

@@ -325,6 +325,7 @@ static int setup(struct server *s, const char *kit_dir, const struct cfl_server_
 			return cfl_err_set(e, CFL_ETOOBIG, "kit path too long");
 		struct cfl_jobs_cfg jc = {.dir = dir, .root_ca = s->cfg.root_ca};
 
+		jc.cert_file = s->cfg.cert; /* its chain names the project's issuing CA */
 		if ((rc = cfl_jobs_new(s->hub, s->auth, &jc, &s->jobs, e)) != 0)
 			return rc;
 		cfl__server_admin_init(s->hub, s->auth, s->jobs, &info);

@@ -163,8 +163,10 @@ static void srv_down(struct cfl_peer *p, int code, const char *reason, void *arg
 
 static void jobs_open(struct server *s)
 {
-	char ca[PATH_MAX];
-	struct cfl_jobs_cfg cfg = {s->jobs_dir, kit(ca, sizeof(ca), "server1", "rootCA.pem")};
+	char ca[PATH_MAX], crt[PATH_MAX];
+	struct cfl_jobs_cfg cfg = {.dir = s->jobs_dir,
+	                           .root_ca = kit(ca, sizeof(ca), "server1", "rootCA.pem"),
+	                           .cert_file = kit(crt, sizeof(crt), "server1", "server.crt")};
 	struct cfl_err e = {0};
 
 	if (cfl_jobs_new(s->hub, s->auth, &cfg, &s->jobs, &e) != 0)

@@ -33,6 +33,7 @@ struct fixture {
 	struct cfl_pki_cert *unknown;  /* from the project CA, role "superuser" */
 	struct cfl_pki_cert *future;   /* an admin, valid from tomorrow */
 	struct cfl_pki_cert *no_org;   /* an admin without O */
+	struct cfl_pki_trust *trust;   /* the project CA issues the leaves */
 };
 
 static struct fixture fx;
@@ -76,7 +77,7 @@ static int setup(void **state)
 	fx.unknown = issue(fx.ca_key, fx.ca, fx.admin_key, "lead@a.org", "a", "superuser", 0);
 	fx.future = issue(fx.ca_key, fx.ca, fx.admin_key, "lead@a.org", "a", "lead", now + DAY);
 	fx.no_org = issue(fx.ca_key, fx.ca, fx.admin_key, "lead@a.org", NULL, "lead", 0);
-	return 0;
+	return cfl_pki_trust_new(fx.ca, NULL, 0, &fx.trust, NULL) == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -94,6 +95,7 @@ static int teardown(void **state)
 	cfl_pki_cert_free(fx.unknown);
 	cfl_pki_cert_free(fx.future);
 	cfl_pki_cert_free(fx.no_org);
+	cfl_pki_trust_free(fx.trust);
 	return 0;
 }
 
@@ -309,7 +311,7 @@ static void sig_refused(const struct cfl_pki_key *key, const struct cfl_pki_cert
 	struct cfl_job_signer who;
 	struct cfl_err e = {0};
 
-	assert_int_equal(cfl_manifest_verify_sig(&s, fx.ca, at, &who, &e), code);
+	assert_int_equal(cfl_manifest_verify_sig(&s, fx.trust, at, &who, &e), code);
 	if (strncmp(e.msg, why, strlen(why)) != 0)
 		fail_msg("message '%s' does not start with '%s'", e.msg, why);
 	assert_string_equal(who.name, "");
@@ -327,13 +329,13 @@ static void test_sign_verify(void **state)
 	(void)state;
 	assert_string_equal(j->s.manifest, H SHA_ABC " a.txt\n");
 	assert_non_null(strstr(j->s.certificate, "-----BEGIN CERTIFICATE-----"));
-	assert_int_equal(cfl_manifest_verify_sig(&s, fx.ca, 0, &who, &e), 0);
+	assert_int_equal(cfl_manifest_verify_sig(&s, fx.trust, 0, &who, &e), 0);
 	assert_string_equal(who.name, "lead@a.org");
 	assert_string_equal(who.org, "a");
 	assert_string_equal(who.role, "lead");
 	/* One byte of the manifest changed. */
 	j->s.manifest[strlen(j->s.manifest) - 2] = 'X';
-	assert_int_equal(cfl_manifest_verify_sig(&s, fx.ca, 0, &who, &e), CFL_EVERIFY);
+	assert_int_equal(cfl_manifest_verify_sig(&s, fx.trust, 0, &who, &e), CFL_EVERIFY);
 	assert_string_equal(e.msg,
 	                    "the job's manifest does not match its signature by 'lead@a.org'");
 	assert_string_equal(who.name, "");
@@ -341,44 +343,46 @@ static void test_sign_verify(void **state)
 	s = sig_of(&j->s);
 	s.signature = "not base64!";
 	s.signature_len = strlen(s.signature);
-	assert_int_equal(cfl_manifest_verify_sig(&s, fx.ca, 0, &who, &e), CFL_EPARSE);
+	assert_int_equal(cfl_manifest_verify_sig(&s, fx.trust, 0, &who, &e), CFL_EPARSE);
 	assert_string_equal(e.msg, "the job's signature is not base64");
 	s.signature_len = CFL_MANIFEST_SIG_MAX + 1;
-	assert_int_equal(cfl_manifest_verify_sig(&s, fx.ca, 0, &who, &e), CFL_ETOOBIG);
+	assert_int_equal(cfl_manifest_verify_sig(&s, fx.trust, 0, &who, &e), CFL_ETOOBIG);
 	assert_string_equal(e.msg, "the job's signature is larger than 1024 bytes");
 	s = sig_of(&j->s);
 	s.certificate = "hello";
 	s.certificate_len = 5;
-	assert_int_equal(cfl_manifest_verify_sig(&s, fx.ca, 0, &who, &e), CFL_EPARSE);
+	assert_int_equal(cfl_manifest_verify_sig(&s, fx.trust, 0, &who, &e), CFL_EPARSE);
 	/* OpenSSL's reason follows. */
 	assert_true(
 	        strncmp(e.msg,
 	                "the job's certificate: cannot parse certificate: not a PEM certificate",
 	                70) == 0);
 	s.certificate_len = CFL_MANIFEST_CERT_MAX + 1;
-	assert_int_equal(cfl_manifest_verify_sig(&s, fx.ca, 0, &who, &e), CFL_ETOOBIG);
+	assert_int_equal(cfl_manifest_verify_sig(&s, fx.trust, 0, &who, &e), CFL_ETOOBIG);
 	assert_string_equal(e.msg, "the job's certificate is larger than 16384 bytes");
 	signed_free(j);
 	/* Whose certificate signs: only a project admin's, valid now. */
 	sig_refused(fx.stranger_key, fx.stranger, 0, CFL_EVERIFY,
 	            "the job's certificate ('lead@a.org') is not valid for this project: "
-	            "certificate verify failed: unable to get local issuer certificate");
+	            "certificate 'lead@a.org' verify failed: unable to get local issuer "
+	            "certificate");
 	sig_refused(fx.admin_key, fx.admin, time(NULL) + 40 * DAY, CFL_EVERIFY,
 	            "the job's certificate ('lead@a.org') is not valid for this project: "
-	            "certificate verify failed: certificate has expired");
+	            "certificate 'lead@a.org' verify failed: certificate has expired");
 	sig_refused(fx.admin_key, fx.future, 0, CFL_EVERIFY,
 	            "the job's certificate ('lead@a.org') is not valid for this project: "
-	            "certificate verify failed: certificate is not yet valid");
+	            "certificate 'lead@a.org' verify failed: certificate is not yet valid");
 	sig_refused(fx.admin_key, fx.site, 0, CFL_EVERIFY,
 	            "the job's certificate ('site-1') is not an admin's: no admin role");
 	sig_refused(fx.admin_key, fx.unknown, 0, CFL_EVERIFY,
 	            "the job's certificate ('lead@a.org') is not an admin's: no admin role");
 	sig_refused(fx.admin_key, fx.no_org, 0, CFL_EVERIFY,
 	            "the job's certificate ('lead@a.org') names no organisation (O)");
-	/* The root CA itself is no identity: its certificate cannot sign jobs. */
+	/* The root CA itself is no identity: its certificate cannot sign jobs (it is not one the
+	 * issuing CA issued, which is checked first). */
 	sig_refused(fx.ca_key, fx.ca, 0, CFL_EVERIFY,
-	            "the job's certificate ('proj') cannot sign jobs: certificate 'proj' is a CA "
-	            "certificate (CA:TRUE), not a client certificate");
+	            "the job's certificate ('proj') is not valid for this project: certificate "
+	            "'proj' is not issued by the project's issuing CA 'proj'");
 	/* Signing checks that the key is the certificate's. */
 	j = calloc(1, sizeof(*j));
 	assert_non_null(j);
@@ -436,7 +440,8 @@ static void expect(json_t *b, int code, const char *why)
 
 	json_decref(b);
 	assert_non_null(text);
-	assert_int_equal(cfl_manifest_verify_bundle(text, strlen(text), fx.ca, 0, &who, &e), code);
+	assert_int_equal(cfl_manifest_verify_bundle(text, strlen(text), fx.trust, 0, &who, &e),
+	                 code);
 	free(text);
 	if (code == 0) {
 		assert_string_equal(who.name, "lead@a.org");
@@ -503,12 +508,12 @@ static void test_bundle(void **state)
 		free(m);
 	}
 	/* Not a bundle. */
-	assert_int_equal(cfl_manifest_verify_bundle("[1]", 3, fx.ca, 0, &who, &e), CFL_EPARSE);
+	assert_int_equal(cfl_manifest_verify_bundle("[1]", 3, fx.trust, 0, &who, &e), CFL_EPARSE);
 	assert_string_equal(e.msg, "not a job bundle (a JSON {\"files\": {...}})");
-	assert_int_equal(cfl_manifest_verify_bundle("{\"files\"", 8, fx.ca, 0, &who, &e),
+	assert_int_equal(cfl_manifest_verify_bundle("{\"files\"", 8, fx.trust, 0, &who, &e),
 	                 CFL_EPARSE);
 	assert_true(strncmp(e.msg, "not a job bundle: line 1: ", 26) == 0);
-	assert_int_equal(cfl_manifest_verify_bundle("{}", (64u << 20) + 1, fx.ca, 0, &who, &e),
+	assert_int_equal(cfl_manifest_verify_bundle("{}", (64u << 20) + 1, fx.trust, 0, &who, &e),
 	                 CFL_ETOOBIG);
 	assert_string_equal(e.msg, "the job is larger than 67108864 bytes");
 }
