@@ -53,6 +53,7 @@ static void destroy(struct cfl_conn *c)
 		freeaddrinfo(c->ai_list);
 	cfl_tls_free(c->tls);
 	cfl_tls_ctx_free(c->tls_ctx);
+	cfl__admit_release(&c->adm); /* done at close_socket(); a no-op then */
 	free(c->rbuf);
 	free(c);
 }
@@ -139,6 +140,7 @@ static void close_socket(struct cfl_conn *c)
 		drained += (size_t)n;
 	close(c->fd);
 	c->fd = -1;
+	cfl__admit_release(&c->adm);
 }
 
 /* Drops the socket and everything that depends on it; the streams and on_close are reported
@@ -688,6 +690,10 @@ int cfl_conn_set_max_payload(struct cfl_conn *c, size_t max_payload)
 {
 	if (c == NULL || max_payload < 1024 || max_payload > CFL_FRAME_MAX_PAYLOAD)
 		return CFL_EINVAL;
+	/* Raised above the pre-login size at login (cfl/conn.h): the connection leaves the
+	 * admission control's pre-login counts. */
+	if (max_payload > CFL_FRAME_MAX_PAYLOAD_PRELOGIN)
+		cfl__admit_logged_in(&c->adm);
 	c->max_payload = max_payload;
 	return 0;
 }
