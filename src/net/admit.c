@@ -25,10 +25,11 @@
 
 enum reason { R_CONNS, R_PRE, R_PRE_ADDR, R_ADMIN_PRE, R_CHALLENGES, R_FDS, R_N };
 
-/* Refusals from one address (or from the addresses the full table could not track). */
+/* Refusals of one address, or its connections that failed before login (or those of the
+ * addresses the full table could not track): counted, one line per log period. */
 struct refusals {
 	uint64_t count;   /* since the last line */
-	unsigned reasons; /* bit per enum reason, since the last line */
+	unsigned reasons; /* refusals: bit per enum reason, since the last line */
 	uint64_t logged_ms;
 	int logged; /* a line was written (logged_ms is meaningful) */
 };
@@ -40,7 +41,8 @@ struct admit_ent {
 	uint64_t seen_ms;
 	uint64_t tokens; /* challenge bucket, in thousandths of a challenge */
 	uint64_t tok_ms;
-	struct refusals r;
+	struct refusals r, f;       /* refusals; connections failed before login */
+	char last_fail[96];         /* the reason of the last of those */
 };
 
 struct cfl_admit {
@@ -51,7 +53,9 @@ struct cfl_admit {
 	long n_ents;
 	long conns, pre, admin_pre;
 	uint64_t refused, emfile;
-	struct refusals overflow; /* addresses the full table could not take */
+	struct refusals overflow, overflow_f; /* addresses the full table could not take */
+	char overflow_fail[96];
+	uint64_t log_ms; /* one line per address per this */
 	int spare_fd;
 	uint64_t t_sweep;
 };
@@ -166,76 +170,92 @@ static void reasons_text(const struct cfl_admit *a, unsigned reasons, char *buf,
 	}
 }
 
-static void flush(struct cfl_admit *a, struct refusals *r, const char *who, uint64_t now)
+static void who_text(const struct admit_ent *x, char *buf, size_t size)
+{
+	if (x == NULL)
+		snprintf(buf, size, "addresses beyond the %d the table tracks", MAX_ENTS);
+	else
+		key_text(x->key, buf, size);
+}
+
+static void flush_refused(struct cfl_admit *a, struct refusals *r, const char *who, int challenge,
+                          uint64_t now)
 {
 	char why[512];
 
 	reasons_text(a, r->reasons, why, sizeof(why));
 	if (!r->logged)
-		CFL_WARN("admission: refused %s (%s); further refusals are counted and logged once "
-		         "a minute",
-		         who, why);
+		CFL_WARN("admission: refused %s from %s (%s); further refusals are counted and "
+		         "logged once per %.0f s",
+		         challenge ? "a login challenge" : "a connection", who, why,
+		         (double)a->log_ms / 1e3);
 	else
 		CFL_WARN("admission: %s: %" PRIu64 " refused in the last %.0f s (%s)", who,
 		         r->count, (double)(now - r->logged_ms) / 1e3, why);
+}
+
+static void flush_failed(struct cfl_admit *a, struct refusals *r, const char *who,
+                         const char *last, uint64_t now)
+{
+	if (!r->logged)
+		CFL_INFO("admission: a connection from %s failed before login: %s; further ones "
+		         "are counted and logged once per %.0f s",
+		         who, last, (double)a->log_ms / 1e3);
+	else
+		CFL_INFO("admission: %s: %" PRIu64 " connections failed before login in the last "
+		         "%.0f s (the last: %s)",
+		         who, r->count, (double)(now - r->logged_ms) / 1e3, last);
+}
+
+/* Writes the line of `r` (x's or the overflow's) and starts counting again. */
+static void flush(struct cfl_admit *a, struct admit_ent *x, struct refusals *r, int challenge,
+                  uint64_t now)
+{
+	char who[128];
+
+	who_text(x, who, sizeof(who));
+	if (r == &a->overflow_f || (x != NULL && r == &x->f))
+		flush_failed(a, r, who, x != NULL ? x->last_fail : a->overflow_fail, now);
+	else
+		flush_refused(a, r, who, challenge, now);
 	r->count = 0;
 	r->reasons = 0;
 	r->logged = 1;
 	r->logged_ms = now;
 }
 
-static void who_text(const struct admit_ent *x, char *buf, size_t size)
+static int due(const struct cfl_admit *a, const struct refusals *r, uint64_t now)
 {
-	char addr[INET6_ADDRSTRLEN + 4];
-
-	if (x == NULL) {
-		snprintf(buf, size, "addresses beyond the %d the table tracks", MAX_ENTS);
-		return;
-	}
-	key_text(x->key, addr, sizeof(addr));
-	snprintf(buf, size, "%s", addr);
+	return !r->logged || now - r->logged_ms >= a->log_ms;
 }
 
 static void refuse(struct cfl_admit *a, struct admit_ent *x, enum reason why)
 {
 	struct refusals *r = x != NULL ? &x->r : &a->overflow;
 	uint64_t now = cfl_loop_now_ms(a->loop);
-	char who[128];
 
 	a->refused++;
 	r->count++;
 	r->reasons |= 1u << why;
-	if (r->logged && now - r->logged_ms < CFL_ADMIT_LOG_MS)
-		return;
-	who_text(x, who, sizeof(who));
-	if (!r->logged) {
-		char first[160];
-
-		snprintf(first, sizeof(first), "%s from %s",
-		         why == R_CHALLENGES ? "a login challenge" : "a connection", who);
-		flush(a, r, first, now);
-	} else {
-		flush(a, r, who, now);
-	}
+	if (due(a, r, now))
+		flush(a, x, r, why == R_CHALLENGES, now);
 }
 
-/* Logs the counts due, and drops entries idle for a minute with nothing pending. */
+/* Logs the counts due, and drops entries idle for a log period with nothing pending. */
 static void on_sweep(struct cfl_loop *loop, uint64_t id, void *arg)
 {
 	struct cfl_admit *a = arg;
 	uint64_t now = cfl_loop_now_ms(loop);
-	char who[128];
 
 	(void)id;
 	for (int h = 0; h < HASH_SIZE; h++) {
 		for (struct admit_ent **pp = &a->tab[h], *x; (x = *pp) != NULL;) {
-			if (x->r.count > 0 && now - x->r.logged_ms >= CFL_ADMIT_LOG_MS) {
-				who_text(x, who, sizeof(who));
-				flush(a, &x->r, who, now);
-			}
-			if (x->pre == 0 && x->r.count == 0 &&
-			    now - x->seen_ms >= CFL_ADMIT_LOG_MS &&
-			    (!x->r.logged || now - x->r.logged_ms >= CFL_ADMIT_LOG_MS)) {
+			if (x->r.count > 0 && due(a, &x->r, now))
+				flush(a, x, &x->r, 0, now);
+			if (x->f.count > 0 && due(a, &x->f, now))
+				flush(a, x, &x->f, 0, now);
+			if (x->pre == 0 && x->r.count == 0 && x->f.count == 0 &&
+			    now - x->seen_ms >= a->log_ms && due(a, &x->r, now) && due(a, &x->f, now)) {
 				*pp = x->next;
 				free(x);
 				a->n_ents--;
@@ -244,11 +264,31 @@ static void on_sweep(struct cfl_loop *loop, uint64_t id, void *arg)
 			pp = &x->next;
 		}
 	}
-	if (a->overflow.count > 0 && now - a->overflow.logged_ms >= CFL_ADMIT_LOG_MS) {
-		who_text(NULL, who, sizeof(who));
-		flush(a, &a->overflow, who, now);
-	}
-	a->t_sweep = cfl_loop_timer_add(loop, SWEEP_MS, on_sweep, a);
+	if (a->overflow.count > 0 && due(a, &a->overflow, now))
+		flush(a, NULL, &a->overflow, 0, now);
+	if (a->overflow_f.count > 0 && due(a, &a->overflow_f, now))
+		flush(a, NULL, &a->overflow_f, 0, now);
+	a->t_sweep = cfl_loop_timer_add(loop, a->log_ms < SWEEP_MS ? a->log_ms : SWEEP_MS, on_sweep,
+	                                a);
+}
+
+void cfl__admit_failed(struct admit_slot *slot, const char *reason)
+{
+	struct cfl_admit *a = slot->a;
+	struct admit_ent *x = slot->ent;
+	struct refusals *r;
+	char *last;
+	uint64_t now;
+
+	if (a == NULL || !slot->pre)
+		return;
+	r = x != NULL ? &x->f : &a->overflow_f;
+	last = x != NULL ? x->last_fail : a->overflow_fail;
+	snprintf(last, sizeof(x->last_fail), "%s", reason);
+	now = cfl_loop_now_ms(a->loop);
+	r->count++;
+	if (due(a, r, now))
+		flush(a, x, r, 0, now);
 }
 
 /* --- decisions ------------------------------------------------------------------------------- */
@@ -398,6 +438,18 @@ static long nofile_limit(void)
 	return (long)rl.rlim_cur;
 }
 
+/* CFL_ADMIT_LOG_MS, or CFL_ADMIT_LOG_S from the environment (tests: 0.1..3600 s). */
+static uint64_t log_period_ms(void)
+{
+	const char *v = getenv("CFL_ADMIT_LOG_S");
+	char *end = NULL;
+	double s = v != NULL ? strtod(v, &end) : 0;
+
+	if (v == NULL || end == v || *end != '\0' || !(s >= 0.1 && s <= 3600))
+		return CFL_ADMIT_LOG_MS;
+	return (uint64_t)(s * 1000);
+}
+
 /* Fills zero fields with defaults and fits max_connections under the descriptor limit. */
 static int resolve(struct cfl_admit *a, const struct cfl_admit_limits *in, struct cfl_err *e)
 {
@@ -441,8 +493,10 @@ int cfl_admit_new(struct cfl_loop *loop, const struct cfl_admit_limits *limits,
 		free(a);
 		return rc;
 	}
+	a->log_ms = log_period_ms();
 	a->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	a->t_sweep = cfl_loop_timer_add(loop, SWEEP_MS, on_sweep, a);
+	a->t_sweep = cfl_loop_timer_add(loop, a->log_ms < SWEEP_MS ? a->log_ms : SWEEP_MS, on_sweep,
+	                                a);
 	*out = a;
 	return 0;
 }

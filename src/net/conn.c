@@ -175,6 +175,8 @@ void cfl__conn_fail(struct cfl_conn *c, int code, int tell_peer, const char *fmt
 	va_end(ap);
 	CFL_DEBUG("conn %s: closing: %s", c->peer_addr[0] ? c->peer_addr : c->host,
 	          c->close_reason);
+	if (!c->opened)
+		cfl__admit_failed(&c->adm, c->close_reason); /* logged per address */
 	teardown(c, tell_peer ? c->close_reason : NULL);
 	cfl__conn_kick(c);
 }

@@ -164,6 +164,8 @@ int cfl__admit_accept(struct cfl_admit *a, const struct sockaddr_storage *ss, in
                       struct admit_slot *slot);
 int cfl__admit_emfile(struct cfl_admit *a, int lfd);
 void cfl__admit_logged_in(struct admit_slot *slot);
+/* A connection admitted and not logged in failed (`reason`): counted, logged per address. */
+void cfl__admit_failed(struct admit_slot *slot, const char *reason);
 void cfl__admit_release(struct admit_slot *slot);
 
 /* stream.c: the write queue and outgoing streams */

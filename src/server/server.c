@@ -66,8 +66,8 @@ static void peer_down(struct cfl_peer *p, int code, const char *reason, void *ar
 	if (p != NULL)
 		cfl_auth_server_peer_down(s->auth, p);
 	peer_gone(s);
-	if (p == NULL)
-		CFL_INFO("connection failed: %s", reason ? reason : "closed");
+	if (p == NULL) /* the admission control logs these per address, once a minute */
+		CFL_DEBUG("connection failed: %s", reason ? reason : "closed");
 	else if (cfl_peer_name(p)[0] != '\0')
 		CFL_INFO("%s disconnected: %s", cfl_peer_name(p), reason ? reason : "closed");
 	else
