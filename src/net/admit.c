@@ -41,8 +41,8 @@ struct admit_ent {
 	uint64_t seen_ms;
 	uint64_t tokens; /* challenge bucket, in thousandths of a challenge */
 	uint64_t tok_ms;
-	struct refusals r, f;       /* refusals; connections failed before login */
-	char last_fail[96];         /* the reason of the last of those */
+	struct refusals r, f; /* refusals; connections failed before login */
+	char last_fail[96];   /* the reason of the last of those */
 };
 
 struct cfl_admit {
@@ -165,8 +165,9 @@ static void reasons_text(const struct cfl_admit *a, unsigned reasons, char *buf,
 			                      sep, l->challenges_addr_s);
 		else
 			n += (size_t)snprintf(buf + n, size - n,
-			                      "%sthe descriptor limit %ld descriptor_reserve %ld",
-			                      sep, a->nofile, l->fd_reserve);
+			                      "%sdescriptors in use near the limit %ld "
+			                      "descriptor_reserve %ld admin_reserve %ld",
+			                      sep, a->nofile, l->fd_reserve, l->admin_reserve);
 	}
 }
 
@@ -194,8 +195,8 @@ static void flush_refused(struct cfl_admit *a, struct refusals *r, const char *w
 		         r->count, (double)(now - r->logged_ms) / 1e3, why);
 }
 
-static void flush_failed(struct cfl_admit *a, struct refusals *r, const char *who,
-                         const char *last, uint64_t now)
+static void flush_failed(struct cfl_admit *a, struct refusals *r, const char *who, const char *last,
+                         uint64_t now)
 {
 	if (!r->logged)
 		CFL_INFO("admission: a connection from %s failed before login: %s; further ones "
@@ -255,7 +256,8 @@ static void on_sweep(struct cfl_loop *loop, uint64_t id, void *arg)
 			if (x->f.count > 0 && due(a, &x->f, now))
 				flush(a, x, &x->f, 0, now);
 			if (x->pre == 0 && x->r.count == 0 && x->f.count == 0 &&
-			    now - x->seen_ms >= a->log_ms && due(a, &x->r, now) && due(a, &x->f, now)) {
+			    now - x->seen_ms >= a->log_ms && due(a, &x->r, now) &&
+			    due(a, &x->f, now)) {
 				*pp = x->next;
 				free(x);
 				a->n_ents--;
@@ -268,8 +270,8 @@ static void on_sweep(struct cfl_loop *loop, uint64_t id, void *arg)
 		flush(a, NULL, &a->overflow, 0, now);
 	if (a->overflow_f.count > 0 && due(a, &a->overflow_f, now))
 		flush(a, NULL, &a->overflow_f, 0, now);
-	a->t_sweep = cfl_loop_timer_add(loop, a->log_ms < SWEEP_MS ? a->log_ms : SWEEP_MS, on_sweep,
-	                                a);
+	a->t_sweep =
+	        cfl_loop_timer_add(loop, a->log_ms < SWEEP_MS ? a->log_ms : SWEEP_MS, on_sweep, a);
 }
 
 void cfl__admit_failed(struct admit_slot *slot, const char *reason)
@@ -495,8 +497,8 @@ int cfl_admit_new(struct cfl_loop *loop, const struct cfl_admit_limits *limits,
 	}
 	a->log_ms = log_period_ms();
 	a->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	a->t_sweep = cfl_loop_timer_add(loop, a->log_ms < SWEEP_MS ? a->log_ms : SWEEP_MS, on_sweep,
-	                                a);
+	a->t_sweep =
+	        cfl_loop_timer_add(loop, a->log_ms < SWEEP_MS ? a->log_ms : SWEEP_MS, on_sweep, a);
 	*out = a;
 	return 0;
 }

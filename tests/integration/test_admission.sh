@@ -13,7 +13,7 @@ JUNK=${JUNK:-2000}
 SITES=${SITES:-40}
 LOGIN_WAIT=${LOGIN_WAIT:-40}
 HOLD=${HOLD:-12}          # seconds of junk in all, at least
-export CFL_ADMIT_LOG_S=3 # the once-a-minute lines, every 3 s here
+export CFL_ADMIT_LOG_S=${CFL_ADMIT_LOG_S:-3} # the once-a-minute lines, every 3 s here
 python3 -c 'import socket; socket.socket().bind(("127.0.0.2", 0))' 2>/dev/null || {
 	echo "SKIP: cannot bind 127.0.0.2 (no loopback /8 here)"
 	exit 0
@@ -109,5 +109,39 @@ grep 'admission: ' "$T/server.log" | head -n 4 | cut -c 26-
 
 for p in $SITE_PIDS; do kill -TERM "$p" 2>/dev/null; done
 for p in $SITE_PIDS; do stop_bg "$p"; done
+stop_check "cfl server" "$SRV_PID"
+
+# --- near the descriptor limit: a server limited to 160 descriptors -----------------------------------
+# The per-address limit raised so that one address reaches the connection cap (160 - 64 - 16):
+# connections beyond it are refused with one line, accepting does not spin, and the admin console
+# still gets in on its reserve.
+echo '{"max_prelogin_per_address": 1000, "max_prelogin_connections": 1000}' >"$SRV_KIT/local/resources.json"
+start_bg "$T/server2.log" prlimit --nofile=160:160 "$CFL_BIN" server "$SRV_KIT" --port 0 \
+	--admin-port 0 --port-file "$T/ports2"
+SRV_PID=$LAST_PID
+wait_ports "$T/ports2" "$SRV_PID" || fail "the server with 160 descriptors did not start: $(tail -n 3 "$T/server2.log")"
+check "its connection cap: 160 - 64 - 16" grep -q 'admission: max_connections 80,' "$T/server2.log"
+start_bg "$T/junk2.log" python3 "$CFL_SRC/tests/integration/junk_conns.py" --port "$FED_PORT" \
+	--source 127.0.0.2 --count 400 --seconds 30 --partial 2 --reopen-ms 200
+JUNK_PID=$LAST_PID
+wait_log "$T/junk2.log" '^ready' 30
+sleep 2
+ticks0=$(awk '{print $14 + $15}' "/proc/$SRV_PID/stat")
+a0=$(date +%s.%N)
+timeout 10 "$CFL_BIN" admin "$P/admin@test.org" --server ":$ADMIN_PORT" --cmd "check_status server" \
+	>status2.out 2>&1
+arc=$?
+admin_s=$(echo "$(date +%s.%N) - $a0" | bc)
+check "at the cap, the admin console answers (exit $arc) in < 1 s (${admin_s} s)" \
+	sh -c "test $arc -eq 0 && test \$(echo '$admin_s < 1' | bc) -eq 1"
+sleep 2
+ticks=$(($(awk '{print $14 + $15}' "/proc/$SRV_PID/stat") - ticks0))
+check "at the cap, the server does not spin ($ticks ticks of CPU in ~2 s)" test "$ticks" -lt 150
+stop_bg "$JUNK_PID" INT
+check "the cap's refusal is logged" grep -Eq 'admission: refused a connection from 127.0.0.2 \((connection cap max_connections 80|the descriptor limit)' "$T/server2.log"
+n2=$(wc -l <"$T/server2.log")
+check "and the log stays short ($n2 lines)" test "$n2" -lt 40
+grep 'admission: ' "$T/server2.log" | tail -n +2 | head -n 2 | cut -c 26-
+rm -f "$SRV_KIT/local/resources.json"
 stop_check "cfl server" "$SRV_PID"
 finish
