@@ -22,6 +22,7 @@
 #define MAX_ENTS   65536 /* addresses tracked at once (~100 bytes each) */
 #define SWEEP_MS   10000 /* how often idle entries go and pending counts are logged */
 #define NOFILE_MAX (1L << 24)
+#define SEEN_MAX   16 /* distinct failure reasons logged at once per address and period */
 
 enum reason { R_CONNS, R_PRE, R_PRE_ADDR, R_ADMIN_PRE, R_CHALLENGES, R_FDS, R_N };
 
@@ -42,7 +43,9 @@ struct admit_ent {
 	uint64_t tokens; /* challenge bucket, in thousandths of a challenge */
 	uint64_t tok_ms;
 	struct refusals r, f; /* refusals; connections failed before login */
-	char last_fail[96];   /* the reason of the last of those */
+	char last_fail[200];
+	uint32_t seen[SEEN_MAX]; /* hashes of the reasons logged in this period */
+	unsigned n_seen;         /* the reason of the last of those */
 };
 
 struct cfl_admit {
@@ -54,7 +57,7 @@ struct cfl_admit {
 	long conns, pre, admin_pre;
 	uint64_t refused, emfile;
 	struct refusals overflow, overflow_f; /* addresses the full table could not take */
-	char overflow_fail[96];
+	char overflow_fail[200];
 	uint64_t log_ms; /* one line per address per this */
 	int spare_fd;
 	uint64_t t_sweep;
@@ -208,15 +211,18 @@ static void flush_failed(struct cfl_admit *a, struct refusals *r, const char *wh
 		         who, r->count, (double)(now - r->logged_ms) / 1e3, last);
 }
 
-/* Writes the line of `r` (x's or the overflow's) and starts counting again. */
+/* Writes the line of `r` (x's or the overflow's) and starts counting again. `fail`: the
+ * failure to name in full (else the last one kept, cut to its array). */
 static void flush(struct cfl_admit *a, struct admit_ent *x, struct refusals *r, int challenge,
-                  uint64_t now)
+                  const char *fail, uint64_t now)
 {
 	char who[128];
 
 	who_text(x, who, sizeof(who));
+	if (fail == NULL)
+		fail = x != NULL ? x->last_fail : a->overflow_fail;
 	if (r == &a->overflow_f || (x != NULL && r == &x->f))
-		flush_failed(a, r, who, x != NULL ? x->last_fail : a->overflow_fail, now);
+		flush_failed(a, r, who, fail, now);
 	else
 		flush_refused(a, r, who, challenge, now);
 	r->count = 0;
@@ -239,7 +245,7 @@ static void refuse(struct cfl_admit *a, struct admit_ent *x, enum reason why)
 	r->count++;
 	r->reasons |= 1u << why;
 	if (due(a, r, now))
-		flush(a, x, r, why == R_CHALLENGES, now);
+		flush(a, x, r, why == R_CHALLENGES, NULL, now);
 }
 
 /* Logs the counts due, and drops entries idle for a log period with nothing pending. */
@@ -252,9 +258,9 @@ static void on_sweep(struct cfl_loop *loop, uint64_t id, void *arg)
 	for (int h = 0; h < HASH_SIZE; h++) {
 		for (struct admit_ent **pp = &a->tab[h], *x; (x = *pp) != NULL;) {
 			if (x->r.count > 0 && due(a, &x->r, now))
-				flush(a, x, &x->r, 0, now);
+				flush(a, x, &x->r, 0, NULL, now);
 			if (x->f.count > 0 && due(a, &x->f, now))
-				flush(a, x, &x->f, 0, now);
+				flush(a, x, &x->f, 0, NULL, now);
 			if (x->pre == 0 && x->r.count == 0 && x->f.count == 0 &&
 			    now - x->seen_ms >= a->log_ms && due(a, &x->r, now) &&
 			    due(a, &x->f, now)) {
@@ -267,11 +273,38 @@ static void on_sweep(struct cfl_loop *loop, uint64_t id, void *arg)
 		}
 	}
 	if (a->overflow.count > 0 && due(a, &a->overflow, now))
-		flush(a, NULL, &a->overflow, 0, now);
+		flush(a, NULL, &a->overflow, 0, NULL, now);
 	if (a->overflow_f.count > 0 && due(a, &a->overflow_f, now))
-		flush(a, NULL, &a->overflow_f, 0, now);
+		flush(a, NULL, &a->overflow_f, 0, NULL, now);
 	a->t_sweep =
 	        cfl_loop_timer_add(loop, a->log_ms < SWEEP_MS ? a->log_ms : SWEEP_MS, on_sweep, a);
+}
+
+static uint32_t text_hash(const char *t)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *t != '\0'; t++)
+		h = (h ^ (uint8_t)*t) * 16777619u;
+	return h;
+}
+
+/* A reason not logged yet in this period is logged at once, up to SEEN_MAX of them (a
+ * certificate refused at TLS names itself: operators want each); repeats are counted. */
+static int new_reason(struct admit_ent *x, const char *reason, int period_start)
+{
+	uint32_t h = text_hash(reason);
+
+	if (period_start)
+		x->n_seen = 0;
+	for (unsigned i = 0; i < x->n_seen; i++) {
+		if (x->seen[i] == h)
+			return 0;
+	}
+	if (x->n_seen >= SEEN_MAX)
+		return 0;
+	x->seen[x->n_seen++] = h;
+	return 1;
 }
 
 void cfl__admit_failed(struct admit_slot *slot, const char *reason)
@@ -279,18 +312,26 @@ void cfl__admit_failed(struct admit_slot *slot, const char *reason)
 	struct cfl_admit *a = slot->a;
 	struct admit_ent *x = slot->ent;
 	struct refusals *r;
-	char *last;
 	uint64_t now;
+	char who[128];
 
 	if (a == NULL || !slot->pre)
 		return;
 	r = x != NULL ? &x->f : &a->overflow_f;
-	last = x != NULL ? x->last_fail : a->overflow_fail;
-	snprintf(last, sizeof(x->last_fail), "%s", reason);
+	snprintf(x != NULL ? x->last_fail : a->overflow_fail, sizeof(a->overflow_fail), "%s",
+	         reason);
 	now = cfl_loop_now_ms(a->loop);
-	r->count++;
-	if (due(a, r, now))
-		flush(a, x, r, 0, now);
+	if (due(a, r, now)) {
+		if (x != NULL)
+			(void)new_reason(x, reason, 1);
+		r->count++;
+		flush(a, x, r, 0, reason, now);
+	} else if (x != NULL && new_reason(x, reason, 0)) {
+		who_text(x, who, sizeof(who));
+		CFL_INFO("admission: a connection from %s failed before login: %s", who, reason);
+	} else {
+		r->count++;
+	}
 }
 
 /* --- decisions ------------------------------------------------------------------------------- */
