@@ -143,5 +143,7 @@ n2=$(wc -l <"$T/server2.log")
 check "and the log stays short ($n2 lines)" test "$n2" -lt 40
 grep 'admission: ' "$T/server2.log" | tail -n +2 | head -n 2 | cut -c 26-
 rm -f "$SRV_KIT/local/resources.json"
+check "no sanitizer report from the servers" \
+	sh -c "! grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error' '$T/server.log' '$T/server2.log'"
 stop_check "cfl server" "$SRV_PID"
 finish
