@@ -384,7 +384,8 @@ static void on_ctl(struct cfl_loop *loop, int fd, int events, void *arg)
  * until the parent closes the control pipe. */
 static int cfl_server(const void *arg)
 {
-	struct cfl_conn_opts o = {srv_tls, {sv_open, sv_msg, sv_chunk, NULL, sv_close}, NULL, 0, 0};
+	struct cfl_conn_opts o = {
+	        srv_tls, {sv_open, sv_msg, sv_chunk, NULL, sv_close}, NULL, 0, 0, NULL, 0};
 	struct cfl_listener *l = NULL;
 	struct cfl_loop *loop = NULL;
 	struct cfl_err e;
@@ -505,7 +506,7 @@ static void cl_close(struct cfl_conn *c, int code, const char *reason, void *use
 static void cli_open(struct cli *k, int n)
 {
 	struct cfl_conn_opts o = {
-	        cli_tls, {cl_open, cl_msg, NULL, NULL, cl_close}, k, WAIT_MS / 4, 0};
+	        cli_tls, {cl_open, cl_msg, NULL, NULL, cl_close}, k, WAIT_MS / 4, 0, NULL, 0};
 	struct cfl_err e;
 
 	memset(k, 0, sizeof(*k));

@@ -47,6 +47,7 @@
 
 struct cfl_conn;
 struct cfl_listener;
+struct cfl_admit;
 
 #define CFL_CONN_CONNECT_TIMEOUT_MS 5000        /* TCP connect + TLS handshake */
 #define CFL_CONN_IDLE_TIMEOUT_MS    60000       /* a stream without progress fails after this */
@@ -76,6 +77,10 @@ struct cfl_conn_opts {
 	void *user;                   /* initial user pointer of each connection */
 	uint64_t connect_timeout_ms;  /* connect + handshake; default CFL_CONN_CONNECT_TIMEOUT_MS */
 	uint64_t idle_timeout_ms;     /* per stream; default CFL_CONN_IDLE_TIMEOUT_MS */
+	/* Listeners only: the admission control their connections go through (NULL: none), and
+	 * whether this listener is the admin console's (it may use the admin reserve). */
+	struct cfl_admit *admit;
+	int admit_admin;
 };
 
 /* Opens a client connection to host:port. `host` is a DNS name or an IPv4/IPv6 literal; with a
@@ -197,5 +202,55 @@ void cfl_listener_free(struct cfl_listener *l);
 
 /* The port actually bound. */
 int cfl_listener_port(const struct cfl_listener *l);
+
+/* --- admission control (docs/security.md §9, docs/server-client.md "Admission") -------------
+ *
+ * One `struct cfl_admit` is shared by a server's listeners (cfl_conn_opts.admit). Each accepted
+ * connection is counted from accept until its socket closes, and as "pre-login" until it logs
+ * in (cfl_conn_set_max_payload() above CFL_FRAME_MAX_PAYLOAD_PRELOGIN: the authentication layer
+ * does that at login). A connection beyond a limit is closed at once after accept, before any
+ * TLS work. Refusals are logged once per address per minute with a count (IPv4 addresses one by
+ * one, IPv6 by /64). Running out of descriptors in accept() never spins: a spare descriptor is
+ * given up to accept the connection and close it. */
+struct cfl_admit_limits {
+	long max_connections;   /* all connections; 0: descriptor limit - both reserves */
+	long max_prelogin;      /* not logged in yet, all addresses (site listener) */
+	long max_prelogin_addr; /* not logged in yet, from one address (each listener) */
+	long challenges_addr_s; /* login challenges per address and second (burst: as many) */
+	long admin_reserve;     /* connections only the admin listener may open beyond the cap */
+	long fd_reserve;        /* descriptors kept for files, pipes and the loop */
+};
+
+#define CFL_ADMIT_MAX_PRELOGIN      1024
+#define CFL_ADMIT_MAX_PRELOGIN_ADDR 64
+#define CFL_ADMIT_CHALLENGES_ADDR_S 100
+#define CFL_ADMIT_ADMIN_RESERVE     16
+#define CFL_ADMIT_FD_RESERVE        64
+#define CFL_ADMIT_LOG_MS            60000 /* one refusal line per address per this */
+
+/* The defaults above; max_connections 0 (resolved by cfl_admit_new). */
+void cfl_admit_defaults(struct cfl_admit_limits *l);
+
+/* Makes the admission control with `limits` (0 fields: the default). It keeps a spare
+ * descriptor for accept() at EMFILE and resolves max_connections against RLIMIT_NOFILE (a value
+ * above what the limit allows is lowered, with a warning). CFL_EINVAL for a negative limit. */
+int cfl_admit_new(struct cfl_loop *loop, const struct cfl_admit_limits *limits,
+                  struct cfl_admit **out, struct cfl_err *e);
+/* Frees it; call after the listeners and connections that use it are gone. NULL: no-op. */
+void cfl_admit_free(struct cfl_admit *a);
+
+/* The limits in force (resolved). */
+void cfl_admit_limits_get(const struct cfl_admit *a, struct cfl_admit_limits *out);
+
+struct cfl_admit_stats {
+	long connections, prelogin, admin_prelogin; /* now */
+	uint64_t refused, emfile;                   /* since start */
+};
+void cfl_admit_stats_get(const struct cfl_admit *a, struct cfl_admit_stats *out);
+
+/* For the login layer: 1 if connection `c`'s address may ask for one more login challenge now
+ * (a token bucket per address), else 0, the refusal counted and logged as others are. 1 for a
+ * connection without admission control. */
+int cfl_conn_admit_challenge(struct cfl_conn *c);
 
 #endif

@@ -181,6 +181,13 @@ static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more
 		cfl_conn_close(cfl_peer_conn(p), "too many challenges");
 		return;
 	}
+	/* And per address, across connections (admission control; it logs the refusal). */
+	if (!cfl_conn_admit_challenge(cfl_peer_conn(p))) {
+		cfl_peer_reply_error(p, f->id, "rate_limited",
+		                     "too many login challenges from "
+		                     "this address: try again shortly");
+		return;
+	}
 	cfl__auth_hdr(f, CFL_KEY_CLIENT_NAME, name, sizeof(name));
 	cfl__auth_hdr(f, CFL_KEY_NONCE, nonce, sizeof(nonce));
 	if (name[0] == '\0' || !is_hex(nonce, NONCE_HEX - 1)) {

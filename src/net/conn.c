@@ -53,6 +53,7 @@ static void destroy(struct cfl_conn *c)
 		freeaddrinfo(c->ai_list);
 	cfl_tls_free(c->tls);
 	cfl_tls_ctx_free(c->tls_ctx);
+	cfl__admit_release(&c->adm); /* done at close_socket(); a no-op then */
 	free(c->rbuf);
 	free(c);
 }
@@ -139,6 +140,7 @@ static void close_socket(struct cfl_conn *c)
 		drained += (size_t)n;
 	close(c->fd);
 	c->fd = -1;
+	cfl__admit_release(&c->adm);
 }
 
 /* Drops the socket and everything that depends on it; the streams and on_close are reported
@@ -173,6 +175,8 @@ void cfl__conn_fail(struct cfl_conn *c, int code, int tell_peer, const char *fmt
 	va_end(ap);
 	CFL_DEBUG("conn %s: closing: %s", c->peer_addr[0] ? c->peer_addr : c->host,
 	          c->close_reason);
+	if (!c->opened)
+		cfl__admit_failed(&c->adm, c->close_reason); /* logged per address */
 	teardown(c, tell_peer ? c->close_reason : NULL);
 	cfl__conn_kick(c);
 }
@@ -688,6 +692,10 @@ int cfl_conn_set_max_payload(struct cfl_conn *c, size_t max_payload)
 {
 	if (c == NULL || max_payload < 1024 || max_payload > CFL_FRAME_MAX_PAYLOAD)
 		return CFL_EINVAL;
+	/* Raised above the pre-login size at login (cfl/conn.h): the connection leaves the
+	 * admission control's pre-login counts. */
+	if (max_payload > CFL_FRAME_MAX_PAYLOAD_PRELOGIN)
+		cfl__admit_logged_in(&c->adm);
 	c->max_payload = max_payload;
 	return 0;
 }

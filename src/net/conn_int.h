@@ -60,6 +60,15 @@ struct in_stream {
 
 #define CANCELLED_RING 16
 
+/* A connection's place in the admission control (admit.c); all zero without one. */
+struct admit_slot {
+	struct cfl_admit *a;
+	struct admit_ent *ent; /* its address's entry; NULL when the table was full */
+	unsigned counted : 1;  /* in the connection count */
+	unsigned pre : 1;      /* in the pre-login counts */
+	unsigned admin : 1;    /* came in on the admin listener */
+};
+
 struct cfl_conn {
 	struct cfl_loop *loop;
 	int fd;
@@ -119,6 +128,7 @@ struct cfl_conn {
 	int freed;     /* the memory goes at the last release */
 	int finalized; /* on_close reported */
 	struct cfl_conn_stats stats;
+	struct admit_slot adm;
 };
 
 /* conn.c */
@@ -143,6 +153,20 @@ void cfl__conn_connect_result(struct cfl_conn *c);
  * until on_close returns (a clear connection may even fail inside on_open). For listeners
  * and the transport fuzz target. */
 struct cfl_conn *cfl__conn_adopt(struct cfl_loop *loop, int fd, const struct cfl_conn_opts *opts);
+
+/* admit.c: admission control. cfl__admit_accept() decides on a socket just accepted from
+ * `ss` (0: admitted and *slot filled; else refused, counted and logged: close it);
+ * cfl__admit_emfile() handles EMFILE on `lfd` with the spare descriptor (0: one connection
+ * accepted and closed, try again; 1: none was pending; negative: pause). cfl__admit_logged_in() and
+ * cfl__admit_release() follow the connection. */
+struct sockaddr_storage;
+int cfl__admit_accept(struct cfl_admit *a, const struct sockaddr_storage *ss, int fd, int admin,
+                      struct admit_slot *slot);
+int cfl__admit_emfile(struct cfl_admit *a, int lfd);
+void cfl__admit_logged_in(struct admit_slot *slot);
+/* A connection admitted and not logged in failed (`reason`): counted, logged per address. */
+void cfl__admit_failed(struct admit_slot *slot, const char *reason);
+void cfl__admit_release(struct admit_slot *slot);
 
 /* stream.c: the write queue and outgoing streams */
 int cfl__conn_queue_frame(struct cfl_conn *c, const struct cfl_frame *f, int assign_id);

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -249,17 +250,22 @@ struct cfl_listener {
 	int port;
 	struct cfl_conn_opts opts; /* holds a reference on opts.tls */
 	uint64_t t_pause;
+	uint64_t warned_ms, unwarned; /* the last out-of-descriptors line, pauses since */
+	int warned;
 };
 
 static void on_accept(struct cfl_loop *loop, int fd, int events, void *arg);
 
-struct cfl_conn *cfl__conn_adopt(struct cfl_loop *loop, int fd, const struct cfl_conn_opts *opts)
+static struct cfl_conn *adopt(struct cfl_loop *loop, int fd, const struct cfl_conn_opts *opts,
+                              const struct admit_slot *slot)
 {
 	struct cfl_conn *c = conn_new(loop, opts, 1);
 
 	if (c == NULL)
 		return NULL;
 	c->fd = fd;
+	if (slot != NULL)
+		c->adm = *slot; /* before anything can close the socket */
 	cfl__conn_hold(c);
 	if (c->tls_ctx != NULL)
 		c->t_connect =
@@ -269,10 +275,24 @@ struct cfl_conn *cfl__conn_adopt(struct cfl_loop *loop, int fd, const struct cfl
 	return c;
 }
 
-static void accepted(struct cfl_listener *l, int fd)
+struct cfl_conn *cfl__conn_adopt(struct cfl_loop *loop, int fd, const struct cfl_conn_opts *opts)
 {
-	if (cfl__conn_adopt(l->loop, fd, &l->opts) == NULL) {
+	return adopt(loop, fd, opts, NULL);
+}
+
+static void accepted(struct cfl_listener *l, int fd, const struct sockaddr_storage *ss)
+{
+	struct admit_slot slot;
+
+	memset(&slot, 0, sizeof(slot));
+	if (l->opts.admit != NULL &&
+	    cfl__admit_accept(l->opts.admit, ss, fd, l->opts.admit_admin, &slot) != 0) {
+		close(fd); /* refused before any TLS work; admit.c logged it */
+		return;
+	}
+	if (adopt(l->loop, fd, &l->opts, &slot) == NULL) {
 		CFL_WARN("listener: out of memory, dropping a connection");
+		cfl__admit_release(&slot);
 		close(fd);
 	}
 }
@@ -286,26 +306,53 @@ static void on_resume(struct cfl_loop *loop, uint64_t id, void *arg)
 	(void)cfl_loop_watch(loop, l->fd, CFL_EV_READ, on_accept, l);
 }
 
+/* Out of descriptors (or memory): accept-and-close one with the admission control's spare
+ * descriptor (0; 1 when none was pending), else pause (-1), with one line a minute.
+ * Level-triggered: never spin. */
+static int out_of_fds(struct cfl_listener *l, int err)
+{
+	uint64_t now = cfl_loop_now_ms(l->loop);
+	int rc = err == EMFILE && l->opts.admit != NULL ? cfl__admit_emfile(l->opts.admit, l->fd)
+	                                                : -1;
+
+	if (rc >= 0)
+		return rc; /* 0: one taken and closed, go on; 1: none left */
+	l->unwarned++;
+	if (!l->warned || now - l->warned_ms >= CFL_ADMIT_LOG_MS) {
+		CFL_WARN("listener on port %d: %s; pausing accepts for %d ms (%" PRIu64
+		         " pauses since the last line)",
+		         l->port, strerror(err), ACCEPT_PAUSE, l->unwarned);
+		l->warned = 1;
+		l->warned_ms = now;
+		l->unwarned = 0;
+	}
+	cfl_loop_unwatch(l->loop, l->fd);
+	l->t_pause = cfl_loop_timer_add(l->loop, ACCEPT_PAUSE, on_resume, l);
+	return -1;
+}
+
 static void on_accept(struct cfl_loop *loop, int fd, int events, void *arg)
 {
 	struct cfl_listener *l = arg;
+	struct sockaddr_storage ss;
+	socklen_t len;
 	int i, cfd;
 
+	(void)loop;
 	(void)events;
 	for (i = 0; i < ACCEPT_BATCH; i++) {
-		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		len = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd >= 0) {
-			accepted(l, cfd);
+			accepted(l, cfd, &ss);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-			/* Level-triggered: without a pause the loop would spin on the backlog. */
-			CFL_WARN("listener on port %d: %s; pausing accepts", l->port,
-			         strerror(errno));
-			cfl_loop_unwatch(loop, fd);
-			l->t_pause = cfl_loop_timer_add(loop, ACCEPT_PAUSE, on_resume, l);
+			if (out_of_fds(l, errno) == 0)
+				continue; /* admit.c logs the refusal */
 		} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			CFL_WARN("listener on port %d: accept: %s", l->port, strerror(errno));
 		}

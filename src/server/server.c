@@ -12,6 +12,7 @@
 #include "cfl/msg.h"
 #include "cfl/pki.h"
 #include "cfl/tls.h"
+#include "admission.h"
 #include "server_int.h"
 #include "util/fs.h"
 
@@ -34,6 +35,8 @@ struct server {
 	struct cfl_auth_server *auth;
 	struct cfl_jobs *jobs;
 	struct cfl_authz *policy;         /* what admins may do here (docs/security.md) */
+	struct cfl_admit *admit;          /* admission control of both listeners (admission.c) */
+	struct cfl__server_resources res; /* local/resources.json */
 	char local[PATH_MAX];             /* the kit's local/ folder, where the policy lives */
 	char crl[PATH_MAX];               /* local/crl.pem: the CRLs in force when present */
 	struct cfl_auth_file_watch watch; /* its last seen state, polled on a timer */
@@ -65,8 +68,8 @@ static void peer_down(struct cfl_peer *p, int code, const char *reason, void *ar
 	if (p != NULL)
 		cfl_auth_server_peer_down(s->auth, p);
 	peer_gone(s);
-	if (p == NULL)
-		CFL_INFO("connection failed: %s", reason ? reason : "closed");
+	if (p == NULL) /* the admission control logs these per address, once a minute */
+		CFL_DEBUG("connection failed: %s", reason ? reason : "closed");
 	else if (cfl_peer_name(p)[0] != '\0')
 		CFL_INFO("%s disconnected: %s", cfl_peer_name(p), reason ? reason : "closed");
 	else
@@ -107,6 +110,8 @@ static struct cfl_auth_server_cfg auth_config(const struct server *s)
 	                                 .mode = s->cfg.mode};
 
 	cfl_auth_times_default(&ac.times);
+	if (s->res.login_timeout_ms != 0)
+		ac.times.login_timeout_ms = s->res.login_timeout_ms;
 	return ac;
 }
 
@@ -211,8 +216,11 @@ static void on_signal(struct cfl_loop *loop, int signo, void *arg)
 static int listen_on(struct server *s, int port, struct cfl_listener **out, struct cfl_err *e)
 {
 	struct cfl_conn_opts o = cfl_msg_hub_conn_opts(s->hub, s->tls);
-	int rc = cfl_listener_new(s->loop, NULL, port, &o, out, e);
+	int rc;
 
+	o.admit = s->admit;
+	o.admit_admin = !s->one_listener && out == &s->admin;
+	rc = cfl_listener_new(s->loop, NULL, port, &o, out, e);
 	if (rc == 0)
 		CFL_INFO("listening on port %d (%s)", cfl_listener_port(*out),
 		         cfl_conn_sec_name(s->cfg.mode));
@@ -290,7 +298,10 @@ static int setup(struct server *s, const char *kit_dir, const struct cfl_server_
 	                                        ? CFL_KIT_CHECK_UNSIGNED_OK
 	                                        : CFL_KIT_CHECK_SIGNED,
 	                                e)) != 0 ||
-	    (rc = load_policy(s, e)) != 0 || (rc = cfl_loop_new(&s->loop, e)) != 0 ||
+	    (rc = load_policy(s, e)) != 0 ||
+	    (rc = cfl__server_resources_load(s->local, &s->res, e)) != 0 ||
+	    (rc = cfl_loop_new(&s->loop, e)) != 0 ||
+	    (rc = cfl__server_admit_new(s->loop, &s->res, &s->admit, e)) != 0 ||
 	    (rc = cfl_loop_on_signal(s->loop, on_signal, s, e)) != 0 ||
 	    (rc = cfl_msg_hub_new(s->loop, "server", &s->hub, e)) != 0)
 		return rc;
@@ -370,6 +381,7 @@ int cfl_server_run(const char *kit_dir, const struct cfl_server_opts *opts, stru
 	cfl_msg_hub_free(s.hub);
 	cfl_jobs_free(s.jobs);
 	cfl_auth_server_free(s.auth);
+	cfl_admit_free(s.admit); /* after the hub: its connections held slots */
 	cfl_tls_ctx_free(s.tls);
 	cfl_loop_free(s.loop);
 	cfl_authz_free(s.policy);

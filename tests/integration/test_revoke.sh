@@ -88,7 +88,7 @@ YML
 	fi
 	if [ "$mode" = mtls ]; then
 		check "$mode: site-2 is refused at the TLS handshake" \
-			grep -Eq "connection failed: .*certificate revoked" "$T/$mode-server.log"
+			grep -Eq "failed before login: .*certificate revoked" "$T/$mode-server.log"
 	else
 		check "$mode: site-2 is refused at login" \
 			grep -Eq "rejected message .*claims 'site-2'.*certificate revoked" "$T/$mode-server.log"
