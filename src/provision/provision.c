@@ -104,7 +104,7 @@ static int load_or_create_ca(struct run *r, struct cfl_err *e)
 	}
 	req.cn = r->proj->name;
 	req.usage = CFL_PKI_USAGE_CA;
-	req.days = r->proj->cert_days;
+	req.days = cfl_project_cert_days(r->proj);
 	if ((rc = join(state, r->tmp_dir, ".state", e)) != 0 ||
 	    (rc = join(key_path, state, "rootCA.key", e)) != 0 ||
 	    (rc = join(cert_path, state, "rootCA.pem", e)) != 0)
@@ -129,7 +129,7 @@ static int issue_cert(struct run *r, const struct cfl_participant *pt, struct cf
 	struct cfl_pki_cert_req req = {0};
 
 	req.org = pt->org;
-	req.days = r->proj->cert_days;
+	req.days = cfl_project_cert_days(r->proj);
 	req.sans = sans;
 	if (pt->type == CFL_PT_SERVER) {
 		/* default_host (or the name) first, then every other host name. */
