@@ -1,20 +1,32 @@
 #define _DEFAULT_SOURCE
+#define _XOPEN_SOURCE 700 /* nftw */
 /* cfl simulate <job folder> -n N [-w DIR]: a server and N clients on this machine, with
  * secure_train off (clear connections), otherwise the same programs and code paths: the job is
- * submitted and followed through the admin console, like a real deployment. */
+ * submitted and followed through an admin session, like a real deployment.
+ *
+ * The fixed cost is kept small (docs/BENCHMARKS.md "Simulator fixed cost"): the temporary
+ * workspace is in memory (/dev/shm) when there is one, the server's port file is waited for
+ * with inotify rather than by sleeping, the sites start together as soon as the port is known,
+ * the admin session runs in this process (one login, not one program per command), its polls
+ * start at 1 ms and back off, and everything is stopped at once at the end. */
 #include "cmds.h"
 
+#include "cfl/admin.h"
 #include "cfl/log.h"
+#include "cfl/loop.h"
 #include "cfl/provision.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,9 +35,15 @@
 #define MAX_CLIENTS 256
 #define ADMIN       "admin@sim.local"
 
+#define SERVER_START_S 60      /* the server writes its port file within this */
+#define SITES_LOGIN_MS 15000   /* every site has logged in within this */
+#define JOB_MAX_MS     1200000 /* the job ends within this (20 min) */
+#define POLL_MAX_MS    50      /* the admin's polls: a tenth of the wait so far, 1..50 ms */
+
 struct sim {
 	char ws[PATH_MAX / 2], prod[PATH_MAX / 2], job[PATH_MAX];
-	char server[16]; /* ":PORT", the --server of the clients and the admin */
+	char server[16]; /* ":PORT", the --server of the clients */
+	int port;
 	int n, keep;
 	pid_t pids[MAX_CLIENTS + 1];
 	int n_pids;
@@ -154,35 +172,6 @@ static pid_t spawn(const char *log, char *const argv[], int out_fd)
 	return pid;
 }
 
-/* Runs `cfl admin --cmd CMD --json` and returns its parsed output (NULL on failure). */
-static json_t *admin(struct sim *s, const char *cmd)
-{
-	char kit[PATH_MAX], buf[1 << 16];
-	char *argv[] = {"cfl",     "--log-level",    "error", "admin",     kit,      "--server",
-	                s->server, "--unsigned-kit", "--cmd", (char *)cmd, "--json", NULL};
-	size_t len = 0;
-	ssize_t n;
-	int fds[2], st = -1;
-	pid_t pid, r;
-
-	snprintf(kit, sizeof(kit), "%s/%s", s->prod, ADMIN);
-	if (pipe(fds) != 0)
-		return NULL;
-	pid = spawn(NULL, argv, fds[1]);
-	close(fds[1]);
-	if (pid < 0) { /* no child to read from or to wait for */
-		close(fds[0]);
-		return NULL;
-	}
-	while (len < sizeof(buf) - 1 && (n = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)n;
-	close(fds[0]);
-	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
-		;
-	buf[len] = '\0';
-	return r == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? json_loads(buf, 0, NULL) : NULL;
-}
-
 /* Reads "FED ADMIN" from the server's port file into s->server (":FED"). 0, or -1 while the
  * file is not there (it appears whole: the server renames it into place). */
 static int read_port_file(struct sim *s, const char *path)
@@ -203,7 +192,39 @@ static int read_port_file(struct sim *s, const char *path)
 	if (port < 0)
 		return -1;
 	snprintf(s->server, sizeof(s->server), ":%ld", port);
+	s->port = (int)port;
 	return 0;
+}
+
+/* Waits for the server's port file: inotify wakes this up when the server renames it into
+ * place (without inotify, a 5 ms poll). The 100 ms wait only bounds how late a server that
+ * died is noticed. */
+static int wait_port_file(struct sim *s, pid_t pid, const char *ports)
+{
+	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	double deadline = now_s() + SERVER_START_S;
+	char events[4096];
+
+	if (fd >= 0 && inotify_add_watch(fd, s->ws, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	while (!interrupted && now_s() < deadline) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+
+		if (read_port_file(s, ports) == 0)
+			break;
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			s->n_pids--; /* reaped: nothing to stop */
+			break;
+		}
+		if (poll(&p, fd >= 0, fd >= 0 ? 100 : 5) > 0)
+			while (read(fd, events, sizeof(events)) > 0)
+				;
+	}
+	if (fd >= 0)
+		close(fd);
+	return s->port > 0 ? 0 : -1;
 }
 
 /* Starts the server on a port the kernel picks and waits (60 s at most) for the file where it
@@ -218,20 +239,14 @@ static int start_server(struct sim *s)
 	snprintf(kit, sizeof(kit), "%s/localhost", s->prod);
 	snprintf(log, sizeof(log), "%s/server.log", s->ws);
 	snprintf(ports, sizeof(ports), "%s/server.ports", s->ws);
+	unlink(ports); /* a kept workspace's last run left one */
 	if ((pid = spawn(log, argv, -1)) < 0) {
 		cmd_error("cannot start the server: %s", strerror(errno));
 		return -1;
 	}
 	s->pids[s->n_pids++] = pid;
-	for (int tries = 0; tries < 1200 && !interrupted; tries++) {
-		if (read_port_file(s, ports) == 0)
-			return 0;
-		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			s->n_pids--; /* reaped: nothing to stop */
-			break;
-		}
-		usleep(50000);
-	}
+	if (wait_port_file(s, pid, ports) == 0)
+		return 0;
 	if (interrupted)
 		cmd_error("interrupted");
 	else
@@ -289,21 +304,6 @@ static void stop_all(struct sim *s)
 	s->n_pids = 0;
 }
 
-/* Waits until every site is logged in (bounded). */
-static int wait_sites(struct sim *s)
-{
-	for (int tries = 0; tries < 300 && !interrupted; tries++) {
-		json_t *v = admin(s, "check_status client");
-		size_t n = json_array_size(json_object_get(v, "clients"));
-
-		json_decref(v);
-		if ((int)n >= s->n)
-			return 0;
-		usleep(50000);
-	}
-	return -1;
-}
-
 static void print_metrics(json_t *job)
 {
 	json_t *m, *metrics = json_object_get(job, "metrics");
@@ -319,54 +319,206 @@ static void print_metrics(json_t *job)
 	}
 }
 
-/* Submits the job and follows it to its end. Returns 0 when it completed. */
+/* ---- the admin session: wait for the sites, submit, follow ---------------------------- */
+
+enum phase { WAIT_SITES, SUBMIT, FOLLOW };
+
+struct drive {
+	struct sim *s;
+	struct cfl_admin *adm;
+	enum phase phase;
+	char cmd[PATH_MAX + 32], id[64];
+	uint64_t delay_ms, start_ms, deadline_ms;
+	int done;      /* the job finished (completed or not) */
+	int completed; /* FINISHED:COMPLETED */
+};
+
+static void send_cmd(struct drive *d)
+{
+	struct cfl_err e = {0};
+
+	if (cfl_admin_send(d->adm, d->cmd, &e) != 0)
+		cfl_admin_quit(d->adm, e.code, e.msg);
+}
+
+static void on_poll_timer(struct cfl_loop *loop, uint64_t id, void *arg)
+{
+	(void)loop;
+	(void)id;
+	send_cmd(arg);
+}
+
+/* After the login and after each reply: the next command, now or after the poll delay. */
+static void on_ready(struct cfl_admin *adm, void *arg)
+{
+	struct drive *d = arg;
+
+	d->adm = adm;
+	if (d->done)
+		return;
+	if (d->delay_ms == 0)
+		send_cmd(d);
+	else if (cfl_loop_timer_add(cfl_admin_loop(adm), d->delay_ms, on_poll_timer, d) == 0)
+		cfl_admin_quit(adm, CFL_ENOMEM, "out of memory");
+}
+
+/* The next command of `phase`, sent at once; `limit_ms` bounds the phase. */
+static void next_phase(struct drive *d, enum phase phase, uint64_t limit_ms)
+{
+	d->phase = phase;
+	d->delay_ms = 0;
+	d->start_ms = cfl_loop_now_ms(NULL);
+	d->deadline_ms = d->start_ms + limit_ms;
+	if (phase == WAIT_SITES)
+		snprintf(d->cmd, sizeof(d->cmd), "check_status client");
+	else if (phase == SUBMIT)
+		snprintf(d->cmd, sizeof(d->cmd), "submit_job %s", d->s->job);
+	else
+		snprintf(d->cmd, sizeof(d->cmd), "list_jobs %s", d->id);
+}
+
+/* Polls again after a tenth of the time waited so far (1 to POLL_MAX_MS ms): what ends is
+ * seen at most 10 % late (a few ms for the sites' logins and a short job), and a long job costs
+ * the server 20 commands a second, as the simulator's polls always did. */
+static void poll_again(struct drive *d, const char *what)
+{
+	uint64_t now = cfl_loop_now_ms(NULL);
+
+	if (now > d->deadline_ms) {
+		cfl_admin_quit(d->adm, CFL_ETIMEDOUT, what);
+		return;
+	}
+	d->delay_ms = (now - d->start_ms) / 10;
+	if (d->delay_ms < 1)
+		d->delay_ms = 1;
+	if (d->delay_ms > POLL_MAX_MS)
+		d->delay_ms = POLL_MAX_MS;
+}
+
+static void on_sites(struct drive *d, json_t *v)
+{
+	size_t n = json_array_size(json_object_get(v, "clients"));
+
+	if ((int)n >= d->s->n)
+		next_phase(d, SUBMIT, SITES_LOGIN_MS);
+	else
+		poll_again(d, "the sites did not log in");
+}
+
+static void on_submitted(struct drive *d, json_t *v)
+{
+	const char *id = json_string_value(json_object_get(v, "job_id"));
+
+	if (id == NULL) {
+		cfl_admin_quit(d->adm, CFL_EPROTO, "the job was not accepted");
+		return;
+	}
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	printf("job %s submitted\n", d->id);
+	fflush(stdout);
+	next_phase(d, FOLLOW, JOB_MAX_MS);
+}
+
+static void on_job(struct drive *d, json_t *v)
+{
+	json_t *job = json_array_get(json_object_get(v, "jobs"), 0);
+	const char *st = json_string_value(json_object_get(job, "status"));
+
+	if (st == NULL || strncmp(st, "FINISHED", 8) != 0) {
+		poll_again(d, "the job did not finish in time");
+		return;
+	}
+	print_metrics(job);
+	printf("job %s: %s in %.2f s\n", d->id, st, now_s() - d->s->t0);
+	d->done = 1;
+	d->completed = strcmp(st, "FINISHED:COMPLETED") == 0;
+	cfl_admin_quit(d->adm, 0, NULL);
+}
+
+static void on_reply(struct cfl_admin *adm, const struct cfl_admin_reply *r, void *arg)
+{
+	struct drive *d = arg;
+	json_t *v;
+
+	d->adm = adm;
+	if (r->status != 0) {
+		cfl_admin_quit(adm, r->status, r->error);
+		return;
+	}
+	v = json_loads(r->body, 0, NULL);
+	if (d->phase == WAIT_SITES)
+		on_sites(d, v);
+	else if (d->phase == SUBMIT)
+		on_submitted(d, v);
+	else
+		on_job(d, v);
+	json_decref(v);
+}
+
+/* Runs the admin session in this process until the job ends. Returns 0 when it completed. */
 static int run_job(struct sim *s)
 {
-	char cmd[PATH_MAX + 32], id[64] = "";
-	json_t *v;
-	const char *st = "";
+	struct drive d = {.s = s};
+	struct cfl_admin_ops ops = {.ready = on_ready,
+	                            .reply = on_reply,
+	                            .arg = &d,
+	                            .server_port = s->port,
+	                            .unsigned_kit = 1};
+	enum cfl_log_level level = cfl_log_get_level();
+	struct cfl_err e = {0};
+	char kit[PATH_MAX];
+	sigset_t mask;
+	int rc;
 
-	snprintf(cmd, sizeof(cmd), "submit_job %s", s->job);
-	v = admin(s, cmd);
-	if (json_string_value(json_object_get(v, "job_id")) != NULL)
-		snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(v, "job_id")));
-	json_decref(v);
-	if (id[0] == '\0') {
-		cmd_error("the job was not accepted (see %s/server.log)", s->ws);
-		return -1;
-	}
-	printf("job %s submitted\n", id);
-	snprintf(cmd, sizeof(cmd), "list_jobs %s", id);
-	for (int tries = 0; tries < 20 * 60 * 10 && !interrupted; tries++) {
-		json_t *job;
-
-		v = admin(s, cmd);
-		job = json_array_get(json_object_get(v, "jobs"), 0);
-		st = json_string_value(json_object_get(job, "status"));
-		if (st != NULL && strncmp(st, "FINISHED", 8) == 0) {
-			print_metrics(job);
-			printf("job %s: %s in %.2f s\n", id, st, now_s() - s->t0);
-			tries = strcmp(st, "FINISHED:COMPLETED") == 0 ? 0 : -1;
-			json_decref(v);
-			return tries;
-		}
-		json_decref(v);
-		usleep(50000);
-	}
-	cmd_error(interrupted ? "interrupted" : "the job did not finish in time");
+	snprintf(kit, sizeof(kit), "%s/%s", s->prod, ADMIN);
+	next_phase(&d, WAIT_SITES, SITES_LOGIN_MS);
+	/* The session routes SIGINT/SIGTERM to its own loop (it ends then) and leaves them
+	 * blocked: the mask is put back for this program's own handler. */
+	sigprocmask(SIG_SETMASK, NULL, &mask);
+	if (level > CFL_LOG_ERROR)
+		cfl_log_set_level(CFL_LOG_ERROR); /* "kit not signed", "logged in": not news here */
+	rc = cfl_admin_run(kit, &ops, &e);
+	cfl_log_set_level(level);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	if (d.done)
+		return d.completed ? 0 : -1;
+	if (d.phase == WAIT_SITES)
+		cmd_error("the sites did not log in (see %s)%s%s", s->ws, rc != 0 ? ": " : "",
+		          rc != 0 ? e.msg : "");
+	else if (rc != 0)
+		cmd_error("the admin session ended: %s (see %s/server.log)", e.msg, s->ws);
+	else
+		cmd_error("interrupted (see %s/server.log)", s->ws);
 	return -1;
+}
+
+/* rm -rf, not following symbolic links. */
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 || errno == ENOENT ? 0 : -1;
 }
 
 static int remove_tree(const char *dir)
 {
-	char *argv[] = {"rm", "-rf", (char *)dir, NULL};
-	pid_t pid = fork();
+	return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
-	if (pid == 0) {
-		execvp("rm", argv);
-		_exit(127);
+/* The temporary workspace: in TMPDIR when it is set, else in memory (/dev/shm: provisioning
+ * writes some 25 files per participant, each ~0.25 ms on a disk file system), else in /tmp. */
+static int make_temp(struct sim *s)
+{
+	const char *base = getenv("TMPDIR");
+
+	if (base == NULL || base[0] == '\0')
+		base = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp";
+	if (snprintf(s->ws, sizeof(s->ws), "%s/cfl-sim.XXXXXX", base) >= (int)sizeof(s->ws) ||
+	    mkdtemp(s->ws) == NULL) {
+		cmd_error("cannot create a temp folder in '%s'", base);
+		return -1;
 	}
-	return pid > 0 && waitpid(pid, NULL, 0) > 0 ? 0 : -1;
+	return 0;
 }
 
 int cmd_simulate(int argc, char **argv)
@@ -414,11 +566,8 @@ int cmd_simulate(int argc, char **argv)
 	signal(SIGINT, on_interrupt);
 	signal(SIGTERM, on_interrupt);
 	if (!s.keep) {
-		snprintf(s.ws, sizeof(s.ws), "/tmp/cfl-sim.XXXXXX");
-		if (mkdtemp(s.ws) == NULL) {
-			cmd_error("cannot create a temp folder");
+		if (make_temp(&s) != 0)
 			return EXIT_FAIL;
-		}
 	} else if (mkdir(s.ws, 0755) != 0 && errno != EEXIST) {
 		cmd_error("cannot create '%s': %s", s.ws, strerror(errno));
 		return EXIT_FAIL;
@@ -435,8 +584,6 @@ int cmd_simulate(int argc, char **argv)
 	rc = unsecure_all(&s);
 	if (rc == 0)
 		rc = start_all(&s);
-	if (rc == 0 && (rc = wait_sites(&s)) != 0)
-		cmd_error("the sites did not log in (see %s)", s.ws);
 	if (rc == 0)
 		rc = run_job(&s);
 	stop_all(&s);

@@ -1,17 +1,28 @@
 /* libFuzzer target for the project-file loader (src/provision/project*.c).
  *
- * The input is a project.yml. Loading must never crash, leak or hang, whatever the bytes;
- * when it succeeds, the result must keep the promises the header makes (exactly one
- * server, every name and host valid, ports in range, resolved values defined), which the
- * provisioning code relies on without checking again. Any broken promise aborts, which
- * libFuzzer reports as a crash. Warnings go to a sink that drops them. */
+ * The input is a project.yml. Includes need files: the input is loaded as if it were
+ * DIR/fuzz.yml, DIR being a temporary folder made at start with a few fixed files to include
+ * (a participant, a list of them, a nested include, a cycle, a list where a mapping belongs, a
+ * syntax error, a symbolic link out of the folder); the fuzzer finds their names through the
+ * seeds. Nothing the input says can make the loader read outside DIR (that is a rule under
+ * test), and the fixed files are never written again, so runs stay independent. Loading must never
+ * crash, leak or hang, whatever the bytes; when it succeeds, the result must keep the promises the
+ * header makes (exactly one server, every name and host valid, ports in range, resolved values
+ * defined), which the provisioning code relies on without checking again. Any broken promise
+ * aborts, which libFuzzer reports as a crash. Warnings go to a sink that drops them. */
+#define _DEFAULT_SOURCE /* mkdtemp */
 #include "cfl/err.h"
 #include "cfl/log.h"
 #include "cfl/project.h"
+#include "provision/project_int.h"
+#include "util/fs.h"
 
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -63,7 +74,9 @@ static void check_project(const struct cfl_project *p)
 
 	check(p->name != NULL && p->path != NULL && p->n_parts > 0);
 	check(p->n_parts <= CFL_PROJECT_MAX_PARTICIPANTS);
-	check(p->cert_days >= 1 && p->cert_days <= 3650);
+	check(p->cert_validity_days == 0 ||
+	      (p->cert_validity_days >= 1 && p->cert_validity_days <= 3650));
+	check(cfl_project_cert_days(p) >= 1 && cfl_project_cert_days(p) <= 3650);
 	check(p->key_type == CFL_KEY_P256 || p->key_type == CFL_KEY_RSA2048);
 	check(server != NULL && cfl_project_default_host(p) != NULL);
 	cfl_project_server_cn(p, cn, sizeof(cn));
@@ -75,11 +88,52 @@ static void check_project(const struct cfl_project *p)
 	check(servers == 1);
 }
 
+static char dir[] = "/tmp/fuzz_project.XXXXXX";
+
+static const struct {
+	const char *name, *text;
+} files[] = {
+        {"site.yml", "name: site-9\ntype: client\norg: o\n"},
+        {"server.yml", "name: s.example.com\ntype: server\norg: o\n"},
+        {"parts.yml", "participants:\n  - include: server.yml\n  - {name: a, type: client, "
+                      "org: o}\n"},
+        {"sub/nested.yml", "include: ../site.yml\n"},
+        {"loop.yml", "include: sub/loop2.yml\n"},
+        {"sub/loop2.yml", "include: ../loop.yml\n"},
+        {"list.yml", "- a\n- b\n"},
+        {"bad.yml", "a: [\n"},
+        {"empty.yml", ""},
+};
+
+static void cleanup(void)
+{
+	cfl__fs_rmtree(dir);
+}
+
+static void write_fixtures(void)
+{
+	char path[PATH_MAX];
+	struct cfl_err e;
+
+	check(mkdtemp(dir) != NULL);
+	atexit(cleanup);
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	check(cfl__fs_mkdirs(path, 0700, &e) == 0);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i].name);
+		check(cfl__fs_write_file(path, files[i].text, strlen(files[i].text), 0600, &e) ==
+		      0);
+	}
+	snprintf(path, sizeof(path), "%s/out.yml", dir);
+	check(symlink("/etc/passwd", path) == 0);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
 	cfl_log_set_sink(drop, NULL);
+	write_fixtures();
 	return 0;
 }
 
@@ -89,11 +143,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cfl_err e;
 	int rc;
 
-	rc = cfl_project_load_mem((const char *)data, size, "fuzz.yml", &p, &e);
+	rc = cfl__project_load_at((const char *)data, size, "fuzz.yml", dir, NULL, &p, &e);
 	if (rc == 0)
 		check_project(p);
-	else
-		check(p == NULL && e.code == rc && strncmp(e.msg, "fuzz.yml", 8) == 0);
+	else /* the message names the input, or an included file by the name the input gave */
+		check(p == NULL && e.code == rc && e.msg[0] != '\0' && strchr(e.msg, ':') != NULL);
 	cfl_project_free(p);
 	return 0;
 }

@@ -14,11 +14,13 @@
 
 #include <stddef.h>
 
-#define CFL_PROJECT_MAX_BYTES        (4u << 20)
-#define CFL_PROJECT_MAX_PARTICIPANTS 10000
-#define CFL_PROJECT_MAX_HOSTS        64
-#define CFL_CN_MAX                   64
-#define CFL_HOSTNAME_MAX             255
+#define CFL_PROJECT_MAX_BYTES         (4u << 20)
+#define CFL_PROJECT_MAX_PARTICIPANTS  10000
+#define CFL_PROJECT_MAX_HOSTS         64
+#define CFL_CN_MAX                    64
+#define CFL_HOSTNAME_MAX              255
+#define CFL_PROJECT_DEFAULT_CERT_DAYS 360 /* `cert_validity_days` when absent */
+#define CFL_PROJECT_MAX_CERT_DAYS     3650
 
 enum cfl_ptype {
 	CFL_PT_SERVER = 0,
@@ -57,15 +59,18 @@ struct cfl_project {
 	enum cfl_conn_sec conn_sec; /* project level, CFL_SEC_UNSET when absent */
 	char *custom_ca_cert;       /* project level path, NULL when absent */
 	enum cfl_key_type key_type; /* `key_type:` top level or cert builder arg; default P-256 */
-	int cert_days;              /* `cert_validity_days`, default 360 */
+	int cert_validity_days;     /* 1..3650; 0 = unset (cfl_project_cert_days gives 360) */
 	struct cfl_participant *parts;
 	size_t n_parts;
 };
 
-/* Loads and validates `path`. *out is owned by the caller (cfl_project_free). */
+/* Loads and validates `path`, with the files its `include:` keys name (docs/provisioning.md:
+ * relative to the including file, never outside the folder of `path`).
+ * *out is owned by the caller (cfl_project_free). */
 int cfl_project_load(const char *path, struct cfl_project **out, struct cfl_err *e);
 
-/* Same from memory; `name` is used in messages. Used by the fuzz target and tests. */
+/* Same from memory; `name` is used in messages. There is no folder to resolve `include:`
+ * against, so an include is refused. Used by tests. */
 int cfl_project_load_mem(const char *data, size_t len, const char *name, struct cfl_project **out,
                          struct cfl_err *e);
 
@@ -75,6 +80,8 @@ void cfl_project_free(struct cfl_project *p);
 const struct cfl_participant *cfl_project_server(const struct cfl_project *p);
 
 /* Resolved values (SPEC §4, §6). */
+/* Validity of the certificates provisioning issues: cert_validity_days, else 360. */
+int cfl_project_cert_days(const struct cfl_project *p);
 /* participant (connect_to map first) → project → mtls */
 enum cfl_conn_sec cfl_project_conn_sec(const struct cfl_project *p,
                                        const struct cfl_participant *pt);

@@ -10,14 +10,13 @@
 #include "provision/project_int.h"
 #include "util/fs.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-#define DEFAULT_CERT_DAYS 360
-#define MAX_CERT_DAYS     3650
 
 /* ---- top-level keys ---------------------------------------------------------------- */
 
@@ -76,7 +75,8 @@ static int top_key_type(struct cfl__pl *ld, const struct cfl__ynode *v)
 
 static int top_cert_days(struct cfl__pl *ld, const struct cfl__ynode *v)
 {
-	return cfl__pl_int(ld, "cert_validity_days", v, 1, MAX_CERT_DAYS, &ld->p->cert_days);
+	return cfl__pl_int(ld, "cert_validity_days", v, 1, CFL_PROJECT_MAX_CERT_DAYS,
+	                   &ld->p->cert_validity_days);
 }
 
 static int top_packager(struct cfl__pl *ld, const struct cfl__ynode *v)
@@ -238,11 +238,26 @@ static int read_top(struct cfl__pl *ld, const struct cfl__ynode *root)
 
 /* ---- public API -------------------------------------------------------------------- */
 
-int cfl_project_load_mem(const char *data, size_t len, const char *name, struct cfl_project **out,
-                         struct cfl_err *e)
+/* Reads the tree (already expanded) into a new project. */
+static int read_project(struct cfl__pl *ld, const struct cfl__ynode *root)
+{
+	int rc;
+
+	ld->p = calloc(1, sizeof(*ld->p));
+	if (ld->p == NULL || (ld->p->path = strdup(ld->file)) == NULL)
+		return cfl__pl_oom(ld);
+	ld->p->key_type = CFL_KEY_P256;
+	rc = read_top(ld, root);
+	free(ld->names.slot);
+	return rc;
+}
+
+int cfl__project_load_at(const char *data, size_t len, const char *name, const char *dir,
+                         const char *self, struct cfl_project **out, struct cfl_err *e)
 {
 	struct cfl__pl ld = {.file = name != NULL ? name : "<memory>", .e = e};
 	struct cfl__ynode *root = NULL;
+	struct cfl__yinc inc;
 	int rc;
 
 	cfl_err_clear(e);
@@ -253,20 +268,12 @@ int cfl_project_load_mem(const char *data, size_t len, const char *name, struct 
 		return cfl_err_set(e, CFL_ETOOBIG,
 		                   "%s: larger than %u bytes (the limit for a project file)",
 		                   ld.file, CFL_PROJECT_MAX_BYTES);
-	rc = cfl__yaml_load(data != NULL ? data : "", len, ld.file, &root, e);
-	if (rc != 0)
-		return rc;
-	ld.p = calloc(1, sizeof(*ld.p));
-	if (ld.p == NULL || (ld.p->path = strdup(ld.file)) == NULL) {
-		rc = cfl__pl_oom(&ld);
-		goto out;
-	}
-	ld.p->key_type = CFL_KEY_P256;
-	ld.p->cert_days = DEFAULT_CERT_DAYS;
-	rc = read_top(&ld, root);
-out:
-	free(ld.names.slot);
+	if ((rc = cfl__yinc_init(&inc, dir, self, ld.file, e)) == 0 &&
+	    (rc = cfl__yaml_load(data != NULL ? data : "", len, ld.file, &root, e)) == 0 &&
+	    (rc = cfl__yinc_expand(&inc, root, ld.file)) == 0)
+		rc = read_project(&ld, root);
 	cfl__yaml_free(root);
+	cfl__yinc_free(&inc);
 	if (rc != 0) {
 		cfl_project_free(ld.p);
 		return rc;
@@ -275,18 +282,34 @@ out:
 	return 0;
 }
 
+int cfl_project_load_mem(const char *data, size_t len, const char *name, struct cfl_project **out,
+                         struct cfl_err *e)
+{
+	return cfl__project_load_at(data, len, name, NULL, NULL, out, e);
+}
+
 int cfl_project_load(const char *path, struct cfl_project **out, struct cfl_err *e)
 {
-	char *buf = NULL;
+	const char *slash = path != NULL ? strrchr(path, '/') : NULL;
+	char dir[PATH_MAX], *buf = NULL;
 	size_t len = 0;
 	int rc;
 
 	if (out != NULL)
 		*out = NULL;
+	if (path == NULL)
+		return cfl_err_set(e, CFL_EINVAL, "no project file");
+	/* Includes resolve against the folder the project file is in, as named. */
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if ((size_t)(slash - path) >= sizeof(dir))
+		return cfl_err_set(e, CFL_EINVAL, "'%s': path too long", path);
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
 	rc = cfl__fs_read_file(path, CFL_PROJECT_MAX_BYTES, &buf, &len, e);
 	if (rc != 0)
 		return rc;
-	rc = cfl_project_load_mem(buf, len, path, out, e);
+	rc = cfl__project_load_at(buf, len, path, dir, path, out, e);
 	free(buf);
 	return rc;
 }
@@ -316,6 +339,11 @@ void cfl_project_free(struct cfl_project *p)
 	free(p->description);
 	free(p->custom_ca_cert);
 	free(p);
+}
+
+int cfl_project_cert_days(const struct cfl_project *p)
+{
+	return p->cert_validity_days > 0 ? p->cert_validity_days : CFL_PROJECT_DEFAULT_CERT_DAYS;
 }
 
 const struct cfl_participant *cfl_project_server(const struct cfl_project *p)

@@ -4,6 +4,7 @@
  *   project_check.c  syntax checks for names, hosts and e-mail addresses
  *   project_value.c  the loader's messages and typed values
  *   project_parts.c  the participants
+ *   project_include.c `include:` keys: other files' mappings merged into the tree
  *   project.c        the top level, builders and the public API (include/cfl/project.h) */
 #ifndef CFL_PROVISION_PROJECT_INT_H
 #define CFL_PROVISION_PROJECT_INT_H
@@ -24,15 +25,17 @@ enum cfl__ykind { CFL__Y_SCALAR = 0, CFL__Y_SEQ, CFL__Y_MAP };
  * every node has exactly one parent and walking it costs at most its size. */
 struct cfl__ynode {
 	enum cfl__ykind kind;
-	int line, col; /* 1-based position of the node's first character */
-	int plain;     /* scalar written plain without a tag: may stand for null */
-	char *str;     /* scalar: NUL-terminated value (no NUL inside); NULL otherwise */
+	const char *file; /* the name of the file it comes from, for messages (not owned) */
+	int line, col;    /* 1-based position of the node's first character */
+	int plain;        /* scalar written plain without a tag: may stand for null */
+	char *str;        /* scalar: NUL-terminated value (no NUL inside); NULL otherwise */
 	size_t len;
 	struct cfl__ynode **kids; /* list: items; mapping: key, value, key, value, ... */
 	size_t n, cap;
 };
 
-/* Parses `data` (one YAML document; none at all gives *root = NULL) into a tree.
+/* Parses `data` (one YAML document; none at all gives *root = NULL) into a tree; every node's
+ * `file` is `name`, which must outlive the tree.
  * Returns 0; CFL_EPARSE ("NAME:LINE:COL: yaml syntax error: ...") for what libyaml rejects;
  * CFL_ECONFIG ("NAME:LINE:COL: ...") for an alias, a second document, a mapping key that is
  * not a scalar, or a value, node count or depth past the limits above; CFL_ENOMEM.
@@ -45,6 +48,43 @@ void cfl__yaml_free(struct cfl__ynode *n);
 const char *cfl__yaml_kind_name(const struct cfl__ynode *n);
 /* 1 for a plain null scalar ("", "~", "null", "Null", "NULL"), as YAML 1.1 reads it. */
 int cfl__yaml_is_null(const struct cfl__ynode *n);
+
+/* ---- includes (project_include.c) ---------------------------------------------------- */
+
+#define CFL__INCLUDE_MAX_DEPTH 8  /* a file included by an included file ... 8 levels */
+#define CFL__INCLUDE_MAX_FILES 64 /* included files in one load (the same file counts again) */
+#define CFL__INCLUDE_MAX_BYTES CFL_PROJECT_MAX_BYTES /* all included files together */
+
+/* The includes of one load. Included nodes point at `names`, so it lives as long as the tree. */
+struct cfl__yinc {
+	char *root;   /* realpath of the project file's folder; NULL: includes are refused */
+	char **names; /* display names of the files included, owned */
+	size_t n_files;
+	size_t bytes;                                       /* read so far */
+	int depth;                                          /* files in `chain` */
+	const char *chain_real[CFL__INCLUDE_MAX_DEPTH + 1]; /* being included, for cycles */
+	const char *chain_name[CFL__INCLUDE_MAX_DEPTH + 1];
+	char *self_real; /* the project file's realpath (chain_real[0]), owned; may be NULL */
+	struct cfl_err *e;
+};
+
+/* Prepares `inc` for the project file `name`: includes resolve against `dir` and may not
+ * leave it; `self` (may be NULL) is the project file itself, for cycles. dir = NULL refuses
+ * every include. Returns 0, or CFL_ECONFIG when `dir` cannot be resolved, or CFL_ENOMEM. */
+int cfl__yinc_init(struct cfl__yinc *inc, const char *dir, const char *self, const char *name,
+                   struct cfl_err *e);
+/* Replaces every `include: FILE` or `include: [FILES]` pair in the tree of `name` (in any
+ * mapping, at any depth) by the mappings of those files, in place and recursively. A key that
+ * the merge would repeat in one mapping is refused. Errors (CFL_ECONFIG, CFL_EPARSE from an
+ * included file's syntax, CFL_ENOMEM) name the including file, line and column. */
+int cfl__yinc_expand(struct cfl__yinc *inc, struct cfl__ynode *root, const char *name);
+void cfl__yinc_free(struct cfl__yinc *inc);
+
+/* The loader with includes resolved against `dir` (NULL: refused) and `self` as above; the
+ * public cfl_project_load and cfl_project_load_mem are this, and the fuzz target uses it
+ * with a folder of its own. */
+int cfl__project_load_at(const char *data, size_t len, const char *name, const char *dir,
+                         const char *self, struct cfl_project **out, struct cfl_err *e);
 
 /* Name checks; each returns 1 if `s` is valid, else 0. */
 int cfl__is_hostname(const char *s); /* RFC 1123 host name, at most 255 bytes */

@@ -25,16 +25,19 @@ const char *cfl__pl_q(struct cfl__pl *ld, const char *s)
 	return b;
 }
 
+/* The node's own file: an included one, or the project file. */
 static void where(struct cfl__pl *ld, const struct cfl__ynode *at, char *buf, size_t size)
 {
+	const char *file = at->file != NULL ? at->file : ld->file;
+
 	if (ld->pname != NULL)
-		snprintf(buf, size, "%s:%d:%d: participant '%s': ", ld->file, at->line, at->col,
+		snprintf(buf, size, "%s:%d:%d: participant '%s': ", file, at->line, at->col,
 		         cfl__pl_q(ld, ld->pname));
 	else if (ld->pidx > 0)
-		snprintf(buf, size, "%s:%d:%d: participant #%zu: ", ld->file, at->line, at->col,
+		snprintf(buf, size, "%s:%d:%d: participant #%zu: ", file, at->line, at->col,
 		         ld->pidx);
 	else
-		snprintf(buf, size, "%s:%d:%d: ", ld->file, at->line, at->col);
+		snprintf(buf, size, "%s:%d:%d: ", file, at->line, at->col);
 }
 
 /* Sets the error for the rule broken at `at`. Used through CFL__FAIL(), which also yields the

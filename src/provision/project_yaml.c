@@ -130,6 +130,7 @@ static int node_new(struct builder *b, enum cfl__ykind kind, yaml_mark_t m, stru
 		return oom(b);
 	b->nodes++;
 	n->kind = kind;
+	n->file = b->name;
 	n->line = (int)m.line + 1;
 	n->col = (int)m.column + 1;
 	*out = n;

@@ -129,7 +129,7 @@ static int load_or_create_ca(struct run *r, struct cfl_err *e)
 		rc = cfl__ca_import(state, r->ent->ca_cert, r->ent->ca_key, r->ent->ca_chain,
 		                    &r->ca, e);
 	else
-		rc = cfl__ca_create(state, r->proj->name, r->proj->cert_days, r->proj->key_type,
+		rc = cfl__ca_create(state, r->proj->name, cfl_project_cert_days(r->proj), r->proj->key_type,
 		                    &r->ca, e);
 	if (rc == 0)
 		r->new_state = 1;
@@ -145,7 +145,7 @@ int cfl__issue_for(const struct cfl_project *p, const struct cfl_participant *pt
 	struct cfl_pki_cert_req req = {0};
 
 	req.org = pt->org;
-	req.days = days > 0 ? days : p->cert_days;
+	req.days = days > 0 ? days : cfl_project_cert_days(p);
 	req.sans = sans;
 	if (pt->type == CFL_PT_SERVER) {
 		/* default_host (or the name) first, then every other host name. */

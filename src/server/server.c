@@ -54,10 +54,13 @@ static void peer_up(struct cfl_peer *p, int code, const char *reason, void *arg)
 	cfl_auth_server_peer_up(s->auth, p);
 }
 
-static void peer_gone(struct server *s)
+/* While stopping, the last connection to close ends the wait for the GOAWAYs. */
+static void peer_gone(struct server *s, int last)
 {
 	if (!s->stopping)
 		cfl_jobs_kick(s->jobs);
+	else if (last)
+		cfl_loop_stop(s->loop);
 }
 
 static void peer_down(struct cfl_peer *p, int code, const char *reason, void *arg)
@@ -67,7 +70,7 @@ static void peer_down(struct cfl_peer *p, int code, const char *reason, void *ar
 	(void)code;
 	if (p != NULL)
 		cfl_auth_server_peer_down(s->auth, p);
-	peer_gone(s);
+	peer_gone(s, p != NULL && cfl_msg_hub_peers(s->hub) == 1); /* p still counts */
 	if (p == NULL) /* the admission control logs these per address, once a minute */
 		CFL_DEBUG("connection failed: %s", reason ? reason : "closed");
 	else if (cfl_peer_name(p)[0] != '\0')
@@ -208,9 +211,10 @@ static void on_signal(struct cfl_loop *loop, int signo, void *arg)
 	cfl_listener_free(s->fl);
 	cfl_listener_free(s->admin);
 	s->fl = s->admin = NULL;
+	/* Give the GOAWAYs a moment to leave; connections close within their linger time, and
+	 * the last one to close stops the loop sooner (none open: no need to wait). */
+	cfl_loop_timer_add(loop, cfl_msg_hub_peers(s->hub) > 0 ? 300 : 0, on_stop_timer, s);
 	cfl_msg_hub_close_all(s->hub, "server shutting down");
-	/* Give the GOAWAYs a moment to leave; connections close within their linger time. */
-	cfl_loop_timer_add(loop, 300, on_stop_timer, s);
 }
 
 static int listen_on(struct server *s, int port, struct cfl_listener **out, struct cfl_err *e)

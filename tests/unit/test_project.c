@@ -134,7 +134,8 @@ static void test_test25(void **state)
 	assert_int_equal(p->conn_sec, CFL_SEC_TLS);
 	assert_string_equal(p->custom_ca_cert, "/tmp/whatever");
 	assert_int_equal(p->key_type, CFL_KEY_P256);
-	assert_int_equal(p->cert_days, 360);
+	assert_int_equal(p->cert_validity_days, 0); /* unset */
+	assert_int_equal(cfl_project_cert_days(p), 360);
 	assert_int_equal(p->n_parts, 2);
 	assert_non_null(strstr(p->path, "test25.yml"));
 
@@ -226,7 +227,8 @@ static void test_connect_to_map(void **state)
 	assert_string_equal(p->name, "edge.lab-2");
 	assert_int_equal(p->conn_sec, CFL_SEC_MTLS); /* "MTLS": case-insensitive */
 	assert_int_equal(p->key_type, CFL_KEY_RSA2048);
-	assert_int_equal(p->cert_days, 30);
+	assert_int_equal(p->cert_validity_days, 30);
+	assert_int_equal(cfl_project_cert_days(p), 30);
 	assert_int_equal(server->fed_learn_port, 9443);
 	assert_int_equal(server->admin_port, 9443);
 	assert_int_equal(server->n_host_names, 3);
