@@ -8,7 +8,7 @@
  * each round the global model and the metrics are saved, so a restarted server resumes after
  * the last completed round. */
 #include "cfl/trainer.h"
-#include "jobs_int.h"
+#include "fedavg_int.h"
 
 #include "cfl/log.h"
 #include "cfl/model.h"
@@ -25,45 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-enum part_state { P_IDLE, P_DEPLOY, P_TRAIN, P_TRAINED, P_PULL, P_DONE, P_FAILED };
-
-struct fedavg;
-
-struct part {
-	struct fedavg *f;
-	char name[CFL_AUTH_NAME_MAX];
-	int idx;
-	enum part_state st;
-	uint64_t deployed_to; /* serial of the connection that has the job (0: none) */
-	int refused;          /* the site's policy refused the job: final for this run */
-	uint64_t steps;       /* this round's FedAvg weight: the step count reported, at most cap */
-	uint64_t cap;         /* the most a report of this site counts for (site_caps) */
-	double loss;
-	uint64_t sent; /* bytes of the global model streamed so far */
-	size_t bsent;  /* bytes of the job bundle streamed so far */
-};
-
-struct fedavg {
-	struct cfl_jobs *j;
-	struct job *jb;
-	struct cfl_model *global;
-	struct cfl_model_reader gs; /* the global model as safetensors bytes, made on demand */
-	struct cfl_agg *agg;
-	struct part *parts;
-	size_t n;
-	int in_round;
-	uint64_t round_t0, wait_log;
-	int pulling;
-	char *bundle;
-	size_t bundle_len;
-	int outstanding;     /* calls out: owned by call_begin/call_end */
-	int dispatching;     /* start_round is handing out tasks: keep the global model */
-	int zombie;          /* finished (run_retire): freed by the last call_end */
-	struct fedavg *next; /* in j->retired while a zombie */
-};
-
 static void round_check(struct fedavg *f);
-static void start_round(struct fedavg *f);
 static int too_few_left(struct fedavg *f);
 
 /* --- the run's lifetime -----------------------------------------------------------------------
@@ -75,12 +37,15 @@ static int too_few_left(struct fedavg *f);
  * or the end of the reply's stream. Nothing else changes `outstanding` or `zombie`: when
  * callbacks counted down by hand, one of them used the run after it was freed. */
 
-static void run_free(struct fedavg *f)
+void cfl__fedavg_run_free(struct fedavg *f)
 {
 	assert(f->outstanding == 0);
 	cfl_model_reader_release(&f->gs);
 	cfl_model_free(f->global);
 	cfl_agg_free(f->agg);
+	free(f->init_buf);
+	for (size_t i = 0; i < f->n; i++)
+		json_decref(f->parts[i].rows);
 	free(f->parts);
 	free(f->bundle);
 	free(f);
@@ -88,7 +53,7 @@ static void run_free(struct fedavg *f)
 
 /* A request of the run went out. Called after the request call returned 0: the hub calls back
  * only from the loop, never from inside that call. */
-static void call_begin(struct fedavg *f)
+void cfl__fedavg_call_begin(struct fedavg *f)
 {
 	assert(f->outstanding >= 0 && !f->zombie);
 	f->outstanding++;
@@ -97,7 +62,7 @@ static void call_begin(struct fedavg *f)
 /* Ends a call: the callback that ends it runs this before anything else. Returns 1 if the run
  * goes on; 0 if it is finished: the last call of a finished run frees it (its parts with it),
  * so on 0 the caller returns at once without touching either. */
-static int call_end(struct fedavg *f)
+int cfl__fedavg_call_end(struct fedavg *f)
 {
 	struct fedavg **pp;
 
@@ -111,7 +76,7 @@ static int call_end(struct fedavg *f)
 		assert(*pp == f);
 		if (*pp == f)
 			*pp = f->next;
-		run_free(f);
+		cfl__fedavg_run_free(f);
 	}
 	return 0;
 }
@@ -125,7 +90,7 @@ static void run_retire(struct fedavg *f)
 	j->run = NULL;
 	f->zombie = 1;
 	if (f->outstanding == 0) {
-		run_free(f);
+		cfl__fedavg_run_free(f);
 		return;
 	}
 	/* Listed so that the server's teardown can free it: the hub drops the replies still
@@ -139,7 +104,7 @@ static void run_drop(struct fedavg *f)
 {
 	assert(f->outstanding >= 0);
 	f->outstanding = 0;
-	run_free(f);
+	cfl__fedavg_run_free(f);
 }
 
 void cfl__fedavg_free_all(struct cfl_jobs *j)
@@ -156,7 +121,7 @@ void cfl__fedavg_free_all(struct cfl_jobs *j)
 	}
 }
 
-static struct cfl_peer *peer_of(struct fedavg *f, const struct part *p)
+struct cfl_peer *cfl__fedavg_peer_of(struct fedavg *f, const struct part *p)
 {
 	struct cfl_peer *peer = cfl_msg_hub_find(f->j->hub, p->name);
 	enum cfl_auth_kind kind;
@@ -168,7 +133,7 @@ static struct cfl_peer *peer_of(struct fedavg *f, const struct part *p)
 }
 
 /* Ends the run: state, files, the sites told. */
-static void finish(struct fedavg *f, enum job_state st, const char *why)
+void cfl__fedavg_finish(struct fedavg *f, enum job_state st, const char *why)
 {
 	struct job *jb = f->jb;
 
@@ -177,7 +142,7 @@ static void finish(struct fedavg *f, enum job_state st, const char *why)
 	cfl__job_save(jb);
 	CFL_INFO("job %s %s%s%s", jb->id, cfl__job_state_name(st), why ? ": " : "", why ? why : "");
 	for (size_t i = 0; i < f->n; i++) {
-		struct cfl_peer *peer = peer_of(f, &f->parts[i]);
+		struct cfl_peer *peer = cfl__fedavg_peer_of(f, &f->parts[i]);
 		struct cfl_header h = CFL_HDR(CFL_KEY_JOB, jb->id);
 
 		if (peer != NULL)
@@ -189,30 +154,6 @@ static void finish(struct fedavg *f, enum job_state st, const char *why)
 }
 
 /* --- results of a round ------------------------------------------------------------------- */
-
-static void write_metrics_csv(const struct job *jb)
-{
-	char path[PATH_MAX], line[256];
-	size_t i;
-	json_t *m;
-	FILE *fp;
-
-	if (cfl__job_path(jb, "metrics.csv", path, sizeof(path)) != 0 ||
-	    (fp = fopen(path, "w")) == NULL)
-		return;
-	fputs("round,clients,train_loss,test_accuracy,test_loss,seconds\n", fp);
-	json_array_foreach (jb->metrics, i, m) {
-		snprintf(line, sizeof(line), "%d,%d,%.6f,%.6f,%.6f,%.3f\n",
-		         (int)json_integer_value(json_object_get(m, "round")),
-		         (int)json_integer_value(json_object_get(m, "clients")),
-		         json_real_value(json_object_get(m, "train_loss")),
-		         json_real_value(json_object_get(m, "test_accuracy")),
-		         json_real_value(json_object_get(m, "test_loss")),
-		         json_real_value(json_object_get(m, "seconds")));
-		fputs(line, fp);
-	}
-	fclose(fp);
-}
 
 static int save_global(struct fedavg *f)
 {
@@ -227,7 +168,7 @@ static int save_global(struct fedavg *f)
 	return 0;
 }
 
-static int serialize_global(struct fedavg *f, struct cfl_err *e)
+int cfl__fedavg_serialize(struct fedavg *f, struct cfl_err *e)
 {
 	cfl_model_reader_release(&f->gs);
 	return cfl_model_reader_init(&f->gs, f->global, e);
@@ -260,8 +201,17 @@ static int add_to(struct cfl_model *avg, const struct cfl_model *global, struct 
 	return 0;
 }
 
+uint64_t cfl__fedavg_task_timeout(const struct job *jb)
+{
+	const char *type =
+	        json_string_value(json_object_get(json_object_get(jb->config, "executor"), "type"));
+
+	return jb->round_timeout_ms +
+	       (type != NULL && strcmp(type, "client_api") == 0 ? CFL__FEDAVG_GRACE_MS : 0);
+}
+
 /* Jobs of the built-in executor (the server can evaluate them when it has the data). */
-static int builtin_job(const struct job *jb)
+int cfl__fedavg_builtin_job(const struct job *jb)
 {
 	const char *type =
 	        json_string_value(json_object_get(json_object_get(jb->config, "executor"), "type"));
@@ -295,30 +245,32 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 	f->global = NULL;
 	if (rc != 0 || serialize_global_of(f, next, &e) != 0) {
 		cfl_model_free(next);
-		finish(f, JOB_EXCEPTION, e.msg);
+		cfl__fedavg_finish(f, JOB_EXCEPTION, e.msg);
 		return;
 	}
 	jb->rounds_done++;
-	if (!builtin_job(jb) || cfl_trainer_builtin_eval(json_object_get(jb->config, "executor"),
-	                                                 f->global, &acc, &tloss, &e) != 0)
+	if (!cfl__fedavg_builtin_job(jb) ||
+	    cfl_trainer_builtin_eval(json_object_get(jb->config, "executor"), f->global, &acc,
+	                             &tloss, &e) != 0)
 		acc = tloss = -1;
 	m = json_pack("{s:i, s:I, s:f, s:f, s:f, s:f, s:I}", "round", jb->rounds_done, "clients",
 	              (json_int_t)updates, "train_loss",
 	              steps_sum ? loss_sum / (double)steps_sum : 0.0, "test_accuracy", (double)acc,
 	              "test_loss", (double)tloss, "seconds", secs, "steps", (json_int_t)steps_sum);
+	cfl__fedavg_round_rows(f, m);
 	json_array_append_new(jb->metrics, m);
 	CFL_INFO("job %s round %d/%d: %zu updates, train loss %.4f, test accuracy %.4f (%.2f s)",
 	         jb->id, jb->rounds_done, jb->num_rounds, updates,
 	         steps_sum ? loss_sum / (double)steps_sum : 0.0, (double)acc, secs);
 	save_global(f);
-	write_metrics_csv(jb);
+	cfl__fedavg_write_csv(jb);
 	cfl__job_save(jb);
 	f->in_round = 0;
 	if (jb->rounds_done >= jb->num_rounds) {
-		finish(f, JOB_COMPLETED, NULL);
+		cfl__fedavg_finish(f, JOB_COMPLETED, NULL);
 		return;
 	}
-	start_round(f);
+	cfl__fedavg_start_round(f);
 }
 
 /* Called whenever a site's step ends: pulls the next update or closes the round. */
@@ -352,7 +304,7 @@ static void round_check(struct fedavg *f)
 
 		snprintf(why, sizeof(why), "round %d got %zu updates, fewer than min_clients %d",
 		         f->jb->rounds_done + 1, done, f->jb->min_clients);
-		finish(f, JOB_EXCEPTION, why);
+		cfl__fedavg_finish(f, JOB_EXCEPTION, why);
 		return;
 	}
 	end_round(f, done, loss, steps);
@@ -378,7 +330,7 @@ static void update_end(void *st, int status, const char *reason)
 	struct fedavg *f = p->f;
 	struct cfl_err e = {0};
 
-	if (!call_end(f))
+	if (!cfl__fedavg_call_end(f))
 		return;
 	f->pulling = 0;
 	if (p->st == P_PULL) {
@@ -431,7 +383,7 @@ static void pull_next(struct fedavg *f)
 
 		if (p->st != P_TRAINED)
 			continue;
-		peer = peer_of(f, p);
+		peer = cfl__fedavg_peer_of(f, p);
 		snprintf(round, sizeof(round), "%d", f->jb->rounds_done + 1);
 		h[0] = CFL_HDR(CFL_KEY_JOB, f->jb->id);
 		h[1] = CFL_HDR(CFL_KEY_ROUND, round);
@@ -442,7 +394,7 @@ static void pull_next(struct fedavg *f)
 		}
 		p->st = P_PULL;
 		f->pulling = 1;
-		call_begin(f);
+		cfl__fedavg_call_begin(f);
 		return;
 	}
 }
@@ -486,16 +438,23 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 	char v[32];
 
 	(void)peer;
-	(void)more;
-	(void)sink;
-	if (!call_end(p->f))
+	(void)sink; /* a streamed answer's body (not cfl's) is not read */
+	if (!cfl__fedavg_call_end(p->f))
 		return;
 	if (status != 0) {
+		char why[CFL_ERR_MSG_MAX];
+
 		CFL_WARN("job %s: %s dropped out of round %d: %s", p->f->jb->id, p->name,
 		         p->f->jb->rounds_done + 1, reason ? reason : cfl_strerror(status));
+		/* Why, for list_jobs: the site's own reason ("no result from script ..."). */
+		snprintf(why, sizeof(why), "round %d: %.900s", p->f->jb->rounds_done + 1,
+		         reason ? reason : cfl_strerror(status));
+		cfl__job_site_state(p->f->jb, p->name, "failed", why);
 		p->st = P_FAILED;
 		maybe_drop_global(p->f);
 	} else {
+		if (!more)
+			cfl__fedavg_take_rows(p->f, p, fr->body, fr->body_len);
 		/* A site's step count is its FedAvg weight and its loss goes to the metrics: both
 		 * must be numbers (a count of at most 2^53, exact as a double; a finite loss). */
 		p->steps = 0;
@@ -534,20 +493,20 @@ static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	h[3] = CFL_HDR(CFL_KEY_SITE_COUNT, n);
 	p->sent = 0;
 	p->st = P_TRAIN;
-	if (cfl_peer_request_stream(peer,
-	                            &(struct cfl_request){.topic = CFL_TOPIC_TASK_TRAIN,
-	                                                  .hdrs = h,
-	                                                  .n_hdrs = 4,
-	                                                  .body_len = f->gs.total,
-	                                                  .read = model_read,
-	                                                  .src = p,
-	                                                  .timeout_ms = f->jb->round_timeout_ms,
-	                                                  .reply = train_reply,
-	                                                  .arg = p}) != 0) {
+	if (cfl_peer_request_stream(
+	            peer, &(struct cfl_request){.topic = CFL_TOPIC_TASK_TRAIN,
+	                                        .hdrs = h,
+	                                        .n_hdrs = 4,
+	                                        .body_len = f->gs.total,
+	                                        .read = model_read,
+	                                        .src = p,
+	                                        .timeout_ms = cfl__fedavg_task_timeout(f->jb),
+	                                        .reply = train_reply,
+	                                        .arg = p}) != 0) {
 		p->st = P_FAILED;
 		return;
 	}
-	call_begin(f);
+	cfl__fedavg_call_begin(f);
 }
 
 static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
@@ -558,7 +517,7 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 
 	(void)more;
 	(void)sink;
-	if (!call_end(p->f))
+	if (!cfl__fedavg_call_end(p->f))
 		return;
 	if (status != 0) {
 		/* A refusal is the site's decision (its policy, privacy scope or the job's
@@ -575,11 +534,20 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 		maybe_drop_global(p->f);
 		if (p->refused && too_few_left(p->f))
 			return;
-		round_check(p->f);
+		if (p->f->init)
+			cfl__fedavg_init_failed(p->f, p, reason ? reason : cfl_strerror(status));
+		else
+			round_check(p->f);
 		return;
 	}
 	cfl__job_site_state(p->f->jb, p->name, "accepted", "");
 	p->deployed_to = cfl_peer_serial(peer);
+	if (p->f->init) {
+		cfl__fedavg_ask_weights(p->f, p, peer);
+		if (p->st == P_FAILED)
+			cfl__fedavg_init_next(p->f);
+		return;
+	}
 	send_train(p->f, p, peer);
 	round_check(p->f);
 }
@@ -592,12 +560,15 @@ static int bundle_read(void *src, uint8_t *buf, size_t len)
 }
 
 /* The job reaches a site once per connection (a site that reconnects gets it again). */
-static void dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
+void cfl__fedavg_dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 {
 	struct cfl_header h = CFL_HDR(CFL_KEY_JOB, f->jb->id);
 
 	if (p->deployed_to == cfl_peer_serial(peer)) {
-		send_train(f, p, peer);
+		if (f->init)
+			cfl__fedavg_ask_weights(f, p, peer);
+		else
+			send_train(f, p, peer);
 		return;
 	}
 	p->st = P_DEPLOY;
@@ -614,7 +585,7 @@ static void dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 		p->st = P_FAILED;
 		return;
 	}
-	call_begin(f);
+	cfl__fedavg_call_begin(f);
 }
 
 static size_t connected(struct fedavg *f)
@@ -622,7 +593,7 @@ static size_t connected(struct fedavg *f)
 	size_t n = 0;
 
 	for (size_t i = 0; i < f->n; i++)
-		n += !f->parts[i].refused && peer_of(f, &f->parts[i]) != NULL;
+		n += !f->parts[i].refused && cfl__fedavg_peer_of(f, &f->parts[i]) != NULL;
 	return n;
 }
 
@@ -655,11 +626,11 @@ static int too_few_left(struct fedavg *f)
 			n += snprintf(why + n, sizeof(why) - (size_t)n, " %s: %s;",
 			              f->parts[i].name, r != NULL ? r : "refused");
 	}
-	finish(f, JOB_EXCEPTION, why);
+	cfl__fedavg_finish(f, JOB_EXCEPTION, why);
 	return 1;
 }
 
-static void start_round(struct fedavg *f)
+void cfl__fedavg_start_round(struct fedavg *f)
 {
 	size_t have = connected(f);
 
@@ -689,13 +660,16 @@ static void start_round(struct fedavg *f)
 
 		p->st = P_IDLE;
 		p->steps = 0;
+		json_decref(p->rows);
+		p->rows = NULL;
+		p->dropped = 0;
 	}
 	for (size_t i = 0; i < f->n; i++) {
 		struct part *p = &f->parts[i];
-		struct cfl_peer *peer = p->refused ? NULL : peer_of(f, p);
+		struct cfl_peer *peer = p->refused ? NULL : cfl__fedavg_peer_of(f, p);
 
 		if (peer != NULL)
-			dispatch(f, p, peer);
+			cfl__fedavg_dispatch(f, p, peer);
 	}
 	f->dispatching = 0;
 	maybe_drop_global(f);
@@ -706,191 +680,16 @@ void cfl__fedavg_kick(struct cfl_jobs *j)
 {
 	struct fedavg *f = j->run;
 
-	if (f != NULL && !f->in_round)
-		start_round(f);
+	if (f != NULL && f->init)
+		cfl__fedavg_init_next(f);
+	else if (f != NULL && !f->in_round)
+		cfl__fedavg_start_round(f);
 }
 
 int cfl__fedavg_abort(struct cfl_jobs *j, const struct job *jb, const char *why)
 {
 	if (j->run == NULL || j->run->jb != jb)
 		return CFL_ENOENT;
-	finish(j->run, JOB_ABORTED, why);
-	return 0;
-}
-
-/* --- start --------------------------------------------------------------------------------------
- */
-
-static const char *str_or(const json_t *v, const char *dflt)
-{
-	const char *s = json_string_value(v);
-
-	return s != NULL ? s : dflt;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The sites of the run: the job's list, or (for "@ALL") the clients logged in now. */
-static int choose_sites(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
-{
-	json_t *sites = json_object_get(jb->config, "sites");
-	struct cfl_auth_session_info *v;
-	size_t n, i;
-
-	if (jb->n_sites > 0)
-		return 0; /* resumed: keep the original assignment */
-	if (json_is_array(sites) && json_array_size(sites) > 0 &&
-	    strcmp(str_or(json_array_get(sites, 0), ""), "@ALL") != 0) {
-		n = json_array_size(sites) < JOB_MAX_SITES ? json_array_size(sites) : JOB_MAX_SITES;
-		jb->sites = calloc(n, sizeof(char *));
-		for (i = 0; jb->sites != NULL && i < n; i++)
-			jb->sites[jb->n_sites++] = strdup(str_or(json_array_get(sites, i), ""));
-	} else {
-		v = calloc(JOB_MAX_SITES, sizeof(*v));
-		n = v != NULL ? cfl_auth_server_sessions(j->auth, CFL_AUTH_CLIENT, v, JOB_MAX_SITES)
-		              : 0;
-		jb->sites = n ? calloc(n, sizeof(char *)) : NULL;
-		for (i = 0; jb->sites != NULL && i < n && i < JOB_MAX_SITES; i++) {
-			if (v[i].connected)
-				jb->sites[jb->n_sites++] = strdup(v[i].name);
-		}
-		free(v);
-	}
-	if (jb->n_sites == 0 || (int)jb->n_sites < jb->min_clients) {
-		for (i = 0; i < jb->n_sites; i++)
-			free(jb->sites[i]);
-		free(jb->sites);
-		jb->sites = NULL;
-		jb->n_sites = 0;
-		return cfl_err_set(e, CFL_EAGAIN, "not enough sites yet");
-	}
-	qsort(jb->sites, jb->n_sites, sizeof(char *), cmp_str);
-	return 0;
-}
-
-/* The most each site's step count weighs. FedAvg weights a site by the steps it reports, and
- * in FLARE that is whatever it says (SPEC §10): one site could outweigh all the others. The
- * bound is workflow.max_site_weight; without it, for the built-in trainer, the site's share of
- * the data (its split's samples times epochs, from the same deterministic split the site trains
- * on: exactly what an honest site reports); for any other job, 1 (equal weights). */
-static void site_caps(struct fedavg *f)
-{
-	struct job *jb = f->jb;
-	struct cfl_err e = {0};
-	uint64_t *shares = NULL;
-	size_t i;
-
-	for (i = 0; i < f->n; i++)
-		f->parts[i].cap = jb->max_site_weight != 0 ? jb->max_site_weight : 1;
-	if (jb->max_site_weight != 0) {
-		CFL_INFO("job %s: a site counts at most %" PRIu64 " (workflow.max_site_weight)",
-		         jb->id, jb->max_site_weight);
-		return;
-	}
-	if (!builtin_job(jb)) {
-		CFL_INFO("job %s: every site counts 1 (a command job without "
-		         "workflow.max_site_weight)",
-		         jb->id);
-		return;
-	}
-	shares = calloc(f->n, sizeof(*shares));
-	if (shares == NULL) {
-		cfl_err_set(&e, CFL_ENOMEM, "out of memory");
-	} else if (cfl_trainer_builtin_shares(json_object_get(jb->config, "executor"), (int)f->n,
-	                                      shares, &e) == 0) {
-		for (i = 0; i < f->n; i++)
-			f->parts[i].cap = shares[i];
-	} else {
-		/* Fail closed: without the data the server cannot tell an honest count. */
-		CFL_WARN("job %s: cannot compute the sites' shares of the data (%s): every site "
-		         "counts 1 (workflow.max_site_weight sets a bound instead)",
-		         jb->id, e.msg);
-	}
-	free(shares);
-}
-
-/* An external executor's job carries its initial weights (executor.initial_model). */
-static int initial_from_bundle(const char *bundle, size_t len, json_t *ex, struct cfl_model **out,
-                               struct cfl_err *e)
-{
-	const char *name = json_string_value(json_object_get(ex, "initial_model"));
-	json_t *b = json_loadb(bundle, len, 0, NULL);
-	const char *b64 = json_string_value(json_object_get(json_object_get(b, "files"), name));
-	uint8_t *raw = NULL;
-	size_t raw_len = 0;
-	int rc;
-
-	if (name == NULL || b64 == NULL) {
-		json_decref(b);
-		return cfl_err_set(e, CFL_ECONFIG,
-		                   "executor.initial_model must name a model file of the job");
-	}
-	rc = cfl_base64_decode(b64, strlen(b64), &raw, &raw_len) != 0
-	             ? cfl_err_set(e, CFL_ECONFIG, "'%s' is not base64", name)
-	             : cfl_model_parse(raw, raw_len, out, e);
-	free(raw);
-	json_decref(b);
-	return rc;
-}
-
-static int initial_model(struct fedavg *f, struct cfl_err *e)
-{
-	char path[PATH_MAX];
-	json_t *ex = json_object_get(f->jb->config, "executor");
-	const char *type = json_string_value(json_object_get(ex, "type"));
-
-	/* A resumed job carries on from its last saved global model. */
-	if (f->jb->rounds_done > 0 &&
-	    cfl__job_path(f->jb, "model.safetensors", path, sizeof(path)) == 0 &&
-	    cfl_model_load(path, CFL_JOB_BUNDLE_MAX * 64ull, &f->global, e) == 0)
-		return 0;
-	f->jb->rounds_done = 0;
-	json_array_clear(f->jb->metrics);
-	if (type == NULL || strcmp(type, "builtin") == 0)
-		return cfl_trainer_builtin_init_model(ex, &f->global, e);
-	return initial_from_bundle(f->bundle, f->bundle_len, ex, &f->global, e);
-}
-
-int cfl__fedavg_start(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
-{
-	struct fedavg *f;
-	int rc = choose_sites(j, jb, e);
-
-	if (rc == CFL_EAGAIN)
-		return 0; /* try at the next tick */
-	if (rc != 0)
-		return rc;
-	f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	f->j = j;
-	f->jb = jb;
-	f->n = jb->n_sites;
-	f->parts = calloc(f->n, sizeof(*f->parts));
-	if (f->parts == NULL) {
-		free(f);
-		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < f->n; i++) {
-		f->parts[i].f = f;
-		f->parts[i].idx = (int)i;
-		snprintf(f->parts[i].name, sizeof(f->parts[i].name), "%s", jb->sites[i]);
-	}
-	if ((rc = cfl__job_bundle(jb, &f->bundle, &f->bundle_len, e)) != 0 ||
-	    (rc = initial_model(f, e)) != 0 || (rc = cfl_agg_new(f->global, &f->agg, e)) != 0 ||
-	    (rc = serialize_global(f, e)) != 0) {
-		run_free(f);
-		return rc;
-	}
-	site_caps(f);
-	jb->state = JOB_DISPATCHED;
-	cfl__job_save(jb);
-	j->run = f;
-	CFL_INFO("job %s starts: %zu sites, %d rounds (%d done)", jb->id, f->n, jb->num_rounds,
-	         jb->rounds_done);
-	start_round(f);
+	cfl__fedavg_finish(j->run, JOB_ABORTED, why);
 	return 0;
 }

@@ -175,6 +175,28 @@ int cfl__job_parse_bundle(const char *text, size_t len, json_t **bundle, json_t 
 	return 0;
 }
 
+/* What the server can tell of the executor section at submission (the sites check the rest):
+ * the initial weights from a site need a script that gives them. */
+static int check_executor(json_t *config, struct cfl_err *e)
+{
+	json_t *ex = json_object_get(config, "executor");
+	const char *type = json_string_value(json_object_get(ex, "type"));
+	const char *init = json_string_value(json_object_get(ex, "initial_model"));
+	int capi = type != NULL && strcmp(type, "client_api") == 0;
+	struct cfl__job_plan plan;
+
+	if (init != NULL && strcmp(init, "from_site") == 0 && !capi)
+		return cfl_err_set(
+		        e, CFL_ECONFIG,
+		        "executor.initial_model \"from_site\" needs executor.type "
+		        "\"client_api\" (a site's script gives the weights); executor.type "
+		        "is '%s'",
+		        type != NULL ? type : "builtin");
+	if (capi && cfl__executor_plan(config, &plan, e) != 0)
+		return e->code;
+	return 0;
+}
+
 int cfl__job_settings(struct job *jb, json_t *config, struct cfl_err *e)
 {
 	json_t *wf = json_object_get(config, "workflow");
@@ -205,6 +227,8 @@ int cfl__job_settings(struct job *jb, json_t *config, struct cfl_err *e)
 	                      json_integer_value(max_w) > ((json_int_t)1 << 53)))
 		return cfl_err_set(e, CFL_ECONFIG,
 		                   "workflow.max_site_weight must be an integer 1..2^53");
+	if (check_executor(config, e) != 0)
+		return e->code;
 	jb->max_site_weight = max_w != NULL ? (uint64_t)json_integer_value(max_w) : 0;
 	jb->num_rounds = (int)rounds;
 	jb->min_clients = min_clients < 1 ? 1 : (int)min_clients;

@@ -1,0 +1,99 @@
+/* Internal to the FedAvg run (fedavg.c: rounds; fedavg_start.c: the start and a job's
+ * initial model; fedavg_metrics.c: the rounds' files). */
+#ifndef CFL_JOBS_FEDAVG_INT_H
+#define CFL_JOBS_FEDAVG_INT_H
+
+#include "jobs_int.h"
+
+#include "cfl/auth.h"
+#include "cfl/model.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The most a task's answer may take beyond workflow.round_timeout_s: a client_api site ends
+ * its script's round at round_timeout_s and says why; the server waits that much longer for
+ * the answer, so that it gets the reason rather than a timeout of its own. */
+#define CFL__FEDAVG_GRACE_MS 10000
+
+enum part_state { P_IDLE, P_DEPLOY, P_TRAIN, P_TRAINED, P_PULL, P_DONE, P_FAILED };
+
+struct fedavg;
+
+struct part {
+	struct fedavg *f;
+	char name[CFL_AUTH_NAME_MAX];
+	int idx;
+	enum part_state st;
+	uint64_t deployed_to; /* serial of the connection that has the job (0: none) */
+	int refused;          /* the site's policy refused the job: final for this run */
+	uint64_t steps;       /* this round's FedAvg weight: the step count reported, at most cap */
+	uint64_t cap;         /* the most a report of this site counts for (site_caps) */
+	double loss;
+	uint64_t sent;    /* bytes of the global model streamed so far */
+	size_t bsent;     /* bytes of the job bundle streamed so far */
+	json_t *rows;     /* this round's metrics from a client_api script ({tag, step, value}) */
+	uint64_t dropped; /* metrics the site dropped this round */
+};
+
+struct fedavg {
+	struct cfl_jobs *j;
+	struct job *jb;
+	struct cfl_model *global;
+	struct cfl_model_reader gs; /* the global model as safetensors bytes, made on demand */
+	struct cfl_agg *agg;
+	struct part *parts;
+	size_t n;
+	int in_round;
+	uint64_t round_t0, wait_log;
+	int pulling;
+	char *bundle;
+	size_t bundle_len;
+	int outstanding; /* calls out: owned by call_begin/call_end */
+	int dispatching; /* start_round is handing out tasks: keep the global model */
+	int zombie;      /* finished (run_retire): freed by the last call_end */
+	/* executor.initial_model "from_site": before round 1, the sites are asked in their
+	 * order for their script's weights (fedavg_start.c) */
+	int init;                     /* no global model yet: asking */
+	size_t init_at;               /* the site asked, or to ask next */
+	int init_busy;                /* a question is out */
+	struct cfl_model *init_model; /* what the site sent so far, as bytes: */
+	uint8_t *init_buf;
+	size_t init_len, init_cap;
+	struct fedavg *next; /* in j->retired while a zombie */
+};
+
+/* fedavg.c */
+void cfl__fedavg_run_free(struct fedavg *f);
+void cfl__fedavg_call_begin(struct fedavg *f);
+/* 1 if the run goes on; 0 if it is finished and freed (see fedavg.c). */
+int cfl__fedavg_call_end(struct fedavg *f);
+struct cfl_peer *cfl__fedavg_peer_of(struct fedavg *f, const struct part *p);
+void cfl__fedavg_finish(struct fedavg *f, enum job_state st, const char *why);
+int cfl__fedavg_serialize(struct fedavg *f, struct cfl_err *e);
+int cfl__fedavg_builtin_job(const struct job *jb);
+void cfl__fedavg_dispatch(struct fedavg *f, struct part *p, struct cfl_peer *peer);
+void cfl__fedavg_start_round(struct fedavg *f);
+/* How long a task of the job may take (round_timeout_s, plus the grace for client_api). */
+uint64_t cfl__fedavg_task_timeout(const struct job *jb);
+
+/* fedavg_start.c: executor.initial_model "from_site" */
+/* The site `p`, which has the job, is asked for its weights; p->st is P_FAILED if the question
+ * could not go (the caller then asks the next site). */
+void cfl__fedavg_ask_weights(struct fedavg *f, struct part *p, struct cfl_peer *peer);
+/* Asks the next site that may answer, if none is asked; ends the job when none is left. */
+void cfl__fedavg_init_next(struct fedavg *f);
+/* Site `p` could not answer (`why`): the next one is asked. */
+void cfl__fedavg_init_failed(struct fedavg *f, struct part *p, const char *why);
+
+/* fedavg_metrics.c */
+/* Site `p`'s answer body: its script's metric rows, kept for the round's record. */
+void cfl__fedavg_take_rows(struct fedavg *f, struct part *p, const uint8_t *body, size_t len);
+/* The round's record `m` gets "site_metrics" (rows with the site's name) from the sites that
+ * gave an update; the parts' rows are dropped. */
+void cfl__fedavg_round_rows(struct fedavg *f, json_t *m);
+/* metrics.csv: the rounds, then the sites' metrics (docs/jobs.md). */
+void cfl__fedavg_write_csv(const struct job *jb);
+
+#endif
