@@ -78,16 +78,14 @@ t1=$(date +%s.%N)
 set -- $(report capi)
 capi_round=$1 capi_acc=$2
 
-# command: one process per round and site, the cfl package copied into the job folder (the
-# command executor does not set PYTHONPATH), the initial weights as a file.
+# command: one process per round and site, told where the cfl package is (the command
+# executor does not set PYTHONPATH), the initial weights as a file.
 cp -r "$job" "$tmp/cmd"
-cp -r "$top/python/cfl" "$tmp/cmd/cfl"
-find "$tmp/cmd" -name __pycache__ -exec rm -rf {} +
 "$py" "$job/client.py" --save-initial "$tmp/cmd/initial.safetensors"
-"$py" - "$tmp/cmd/config.json" "$limit" <<'PY'
+"$py" - "$tmp/cmd/config.json" "$limit" "$top/python" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-c["executor"] = {"type": "command", "command": ["python3", "command_step.py", "--epochs", "1"],
+c["executor"] = {"type": "command", "command": ["python3", "command_step.py", "--pythonpath", sys.argv[3], "--epochs", "1"],
                  "initial_model": "initial.safetensors"}
 if int(sys.argv[2]) > 0:
     c["executor"]["command"] += ["--limit", sys.argv[2]]
