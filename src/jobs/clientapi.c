@@ -146,8 +146,9 @@ static int send_task(struct capi *s, struct run *r, struct cfl_err *e)
 		return e->code;
 	v = json_pack("{s:s, s:s, s:i, s:I, s:s?, s:s, s:s, s:{}}", "type", "task", "task",
 	              train ? "train" : "get_weights", "current_round", train ? t->round - 1 : 0,
-	              json_integer_value(json_object_get(wf, "num_rounds")), "model",
-	              train ? model : NULL, "result", result, "params_type", "FULL", "meta");
+	              "total_rounds", json_integer_value(json_object_get(wf, "num_rounds")),
+	              "model", train ? model : NULL, "result", result, "params_type", "FULL",
+	              "meta");
 	if (v == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	r->sent = 1;
