@@ -8,10 +8,13 @@ what=${1:-check}
 build="cmake make gcc pkg-config libssl-dev openssl libyaml-dev libjansson-dev libedit-dev zlib1g-dev"
 check="$build git libcmocka-dev clang clang-format libclang-rt-14-dev haproxy nginx-light stunnel4 iproute2 iputils-ping python3 procps"
 demo="$build dataset-fashion-mnist"
+# The Python client API's tests and examples (python/, examples/jobs/hello-numpy, pytorch-fmnist):
+# for the test run only, not the demo.
+python="python3-numpy python3-torch python3-torchvision"
 
 case "$what" in
 build) pkgs=$build ;;
-check) pkgs="$check dataset-fashion-mnist" ;;
+check) pkgs="$check $python dataset-fashion-mnist" ;;
 demo) pkgs=$demo ;;
 *) echo "usage: scripts/deps.sh [build|check|demo]" >&2; exit 2 ;;
 esac

@@ -6,6 +6,7 @@ as this job's client_api executor (once per job on each site, see config.json); 
     python3 client.py --central --epochs 3        # central: accuracy and time per epoch
     python3 client.py --evaluate model.safetensors  # test accuracy of a saved (global) model
     python3 client.py --limit 2000                # (under cfl) a small slice, for tests
+    python3 client.py --save-initial init.safetensors   # the initial weights as a file
 
 The data is Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist, or
 $CFL_FMNIST_DIR, or --data DIR): the four idx .gz files, read with gzip and numpy. Each site
@@ -95,7 +96,7 @@ def evaluate(net, x, y):
     return correct / max(len(x), 1)
 
 
-def parse_args():
+def parse_args_from(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=1, help="local epochs per round (central: total)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -107,7 +108,12 @@ def parse_args():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--central", action="store_true", help="train alone on all the data")
     p.add_argument("--evaluate", metavar="MODEL", help="print the test accuracy of a safetensors model")
-    return p.parse_args()
+    p.add_argument("--save-initial", metavar="MODEL", help="write the initial weights (for a command job)")
+    return p.parse_args(argv)
+
+
+def parse_args():
+    return parse_args_from(sys.argv[1:])
 
 
 def load_data(args, site=0, sites=1):
@@ -182,6 +188,10 @@ def main():
         central(args)
     elif args.evaluate:
         evaluate_file(args)
+    elif args.save_initial:
+        from cfl import safetensors
+
+        safetensors.save_file(Net().state_dict(), args.save_initial)
     else:
         federated(args)
 
