@@ -129,8 +129,8 @@ static int load_or_create_ca(struct run *r, struct cfl_err *e)
 		rc = cfl__ca_import(state, r->ent->ca_cert, r->ent->ca_key, r->ent->ca_chain,
 		                    &r->ca, e);
 	else
-		rc = cfl__ca_create(state, r->proj->name, cfl_project_cert_days(r->proj), r->proj->key_type,
-		                    &r->ca, e);
+		rc = cfl__ca_create(state, r->proj->name, cfl_project_cert_days(r->proj),
+		                    r->proj->key_type, &r->ca, e);
 	if (rc == 0)
 		r->new_state = 1;
 	return rc;
