@@ -591,6 +591,19 @@ static void on_get_weights(struct cfl_peer *p, const struct cfl_frame *f, int mo
 		return;
 	if (more) /* the request has no body: one is not read */
 		*sink = (struct cfl_msg_sink){NULL, NULL, NULL};
+	/* What leaves this site passes its result filters, and those work on a difference from
+	 * a global model, which initial weights do not have: such a site does not give them. */
+	if (cfl_privacy_scope_filters(t->scope) > 0) {
+		CFL_WARN("job %s: refused to give initial weights: this site filters its results",
+		         t->job);
+		cfl_peer_reply_error(
+		        p, f->id, CFL_STATUS_REFUSED,
+		        "this site filters what leaves it (local/privacy.json) and initial "
+		        "weights have no global model to filter against: give the job an "
+		        "initial model file");
+		task_free(t);
+		return;
+	}
 	t->kind = TASK_GET_WEIGHTS;
 	run_or_queue(x, t);
 }

@@ -147,6 +147,24 @@ got=$(model "$id" w initial_model.safetensors)
 check "from_site: the site's weights are the job's initial model ($got)" test "$got" = "$(want 0)"
 check "from_site: the model after 2 rounds" test "$(model "$id" w)" = "$(want 2)"
 check "from_site: site-1 was asked" grep -q "job $id: asking site-1 for its script's initial weights" "$T/server.log"
+# A site that filters its results does not give initial weights (they have no global model to
+# filter against): the server asks the next site.
+cat >"$P/site-1/local/privacy.json" <<'JSON'
+{"scopes": [{"name": "private",
+             "task_result_filters": [{"name": "nvflare.app_common.filters.exclude_vars.ExcludeVars",
+                                      "args": {"exclude_vars": ["nothing"]}}]}],
+ "default_scope": "private"}
+JSON
+kill -HUP "$PID_1"
+wait_log "$T/site-1.log" "SIGHUP: site policy reloaded" 10 || fail "site-1 did not reload its policy"
+id=$(submit from-site)
+check "from_site, site-1 filtering: FINISHED:COMPLETED" wait_status "$id" "FINISHED:COMPLETED" 90
+check "from_site, site-1 filtering: site-1 refuses to give its weights" \
+	grep -q "job $id: refused to give initial weights: this site filters its results" "$T/site-1.log"
+check "from_site, site-1 filtering: site-2 gives them" \
+	grep -q "job $id: asking site-2 for its script's initial weights" "$T/server.log"
+rm "$P/site-1/local/privacy.json"
+kill -HUP "$PID_1"
 mkdir -p builtin-fs
 echo '{"workflow": {"name": "fedavg", "num_rounds": 1}, "executor": {"type": "builtin", "initial_model": "from_site"}}' >builtin-fs/config.json
 out=$(timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --server ":$FED_PORT" --cmd "submit_job $T/builtin-fs" 2>&1)
