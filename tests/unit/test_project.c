@@ -575,7 +575,7 @@ static void test_participant_limit(void **state)
 		len += (size_t)snprintf(yml + len, cap - len, "  - x\n");
 	assert_int_equal(cfl_project_load_mem(yml, len, "many.yml", &p, &e), CFL_ECONFIG);
 	assert_non_null(
-	        strstr(e.msg, "many.yml:4:3: too many participants (10001, at most 10000)"));
+	        strstr(e.msg, "many.yml:4:3: too many participants (100001, at most 100000)"));
 	free(yml);
 }
 
