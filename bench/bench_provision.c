@@ -135,6 +135,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	n_sizes = n_sizes > 0 ? n_sizes : 3;
+	setvbuf(stdout, NULL, _IOLBF, 0); /* each size as it is done */
 	cfl_log_set_level(CFL_LOG_ERROR);
 	snprintf(dir, sizeof(dir), "%s/cfl-bench-prov.XXXXXX", base);
 	if (mkdtemp(dir) == NULL) {
