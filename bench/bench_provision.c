@@ -1,6 +1,11 @@
-/* Provisioning benchmark: a project with one server, 100 clients and an admin, provisioned
- * with each key type. Prints the median of several runs and the RSA/ECDSA ratio measured in
- * the same run. Usage: bench_provision [clients] [runs] */
+/* Provisioning benchmark: projects of one server, N clients and an admin (P-256), provisioned
+ * with one thread per core and, as the baseline measured in the same run, with one thread
+ * (CFL_PROVISION_THREADS=1), the two alternating. Prints medians and their ratio for each N;
+ * with --rsa also RSA-2048 against P-256 for the first N (RSA key generation takes 0.2-0.5 s a
+ * key here). Workspaces are removed only at the end: on an ext4 file system without a journal,
+ * as here, every inode freed in the last 30 s is skipped one by one when the next is allocated
+ * (ext4's recently_deleted()), which a run right after a large removal would measure instead.
+ * Usage: bench_provision [--runs R] [--dir DIR] [--rsa] [N ...]   (default N: 100 1000 10000) */
 #include "cfl/err.h"
 #include "cfl/log.h"
 #include "cfl/provision.h"
@@ -12,7 +17,12 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_RUNS 15
+#define MAX_RUNS  15
+#define MAX_SIZES 8
+#define MAX_N     100000
+
+static char dir[PATH_MAX / 2];
+static int ws_count;
 
 static double now_s(void)
 {
@@ -27,6 +37,12 @@ static int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return (x > y) - (x < y);
+}
+
+static double median(double *t, int n)
+{
+	qsort(t, (size_t)n, sizeof(t[0]), cmp_double);
+	return t[n / 2];
 }
 
 static int write_project(const char *path, int clients)
@@ -44,57 +60,93 @@ static int write_project(const char *path, int clients)
 	return fclose(f);
 }
 
-/* Median seconds of `runs` provisionings into fresh workspaces. */
-static double measure(const char *dir, const char *project, int key_type, int runs)
+/* Seconds of one provisioning into a new workspace (kept until the end). */
+static double once(const char *project, int key_type, const char *threads)
 {
-	double t[MAX_RUNS];
+	struct cfl_provision_opts o = {.project_path = project, .key_type = key_type};
 	char ws[PATH_MAX], out[PATH_MAX];
+	struct cfl_err e = {0};
+	double t0;
 
-	for (int i = 0; i < runs; i++) {
-		struct cfl_provision_opts o = {.project_path = project, .key_type = key_type};
-		struct cfl_err e = {0};
-		double t0;
-
-		snprintf(ws, sizeof(ws), "%s/ws-%d-%d", dir, key_type, i);
-		o.workspace = ws;
-		t0 = now_s();
-		if (cfl_provision(&o, out, sizeof(out), &e) != 0) {
-			fprintf(stderr, "bench_provision: %s\n", e.msg);
-			exit(1);
-		}
-		t[i] = now_s() - t0;
-		cfl__fs_rmtree(ws);
+	snprintf(ws, sizeof(ws), "%s/ws-%d", dir, ws_count++);
+	o.workspace = ws;
+	if (threads != NULL)
+		setenv("CFL_PROVISION_THREADS", threads, 1);
+	else
+		unsetenv("CFL_PROVISION_THREADS");
+	t0 = now_s();
+	if (cfl_provision(&o, out, sizeof(out), &e) != 0) {
+		fprintf(stderr, "bench_provision: %s\n", e.msg);
+		exit(1);
 	}
-	qsort(t, (size_t)runs, sizeof(t[0]), cmp_double);
-	return t[runs / 2];
+	return now_s() - t0;
+}
+
+static void bench_size(int n, int runs, int rsa)
+{
+	double all[MAX_RUNS], one[MAX_RUNS], r[MAX_RUNS], m_all, m_one;
+	char project[PATH_MAX];
+
+	snprintf(project, sizeof(project), "%s/project-%d.yml", dir, n);
+	if (write_project(project, n) != 0) {
+		perror("bench_provision");
+		exit(1);
+	}
+	for (int i = 0; i < runs; i++) {
+		all[i] = once(project, CFL_KEY_P256, NULL);
+		one[i] = once(project, CFL_KEY_P256, "1");
+	}
+	m_all = median(all, runs);
+	m_one = median(one, runs);
+	printf("  %6d clients  %8.3f s  (%5.3f ms per participant)   1 thread %8.3f s   "
+	       "ratio %.2fx\n",
+	       n, m_all, m_all * 1e3 / (n + 2), m_one, m_one / m_all);
+	if (!rsa)
+		return;
+	for (int i = 0; i < runs; i++)
+		r[i] = once(project, CFL_KEY_RSA2048, NULL);
+	printf("  %6d clients  rsa-2048 %8.3f s: ratio rsa-2048 / ecdsa-p256 %.1fx\n", n,
+	       median(r, runs), median(r, runs) / m_all);
 }
 
 int main(int argc, char **argv)
 {
-	int clients = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 100;
-	int runs = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 5;
-	char dir[] = "/tmp/cfl-bench-prov.XXXXXX", project[PATH_MAX];
-	double ec, rsa;
+	int sizes[MAX_SIZES] = {100, 1000, 10000}, n_sizes = 0, runs = 3, rsa = 0;
+	const char *base = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
 
-	if (clients < 1 || clients > 10000 || runs < 1 || runs > MAX_RUNS) {
-		fprintf(stderr, "usage: bench_provision [clients 1..10000] [runs 1..%d]\n",
-		        MAX_RUNS);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
+			runs = (int)strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+			base = argv[++i];
+		else if (strcmp(argv[i], "--rsa") == 0)
+			rsa = 1;
+		else if (n_sizes < MAX_SIZES && (sizes[n_sizes] = atoi(argv[i])) >= 1 &&
+		         sizes[n_sizes] <= MAX_N)
+			n_sizes++;
+		else
+			runs = 0;
+	}
+	if (runs < 1 || runs > MAX_RUNS) {
+		fprintf(stderr,
+		        "usage: bench_provision [--runs 1..%d] [--dir DIR] [--rsa] [clients "
+		        "1..%d ...]\n",
+		        MAX_RUNS, MAX_N);
 		return 2;
 	}
+	n_sizes = n_sizes > 0 ? n_sizes : 3;
+	setvbuf(stdout, NULL, _IOLBF, 0); /* each size as it is done */
 	cfl_log_set_level(CFL_LOG_ERROR);
-	if (mkdtemp(dir) == NULL || cfl__path_join(project, sizeof(project), dir, "project.yml") ||
-	    write_project(project, clients) != 0) {
+	snprintf(dir, sizeof(dir), "%s/cfl-bench-prov.XXXXXX", base);
+	if (mkdtemp(dir) == NULL) {
 		perror("bench_provision");
 		return 1;
 	}
-	ec = measure(dir, project, CFL_KEY_P256, runs);
-	rsa = measure(dir, project, CFL_KEY_RSA2048, runs);
+	printf("provision: 1 server + N clients + 1 admin, ecdsa-p256, median of %d runs; "
+	       "baseline: 1 thread, same run\n",
+	       runs);
+	for (int i = 0; i < n_sizes; i++)
+		bench_size(sizes[i], runs, rsa && i == 0);
 	cfl__fs_rmtree(dir);
-	printf("provision: 1 server + %d clients + 1 admin, median of %d runs\n", clients, runs);
-	printf("  %-12s %8.3f s  (%6.2f ms per participant)\n", "ecdsa-p256", ec,
-	       ec * 1e3 / (clients + 2));
-	printf("  %-12s %8.3f s  (%6.2f ms per participant)\n", "rsa-2048", rsa,
-	       rsa * 1e3 / (clients + 2));
-	printf("  ratio rsa-2048 / ecdsa-p256: %.1fx\n", rsa / ec);
 	return 0;
 }

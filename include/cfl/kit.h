@@ -30,6 +30,23 @@
  * or a control character. */
 int cfl_kit_sign(const char *kit_dir, const struct cfl_pki_key *ca_key, struct cfl_err *e);
 
+/* One file of a kit held in memory: `name` relative to the kit folder ("startup/fed_client.json",
+ * "local/log_config.json.default"). */
+struct cfl_kit_file {
+	const char *name;
+	const void *data;
+	size_t len;
+};
+
+/* The text of startup/signature.json for a kit whose files are given in memory (what
+ * cfl_kit_sign writes for the same files on disk, byte for byte): the files cfl_kit_sign would
+ * sign are signed, the others (keys, signature.json, local/ files that are not defaults,
+ * anything outside startup/ and local/) are left out. *out is a new NUL-terminated buffer
+ * (free()). CFL_EINVAL for a signed name with a space or a control character, CFL_ETOOBIG for
+ * more than CFL_KIT_MAX_FILES files or one over CFL_KIT_MAX_FILE_BYTES. */
+int cfl_kit_manifest(const struct cfl_kit_file *files, size_t n, const struct cfl_pki_key *ca_key,
+                     char **out, size_t *out_len, struct cfl_err *e);
+
 enum cfl_kit_problem { CFL_KIT_CHANGED, CFL_KIT_MISSING, CFL_KIT_ADDED };
 const char *cfl_kit_problem_name(enum cfl_kit_problem p); /* "changed", "missing", "added" */
 

@@ -14,8 +14,8 @@
 
 #include <stddef.h>
 
-#define CFL_PROJECT_MAX_BYTES         (4u << 20)
-#define CFL_PROJECT_MAX_PARTICIPANTS  10000
+#define CFL_PROJECT_MAX_BYTES         (16u << 20)
+#define CFL_PROJECT_MAX_PARTICIPANTS  100000
 #define CFL_PROJECT_MAX_HOSTS         64
 #define CFL_CN_MAX                    64
 #define CFL_HOSTNAME_MAX              255

@@ -26,7 +26,9 @@ struct cfl_provision_ca {
  * atomically: everything is built in a temporary folder renamed at the end; on any error
  * nothing new is left in the workspace. Reuses WORKSPACE/<project>/state/ (root CA) when
  * present, else creates it. On success the output folder is written to out_dir.
- * Blocking (key generation); not thread-safe against another run on the same workspace. */
+ * Blocking: the kits (keys, certificates, files) are built on one thread per core, or on
+ * $CFL_PROVISION_THREADS threads (1..16) when set; not thread-safe against another run on the
+ * same workspace. */
 int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t out_size,
                   struct cfl_err *e);
 

@@ -158,33 +158,37 @@ static int is_digest(const char *s)
 	return 1;
 }
 
+/* SHA-256 of len bytes in lowercase hex. */
+static int mem_digest(const void *data, size_t len, char hex[DIGEST_HEX_LEN + 1], struct cfl_err *e)
+{
+	uint8_t md[CFL_SHA256_LEN];
+	struct cfl_sha256 *h = cfl_sha256_new();
+
+	if (h == NULL)
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	cfl_sha256_update(h, data, len);
+	cfl_sha256_final(h, md);
+	cfl_sha256_free(h);
+	cfl_hex(md, sizeof(md), hex);
+	return 0;
+}
+
 /* SHA-256 of kit/rel in lowercase hex. CFL_ENOENT, CFL_ETOOBIG (over 16 MiB) or another code
  * with `e` set when it cannot be read. */
 static int file_digest(const char *kit, const char *rel, char hex[DIGEST_HEX_LEN + 1],
                        struct cfl_err *e)
 {
 	char path[PATH_MAX], *buf = NULL;
-	uint8_t md[CFL_SHA256_LEN];
-	struct cfl_sha256 *h;
 	size_t len = 0;
 	int rc;
 
 	if (cfl__path_join(path, sizeof(path), kit, rel) != 0)
 		return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", rel);
 	rc = cfl__fs_read_file(path, CFL_KIT_MAX_FILE_BYTES, &buf, &len, e);
-	if (rc != 0)
-		return rc;
-	h = cfl_sha256_new();
-	if (h == NULL) {
-		free(buf);
-		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	}
-	cfl_sha256_update(h, buf, len);
-	cfl_sha256_final(h, md);
-	cfl_sha256_free(h);
+	if (rc == 0)
+		rc = mem_digest(buf, len, hex, e);
 	free(buf);
-	cfl_hex(md, sizeof(md), hex);
-	return 0;
+	return rc;
 }
 
 /* What the signature covers: the format line, then "NAME DIGEST\n" per file in byte order of
@@ -217,11 +221,47 @@ static int canonical(json_t *files, char **out, size_t *out_len, struct cfl_err 
 	return 0;
 }
 
-/* {"format", "files": {name: digest}, "signature"} of the kit's files, signed with `key`. */
-static int build_manifest(const char *kit, const struct names *l, const struct cfl_pki_key *key,
+/* A file the manifest covers: startup/F but signature.json and the keys, local/F a default. */
+static int is_signed(const char *rel)
+{
+	if (strncmp(rel, "startup/", 8) == 0)
+		return strcmp(rel + 8, SIG_FILE) != 0 && !is_key_file(rel + 8);
+	return strncmp(rel, "local/", 6) == 0 && is_local_default(rel + 6);
+}
+
+/* {"name": digest} of the signed files into `files`. */
+static int add_digests(json_t *files, const struct cfl_kit_file *f, size_t n, struct cfl_err *e)
+{
+	char hex[DIGEST_HEX_LEN + 1];
+	size_t count = 0;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (!is_signed(f[i].name))
+			continue;
+		if (++count > CFL_KIT_MAX_FILES)
+			return cfl_err_set(e, CFL_ETOOBIG, "more than %d files in the manifest",
+			                   CFL_KIT_MAX_FILES);
+		if (!name_ok(f[i].name))
+			return cfl_err_set(e, CFL_EINVAL,
+			                   "cannot sign '%s': a name with a space or a control "
+			                   "character",
+			                   f[i].name);
+		if (f[i].len > CFL_KIT_MAX_FILE_BYTES)
+			return cfl_err_set(e, CFL_ETOOBIG, "cannot sign '%s': larger than %u bytes",
+			                   f[i].name, CFL_KIT_MAX_FILE_BYTES);
+		if ((rc = mem_digest(f[i].data, f[i].len, hex, e)) == 0 &&
+		    json_object_set_new(files, f[i].name, json_string(hex)) != 0)
+			rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	}
+	return rc;
+}
+
+/* {"format", "files": {name: digest}, "signature"}, signed with `key`. */
+static int build_manifest(const struct cfl_kit_file *f, size_t n, const struct cfl_pki_key *key,
                           json_t *root, struct cfl_err *e)
 {
-	char hex[DIGEST_HEX_LEN + 1], *text = NULL, *b64 = NULL;
+	char *text = NULL, *b64 = NULL;
 	json_t *files = json_object();
 	uint8_t *sig = NULL;
 	size_t len = 0, sig_len = 0;
@@ -229,16 +269,8 @@ static int build_manifest(const char *kit, const struct names *l, const struct c
 	                 ? cfl_err_set(e, CFL_ENOMEM, "out of memory")
 	                 : 0;
 
-	for (size_t i = 0; rc == 0 && i < l->n; i++) {
-		if (!name_ok(l->v[i]))
-			rc = cfl_err_set(e, CFL_EINVAL,
-			                 "cannot sign '%s': a name with a space or a control "
-			                 "character",
-			                 l->v[i]);
-		else if ((rc = file_digest(kit, l->v[i], hex, e)) == 0 &&
-		         json_object_set_new(files, l->v[i], json_string(hex)) != 0)
-			rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	}
+	if (rc == 0)
+		rc = add_digests(files, f, n, e);
 	if (rc == 0)
 		rc = canonical(files, &text, &len, e);
 	if (rc == 0)
@@ -252,30 +284,69 @@ static int build_manifest(const char *kit, const struct names *l, const struct c
 	return rc;
 }
 
-int cfl_kit_sign(const char *kit_dir, const struct cfl_pki_key *ca_key, struct cfl_err *e)
+int cfl_kit_manifest(const struct cfl_kit_file *files, size_t n, const struct cfl_pki_key *ca_key,
+                     char **out, size_t *out_len, struct cfl_err *e)
 {
-	struct names l = {.n = 0};
-	char path[PATH_MAX];
 	json_t *root = json_pack("{s:s}", "format", MANIFEST_FMT);
-	char *text = NULL;
 	int rc;
 
+	*out = NULL;
 	if (root == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	rc = list_kit(kit_dir, &l, e);
-	if (rc == 0)
-		rc = build_manifest(kit_dir, &l, ca_key, root, e);
+	rc = build_manifest(files, n, ca_key, root, e);
 	if (rc == 0) {
-		text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-		if (text == NULL)
+		*out = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+		if (*out == NULL)
 			rc = cfl_err_set(e, CFL_ENOMEM, "out of memory");
+		else
+			*out_len = strlen(*out);
 	}
+	json_decref(root);
+	return rc;
+}
+
+/* Reads the listed files of the kit into f[] (bufs[] owns the data). */
+static int read_kit(const char *kit, const struct names *l, struct cfl_kit_file *f, char **bufs,
+                    struct cfl_err *e)
+{
+	char path[PATH_MAX];
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < l->n; i++) {
+		if (!name_ok(l->v[i]))
+			return cfl_err_set(e, CFL_EINVAL,
+			                   "cannot sign '%s': a name with a space or a control "
+			                   "character",
+			                   l->v[i]);
+		if (cfl__path_join(path, sizeof(path), kit, l->v[i]) != 0)
+			return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", l->v[i]);
+		f[i].name = l->v[i];
+		rc = cfl__fs_read_file(path, CFL_KIT_MAX_FILE_BYTES, &bufs[i], &f[i].len, e);
+		f[i].data = bufs[i];
+	}
+	return rc;
+}
+
+int cfl_kit_sign(const char *kit_dir, const struct cfl_pki_key *ca_key, struct cfl_err *e)
+{
+	struct cfl_kit_file f[CFL_KIT_MAX_FILES];
+	char *bufs[CFL_KIT_MAX_FILES] = {0};
+	struct names l = {.n = 0};
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	int rc = list_kit(kit_dir, &l, e);
+
+	if (rc == 0)
+		rc = read_kit(kit_dir, &l, f, bufs, e);
+	if (rc == 0)
+		rc = cfl_kit_manifest(f, l.n, ca_key, &text, &len, e);
 	if (rc == 0 && cfl__path_join(path, sizeof(path), kit_dir, "startup/" SIG_FILE) != 0)
 		rc = cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", kit_dir);
 	if (rc == 0)
-		rc = cfl__fs_write_file(path, text, strlen(text), 0644, e);
+		rc = cfl__fs_write_file(path, text, len, 0644, e);
 	free(text);
-	json_decref(root);
+	for (size_t i = 0; i < l.n; i++)
+		free(bufs[i]);
 	names_release(&l);
 	return rc;
 }

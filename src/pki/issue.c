@@ -4,6 +4,7 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -135,9 +136,36 @@ static int set_validity(X509 *x, const struct cfl_pki_cert_req *req, const ASN1_
 	return 0;
 }
 
-/* Everything both kinds of certificate share. */
-static int new_cert(const struct cfl_pki_cert_req *req, EVP_PKEY *pub, X509 **out,
-                    struct cfl_err *e)
+/* The subject public key of a P-256 key from its point, without OpenSSL 3.0's encoder and
+ * decoder round trip (X509_set_pubkey sets up both for every key, which costs more than the
+ * signature). The certificate then has no decoded key attached: finish() parses the signed
+ * certificate again. 1 when done, 0 to use X509_set_pubkey. */
+static int set_p256_pubkey(X509 *x, const struct cfl_pki_key *k)
+{
+	unsigned char point[65], *copy;
+	size_t len = 0;
+
+	if (k->type != CFL_KEY_P256 ||
+	    EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+	                                    sizeof(point), &len) != 1 ||
+	    len != sizeof(point) || point[0] != 0x04 || (copy = OPENSSL_malloc(len)) == NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	memcpy(copy, point, len);
+	if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+	                            V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), copy,
+	                            (int)len)) {
+		OPENSSL_free(copy);
+		ERR_clear_error();
+		return 0;
+	}
+	return 1;
+}
+
+/* Everything both kinds of certificate share. *raw: the key was set by set_p256_pubkey. */
+static int new_cert(const struct cfl_pki_cert_req *req, const struct cfl_pki_key *k, X509 **out,
+                    int *raw, struct cfl_err *e)
 {
 	X509 *x = X509_new();
 	int rc = 0;
@@ -145,7 +173,8 @@ static int new_cert(const struct cfl_pki_cert_req *req, EVP_PKEY *pub, X509 **ou
 	if (x == NULL)
 		return cfl__pki_openssl_err(e, CFL_ENOMEM, "cannot create certificate '%s'",
 		                            req->cn);
-	if (!X509_set_version(x, X509_VERSION_3) || !X509_set_pubkey(x, pub)) {
+	if (!X509_set_version(x, X509_VERSION_3) ||
+	    (!(*raw = set_p256_pubkey(x, k)) && !X509_set_pubkey(x, k->pkey))) {
 		rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot create certificate '%s'",
 		                          req->cn);
 		goto out;
@@ -251,10 +280,27 @@ static int sign_cert(X509 *x, EVP_PKEY *key, const char *cn, struct cfl_err *e)
 	return 0;
 }
 
-static int wrap_new(X509 *x, const char *cn, struct cfl_pki_cert **out, struct cfl_err *e)
+/* The signed certificate in a handle; one whose key was set raw is parsed again from its
+ * DER, so that it carries its decoded public key like any loaded certificate. */
+static int wrap_new(X509 *x, int raw, const char *cn, struct cfl_pki_cert **out, struct cfl_err *e)
 {
-	int rc = cfl__pki_cert_wrap(x, out);
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	X509 *again = NULL;
+	int rc, len;
 
+	if (raw) {
+		len = i2d_X509(x, &der);
+		p = der;
+		again = len > 0 ? d2i_X509(NULL, &p, len) : NULL;
+		OPENSSL_free(der);
+		if (again == NULL)
+			return cfl__pki_openssl_err(e, CFL_ECRYPTO,
+			                            "cannot create certificate '%s'", cn);
+		x = again;
+	}
+	rc = cfl__pki_cert_wrap(x, out);
+	X509_free(again);
 	if (rc != 0)
 		return cfl_err_set(e, rc, "cannot create certificate '%s': out of memory", cn);
 	return 0;
@@ -277,7 +323,7 @@ int cfl_pki_ca_create(const struct cfl_pki_key *key, const struct cfl_pki_cert_r
                       struct cfl_pki_cert **out, struct cfl_err *e)
 {
 	X509 *x = NULL;
-	int rc;
+	int rc, raw = 0;
 
 	if (key == NULL || out == NULL)
 		return cfl_err_set(e, CFL_EINVAL, "cannot create CA: no key or output");
@@ -289,7 +335,7 @@ int cfl_pki_ca_create(const struct cfl_pki_key *key, const struct cfl_pki_cert_r
 		return cfl_err_set(e, CFL_EINVAL, "cannot create CA '%s': usage is not CA",
 		                   req->cn);
 	ERR_clear_error();
-	if ((rc = new_cert(req, key->pkey, &x, e)) != 0)
+	if ((rc = new_cert(req, key, &x, &raw, e)) != 0)
 		return rc;
 	/* SANs name TLS endpoints; a root is never one, so req->sans is ignored here. */
 	if (!X509_set_issuer_name(x, X509_get_subject_name(x))) {
@@ -299,7 +345,7 @@ int cfl_pki_ca_create(const struct cfl_pki_key *key, const struct cfl_pki_cert_r
 	if ((rc = set_validity(x, req, NULL, e)) != 0 || (rc = ca_extensions(x, e)) != 0 ||
 	    (rc = sign_cert(x, key->pkey, req->cn, e)) != 0)
 		goto out;
-	rc = wrap_new(x, req->cn, out, e);
+	rc = wrap_new(x, raw, req->cn, out, e);
 out:
 	X509_free(x);
 	return rc;
@@ -345,7 +391,7 @@ int cfl_pki_cert_issue(const struct cfl_pki_key *ca_key, const struct cfl_pki_ce
                        struct cfl_pki_cert **out, struct cfl_err *e)
 {
 	X509 *x = NULL;
-	int rc;
+	int rc, raw = 0;
 
 	if (ca_key == NULL || ca_cert == NULL || subject == NULL || out == NULL)
 		return cfl_err_set(e, CFL_EINVAL, "cannot issue certificate: missing argument");
@@ -361,7 +407,7 @@ int cfl_pki_cert_issue(const struct cfl_pki_key *ca_key, const struct cfl_pki_ce
 		return rc;
 	}
 	ERR_clear_error();
-	if ((rc = new_cert(req, subject->pkey, &x, e)) != 0)
+	if ((rc = new_cert(req, subject, &x, &raw, e)) != 0)
 		return rc;
 	if (!X509_set_issuer_name(x, X509_get_subject_name(ca_cert->x509))) {
 		rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot issue '%s'", req->cn);
@@ -371,7 +417,7 @@ int cfl_pki_cert_issue(const struct cfl_pki_key *ca_key, const struct cfl_pki_ce
 	    (rc = leaf_extensions(x, ca_cert->x509, subject, req, e)) != 0 ||
 	    (rc = sign_cert(x, ca_key->pkey, req->cn, e)) != 0)
 		goto out;
-	rc = wrap_new(x, req->cn, out, e);
+	rc = wrap_new(x, raw, req->cn, out, e);
 out:
 	X509_free(x);
 	return rc;
@@ -383,7 +429,7 @@ int cfl_pki_ca_issue(const struct cfl_pki_key *ca_key, const struct cfl_pki_cert
 {
 	X509V3_CTX ctx;
 	X509 *x = NULL;
-	int rc;
+	int rc, raw = 0;
 
 	if (ca_key == NULL || ca_cert == NULL || subject == NULL || out == NULL)
 		return cfl_err_set(e, CFL_EINVAL, "cannot issue CA: missing argument");
@@ -394,7 +440,7 @@ int cfl_pki_ca_issue(const struct cfl_pki_key *ca_key, const struct cfl_pki_cert
 	if ((rc = check_issuer(ca_key, ca_cert, e)) != 0)
 		return cfl_err_prefix(e, "cannot issue CA '%s'", req->cn);
 	ERR_clear_error();
-	if ((rc = new_cert(req, subject->pkey, &x, e)) != 0)
+	if ((rc = new_cert(req, subject, &x, &raw, e)) != 0)
 		return rc;
 	if (!X509_set_issuer_name(x, X509_get_subject_name(ca_cert->x509))) {
 		rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot issue CA '%s'", req->cn);
@@ -407,7 +453,7 @@ int cfl_pki_ca_issue(const struct cfl_pki_key *ca_key, const struct cfl_pki_cert
 	if ((rc = add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", e)) != 0 ||
 	    (rc = sign_cert(x, ca_key->pkey, req->cn, e)) != 0)
 		goto out;
-	rc = wrap_new(x, req->cn, out, e);
+	rc = wrap_new(x, raw, req->cn, out, e);
 out:
 	X509_free(x);
 	return rc;

@@ -24,6 +24,7 @@ void cfl__ca_release(struct cfl__ca *ca)
 	cfl_pki_cert_free(ca->anchor);
 	cfl_pki_trust_free(ca->trust);
 	free(ca->chain_pem);
+	free(ca->anchor_pem);
 	memset(ca, 0, sizeof(*ca));
 }
 
@@ -34,6 +35,8 @@ static int finish(struct cfl__ca *ca, struct cfl_pki_cert **chain, size_t n, str
 
 	if (rc == 0)
 		rc = cfl_pki_trust_chain_pem(ca->trust, &ca->chain_pem, &ca->chain_len, e);
+	if (rc == 0)
+		rc = cfl_pki_cert_to_pem(ca->anchor, &ca->anchor_pem, &ca->anchor_len, e);
 	if (rc == 0 && !cfl_pki_cert_matches_key(cfl_pki_trust_issuer(ca->trust), ca->key))
 		rc = cfl_err_set(e, CFL_EVERIFY, "the CA key does not match the issuing CA");
 	if (rc == 0 && ca->cert == NULL && (ca->cert = n > 0 ? chain[0] : NULL) != NULL)
@@ -235,27 +238,42 @@ static int records_save(const char *path, json_t *root, struct cfl_err *e)
 	return rc;
 }
 
-int cfl__ca_record(const char *state_dir, const char *name, const struct cfl_pki_cert *cert,
-                   struct cfl_err *e)
+static int record_one(json_t *certs, const char *name, const struct cfl_pki_cert *cert,
+                      struct cfl_err *e)
 {
-	char path[PATH_MAX], serial[64];
+	char serial[64];
 	time_t nb = 0, na = 0;
+
+	if (cfl_pki_cert_serial(cert, serial, sizeof(serial)) != 0 ||
+	    cfl_pki_cert_validity(cert, &nb, &na) != 0 ||
+	    json_array_append_new(certs, json_pack("{s:s, s:s, s:I}", "name", name, "serial",
+	                                           serial, "not_after", (json_int_t)na)) != 0)
+		return cfl_err_set(e, CFL_ENOMEM, "cannot record the certificate of '%s'", name);
+	return 0;
+}
+
+int cfl__ca_record_many(const char *state_dir, const char *const *names,
+                        const struct cfl_pki_cert *const *certs, size_t n, struct cfl_err *e)
+{
+	char path[PATH_MAX];
 	json_t *root = NULL;
 	int rc;
 
 	if ((rc = path_in(path, state_dir, "certs.json", e)) != 0 ||
 	    (rc = records_load(path, &root, e)) != 0)
 		return rc;
-	if (cfl_pki_cert_serial(cert, serial, sizeof(serial)) != 0 ||
-	    cfl_pki_cert_validity(cert, &nb, &na) != 0 ||
-	    json_array_append_new(json_object_get(root, "certs"),
-	                          json_pack("{s:s, s:s, s:I}", "name", name, "serial", serial,
-	                                    "not_after", (json_int_t)na)) != 0)
-		rc = cfl_err_set(e, CFL_ENOMEM, "cannot record the certificate of '%s'", name);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = record_one(json_object_get(root, "certs"), names[i], certs[i], e);
 	if (rc == 0)
 		rc = records_save(path, root, e);
 	json_decref(root);
 	return rc;
+}
+
+int cfl__ca_record(const char *state_dir, const char *name, const struct cfl_pki_cert *cert,
+                   struct cfl_err *e)
+{
+	return cfl__ca_record_many(state_dir, &name, &cert, 1, e);
 }
 
 /* Marks name's unrevoked entries; counts them into *n and every revoked entry into *all. */

@@ -24,6 +24,8 @@ struct cfl__ca {
 	struct cfl_pki_trust *trust;
 	char *chain_pem; /* issuing chain, issuing CA first, anchor excluded; "" when none */
 	size_t chain_len;
+	char *anchor_pem; /* rootCA.pem's text, as every kit holds it */
+	size_t anchor_len;
 };
 
 /* Loads the CA of `state_dir`. CFL_ENOENT when there is none (no key file). */
@@ -45,13 +47,18 @@ int cfl__ca_leaf_pem(const struct cfl__ca *ca, const struct cfl_pki_cert *leaf, 
 /* Appends the certificate issued to `name` to state_dir/certs.json. */
 int cfl__ca_record(const char *state_dir, const char *name, const struct cfl_pki_cert *cert,
                    struct cfl_err *e);
+/* The same for n certificates at once (names[i] was issued certs[i]): one read and one write
+ * of certs.json. */
+int cfl__ca_record_many(const char *state_dir, const char *const *names,
+                        const struct cfl_pki_cert *const *certs, size_t n, struct cfl_err *e);
 /* Marks every unrevoked certificate of `name` revoked (reason code or -1), then rewrites
  * state_dir/crl.pem with all revocations and the next CRL number. *n: how many were revoked
  * now. CFL_ENOENT when no certificate of `name` is recorded. */
 int cfl__ca_revoke(const char *state_dir, const struct cfl__ca *ca, const char *name, int reason,
                    int *n, struct cfl_err *e);
 
-#define CFL__CA_RECORDS_MAX ((size_t)16 * 1024 * 1024)
+/* certs.json: about 130 bytes a certificate, so some 500,000 certificates. */
+#define CFL__CA_RECORDS_MAX ((size_t)64 * 1024 * 1024)
 #define CFL__CRL_DAYS       30
 
 #endif

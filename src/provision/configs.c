@@ -3,8 +3,6 @@
  * docs/provisioning.md. */
 #include "internal.h"
 
-#include "util/fs.h"
-
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -94,13 +92,13 @@ static json_t *admin_config(const struct cfl_project *p, const struct cfl_partic
 	return json_pack("{s:i, s:o, s:b}", "format_version", 1, "admin", adm, "secure_train", 1);
 }
 
-int cfl__kit_write_config(const char *startup_dir, const struct cfl_project *p,
-                          const struct cfl_participant *pt, int has_custom_ca, struct cfl_err *e)
+int cfl__kit_add_config(struct cfl__kit_mem *m, const struct cfl_project *p,
+                        const struct cfl_participant *pt, int has_custom_ca, struct cfl_err *e)
 {
-	static const char *const names[] = {"fed_server.json", "fed_client.json", "fed_admin.json"};
-	char path[PATH_MAX], *text = NULL;
+	static const char *const names[] = {"startup/fed_server.json", "startup/fed_client.json",
+	                                    "startup/fed_admin.json"};
+	char *text = NULL;
 	json_t *cfg;
-	int rc;
 
 	switch (pt->type) {
 	case CFL_PT_SERVER:
@@ -120,10 +118,5 @@ int cfl__kit_write_config(const char *startup_dir, const struct cfl_project *p,
 	json_decref(cfg);
 	if (text == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "cannot build the config of '%s'", pt->name);
-	if (cfl__path_join(path, sizeof(path), startup_dir, names[pt->type]) != 0)
-		rc = cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", startup_dir);
-	else
-		rc = cfl__fs_write_file(path, text, strlen(text), 0644, e);
-	free(text);
-	return rc;
+	return cfl__kit_mem_add(m, names[pt->type], text, strlen(text), 0644, text, e);
 }

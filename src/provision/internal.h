@@ -3,6 +3,7 @@
 #define CFL_PROVISION_INTERNAL_H
 
 #include "cfl/err.h"
+#include "cfl/kit.h"
 #include "cfl/project.h"
 
 struct cfl__ca;
@@ -29,18 +30,39 @@ int cfl__issue_for(const struct cfl_project *p, const struct cfl_participant *pt
                    const struct cfl__ca *ca, const struct cfl_pki_key *subject, int days,
                    struct cfl_pki_cert **cert, struct cfl_err *e);
 
-/* Writes the start/stop scripts of a participant into startup_dir (mode 0755). */
-int cfl__kit_write_scripts(const char *startup_dir, const struct cfl_participant *pt,
-                           const char *cfl_path, struct cfl_err *e);
+/* A kit's files in memory, written at once by cfl__kit_mem_write (kitbuild.c). */
+#define CFL__KIT_MEM_MAX 16
 
+struct cfl__kit_mem {
+	struct cfl_kit_file f[CFL__KIT_MEM_MAX]; /* names relative to the kit folder */
+	unsigned mode[CFL__KIT_MEM_MAX];
+	char *owned[CFL__KIT_MEM_MAX]; /* freed by cfl__kit_mem_release; NULL: static text */
+	size_t n;
+};
+
+/* Adds a file; `owned` (malloc'd text, may be NULL) is freed with the list, also when this
+ * fails (CFL_ETOOBIG: the list is full). */
+int cfl__kit_mem_add(struct cfl__kit_mem *m, const char *name, const void *data, size_t len,
+                     unsigned mode, char *owned, struct cfl_err *e);
+void cfl__kit_mem_release(struct cfl__kit_mem *m);
+/* Creates kit_dir (or uses it when it is an empty folder) with startup/, local/ and transfer/,
+ * and writes every file of `m` into it, each with one open, write and close. */
+int cfl__kit_mem_write(const struct cfl__kit_mem *m, const char *kit_dir, struct cfl_err *e);
+
+/* Adds the start/stop scripts of a participant (startup/, mode 0755). */
+int cfl__kit_add_scripts(struct cfl__kit_mem *m, const struct cfl_participant *pt,
+                         const char *cfl_path, struct cfl_err *e);
+
+/* Adds the four local/ defaults. */
+int cfl__kit_add_local(struct cfl__kit_mem *m, const struct cfl_participant *pt, struct cfl_err *e);
 /* Writes the four local/ defaults into local_dir. */
 int cfl__kit_write_local(const char *local_dir, const struct cfl_participant *pt,
                          struct cfl_err *e);
 
-/* Writes fed_server.json / fed_client.json / fed_admin.json into startup_dir.
+/* Adds startup/fed_server.json, fed_client.json or fed_admin.json.
  * has_custom_ca: customRootCA.pem is part of this kit. */
-int cfl__kit_write_config(const char *startup_dir, const struct cfl_project *p,
-                          const struct cfl_participant *pt, int has_custom_ca, struct cfl_err *e);
+int cfl__kit_add_config(struct cfl__kit_mem *m, const struct cfl_project *p,
+                        const struct cfl_participant *pt, int has_custom_ca, struct cfl_err *e);
 
 /* Writes root/name into buf (PATH_MAX bytes): the kit folder of participant `name`, checked
  * to be a new folder directly inside `root` before anything is written there, whatever the
@@ -49,9 +71,11 @@ int cfl__kit_write_config(const char *startup_dir, const struct cfl_project *p,
  * with the reason, or CFL_ETOOBIG. */
 int cfl__kit_dir(char *buf, const char *root, const char *name, struct cfl_err *e);
 
-/* Generates n keys of `type` into keys[] (zeroed by the caller) on all cores. On failure
- * every key is freed and the first error returned. */
-int cfl__keygen_many(enum cfl_key_type type, size_t n, struct cfl_pki_key **keys,
-                     struct cfl_err *e);
+/* Runs fn(arg, i, e) for every i in 0..n-1 on up to `threads` threads (0: one per core),
+ * each thread with its own cfl_err. After a failure no new index is started; the error
+ * returned (and put into `e`) is that of the lowest failing index, which is the one a
+ * sequential loop would have stopped at: every lower index was run. */
+int cfl__parallel(size_t n, int threads, int (*fn)(void *arg, size_t i, struct cfl_err *e),
+                  void *arg, struct cfl_err *e);
 
 #endif

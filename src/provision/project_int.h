@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #define CFL__YAML_MAX_SCALAR 4096    /* bytes of one scalar */
-#define CFL__YAML_MAX_NODES  1000000 /* nodes in one document */
+#define CFL__YAML_MAX_NODES  2000000 /* nodes in one document: 20 per participant */
 #define CFL__YAML_MAX_DEPTH  64      /* nested lists/mappings; a project file needs about 6 */
 
 enum cfl__ykind { CFL__Y_SCALAR = 0, CFL__Y_SEQ, CFL__Y_MAP };

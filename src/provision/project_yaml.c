@@ -124,7 +124,7 @@ static int node_new(struct builder *b, enum cfl__ykind kind, yaml_mark_t m, stru
 
 	*out = NULL;
 	if (b->nodes >= CFL__YAML_MAX_NODES)
-		return fail_at(b, CFL_ECONFIG, m, "too many yaml nodes (at most 1000000)");
+		return fail_at(b, CFL_ECONFIG, m, "too many yaml nodes (at most 2000000)");
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return oom(b);

@@ -17,14 +17,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define CA_MAX_BYTES (64u << 10)
 
 /* One run's state; released by run_release. */
 struct run {
@@ -35,7 +34,6 @@ struct run {
 	char tmp_dir[PATH_MAX];
 	int made_ws, made_proj, new_state;
 	struct cfl__ca ca;
-	struct cfl_pki_key **keys;   /* one per participant, generated up front */
 	struct cfl_pki_cert **certs; /* what each was issued, recorded after publishing */
 };
 
@@ -136,78 +134,6 @@ static int load_or_create_ca(struct run *r, struct cfl_err *e)
 	return rc;
 }
 
-int cfl__issue_for(const struct cfl_project *p, const struct cfl_participant *pt,
-                   const struct cfl__ca *ca, const struct cfl_pki_key *subject, int days,
-                   struct cfl_pki_cert **cert, struct cfl_err *e)
-{
-	const char *sans[CFL_PROJECT_MAX_HOSTS + 1];
-	char cn[CFL_CN_MAX + 1];
-	struct cfl_pki_cert_req req = {0};
-
-	req.org = pt->org;
-	req.days = days > 0 ? days : cfl_project_cert_days(p);
-	req.sans = sans;
-	if (pt->type == CFL_PT_SERVER) {
-		/* default_host (or the name) first, then every other host name. */
-		cfl_project_server_cn(p, cn, sizeof(cn));
-		req.cn = cn;
-		req.usage = CFL_PKI_USAGE_SERVER;
-		sans[req.n_sans++] = cfl_project_default_host(p);
-		for (size_t i = 0; i < pt->n_host_names; i++) {
-			if (strcmp(pt->host_names[i], sans[0]) != 0)
-				sans[req.n_sans++] = pt->host_names[i];
-		}
-	} else {
-		req.cn = pt->name;
-		req.usage = CFL_PKI_USAGE_CLIENT;
-		req.role = pt->role;
-		/* An admin's name is an e-mail address, not a DNS name: no SAN for admins. */
-		if (pt->type == CFL_PT_CLIENT)
-			sans[req.n_sans++] = pt->name;
-	}
-	return cfl_pki_cert_issue(ca->key, ca->cert, subject, &req, cert, e);
-}
-
-/* The certificate (leaf + issuing chain), the key when it is a private one, the anchor. */
-static int write_credentials(const struct cfl__kit_spec *s, const char *startup,
-                             struct cfl_pki_cert **issued, struct cfl_err *e)
-{
-	const char *base = s->pt->type == CFL_PT_SERVER ? "server" : "client";
-	char path[PATH_MAX], name[32], *pem = NULL;
-	size_t len = 0;
-	int rc;
-
-	rc = cfl__issue_for(s->proj, s->pt, s->ca, s->subject, s->days, issued, e);
-	snprintf(name, sizeof(name), "%s.key", base);
-	if (rc == 0 && s->save_key && (rc = join(path, startup, name, e)) == 0)
-		rc = cfl_pki_key_save(s->subject, path, e);
-	snprintf(name, sizeof(name), "%s.crt", base);
-	if (rc == 0 && (rc = join(path, startup, name, e)) == 0 &&
-	    (rc = cfl__ca_leaf_pem(s->ca, *issued, &pem, &len, e)) == 0)
-		rc = cfl__fs_write_file(path, pem, len, 0644, e);
-	if (rc == 0 && (rc = join(path, startup, "rootCA.pem", e)) == 0)
-		rc = cfl_pki_cert_save(s->ca->anchor, path, e);
-	free(pem);
-	return rc;
-}
-
-int cfl__kit_dir(char *buf, const char *root, const char *name, struct cfl_err *e)
-{
-	struct stat st;
-
-	if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-	    strchr(name, '/') != NULL)
-		return cfl_err_set(e, CFL_ECONFIG,
-		                   "the kit folder '%s' would not be a folder inside '%s'", name,
-		                   root);
-	if (join(buf, root, name, e) != 0)
-		return CFL_ETOOBIG;
-	/* The output folder is new (mkdtemp): anything already there was not made by this run. */
-	if (lstat(buf, &st) == 0 || errno != ENOENT)
-		return cfl_err_set(e, CFL_ECONFIG, "the kit folder '%s' already exists", buf);
-	return 0;
-}
-
 /* Every kit folder is checked before the first one is written. */
 static int check_kit_dirs(struct run *r, struct cfl_err *e)
 {
@@ -222,57 +148,45 @@ static int check_kit_dirs(struct run *r, struct cfl_err *e)
 	return 0;
 }
 
-int cfl__kit_build(const struct cfl__kit_spec *s, struct cfl_pki_cert **issued, struct cfl_err *e)
+/* Participant idx's key, certificate and kit (one of the parallel loop's items). */
+static int build_kit(void *arg, size_t idx, struct cfl_err *e)
 {
-	char startup[PATH_MAX], local[PATH_MAX], transfer[PATH_MAX], path[PATH_MAX];
-	const char *ca = cfl_project_custom_ca(s->proj, s->pt);
-	int rc;
-
-	if ((rc = join(startup, s->kit_dir, "startup", e)) != 0 ||
-	    (rc = join(local, s->kit_dir, "local", e)) != 0 ||
-	    (rc = join(transfer, s->kit_dir, "transfer", e)) != 0)
-		return rc;
-	if ((rc = cfl__fs_mkdirs(startup, 0755, e)) != 0 ||
-	    (rc = cfl__fs_mkdirs(local, 0755, e)) != 0 ||
-	    (rc = cfl__fs_mkdirs(transfer, 0755, e)) != 0)
-		return rc;
-	if ((rc = write_credentials(s, startup, issued, e)) != 0)
-		return rc;
-	if (ca != NULL && ((rc = join(path, startup, "customRootCA.pem", e)) != 0 ||
-	                   (rc = cfl__fs_copy_file(ca, path, CA_MAX_BYTES, 0644, e)) != 0))
-		return rc;
-	if ((rc = cfl__kit_write_config(startup, s->proj, s->pt, ca != NULL, e)) != 0 ||
-	    (rc = cfl__kit_write_scripts(startup, s->pt, s->cfl_path, e)) != 0 ||
-	    (rc = cfl__kit_write_local(local, s->pt, e)) != 0)
-		return rc;
-	return cfl_kit_sign(s->kit_dir, s->ca->key, e);
-}
-
-static int build_kit(struct run *r, size_t idx, struct cfl_err *e)
-{
+	struct run *r = arg;
 	struct cfl__kit_spec s = {.proj = r->proj,
 	                          .pt = &r->proj->parts[idx],
 	                          .ca = &r->ca,
-	                          .subject = r->keys[idx],
 	                          .save_key = 1,
 	                          .cfl_path = r->opts->cfl_path};
+	struct cfl_pki_key *key = NULL;
 	char kit[PATH_MAX];
 	int rc;
 
-	if ((rc = cfl__kit_dir(kit, r->tmp_dir, s.pt->name, e)) != 0)
-		return rc;
-	s.kit_dir = kit;
-	return cfl__kit_build(&s, &r->certs[idx], e);
+	if ((rc = cfl__kit_dir(kit, r->tmp_dir, s.pt->name, e)) == 0 &&
+	    (rc = cfl_pki_key_generate(r->proj->key_type, &key, e)) == 0) {
+		s.kit_dir = kit;
+		s.subject = key;
+		rc = cfl__kit_build(&s, &r->certs[idx], e);
+	}
+	cfl_pki_key_free(key);
+	if (rc != 0)
+		cfl_err_prefix(e, "participant '%s'", s.pt->name);
+	return rc;
 }
 
 /* Every certificate issued is recorded in state/certs.json (for cfl cert revoke). */
 static int record_all(struct run *r, struct cfl_err *e)
 {
+	const char **names = calloc(r->proj->n_parts, sizeof(names[0]));
 	char state[PATH_MAX];
-	int rc = join(state, r->proj_dir, "state", e);
+	int rc = names == NULL ? cfl_err_set(e, CFL_ENOMEM, "out of memory")
+	                       : join(state, r->proj_dir, "state", e);
 
 	for (size_t i = 0; rc == 0 && i < r->proj->n_parts; i++)
-		rc = cfl__ca_record(state, r->proj->parts[i].name, r->certs[i], e);
+		names[i] = r->proj->parts[i].name;
+	if (rc == 0)
+		rc = cfl__ca_record_many(state, names, (const struct cfl_pki_cert *const *)r->certs,
+		                         r->proj->n_parts, e);
+	free(names);
 	return rc;
 }
 
@@ -341,11 +255,8 @@ static void run_release(struct run *r, int failed)
 	if (failed && r->made_ws)
 		rmdir(r->opts->workspace);
 	cfl__ca_release(&r->ca);
-	for (size_t i = 0; r->keys != NULL && i < r->proj->n_parts; i++)
-		cfl_pki_key_free(r->keys[i]);
 	for (size_t i = 0; r->certs != NULL && i < r->proj->n_parts; i++)
 		cfl_pki_cert_free(r->certs[i]);
-	free(r->keys);
 	free(r->certs);
 	cfl_project_free(r->proj);
 }
@@ -375,6 +286,16 @@ static int prepare(struct run *r, struct cfl_err *e)
 	return 0;
 }
 
+/* $CFL_PROVISION_THREADS (benchmarks, or a machine shared with other work), else 0: one
+ * thread per core. */
+static int threads_wanted(void)
+{
+	const char *v = getenv("CFL_PROVISION_THREADS");
+	long n = v != NULL ? strtol(v, NULL, 10) : 0;
+
+	return n >= 1 && n <= 16 ? (int)n : 0;
+}
+
 int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t out_size,
                   struct cfl_err *e)
 {
@@ -393,17 +314,12 @@ int cfl_provision_ca(const struct cfl_provision_opts *opts, const struct cfl_pro
 	if (rc == 0)
 		rc = load_or_create_ca(&r, e);
 	if (rc == 0) {
-		r.keys = calloc(r.proj->n_parts, sizeof(r.keys[0]));
 		r.certs = calloc(r.proj->n_parts, sizeof(r.certs[0]));
-		rc = r.keys == NULL || r.certs == NULL
-		             ? cfl_err_set(e, CFL_ENOMEM, "out of memory")
-		             : cfl__keygen_many(r.proj->key_type, r.proj->n_parts, r.keys, e);
+		rc = r.certs == NULL ? cfl_err_set(e, CFL_ENOMEM, "out of memory") : 0;
 	}
-	for (size_t i = 0; rc == 0 && i < r.proj->n_parts; i++) {
-		rc = build_kit(&r, i, e);
-		if (rc != 0)
-			cfl_err_prefix(e, "participant '%s'", r.proj->parts[i].name);
-	}
+	json_object_seed(0); /* jansson's hash seed, set before the threads make objects */
+	if (rc == 0)
+		rc = cfl__parallel(r.proj->n_parts, threads_wanted(), build_kit, &r, e);
 	if (rc == 0)
 		rc = publish(&r, out_dir, out_size, e);
 	if (rc == 0)

@@ -8,7 +8,10 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define SCRIPT_MAX 8192 /* bytes of one script */
 
 /* Common head: where the kit is, which cfl to run, and what this kit is. */
 static const char script_head[] = "#!/bin/sh\n"
@@ -66,41 +69,44 @@ static int sh_quote(char *buf, size_t size, const char *s)
 	return 0;
 }
 
-static int write_script(const char *dir, const char *file, const char *body, const char *role,
-                        const char *name, const char *cfl_path, struct cfl_err *e)
+static int add_script(struct cfl__kit_mem *m, const char *file, const char *body, const char *role,
+                      const char *name, const char *cfl_path, struct cfl_err *e)
 {
-	char text[8192], path[PATH_MAX], qname[1024], qcfl[PATH_MAX * 2];
+	char qname[1024], qcfl[PATH_MAX * 2], *text;
 	size_t blen = strlen(body);
 	int n;
 
 	if (sh_quote(qname, sizeof(qname), name) != 0 ||
 	    sh_quote(qcfl, sizeof(qcfl), cfl_path != NULL ? cfl_path : "cfl") != 0)
 		return cfl_err_set(e, CFL_ETOOBIG, "name or cfl path too long for a script");
-	n = snprintf(text, sizeof(text), script_head, role, qname, qcfl);
-	if (n < 0 || (size_t)n + blen >= sizeof(text) ||
-	    cfl__path_join(path, sizeof(path), dir, file) != 0)
+	text = malloc(SCRIPT_MAX);
+	if (text == NULL)
+		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
+	n = snprintf(text, SCRIPT_MAX, script_head, role, qname, qcfl);
+	if (n < 0 || (size_t)n + blen >= SCRIPT_MAX) {
+		free(text);
 		return cfl_err_set(e, CFL_ETOOBIG, "script '%s' too long", file);
+	}
 	memcpy(text + n, body, blen + 1);
-	return cfl__fs_write_file(path, text, (size_t)n + blen, 0755, e);
+	return cfl__kit_mem_add(m, file, text, (size_t)n + blen, 0755, text, e);
 }
 
-int cfl__kit_write_scripts(const char *startup_dir, const struct cfl_participant *pt,
-                           const char *cfl_path, struct cfl_err *e)
+int cfl__kit_add_scripts(struct cfl__kit_mem *m, const struct cfl_participant *pt,
+                         const char *cfl_path, struct cfl_err *e)
 {
 	static const char *const roles[] = {"server", "client", "admin"};
 	const char *role = roles[pt->type];
 	int rc;
 
 	if (pt->type == CFL_PT_ADMIN)
-		return write_script(startup_dir, "fl_admin.sh", admin_body, role, pt->name,
-		                    cfl_path, e);
-	rc = write_script(startup_dir, "start.sh", start_body, role, pt->name, cfl_path, e);
-	if (rc == 0)
-		rc = write_script(startup_dir, "sub_start.sh", sub_start_body, role, pt->name,
-		                  cfl_path, e);
-	if (rc == 0)
-		rc = write_script(startup_dir, "stop_fl.sh", stop_body, role, pt->name, cfl_path,
+		return add_script(m, "startup/fl_admin.sh", admin_body, role, pt->name, cfl_path,
 		                  e);
+	rc = add_script(m, "startup/start.sh", start_body, role, pt->name, cfl_path, e);
+	if (rc == 0)
+		rc = add_script(m, "startup/sub_start.sh", sub_start_body, role, pt->name, cfl_path,
+		                e);
+	if (rc == 0)
+		rc = add_script(m, "startup/stop_fl.sh", stop_body, role, pt->name, cfl_path, e);
 	return rc;
 }
 
@@ -179,26 +185,36 @@ static const char log_config_default[] = "{\n"
                                          "  \"backups\": 5\n"
                                          "}\n";
 
-static int write_text(const char *dir, const char *name, const char *text, struct cfl_err *e)
+int cfl__kit_add_local(struct cfl__kit_mem *m, const struct cfl_participant *pt, struct cfl_err *e)
 {
-	char path[PATH_MAX];
+	const char *res = pt->type == CFL_PT_SERVER ? resources_server : resources_client;
+	const char *const files[][2] = {
+	        {"local/resources.json.default", res},
+	        {"local/privacy.json.sample", privacy_sample},
+	        {"local/authorization.json.default", authorization_default},
+	        {"local/log_config.json.default", log_config_default},
+	};
+	int rc = 0;
 
-	if (cfl__path_join(path, sizeof(path), dir, name) != 0)
-		return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", dir);
-	return cfl__fs_write_file(path, text, strlen(text), 0644, e);
+	for (size_t i = 0; rc == 0 && i < sizeof(files) / sizeof(files[0]); i++)
+		rc = cfl__kit_mem_add(m, files[i][0], files[i][1], strlen(files[i][1]), 0644, NULL,
+		                      e);
+	return rc;
 }
 
 int cfl__kit_write_local(const char *local_dir, const struct cfl_participant *pt, struct cfl_err *e)
 {
-	const char *res = pt->type == CFL_PT_SERVER ? resources_server : resources_client;
-	int rc;
+	struct cfl__kit_mem m = {.n = 0};
+	char path[PATH_MAX];
+	int rc = cfl__kit_add_local(&m, pt, e);
 
-	rc = write_text(local_dir, "resources.json.default", res, e);
-	if (rc == 0)
-		rc = write_text(local_dir, "privacy.json.sample", privacy_sample, e);
-	if (rc == 0)
-		rc = write_text(local_dir, "authorization.json.default", authorization_default, e);
-	if (rc == 0)
-		rc = write_text(local_dir, "log_config.json.default", log_config_default, e);
+	for (size_t i = 0; rc == 0 && i < m.n; i++) {
+		/* "local/NAME" into local_dir/NAME */
+		if (cfl__path_join(path, sizeof(path), local_dir, m.f[i].name + 6) != 0)
+			rc = cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", local_dir);
+		else
+			rc = cfl__fs_write_file(path, m.f[i].data, m.f[i].len, 0644, e);
+	}
+	cfl__kit_mem_release(&m);
 	return rc;
 }

@@ -561,6 +561,49 @@ static void test_size_limit(void **state)
 	free(big);
 }
 
+/* cfl__parallel: every index runs once; after failures, the lowest failing index's error is
+ * the one returned, and every index below it has run. */
+struct par {
+	unsigned char ran[3000];
+};
+
+static int par_item(void *arg, size_t i, struct cfl_err *e)
+{
+	struct par *p = arg;
+
+	p->ran[i]++;
+	if (i == 2900 || i == 1700 || i == 2200)
+		return cfl_err_set(e, CFL_EIO, "item %zu failed", i);
+	return 0;
+}
+
+static int par_ok(void *arg, size_t i, struct cfl_err *e)
+{
+	(void)e;
+	((struct par *)arg)->ran[i]++;
+	return 0;
+}
+
+static void test_parallel(void **state)
+{
+	static struct par p;
+	struct cfl_err e = {0};
+
+	(void)state;
+	for (int threads = 0; threads <= 3; threads++) {
+		memset(&p, 0, sizeof(p));
+		assert_int_equal(cfl__parallel(sizeof(p.ran), threads, par_ok, &p, &e), 0);
+		for (size_t i = 0; i < sizeof(p.ran); i++)
+			assert_int_equal(p.ran[i], 1);
+		memset(&p, 0, sizeof(p));
+		assert_int_equal(cfl__parallel(sizeof(p.ran), threads, par_item, &p, &e), CFL_EIO);
+		assert_string_equal(e.msg, "item 1700 failed");
+		for (size_t i = 0; i < sizeof(p.ran); i++)
+			assert_true(i <= 1700 ? p.ran[i] == 1 : p.ran[i] <= 1);
+	}
+	assert_int_equal(cfl__parallel(0, 0, par_item, &p, &e), 0);
+}
+
 static void test_participant_limit(void **state)
 {
 	size_t n = CFL_PROJECT_MAX_PARTICIPANTS + 1, cap = 64 + n * 6, len;
@@ -575,7 +618,7 @@ static void test_participant_limit(void **state)
 		len += (size_t)snprintf(yml + len, cap - len, "  - x\n");
 	assert_int_equal(cfl_project_load_mem(yml, len, "many.yml", &p, &e), CFL_ECONFIG);
 	assert_non_null(
-	        strstr(e.msg, "many.yml:4:3: too many participants (10001, at most 10000)"));
+	        strstr(e.msg, "many.yml:4:3: too many participants (100001, at most 100000)"));
 	free(yml);
 }
 
@@ -842,6 +885,7 @@ int main(void)
 	        cmocka_unit_test(test_host_checks),
 	        cmocka_unit_test(test_name_checks),
 	        cmocka_unit_test(test_quote),
+	        cmocka_unit_test(test_parallel),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
