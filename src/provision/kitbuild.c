@@ -48,19 +48,22 @@ static pthread_once_t umask_once = PTHREAD_ONCE_INIT;
 
 static void read_umask(void)
 {
-	FILE *f = fopen("/proc/self/status", "re");
-	char line[128];
+	char buf[2048], *at;
 	unsigned v;
+	ssize_t n = -1;
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 
 	umask_now = 0777;
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "Umask: %o", &v) == 1) {
-			umask_now = (mode_t)v & 0777;
-			break;
-		}
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
 	}
-	if (f != NULL)
-		fclose(f);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	at = strstr(buf, "\nUmask:");
+	if (at != NULL && sscanf(at + 1, "Umask: %o", &v) == 1)
+		umask_now = (mode_t)v & 0777;
 }
 
 /* A new file `rel` under the folder `dfd` (shown as `dir` in messages) holding data, with
