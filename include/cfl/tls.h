@@ -138,6 +138,11 @@ ssize_t cfl_tls_write(struct cfl_tls *t, const void *buf, size_t len, int *want,
  * caller polling the socket must read before waiting. */
 size_t cfl_tls_pending(const struct cfl_tls *t);
 
+/* 1 when the last read from the socket returned less than asked and the session holds no
+ * input: the socket was empty then, so a caller polling it (level-triggered) may wait instead
+ * of reading again only to get CFL_EAGAIN. */
+int cfl_tls_drained(const struct cfl_tls *t);
+
 /* Sends close_notify once, best effort, without waiting for the peer's. */
 void cfl_tls_shutdown(struct cfl_tls *t);
 

@@ -24,13 +24,18 @@ enum conn_state {
 	CS_DEAD,     /* socket gone; on_close pending or done */
 };
 
-/* One buffer of the write queue: small frames coalesced, or one frame of a stream. */
+/* One buffer of the write queue: small frames coalesced, or one frame of a stream. A frame of
+ * a lent stream continues past data[0..len) with ext[0..ext_len), memory the application lent
+ * (or ext_own, a copy made when the stream was abandoned half-written). */
 struct wbuf {
 	struct wbuf *next;
 	struct out_stream *owner; /* stream frame, else NULL */
-	size_t len, off, cap;     /* bytes in data, bytes written, room */
-	int last;                 /* writing it completes `owner` */
-	int big;                  /* counts against the two-chunk budget */
+	size_t len, off, cap;     /* bytes in data, bytes written (data, then ext), room */
+	const uint8_t *ext;       /* lent bytes after data, or NULL */
+	size_t ext_len;
+	uint8_t *ext_own; /* ext when this buffer owns it (freed with it) */
+	int last;         /* writing it completes `owner` */
+	int big;          /* counts against the two-chunk budget */
 	uint8_t data[];
 };
 
@@ -40,7 +45,9 @@ struct out_stream {
 	uint64_t left;  /* body bytes not yet read from the source */
 	int64_t credit; /* bytes the receiver still allows: initial + grants - sent */
 	uint64_t progress_ms;
-	cfl_conn_read_fn read;
+	cfl_conn_read_fn read; /* copies the body, or */
+	cfl_conn_lend_fn lend; /* lends it (zero-copy) */
+	uint64_t off;          /* body bytes read or lent so far */
 	void *arg;
 	cfl_conn_done_fn done;
 	int in_queue; /* buffers of it in the write queue */
@@ -116,6 +123,7 @@ struct cfl_conn {
 	uint64_t cancelled[CANCELLED_RING]; /* incoming streams we dropped: ignore their tail */
 	unsigned n_cancelled;
 	int need_service; /* a WINDOW or writability: run cfl__conn_service() */
+	int flush_due;    /* frames queued inside a loop-driven call: written at its end */
 	int read_again;   /* decrypted input left behind by the read budget */
 
 	/* timers (0 = not armed) */

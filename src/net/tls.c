@@ -36,6 +36,22 @@ static long first_bytes_cb(BIO *b, int oper, const char *argp, size_t len, int a
 	return ret;
 }
 
+/* After the handshake: notes whether the last socket read filled what OpenSSL asked for. A
+ * short read means the socket was empty then, so the caller need not read again to learn it
+ * (with read-ahead, a whole record and what follows it arrive in one read). */
+static long io_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
+                  size_t *processed)
+{
+	struct cfl_tls *t = (struct cfl_tls *)BIO_get_callback_arg(b);
+
+	(void)argp;
+	(void)argi;
+	(void)argl;
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN) && t != NULL)
+		t->rd_short = ret <= 0 || processed == NULL || *processed < len;
+	return ret;
+}
+
 /* --- sessions --------------------------------------------------------------------------- */
 
 static int is_ip_literal(const char *host)
@@ -134,8 +150,8 @@ int cfl_tls_handshake(struct cfl_tls *t, int *want, struct cfl_err *e)
 	err_no = errno;
 	if (rc == 1) {
 		t->established = 1;
-		if (!t->ctx->is_server)
-			BIO_set_callback_ex(SSL_get_rbio(t->ssl), NULL);
+		BIO_set_callback_arg(SSL_get_rbio(t->ssl), (char *)t);
+		BIO_set_callback_ex(SSL_get_rbio(t->ssl), io_cb);
 		/* TLS alone lets an mtls client talk to a server that never asks for its
 		 * certificate; mutual authentication is what this side was configured for. */
 		if (!t->ctx->is_server && t->ctx->mode == CFL_SEC_MTLS && !t->cert_requested)
@@ -216,6 +232,11 @@ size_t cfl_tls_pending(const struct cfl_tls *t)
 		return (size_t)n;
 	/* Record bytes read from the socket but not decrypted yet (possible with read-ahead). */
 	return t != NULL && SSL_has_pending(t->ssl) ? 1 : 0;
+}
+
+int cfl_tls_drained(const struct cfl_tls *t)
+{
+	return t != NULL && t->rd_short && SSL_pending(t->ssl) == 0 && !SSL_has_pending(t->ssl);
 }
 
 void cfl_tls_shutdown(struct cfl_tls *t)
