@@ -716,8 +716,12 @@ void cfl__conn_on_io(struct cfl_loop *loop, int fd, int events, void *arg)
 			c->need_service = 0;
 			cfl__conn_service(c);
 		}
-		/* A TLS read may now wait for writability, or a write for readability. */
-		if (cfl__conn_alive(c))
+		/* What the callbacks queued goes out now, in one write (the flush then updates the
+		 * watch); else a TLS read may now wait for writability, or a write for
+		 * readability. */
+		if (cfl__conn_alive(c) && c->flush_due)
+			(void)cfl__conn_flush(c);
+		else if (cfl__conn_alive(c))
 			cfl__conn_update_watch(c);
 		break;
 	default:
