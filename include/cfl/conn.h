@@ -185,6 +185,10 @@ const char *cfl_conn_local_addr(const struct cfl_conn *c);
 /* Subject of the peer certificate ("" without one): CN, O and unstructuredName (the admin
  * role in cfl kits). */
 const char *cfl_conn_peer_cn(const struct cfl_conn *c);
+/* The peer certificate the TLS handshake verified and the issuing CA it was pinned to, as
+ * cfl_tls_peer_x509() (OpenSSL X509 pointers, borrowed while the connection lives); NULL in
+ * clear mode or without a peer certificate. */
+const void *cfl_conn_peer_x509(const struct cfl_conn *c, const void **issuer);
 const char *cfl_conn_peer_org(const struct cfl_conn *c);
 const char *cfl_conn_peer_role(const struct cfl_conn *c);
 /* Negotiated TLS version and cipher for logs, "none" for clear connections. */

@@ -162,6 +162,13 @@ struct cfl_tls_peer {
 	char role[256]; /* unstructuredName (the admin role in cfl kits), or "" */
 };
 
+/* The peer's certificate as the handshake verified it (an OpenSSL X509 *, borrowed for the
+ * session's life), and in *issuer the issuing CA this side pinned it to (X509 *, or NULL when the
+ * context pins none); NULL when the peer sent none or the session is not up. For the pki module
+ * (cfl_pki_cert_wrap_x509), so that a certificate parsed and verified here is not parsed and
+ * verified again. */
+const void *cfl_tls_peer_x509(const struct cfl_tls *t, const void **issuer);
+
 /* Fills *out from the peer certificate. Returns 0, or CFL_ENOENT (fields "") when the peer sent
  * none (the client side of a tls-mode server, or before the handshake). */
 int cfl_tls_peer(const struct cfl_tls *t, struct cfl_tls_peer *out);

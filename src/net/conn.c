@@ -805,6 +805,12 @@ const char *cfl_conn_peer_cn(const struct cfl_conn *c)
 	return c->peer.cn;
 }
 
+const void *cfl_conn_peer_x509(const struct cfl_conn *c, const void **issuer)
+{
+	*issuer = NULL;
+	return c->tls != NULL && c->state == CS_OPEN ? cfl_tls_peer_x509(c->tls, issuer) : NULL;
+}
+
 const char *cfl_conn_peer_org(const struct cfl_conn *c)
 {
 	return c->peer.org;

@@ -280,6 +280,17 @@ static void name_entry(const X509_NAME *n, int nid, char *buf, size_t size)
 	OPENSSL_free(u);
 }
 
+const void *cfl_tls_peer_x509(const struct cfl_tls *t, const void **issuer)
+{
+	X509 *cert = t != NULL && t->done ? SSL_get0_peer_certificate(t->ssl) : NULL;
+
+	*issuer = NULL;
+	if (cert == NULL || SSL_get_verify_result(t->ssl) != X509_V_OK)
+		return NULL;
+	*issuer = t->issuer;
+	return cert;
+}
+
 int cfl_tls_peer(const struct cfl_tls *t, struct cfl_tls_peer *out)
 {
 	X509 *cert = t != NULL && t->done ? SSL_get0_peer_certificate(t->ssl) : NULL;
