@@ -283,11 +283,11 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 	} else if (cfl_conn_mode(cfl_peer_conn(p)) == CFL_SEC_MTLS &&
 	           strcmp(cfl_conn_peer_cn(cfl_peer_conn(p)), name) != 0) {
 		cfl__auth_why(why, n, "name differs from the connection's TLS certificate");
-	} else if (!lc.tls && ((tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-register", name, nonce,
-	                                           project)) == 0 ||
-	                       cfl__auth_verify_b64(cert, tbs, tl, sig) != 0)) {
-		/* Under mtls with the handshake's own certificate, the handshake proved the key
-		 * (CertificateVerify over this connection's fresh transcript): no second proof. */
+	} else if ((tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-register", name, nonce, project)) ==
+	                   0 ||
+	           cfl__auth_verify_b64(cert, tbs, tl, sig) != 0) {
+		/* Checked even where the handshake proved the same key: the server refuses a login
+		 * message that does not hold together. */
 		cfl__auth_why(why, n, "bad register signature");
 	} else {
 		rc = 0;
