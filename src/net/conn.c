@@ -30,6 +30,8 @@
 #define LINGER_MS            1000
 #define DRAIN_MAX            ((size_t)256 * 1024) /* input discarded before close, to avoid a RST */
 #define MISMATCH             "(connection_security mismatch)"
+#define HOT_GAP_MS           2   /* two reads this close make a connection busy... */
+#define COOL_MS              200 /* ...until it reads nothing for this long */
 
 /* --- lifetime --------------------------------------------------------------------------- */
 
@@ -98,7 +100,8 @@ static void cancel_timers(struct cfl_conn *c)
 	cfl_loop_timer_cancel(c->loop, c->t_connect);
 	cfl_loop_timer_cancel(c->loop, c->t_idle);
 	cfl_loop_timer_cancel(c->loop, c->t_linger);
-	c->t_connect = c->t_idle = c->t_linger = 0;
+	cfl_loop_timer_cancel(c->loop, c->t_cool);
+	c->t_connect = c->t_idle = c->t_linger = c->t_cool = 0;
 }
 
 /* Writes a GOAWAY with `reason` straight to the socket (or through TLS), best effort: used
@@ -559,6 +562,49 @@ static ssize_t read_some(struct cfl_conn *c, uint8_t *buf, size_t len)
 	return n;
 }
 
+/* The connection goes idle: what it kept for being busy goes. */
+static void cool_down(struct cfl_conn *c)
+{
+	c->hot = 0;
+	cfl_tls_keep_buffers(c->tls, 0);
+	cfl__conn_drop_spares(c);
+	if (c->rlen == 0 && c->ins == NULL) {
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	}
+}
+
+static void on_cool(struct cfl_loop *loop, uint64_t id, void *arg)
+{
+	struct cfl_conn *c = arg;
+	uint64_t idle = cfl_loop_now_ms(loop) - c->last_read_ms;
+
+	(void)id;
+	c->t_cool = 0;
+	if (!cfl__conn_alive(c))
+		return;
+	if (idle < COOL_MS)
+		c->t_cool = cfl_loop_timer_add(loop, COOL_MS - idle, on_cool, c);
+	else
+		cool_down(c);
+}
+
+/* A read: a second one soon after the first makes the connection busy. */
+static void note_read(struct cfl_conn *c)
+{
+	uint64_t now = cfl_loop_now_ms(c->loop);
+
+	if (!c->hot && now - c->last_read_ms <= HOT_GAP_MS) {
+		c->t_cool = cfl_loop_timer_add(c->loop, COOL_MS, on_cool, c);
+		if (c->t_cool != 0) {
+			c->hot = 1;
+			cfl_tls_keep_buffers(c->tls, 1);
+		}
+	}
+	c->last_read_ms = now;
+}
+
 /* 1 when the last read emptied the socket: a read now would only return CFL_EAGAIN, and the
  * loop (level-triggered) calls again for anything that arrives meanwhile. */
 static int drained(const struct cfl_conn *c, size_t asked, size_t got)
@@ -598,6 +644,7 @@ static void do_read(struct cfl_conn *c)
 	size_t asked;
 	ssize_t n;
 
+	note_read(c);
 	while (cfl__conn_alive(c)) {
 		if (c->rbuf != NULL && rbuf_room(c) != 0)
 			return;
@@ -631,8 +678,9 @@ static void do_read(struct cfl_conn *c)
 		}
 		budget -= (size_t)n;
 	}
-	/* Nothing pending and no stream coming in: the receive buffer goes. */
-	if (cfl__conn_alive(c) && c->rlen == 0 && c->rbuf != NULL && c->ins == NULL) {
+	/* Nothing pending and no stream coming in: the receive buffer goes, unless the connection
+	 * is busy (then it goes when it cools down). */
+	if (cfl__conn_alive(c) && !c->hot && c->rlen == 0 && c->rbuf != NULL && c->ins == NULL) {
 		free(c->rbuf);
 		c->rbuf = NULL;
 		c->rcap = 0;

@@ -124,10 +124,16 @@ struct cfl_conn {
 	unsigned n_cancelled;
 	int need_service; /* a WINDOW or writability: run cfl__conn_service() */
 	int flush_due;    /* frames queued inside a loop-driven call: written at its end */
-	int read_again;   /* decrypted input left behind by the read budget */
+	/* Busy ("hot": two reads within HOT_GAP_MS) until COOL_MS without a read: meanwhile the
+	 * receive buffer, a small-frame buffer and TLS's record buffers are kept, not allocated
+	 * per message; an idle connection holds none of them. */
+	int hot;
+	uint64_t last_read_ms;
+	struct wbuf *small_spare;
+	int read_again; /* decrypted input left behind by the read budget */
 
 	/* timers (0 = not armed) */
-	uint64_t t_connect, t_idle, t_work, t_linger;
+	uint64_t t_connect, t_idle, t_work, t_linger, t_cool;
 
 	/* closing */
 	int close_code;
@@ -182,6 +188,7 @@ int cfl__conn_flush(struct cfl_conn *c);
 void cfl__conn_service(struct cfl_conn *c);
 void cfl__conn_notify(struct cfl_conn *c);
 void cfl__conn_free_queue(struct cfl_conn *c);
+void cfl__conn_drop_spares(struct cfl_conn *c);
 struct out_stream *cfl__conn_find_out(struct cfl_conn *c, uint64_t id);
 void cfl__conn_abort_out(struct cfl_conn *c, struct out_stream *s, int status, int tell_peer);
 void cfl__conn_abort_outgoing(struct cfl_conn *c, int status);

@@ -58,13 +58,24 @@ static void wbuf_free(struct wbuf *w)
 	free(w);
 }
 
-/* A chunk buffer back to the spare slot, or freed. */
+/* A chunk buffer back to the spare slot (a small-frame one too on a busy connection), or
+ * freed. */
 static void recycle(struct cfl_conn *c, struct wbuf *w)
 {
-	if (w->cap == CHUNK_BUF && w->ext == NULL && c->spare == NULL)
+	if (w->cap == CHUNK_BUF && w->ext == NULL && c->spare == NULL) {
 		c->spare = w;
-	else
+	} else if (c->hot && w->cap == SMALL_BUF && w->owner == NULL && w->ext == NULL &&
+	           c->small_spare == NULL) {
+		c->small_spare = w;
+	} else {
 		wbuf_free(w);
+	}
+}
+
+void cfl__conn_drop_spares(struct cfl_conn *c)
+{
+	free(c->small_spare);
+	c->small_spare = NULL;
 }
 
 static void note_queued(struct cfl_conn *c, size_t n)
@@ -101,7 +112,14 @@ static uint8_t *reserve_small(struct cfl_conn *c, size_t len)
 		note_queued(c, len);
 		return p;
 	}
-	w = wbuf_new(len > SMALL_BUF ? len : SMALL_BUF);
+	if (len <= SMALL_BUF && c->small_spare != NULL) {
+		w = c->small_spare;
+		c->small_spare = NULL;
+		memset(w, 0, sizeof(*w));
+		w->cap = SMALL_BUF;
+	} else {
+		w = wbuf_new(len > SMALL_BUF ? len : SMALL_BUF);
+	}
 	if (w == NULL)
 		return NULL;
 	w->len = len;
@@ -166,6 +184,7 @@ void cfl__conn_free_queue(struct cfl_conn *c)
 	c->big_queued = 0;
 	free(c->spare);
 	c->spare = NULL;
+	cfl__conn_drop_spares(c);
 	for (s = c->outs; s != NULL; s = next) {
 		next = s->next;
 		free(s);

@@ -36,22 +36,6 @@ static long first_bytes_cb(BIO *b, int oper, const char *argp, size_t len, int a
 	return ret;
 }
 
-/* After the handshake: notes whether the last socket read filled what OpenSSL asked for. A
- * short read means the socket was empty then, so the caller need not read again to learn it
- * (with read-ahead, a whole record and what follows it arrive in one read). */
-static long io_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
-                  size_t *processed)
-{
-	struct cfl_tls *t = (struct cfl_tls *)BIO_get_callback_arg(b);
-
-	(void)argp;
-	(void)argi;
-	(void)argl;
-	if (oper == (BIO_CB_READ | BIO_CB_RETURN) && t != NULL)
-		t->rd_short = ret <= 0 || processed == NULL || *processed < len;
-	return ret;
-}
-
 /* --- sessions --------------------------------------------------------------------------- */
 
 static int is_ip_literal(const char *host)
@@ -150,8 +134,8 @@ int cfl_tls_handshake(struct cfl_tls *t, int *want, struct cfl_err *e)
 	err_no = errno;
 	if (rc == 1) {
 		t->established = 1;
-		BIO_set_callback_arg(SSL_get_rbio(t->ssl), (char *)t);
-		BIO_set_callback_ex(SSL_get_rbio(t->ssl), io_cb);
+		if (!t->ctx->is_server)
+			BIO_set_callback_ex(SSL_get_rbio(t->ssl), NULL);
 		/* TLS alone lets an mtls client talk to a server that never asks for its
 		 * certificate; mutual authentication is what this side was configured for. */
 		if (!t->ctx->is_server && t->ctx->mode == CFL_SEC_MTLS && !t->cert_requested)
@@ -167,6 +151,14 @@ int cfl_tls_handshake(struct cfl_tls *t, int *want, struct cfl_err *e)
 		return CFL_EAGAIN;
 	}
 	return cfl__tls_diagnose(t, err, err_no, e);
+}
+
+/* OpenSSL's error queue must be empty before an I/O call for SSL_get_error() to be right;
+ * clearing it costs more than looking (all of its slots), and it is empty nearly always. */
+static void clear_errors(void)
+{
+	if (ERR_peek_error() != 0)
+		ERR_clear_error();
 }
 
 /* Maps the failure of an SSL_read_ex/SSL_write_ex after the handshake. */
@@ -203,7 +195,7 @@ ssize_t cfl_tls_read(struct cfl_tls *t, void *buf, size_t len, int *want, struct
 	size_t n = 0;
 	int err_no;
 
-	ERR_clear_error();
+	clear_errors();
 	errno = 0;
 	if (SSL_read_ex(t->ssl, buf, len, &n) == 1)
 		return (ssize_t)n;
@@ -216,7 +208,7 @@ ssize_t cfl_tls_write(struct cfl_tls *t, const void *buf, size_t len, int *want,
 	size_t n = 0;
 	int err_no;
 
-	ERR_clear_error();
+	clear_errors();
 	errno = 0;
 	if (SSL_write_ex(t->ssl, buf, len, &n) == 1)
 		return (ssize_t)n;
@@ -236,7 +228,23 @@ size_t cfl_tls_pending(const struct cfl_tls *t)
 
 int cfl_tls_drained(const struct cfl_tls *t)
 {
-	return t != NULL && t->rd_short && SSL_pending(t->ssl) == 0 && !SSL_has_pending(t->ssl);
+	/* With read-ahead, a socket read takes all it can (up to the buffer): when nothing of it
+	 * is left, the socket was empty then, or the buffer ended exactly at a record's end and
+	 * the socket stays readable (level-triggered: the loop calls again). */
+	return t != NULL && SSL_pending(t->ssl) == 0 && !SSL_has_pending(t->ssl);
+}
+
+void cfl_tls_keep_buffers(struct cfl_tls *t, int keep)
+{
+	if (t == NULL || t->ssl == NULL)
+		return;
+	if (keep) {
+		SSL_clear_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+		return;
+	}
+	SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+	(void)SSL_free_buffers(t->ssl); /* refused (0) while a buffer holds data: kept then */
+	ERR_clear_error();
 }
 
 void cfl_tls_shutdown(struct cfl_tls *t)

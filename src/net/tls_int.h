@@ -45,7 +45,6 @@ struct cfl_tls {
 	int clear_peer;           /* server: the peer sent cfl frames in the clear */
 	int established;          /* the TLS handshake completed (policy checks may follow) */
 	int cert_requested;       /* client: the server sent a CertificateRequest */
-	int rd_short;             /* the last socket read returned less than asked (io_cb) */
 	char host[256];           /* client: the name or IP dialed */
 	uint8_t first[FIRST_MAX]; /* client: the first bytes the server sent */
 	size_t nfirst;

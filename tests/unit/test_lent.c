@@ -234,6 +234,61 @@ static void test_coalesced_writes(void **state)
 	world_stop(&w);
 }
 
+/* Round trips close together make a connection busy (buffers kept); once it has been quiet
+ * it gives them back (TLS's record buffers freed) and carries on as before. */
+static int pings_left;
+
+static void echo(struct peer *p, const struct cfl_frame *f, int more)
+{
+	struct cfl_frame r = text_frame(CFL_FRAME_T_ONEWAY, "pong", "p");
+
+	(void)f;
+	(void)more;
+	assert_int_equal(cfl_conn_send(p->c, &r), 0);
+}
+
+static void again(struct peer *p, const struct cfl_frame *f, int more)
+{
+	struct cfl_frame q = text_frame(CFL_FRAME_T_ONEWAY, "ping", "q");
+
+	(void)f;
+	(void)more;
+	if (--pings_left > 0)
+		assert_int_equal(cfl_conn_send(p->c, &q), 0);
+}
+
+static void pings(struct world *w, int n)
+{
+	struct cfl_frame q = text_frame(CFL_FRAME_T_ONEWAY, "ping", "q");
+	int want = w->cli.msgs + n;
+
+	pings_left = n;
+	assert_int_equal(cfl_conn_send(w->cli.c, &q), 0);
+	assert_true(wait_for(w, &w->cli.msgs, want, WAIT_MS));
+}
+
+static void test_busy_then_idle(void **state)
+{
+	struct world w;
+	uint64_t end;
+
+	(void)state;
+	world_init(&w);
+	w.srv.on_msg = echo;
+	w.cli.on_msg = again;
+	world_listen(&w, tls_ctx(1, CFL_SEC_MTLS, "server", "ca"));
+	world_dial(&w, "127.0.0.1", tls_ctx(0, CFL_SEC_MTLS, "site", "ca"));
+	world_open(&w);
+	pings(&w, 200);
+	/* Quiet for longer than the cool-down (200 ms). */
+	end = cfl_loop_now_ms(w.loop) + 500;
+	while (cfl_loop_now_ms(w.loop) < end)
+		(void)cfl_loop_run_once(w.loop, 50);
+	pings(&w, 200);
+	assert_true(cfl_conn_is_open(w.cli.c));
+	world_stop(&w);
+}
+
 static int fds_at_start;
 
 static int setup(void **state)
@@ -274,6 +329,7 @@ int main(void)
 	        cmocka_unit_test(test_lent_shared),
 	        cmocka_unit_test(test_lent_single_and_error),
 	        cmocka_unit_test(test_coalesced_writes),
+	        cmocka_unit_test(test_busy_then_idle),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
