@@ -2,10 +2,12 @@
  * processes on loopback (this process is the client, a forked child the server). It provisions
  * its own project (server "localhost", one client, mtls) into a temporary folder.
  *
- *   bulk      a 1 GiB body with cfl_conn_send_stream() against a minimal OpenSSL TLS 1.3 mTLS
- *             pipe and plain TCP (1 MiB writes, blocking sockets); median of 3 interleaved runs
+ *   bulk      a 1 GiB body with cfl_conn_send_lent() (lent from memory) and
+ *             cfl_conn_send_stream() (copied from a read function) against a minimal OpenSSL
+ *             TLS 1.3 mTLS pipe and plain TCP (1 MiB writes, blocking sockets); medians of 5
+ *             interleaved runs, and of the 5 ratios of lent to OpenSSL in the same run
  *   messages  64-byte request/reply round trips and one-way messages on one cfl_conn, beside a
- *             64-byte TCP ping-pong with the same server process
+ *             64-byte TCP ping-pong with the same server process; 5 paired runs
  *   idle      the server's VmRSS per idle mTLS connection, and the handshake rate
  *
  * Every wait has a deadline; a server process dies with its parent (PR_SET_PDEATHSIG) or after
@@ -50,7 +52,7 @@
 
 #define BUF_SIZE     ((size_t)1 << 20) /* the bulk source, and each baseline write and read */
 #define MSG_SIZE     64
-#define RUNS         3
+#define RUNS         5
 #define NOFILE_MIN   12000
 #define DIAL_WINDOW  64                /* handshakes in flight in the idle-connection test */
 #define ONEWAY_QUEUE ((size_t)1 << 20) /* one-way bytes queued before letting the loop run */
@@ -649,7 +651,7 @@ static double bulk_base(int tls)
 	return (double)set.bulk / (t1 - t0) / 1e6;
 }
 
-/* Runs of the three kinds interleaved, each run in another order, so that a noisy neighbour
+/* Runs of the four kinds interleaved, each run in another order, so that a noisy neighbour
  * hurts all of them alike. */
 static void bench_bulk(void)
 {
@@ -838,14 +840,17 @@ static void print_results(void)
 	printf("cfl transport benchmark: 2 processes on loopback (client, forked server)\n"
 	       "  cfl: %s; OpenSSL baseline: %s\n\n",
 	       cfl_cipher, base_cipher);
-	printf("bulk: %" PRIu64 " MiB body, MB/s             run 1    run 2    run 3   median\n",
-	       set.bulk >> 20);
+	printf("bulk: %" PRIu64 " MiB body, MB/s, %d runs   ", set.bulk >> 20, RUNS);
+	for (int r = 0; r < RUNS; r++)
+		printf(" %6d", r + 1);
+	printf("  median\n");
 	for (int k = 0; k < B_KINDS; k++) {
 		memcpy(s, res.bulk[k], sizeof(s));
-		qsort(s, RUNS, sizeof(s[0]), cmp_double);
-		med[k] = s[RUNS / 2];
-		printf("  %-34s %8.0f %8.0f %8.0f %8.0f\n", label[k], res.bulk[k][0],
-		       res.bulk[k][1], res.bulk[k][2], med[k]);
+		med[k] = median(s, RUNS);
+		printf("  %-34s", label[k]);
+		for (int r = 0; r < RUNS; r++)
+			printf(" %6.0f", res.bulk[k][r]);
+		printf(" %7.0f\n", med[k]);
 	}
 	for (int r = 0; r < RUNS; r++)
 		pair[r] = res.bulk[B_CFL][r] / res.bulk[B_OSSL][r];
