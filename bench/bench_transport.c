@@ -474,6 +474,9 @@ static void cl_open(struct cfl_conn *c, void *user)
 {
 	struct cli *k = user;
 
+	/* A logged-in site's side, as the server's (cfl_auth_client raises it at login). */
+	if (cfl_conn_set_max_payload(c, CFL_FRAME_MAX_PAYLOAD) != 0)
+		die("cannot raise the payload limit");
 	k->conns[k->opened++] = c;
 	snprintf(cfl_cipher, sizeof(cfl_cipher), "%s %s", cfl_conn_tls_version(c),
 	         cfl_conn_tls_cipher(c));

@@ -590,12 +590,14 @@ static void on_cool(struct cfl_loop *loop, uint64_t id, void *arg)
 		cool_down(c);
 }
 
-/* A read: a second one soon after the first makes the connection busy. */
+/* A read: a second one soon after the first makes a logged-in peer's connection busy (a
+ * stranger's never is: its buffers stay small). */
 static void note_read(struct cfl_conn *c)
 {
 	uint64_t now = cfl_loop_now_ms(c->loop);
 
-	if (!c->hot && now - c->last_read_ms <= HOT_GAP_MS) {
+	if (!c->hot && now - c->last_read_ms <= HOT_GAP_MS &&
+	    c->max_payload > CFL_FRAME_MAX_PAYLOAD_PRELOGIN) {
 		c->t_cool = cfl_loop_timer_add(c->loop, COOL_MS, on_cool, c);
 		if (c->t_cool != 0) {
 			c->hot = 1;

@@ -14,6 +14,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* Bytes one socket read of a busy session may take (read-ahead): four full records of a bulk
+ * transfer. Other sessions (a handshake, an idle or a pre-login peer) read one record's worth,
+ * so that connections that hold a partial record (10,000 junk ones, say) hold 17 KiB each. */
+#define BUSY_READ ((size_t)64 * 1024)
+
 /* Remembers the first bytes the server sends, to recognise a server that is not speaking TLS
  * (e.g. a clear cfl server's GOAWAY) when the handshake fails. */
 static long first_bytes_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
@@ -238,11 +243,13 @@ void cfl_tls_keep_buffers(struct cfl_tls *t, int keep)
 {
 	if (t == NULL || t->ssl == NULL)
 		return;
-	if (keep) {
+	/* Busy: a read-ahead buffer of BUSY_READ (its next allocation: the current one goes now
+	 * if it is empty), kept. Idle: OpenSSL's default (one record), released when empty. */
+	SSL_set_default_read_buffer_len(t->ssl, keep ? BUSY_READ : 0);
+	if (keep)
 		SSL_clear_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
-		return;
-	}
-	SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+	else
+		SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
 	(void)SSL_free_buffers(t->ssl); /* refused (0) while a buffer holds data: kept then */
 	ERR_clear_error();
 }

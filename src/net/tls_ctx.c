@@ -14,9 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Bytes one socket read may take (read-ahead): four full records of a bulk transfer. */
-#define READ_AHEAD ((size_t)64 * 1024)
-
 /* TLS 1.2 suites with forward secrecy and an AEAD only; TLS 1.3 suites are all of that kind. */
 #define TLS12_CIPHERS                                                \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
@@ -287,7 +284,6 @@ static int set_policy(SSL_CTX *ssl, int is_server, enum cfl_conn_sec mode, struc
 	/* Read-ahead: one read takes a record's header, its body and whatever follows, where
 	 * OpenSSL would otherwise read the 5-byte header and the body separately. */
 	SSL_CTX_set_read_ahead(ssl, 1);
-	SSL_CTX_set_default_read_buffer_len(ssl, READ_AHEAD);
 	if (is_server) {
 		SSL_CTX_set_num_tickets(ssl, 0);
 		SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_OFF);
