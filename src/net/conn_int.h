@@ -158,6 +158,13 @@ void cfl__conn_update_watch(struct cfl_conn *c);
 int cfl__conn_alive(const struct cfl_conn *c);
 int cfl__conn_peer_id(const struct cfl_conn *c, uint64_t id);
 void cfl__conn_drained(struct cfl_conn *c);
+/* The end of draining: the peer closed, or it did not within the linger time. */
+void cfl__conn_drain_done(struct cfl_conn *c);
+/* Hands one decoded frame to the stream code or the application (after the id rules). */
+void cfl__conn_dispatch(struct cfl_conn *c, const struct cfl_frame *f);
+
+/* conn_read.c: reads what the socket holds (up to a budget) and dispatches the frames. */
+void cfl__conn_read(struct cfl_conn *c);
 const char *cfl__conn_peer_role(const struct cfl_conn *c);
 
 /* connect.c */
