@@ -19,6 +19,12 @@
 #define HOT_GAP_MS           2   /* two reads this close make a connection busy... */
 #define COOL_MS              200 /* ...until it reads nothing for this long */
 
+/* Where a read lands when the connection keeps no partial frame: one buffer per thread (reads
+ * never nest: they run from the loop only; `scratch_busy` guards that anyway). Not on the
+ * stack, where a sanitizer's fake stack would make it look like growing memory. */
+static _Thread_local uint8_t scratch[RBUF_MIN];
+static _Thread_local int scratch_busy;
+
 /* A fixed header the decoder refused: say what it was, recognising a TLS peer talking to a
  * clear side (a TLS record starts with content type 20-23 and version 3.x). */
 static void bad_header(struct cfl_conn *c, const uint8_t *p, size_t len, int rc)
@@ -122,9 +128,9 @@ static void process_rbuf(struct cfl_conn *c)
 		(void)grow_rbuf(c, need);
 }
 
-/* Frames read into a buffer on the stack (the receive buffer was empty): what a partial frame
+/* Frames read into the scratch buffer (the receive buffer was empty): what a partial frame
  * left at the end goes to the receive buffer, which holds nothing otherwise. */
-static void process_stack(struct cfl_conn *c, const uint8_t *p, size_t len)
+static void process_scratch(struct cfl_conn *c, const uint8_t *p, size_t len)
 {
 	size_t need, off = process_frames(c, p, len, &need), rest = len - off;
 
@@ -260,7 +266,7 @@ static int rbuf_room(struct cfl_conn *c)
 }
 
 /* Reads what the socket holds, up to a budget, and dispatches the frames. Without a partial
- * frame kept from an earlier read, input lands in a buffer on the stack: a connection holds
+ * frame kept from an earlier read, input lands in the thread's scratch buffer: a connection holds
  * a receive buffer only while a frame is incomplete or a stream is coming in, and small
  * messages cost no allocation (an idle session holds none: 16 KiB each at 19,000 sessions). */
 void cfl__conn_read(struct cfl_conn *c)
@@ -269,30 +275,31 @@ void cfl__conn_read(struct cfl_conn *c)
 	 * a signature (challenges), and it must not stall everyone else. */
 	size_t budget = c->max_payload <= CFL_FRAME_MAX_PAYLOAD_PRELOGIN ? READ_BUDGET_PRELOGIN
 	                                                                 : READ_BUDGET;
-	uint8_t stack[RBUF_MIN];
 	size_t asked;
 	ssize_t n;
 
 	note_read(c);
+	if (scratch_busy && c->rbuf == NULL && grow_rbuf(c, RBUF_MIN) != 0)
+		return;
+	scratch_busy++;
 	while (cfl__conn_alive(c)) {
 		if (c->rbuf != NULL && rbuf_room(c) != 0)
-			return;
-		asked = c->rbuf != NULL ? c->rcap - c->rlen : sizeof(stack);
-		n = read_some(c, c->rbuf != NULL ? c->rbuf + c->rlen : stack, asked);
+			break;
+		asked = c->rbuf != NULL ? c->rcap - c->rlen : sizeof(scratch);
+		n = read_some(c, c->rbuf != NULL ? c->rbuf + c->rlen : scratch, asked);
 		if (n == CFL_EAGAIN)
 			break;
-		if (n == 0) {
-			on_eof(c);
-			return;
+		if (n <= 0) {
+			if (n == 0)
+				on_eof(c);
+			break; /* else the connection failed */
 		}
-		if (n < 0)
-			return;
 		c->stats.bytes_in += (uint64_t)n;
 		if (c->rbuf != NULL) {
 			c->rlen += (size_t)n;
 			process_rbuf(c);
 		} else {
-			process_stack(c, stack, (size_t)n);
+			process_scratch(c, scratch, (size_t)n);
 		}
 		if (!cfl__conn_alive(c) || drained(c, asked, (size_t)n))
 			break;
@@ -307,6 +314,7 @@ void cfl__conn_read(struct cfl_conn *c)
 		}
 		budget -= (size_t)n;
 	}
+	scratch_busy--;
 	/* Nothing pending and no stream coming in: the receive buffer goes, unless the connection
 	 * is busy (then it goes when it cools down). */
 	if (cfl__conn_alive(c) && !c->hot && c->rlen == 0 && c->rbuf != NULL && c->ins == NULL) {
