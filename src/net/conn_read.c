@@ -122,8 +122,11 @@ static void process_rbuf(struct cfl_conn *c)
 
 	if (!cfl__conn_alive(c) || c->rbuf == NULL)
 		return;
-	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-	c->rlen -= off;
+	/* Nothing consumed: a frame (up to 1 MiB) still coming in stays where it is. */
+	if (off > 0) {
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+	}
 	if (need > 0)
 		(void)grow_rbuf(c, need);
 }
