@@ -75,7 +75,7 @@ static struct {
 	long srv_before, srv_after, cli_before, cli_after; /* VmRSS, KiB */
 } res;
 
-static int only_messages; /* --messages */
+static int only_messages, only_bulk; /* --messages, --bulk */
 static struct cfl_kitcfg kit_srv, kit_cli;
 static int cfl_port; /* where the server process serves cfl */
 static struct cfl_tls_ctx *srv_tls, *cli_tls;
@@ -833,16 +833,13 @@ static void print_messages(void)
 	       res.rtt_ratio, res.oneway, set.oneways);
 }
 
-static void print_results(void)
+static void print_bulk(void)
 {
 	static const char *const label[B_KINDS] = {"cfl mTLS, lent (cfl_conn_send_lent)",
 	                                           "cfl mTLS, copied (send_stream)",
 	                                           "OpenSSL TLS 1.3 mTLS pipe", "plain TCP"};
 	double med[B_KINDS], s[RUNS], pair[RUNS];
 
-	printf("cfl transport benchmark: 2 processes on loopback (client, forked server)\n"
-	       "  cfl: %s; OpenSSL baseline: %s\n\n",
-	       cfl_cipher, base_cipher);
 	printf("bulk: %" PRIu64 " MiB body, MB/s, %d runs   ", set.bulk >> 20, RUNS);
 	for (int r = 0; r < RUNS; r++)
 		printf(" %6d", r + 1);
@@ -862,6 +859,14 @@ static void print_results(void)
 	       "  ratio cfl lent / TCP        %.2f\n\n",
 	       med[B_CFL] / med[B_OSSL], median(pair, RUNS), med[B_COPY] / med[B_OSSL],
 	       med[B_CFL] / med[B_TCP]);
+}
+
+static void print_results(void)
+{
+	printf("cfl transport benchmark: 2 processes on loopback (client, forked server)\n"
+	       "  cfl: %s; OpenSSL baseline: %s\n\n",
+	       cfl_cipher, base_cipher);
+	print_bulk();
 	print_messages();
 	printf("idle connections: %d mTLS, one cfl_loop per process\n"
 	       "  handshakes                       %8.0f connections/s (%.2f s, %d in flight)\n",
@@ -886,12 +891,15 @@ int main(int argc, char **argv)
 			set.conns = 500;
 		} else if (strcmp(argv[i], "--messages") == 0) {
 			only_messages = 1;
+		} else if (strcmp(argv[i], "--bulk") == 0) {
+			only_bulk = 1;
 		} else {
 			fprintf(help ? stdout : stderr,
-			        "usage: bench_transport [--quick] [--messages]\n"
+			        "usage: bench_transport [--quick] [--messages | --bulk]\n"
 			        "  --quick     64 MiB, 2,000 round trips, 20,000 one-way, 500 "
 			        "connections\n"
-			        "  --messages  only the small messages (e.g. under a profiler)\n");
+			        "  --messages  only the small messages (e.g. under a profiler)\n"
+			        "  --bulk      only the bulk transfers\n");
 			return help ? 0 : 2;
 		}
 	}
@@ -907,6 +915,9 @@ int main(int argc, char **argv)
 	if (only_messages) {
 		bench_messages();
 		print_messages();
+	} else if (only_bulk) {
+		bench_bulk();
+		print_bulk();
 	} else {
 		bench_bulk();
 		bench_messages();
