@@ -15,7 +15,8 @@
  *
  * Every wait has a deadline; the server process dies with its parent (PR_SET_PDEATHSIG) or
  * after BENCH_CHILD_SECS, and is reaped on every path; the temporary folder is removed.
- * Usage: bench_auth [--quick] */
+ * Usage: bench_auth [--quick] [--logins] [--window N]   (--logins: only the logins, e.g. under a
+ * profiler, with --window: N in flight instead of 64) */
 #include "cfl/auth.h"
 #include "cfl/conn.h"
 #include "cfl/err.h"
@@ -49,9 +50,10 @@
 #define RUNS        3
 #define SLICES      10 /* each run alternates on and off this many times */
 #define WAIT_S      BENCH_WAIT_S
-#define DIAL_WINDOW 64         /* handshakes or logins in flight at once */
-#define QUEUE_HIGH  (1u << 20) /* one-way bytes queued before letting the loop run */
-#define GATE_CALLS  1000000
+#define DIAL_WINDOW 64           /* handshakes or logins in flight at once */
+static int window = DIAL_WINDOW; /* --window N (fewer under a profiler, within the timeouts) */
+#define QUEUE_HIGH (1u << 20)    /* one-way bytes queued before letting the loop run */
+#define GATE_CALLS 1000000
 
 static struct {
 	int oneways, rtts, logins;
@@ -569,7 +571,7 @@ static double dial_all(struct cfl_loop *loop, int n, void (*dial)(int i), const 
 	d_loop = loop;
 	n_ready = 0;
 	while (n_ready < n) {
-		while (next < n && next - n_ready < DIAL_WINDOW)
+		while (next < n && next - n_ready < window)
 			dial(next++);
 		step(loop, end, what);
 	}
@@ -656,7 +658,7 @@ static void bench_logins(struct cfl_loop *loop)
 	storm = bench_storm(loop, &setup);
 	hs[1] = bench_handshakes(loop);
 	hs_mean = (hs[0] + hs[1]) / 2;
-	printf("\nlogins: %d connections on one loop, %d in flight\n", set.logins, DIAL_WINDOW);
+	printf("\nlogins: %d connections on one loop, %d in flight\n", set.logins, window);
 	printf("  %-44s %7.0f /s  (before %.0f, after %.0f)\n",
 	       "bare mTLS handshakes, one TLS context", hs_mean, hs[0], hs[1]);
 	printf("  %-44s %7.0f /s\n", "logins of distinct identities (mTLS + login)", storm);
@@ -728,14 +730,22 @@ int main(int argc, char **argv)
 	struct cfl_loop *loop = NULL;
 	struct cfl_err e;
 
-	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--quick") != 0)) {
-		fprintf(stderr, "usage: bench_auth [--quick]\n");
-		return 2;
-	}
-	if (argc == 2) {
-		set.oneways = 20000;
-		set.rtts = 2000;
-		set.logins = 100;
+	int logins_only = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0) {
+			set.oneways = 20000;
+			set.rtts = 2000;
+			set.logins = 100;
+		} else if (strcmp(argv[i], "--logins") == 0) {
+			logins_only = 1; /* e.g. under a profiler */
+		} else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc &&
+		           atoi(argv[i + 1]) > 0) {
+			window = atoi(argv[++i]);
+		} else {
+			fprintf(stderr, "usage: bench_auth [--quick] [--logins] [--window N]\n");
+			return 2;
+		}
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -750,7 +760,8 @@ int main(int argc, char **argv)
 	cfl_err_clear(&e);
 	if (cfl_loop_new(&loop, &e) != 0)
 		die("%s", e.msg);
-	bench_messages(loop);
+	if (!logins_only)
+		bench_messages(loop);
 	bench_logins(loop);
 	cfl_loop_free(loop);
 	if (stop_child() != 0)

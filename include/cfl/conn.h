@@ -16,7 +16,9 @@
  * Every stream that on_msg announces with `more` ends with exactly one on_chunk(last) or one
  * on_abort. Frames handed to callbacks point into the receive buffer: copy what you keep.
  *
- * Sending: cfl_conn_send() copies one small frame into the write queue; cfl_conn_send_stream()
+ * Sending: cfl_conn_send() copies one small frame into the write queue (frames queued from a
+ * callback of the same connection are written together when the callback returns, in one
+ * system call; outside callbacks at once); cfl_conn_send_stream()
  * sends a body of any size pulled from a read function in CFL_FRAME_CHUNK pieces, under the
  * receiver's flow control (protocol.md §2). Memory per connection stays bounded whatever the
  * body size: at most two chunks are buffered per connection on the sending side, and a receiver
@@ -135,6 +137,21 @@ typedef void (*cfl_conn_done_fn)(struct cfl_conn *c, uint64_t msg_id, int status
 int cfl_conn_send_stream(struct cfl_conn *c, const struct cfl_frame *head, uint64_t body_len,
                          cfl_conn_read_fn read_fn, void *src_arg, cfl_conn_done_fn done_fn);
 
+/* Lends body bytes for a stream without copying them: sets *p to bytes [off, off + n) of the
+ * body and returns n (0 < n <= len; less where the source's memory is not contiguous), or a
+ * negative CFL_E* code to abandon the stream. The bytes must stay valid and unchanged until the
+ * stream's done function has been called (or cfl_conn_free() returned): the connection writes
+ * them to the socket from there, several connections from the same memory. */
+typedef int (*cfl_conn_lend_fn)(void *src_arg, uint64_t off, size_t len, const uint8_t **p);
+
+/* cfl_conn_send_stream() for a body the application holds in memory: the chunks are written
+ * from the lent memory (each chunk's first TLS record, its header and the first body bytes, is
+ * copied; a single-frame body is copied whole). Memory per connection stays a few KiB whatever
+ * the body size, and several connections can send the same memory at their own pace. Same
+ * returns and callbacks as cfl_conn_send_stream(). */
+int cfl_conn_send_lent(struct cfl_conn *c, const struct cfl_frame *head, uint64_t body_len,
+                       cfl_conn_lend_fn lend_fn, void *src_arg, cfl_conn_done_fn done_fn);
+
 /* Abandons stream `msg_id`, outgoing (its done function gets CFL_ECLOSED) or incoming (no
  * further on_chunk; no on_abort either: the caller asked), and tells the peer with CANCEL.
  * Returns 0 or CFL_ENOENT. */
@@ -168,6 +185,10 @@ const char *cfl_conn_local_addr(const struct cfl_conn *c);
 /* Subject of the peer certificate ("" without one): CN, O and unstructuredName (the admin
  * role in cfl kits). */
 const char *cfl_conn_peer_cn(const struct cfl_conn *c);
+/* The peer certificate the TLS handshake verified and the issuing CA it was pinned to, as
+ * cfl_tls_peer_x509() (OpenSSL X509 pointers, borrowed while the connection lives); NULL in
+ * clear mode or without a peer certificate. */
+const void *cfl_conn_peer_x509(const struct cfl_conn *c, const void **issuer);
 const char *cfl_conn_peer_org(const struct cfl_conn *c);
 const char *cfl_conn_peer_role(const struct cfl_conn *c);
 /* Negotiated TLS version and cipher for logs, "none" for clear connections. */

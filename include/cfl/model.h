@@ -173,6 +173,11 @@ int cfl_model_reader_init(struct cfl_model_reader *s, const struct cfl_model *m,
 /* Copies up to len bytes of the file from offset `off`; returns the count (0 at the end). */
 size_t cfl_model_reader_read(const struct cfl_model_reader *s, uint64_t off, uint8_t *buf,
                              size_t len);
+/* Points *p at the file's bytes from offset `off` where they lie in memory (the header, or a
+ * tensor's data): returns how many are contiguous there, at most len (0 at the end). Valid
+ * while the reader and the model are. */
+size_t cfl_model_reader_lend(const struct cfl_model_reader *s, uint64_t off, size_t len,
+                             const uint8_t **p);
 /* Writes the whole file to `path` (through a temp file and a rename). */
 int cfl_model_reader_save(const struct cfl_model_reader *s, const char *path, struct cfl_err *e);
 void cfl_model_reader_release(struct cfl_model_reader *s);

@@ -82,15 +82,23 @@ void cfl_msg_hub_close_all(struct cfl_msg_hub *h, const char *reason);
  *   CFL_FRAME_MAX_PAYLOAD);
  * - pulled from a source: read, src and body_len, of any size; streamed in CFL_FRAME_CHUNK
  *   pieces under the receiver's flow control (docs/protocol.md §2). read fills its buffer as
- *   cfl/conn.h's cfl_conn_read_fn says; returning an error abandons the request. */
+ *   cfl/conn.h's cfl_conn_read_fn says; returning an error abandons the request;
+ * - lent from memory the caller holds: lend, src and body_len, streamed like a source but
+ *   written to the socket from that memory without a copy (cfl_conn_send_lent()), so that one
+ *   body sent to many peers is held once. The memory must stay valid until `sent` has run or
+ *   the reply function has (whichever comes first): after either, it is no longer read. */
 struct cfl_request {
 	const char *topic;             /* a CFL_TOPIC_* of cfl/proto.h, or an "app." topic */
 	const struct cfl_header *hdrs; /* the caller's headers; the hub adds topic, src and auth */
 	size_t n_hdrs;
-	uint64_t body_len;      /* bytes of body */
-	const void *body;       /* in memory, or NULL */
-	cfl_conn_read_fn read;  /* or from read(src, ...), or NULL */
-	void *src;              /* for read */
+	uint64_t body_len;     /* bytes of body */
+	const void *body;      /* in memory, or NULL */
+	cfl_conn_read_fn read; /* or from read(src, ...), or NULL */
+	cfl_conn_lend_fn lend; /* or lent by lend(src, ...), or NULL */
+	void *src;             /* for read or lend */
+	/* Streamed bodies (read or lend), optional: called once when the body has gone out
+	 * (status 0) or was abandoned, if that happens before the reply; never after it. */
+	void (*sent)(void *src, int status);
 	uint64_t timeout_ms;    /* for the reply to start once the body is sent; 0: the default */
 	cfl_msg_reply_fn reply; /* the outcome, exactly once */
 	void *arg;              /* for reply */

@@ -118,6 +118,12 @@ void cfl_pki_certs_free(struct cfl_pki_cert **certs, size_t n);
 
 /* 1 if the certificate is issued by itself (subject = issuer, its own key signs it). */
 int cfl_pki_cert_self_signed(const struct cfl_pki_cert *cert);
+/* A certificate sharing an OpenSSL X509 (X509 *; a reference is taken), e.g. the one a TLS
+ * handshake parsed and verified (cfl_tls_peer_x509): nothing is parsed again. */
+int cfl_pki_cert_wrap_x509(const void *x509, struct cfl_pki_cert **out);
+/* 1 if the first certificate of the PEM text has the DER encoding of `cert` (the PEM is
+ * decoded, not parsed as a certificate), else 0. */
+int cfl_pki_cert_pem_is(const char *pem, size_t len, const struct cfl_pki_cert *cert);
 /* 1 if both certificates have the same DER encoding, else 0. */
 int cfl_pki_cert_equal(const struct cfl_pki_cert *a, const struct cfl_pki_cert *b);
 /* Serial number as uppercase hex without separators into buf (size >= 41 is enough). */
@@ -172,6 +178,12 @@ int cfl_pki_trust_is_revoked(const struct cfl_pki_trust *t, const struct cfl_pki
  * "certificate revoked". */
 int cfl_pki_trust_verify(const struct cfl_pki_trust *t, const struct cfl_pki_cert *cert, time_t at,
                          struct cfl_err *e);
+/* cfl_pki_trust_verify() (at = now) of a certificate whose path someone already validated up to
+ * `validated_by` (NULL: nobody), such as the TLS handshake with its issuer pin: when that is
+ * this trust's issuing CA and the certificate is within its validity, only the revocation is
+ * left to check (no signature is verified again); else the whole verification runs. */
+int cfl_pki_trust_verify_validated(const struct cfl_pki_trust *t, const struct cfl_pki_cert *cert,
+                                   const struct cfl_pki_cert *validated_by, struct cfl_err *e);
 /* The issuing CA (the anchor when no chain) and the anchor; owned by the trust. */
 const struct cfl_pki_cert *cfl_pki_trust_issuer(const struct cfl_pki_trust *t);
 const struct cfl_pki_cert *cfl_pki_trust_anchor(const struct cfl_pki_trust *t);

@@ -138,6 +138,16 @@ ssize_t cfl_tls_write(struct cfl_tls *t, const void *buf, size_t len, int *want,
  * caller polling the socket must read before waiting. */
 size_t cfl_tls_pending(const struct cfl_tls *t);
 
+/* 1 when the session holds no input (decrypted or not): with read-ahead the last read from the
+ * socket took what it held, so a caller polling it (level-triggered) may wait instead of
+ * reading again only to get CFL_EAGAIN. */
+int cfl_tls_drained(const struct cfl_tls *t);
+
+/* keep 1: the session keeps its record buffers between reads and writes (a busy connection:
+ * no allocation per record); keep 0: it releases them whenever they are empty, and now (an
+ * idle one holds none: about 34 KiB less). Sessions start releasing. */
+void cfl_tls_keep_buffers(struct cfl_tls *t, int keep);
+
 /* Sends close_notify once, best effort, without waiting for the peer's. */
 void cfl_tls_shutdown(struct cfl_tls *t);
 
@@ -156,6 +166,13 @@ struct cfl_tls_peer {
 	char org[256];  /* organizationName, or "" */
 	char role[256]; /* unstructuredName (the admin role in cfl kits), or "" */
 };
+
+/* The peer's certificate as the handshake verified it (an OpenSSL X509 *, borrowed for the
+ * session's life), and in *issuer the issuing CA this side pinned it to (X509 *, or NULL when the
+ * context pins none); NULL when the peer sent none or the session is not up. For the pki module
+ * (cfl_pki_cert_wrap_x509), so that a certificate parsed and verified here is not parsed and
+ * verified again. */
+const void *cfl_tls_peer_x509(const struct cfl_tls *t, const void **issuer);
 
 /* Fills *out from the peer certificate. Returns 0, or CFL_ENOENT (fields "") when the peer sent
  * none (the client side of a tls-mode server, or before the handshake). */

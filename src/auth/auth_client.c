@@ -175,6 +175,9 @@ static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, cha
 	uint8_t tbs[1024];
 	uint64_t expiry;
 	size_t tl;
+	/* Tokens that came over the TLS session of the server's own certificate are the server's:
+	 * their signatures need no check here (the gate compares them as they are). */
+	int tls = cfl__auth_is_tls_peer(cfl_peer_conn(c->peer), c->server_cert);
 
 	cfl__auth_hdr(f, CFL_KEY_ISSUED_TOKEN, token, sizeof(token));
 	cfl__auth_hdr(f, CFL_KEY_ISSUED_TOKEN_SIGNATURE, sig, sizeof(sig));
@@ -182,12 +185,13 @@ static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, cha
 	cfl__auth_hdr(f, CFL_KEY_SERVER_TOKEN_SIGNATURE, ssig, sizeof(ssig));
 	cfl__auth_hdr(f, CFL_KEY_ISSUED_TOKEN_EXPIRY, exp, sizeof(exp));
 	tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-token", c->name, token, NULL);
-	if (token[0] == '\0' || cfl__auth_verify_b64(c->server_cert, tbs, tl, sig) != 0) {
+	if (token[0] == '\0' || (!tls && cfl__auth_verify_b64(c->server_cert, tbs, tl, sig) != 0)) {
 		cfl__auth_why(why, n, "the server's token signature does not verify");
 		return CFL_EAUTH;
 	}
 	tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-token", "server", stoken, NULL);
-	if (stoken[0] == '\0' || cfl__auth_verify_b64(c->server_cert, tbs, tl, ssig) != 0) {
+	if (stoken[0] == '\0' ||
+	    (!tls && cfl__auth_verify_b64(c->server_cert, tbs, tl, ssig) != 0)) {
 		cfl__auth_why(why, n, "the server's own token does not verify");
 		return CFL_EAUTH;
 	}
@@ -256,24 +260,34 @@ static void register_reply(struct cfl_peer *p, int status, const char *reason,
 	login_done(c, p, 0, NULL);
 }
 
-/* Checks that the server proved its identity (SPEC §5 step 1). */
-static int check_challenge(struct cfl_auth_client *c, const struct cfl_frame *f, char *why,
-                           size_t n)
+/* Checks that the server proved its identity (SPEC §5 step 1). The certificate the TLS
+ * handshake verified on this connection is not parsed, nor its path verified, again, and the
+ * handshake's CertificateVerify proved the key: the challenge's signature is then not needed. */
+static int check_challenge(struct cfl_auth_client *c, struct cfl_peer *p, const struct cfl_frame *f,
+                           char *why, size_t n)
 {
 	char cn[CFL_AUTH_NAME_MAX], sig[SIG_B64_MAX];
+	struct cfl__login_cert lc = {0};
 	struct cfl_err e = {0};
 	uint8_t tbs[1024];
 	size_t tl;
+	int rc, tls;
 
 	cfl_pki_cert_free(c->server_cert);
 	c->server_cert = NULL;
 	cfl__auth_hdr(f, CFL_KEY_SIGNATURE, sig, sizeof(sig));
 	if (f->body_len == 0 || f->body_len > CERT_PEM_MAX ||
-	    cfl_pki_cert_load_pem((const char *)f->body, f->body_len, &c->server_cert, &e) != 0) {
+	    cfl__auth_login_cert(cfl_peer_conn(p), (const char *)f->body, f->body_len, &lc, &e) !=
+	            0) {
 		cfl__auth_why(why, n, "the server sent no readable certificate");
 		return CFL_EAUTH;
 	}
-	if (cfl_pki_trust_verify(c->trust, c->server_cert, 0, &e) != 0) {
+	c->server_cert = lc.cert;
+	tls = lc.tls;
+	lc.cert = NULL;
+	rc = cfl_pki_trust_verify_validated(c->trust, c->server_cert, lc.pin, &e);
+	cfl__auth_login_cert_free(&lc);
+	if (rc != 0) {
 		cfl__auth_why(why, n, "the server's certificate is not from this project: %s",
 		              e.msg);
 		return CFL_EAUTH;
@@ -288,7 +302,7 @@ static int check_challenge(struct cfl_auth_client *c, const struct cfl_frame *f,
 		return CFL_EAUTH;
 	}
 	tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-challenge", c->server_cn, c->nonce, NULL);
-	if (cfl__auth_verify_b64(c->server_cert, tbs, tl, sig) != 0) {
+	if (!tls && cfl__auth_verify_b64(c->server_cert, tbs, tl, sig) != 0) {
 		cfl__auth_why(why, n, "the server's challenge signature does not verify");
 		return CFL_EAUTH;
 	}
@@ -313,7 +327,7 @@ static void challenge_reply(struct cfl_peer *p, int status, const char *reason,
 		login_done(c, p, status, reason ? reason : "challenge failed");
 		return;
 	}
-	if (check_challenge(c, f, why, sizeof(why)) != 0) {
+	if (check_challenge(c, p, f, why, sizeof(why)) != 0) {
 		login_done(c, p, CFL_EAUTH, why);
 		return;
 	}

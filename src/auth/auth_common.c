@@ -1,6 +1,7 @@
 /* Shared pieces of the login exchange: the signed strings, nonces, defaults. */
 #include "auth_int.h"
 
+#include "cfl/conn.h"
 #include "cfl/digest.h"
 
 #include <stdarg.h>
@@ -59,6 +60,45 @@ int cfl__auth_verify_b64(const struct cfl_pki_cert *cert, const uint8_t *tbs, si
 	rc = cfl_pki_verify(cert, tbs, n, sig, sig_len, NULL);
 	free(sig);
 	return rc == 0 ? 0 : CFL_EVERIFY;
+}
+
+int cfl__auth_login_cert(struct cfl_conn *c, const char *pem, size_t len,
+                         struct cfl__login_cert *out, struct cfl_err *e)
+{
+	const void *pin = NULL, *x = c != NULL ? cfl_conn_peer_x509(c, &pin) : NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (x != NULL && cfl_pki_cert_wrap_x509(x, &out->cert) == 0) {
+		if (cfl_pki_cert_pem_is(pem, len, out->cert)) {
+			out->tls = 1;
+			if (pin != NULL && cfl_pki_cert_wrap_x509(pin, &out->pin) != 0)
+				out->pin = NULL;
+			return 0;
+		}
+		cfl_pki_cert_free(out->cert);
+		out->cert = NULL;
+	}
+	return cfl_pki_cert_load_pem(pem, len, &out->cert, e);
+}
+
+int cfl__auth_is_tls_peer(struct cfl_conn *c, const struct cfl_pki_cert *cert)
+{
+	const void *pin, *x = c != NULL && cert != NULL ? cfl_conn_peer_x509(c, &pin) : NULL;
+	struct cfl_pki_cert *t = NULL;
+	int same;
+
+	if (x == NULL || cfl_pki_cert_wrap_x509(x, &t) != 0)
+		return 0;
+	same = cfl_pki_cert_equal(t, cert);
+	cfl_pki_cert_free(t);
+	return same;
+}
+
+void cfl__auth_login_cert_free(struct cfl__login_cert *lc)
+{
+	cfl_pki_cert_free(lc->cert);
+	cfl_pki_cert_free(lc->pin);
+	memset(lc, 0, sizeof(*lc));
 }
 
 int cfl__auth_nonce(char hex[NONCE_HEX])

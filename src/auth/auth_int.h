@@ -25,6 +25,22 @@ int cfl__auth_sign_b64(const struct cfl_pki_key *key, const uint8_t *tbs, size_t
 int cfl__auth_verify_b64(const struct cfl_pki_cert *cert, const uint8_t *tbs, size_t n,
                          const char *b64);
 
+/* The certificate a login message carries. When it is the one the connection's TLS handshake
+ * verified (the site's under mtls, the server's under tls or mtls), that parsed certificate is
+ * shared instead of parsing the PEM again, `tls` is set (the peer proved it holds the key, in
+ * the handshake's CertificateVerify) and `pin` is the issuing CA the handshake pinned it to
+ * (NULL when none): cfl_pki_trust_verify_validated() then need not verify the path again. */
+struct cfl__login_cert {
+	struct cfl_pki_cert *cert, *pin;
+	int tls;
+};
+struct cfl_conn;
+int cfl__auth_login_cert(struct cfl_conn *c, const char *pem, size_t len,
+                         struct cfl__login_cert *out, struct cfl_err *e);
+void cfl__auth_login_cert_free(struct cfl__login_cert *lc);
+/* 1 if `cert` is the certificate the connection's TLS handshake verified, else 0. */
+int cfl__auth_is_tls_peer(struct cfl_conn *c, const struct cfl_pki_cert *cert);
+
 /* A fresh random nonce as hex. */
 int cfl__auth_nonce(char hex[NONCE_HEX]);
 

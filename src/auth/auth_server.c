@@ -247,6 +247,7 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 {
 	char project[CFL_AUTH_NAME_MAX], nonce[NONCE_HEX + 1], sig[SIG_B64_MAX],
 	        cn[CFL_AUTH_NAME_MAX];
+	struct cfl__login_cert lc = {0};
 	struct cfl_pki_cert *cert = NULL;
 	struct cfl_err e = {0};
 	uint8_t tbs[1024];
@@ -262,13 +263,14 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 	} else if (strcmp(project, s->project) != 0) {
 		cfl__auth_why(why, n, "wrong project '%s'", project);
 	} else if (f->body_len == 0 || f->body_len > CERT_PEM_MAX ||
-	           cfl_pki_cert_load_pem((const char *)f->body, f->body_len, &cert, &e) != 0) {
+	           cfl__auth_login_cert(cfl_peer_conn(p), (const char *)f->body, f->body_len, &lc,
+	                                &e) != 0) {
 		cfl__auth_why(why, n, "no readable certificate");
-	} else if (cfl_pki_cert_check_usage(cert, CFL_PKI_USAGE_CLIENT, &e) != 0) {
+	} else if (cfl_pki_cert_check_usage((cert = lc.cert), CFL_PKI_USAGE_CLIENT, &e) != 0) {
 		/* The root CA's own certificate chains to itself, and a server's to the root:
 		 * neither is a site's or an admin's identity. */
 		cfl__auth_why(why, n, "%s", e.msg);
-	} else if (cfl_pki_trust_verify(s->trust, cert, 0, &e) != 0) {
+	} else if (cfl_pki_trust_verify_validated(s->trust, cert, lc.pin, &e) != 0) {
 		/* "certificate revoked" for a revoked one: the site's log says so too. */
 		cfl__auth_why(why, n, "%s", e.msg);
 	} else if (cfl_pki_cert_cn(cert, cn, sizeof(cn)) != 0 || strcmp(cn, name) != 0) {
@@ -284,6 +286,8 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 	} else if ((tl = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-register", name, nonce, project)) ==
 	                   0 ||
 	           cfl__auth_verify_b64(cert, tbs, tl, sig) != 0) {
+		/* Checked even where the handshake proved the same key: the server refuses a login
+		 * message that does not hold together. */
 		cfl__auth_why(why, n, "bad register signature");
 	} else {
 		rc = 0;
@@ -291,9 +295,9 @@ static int check_register(struct cfl_auth_server *s, struct cfl_peer *p, const s
 		if (cfl_pki_cert_org(cert, h->org, sizeof(h->org)) != 0)
 			h->org[0] = '\0';
 		h->cert = cert;
-		return 0;
+		lc.cert = NULL;
 	}
-	cfl_pki_cert_free(cert);
+	cfl__auth_login_cert_free(&lc);
 	return rc;
 }
 

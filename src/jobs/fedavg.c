@@ -420,15 +420,23 @@ static void maybe_drop_global(struct fedavg *f)
 	f->global = NULL;
 }
 
-static int model_read(void *src, uint8_t *buf, size_t len)
+/* The global model goes out lent, straight from its tensors: every site's stream reads the same
+ * memory at its own pace, and nothing of it is queued per connection. */
+static int model_lend(void *src, uint64_t off, size_t len, const uint8_t **ptr)
 {
 	struct part *p = src;
-	size_t n = cfl_model_reader_read(&p->f->gs, p->sent, buf, len);
 
-	p->sent += n;
-	if (p->sent == p->f->gs.total)
-		maybe_drop_global(p->f);
-	return (int)n;
+	return (int)cfl_model_reader_lend(&p->f->gs, off, len, ptr);
+}
+
+/* The site's copy of the global model is out (or abandoned): its stream no longer reads it. */
+static void model_sent(void *src, int status)
+{
+	struct part *p = src;
+
+	(void)status; /* a failed stream ends the call with its reply */
+	p->sent = p->f->gs.total;
+	maybe_drop_global(p->f);
 }
 
 static void train_reply(struct cfl_peer *peer, int status, const char *reason,
@@ -498,7 +506,8 @@ static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
 	                                        .hdrs = h,
 	                                        .n_hdrs = 4,
 	                                        .body_len = f->gs.total,
-	                                        .read = model_read,
+	                                        .lend = model_lend,
+	                                        .sent = model_sent,
 	                                        .src = p,
 	                                        .timeout_ms = cfl__fedavg_task_timeout(f->jb),
 	                                        .reply = train_reply,

@@ -31,7 +31,7 @@ struct part {
 	uint64_t steps;       /* this round's FedAvg weight: the step count reported, at most cap */
 	uint64_t cap;         /* the most a report of this site counts for (site_caps) */
 	double loss;
-	uint64_t sent;    /* bytes of the global model streamed so far */
+	uint64_t sent;    /* the global model's size once its stream is out, else 0 */
 	size_t bsent;     /* bytes of the job bundle streamed so far */
 	json_t *rows;     /* this round's metrics from a client_api script ({tag, step, value}) */
 	uint64_t dropped; /* metrics the site dropped this round */

@@ -36,31 +36,55 @@ int cfl_model_reader_init(struct cfl_model_reader *s, const struct cfl_model *m,
 	return 0;
 }
 
+/* The tensor (in file order) whose data holds data offset `d`: the last one starting at or
+ * before it. */
+static size_t tensor_at(const struct cfl_model_reader *s, uint64_t d)
+{
+	size_t lo = 0, hi = s->m->n;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->starts[mid] <= d)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+size_t cfl_model_reader_lend(const struct cfl_model_reader *s, uint64_t off, size_t len,
+                             const uint8_t **p)
+{
+	const struct cfl_tensor *t;
+	uint64_t d, in, n;
+	size_t i;
+
+	*p = NULL;
+	if (off >= s->total || len == 0)
+		return 0;
+	if (off < s->head_len) {
+		n = s->head_len - off;
+		*p = s->head + off;
+	} else {
+		d = off - s->head_len;
+		i = tensor_at(s, d);
+		t = s->sorted[i];
+		in = d - s->starts[i];
+		n = (uint64_t)t->count * 4 - in;
+		*p = (const uint8_t *)t->data + in;
+	}
+	return n < len ? (size_t)n : len;
+}
+
 size_t cfl_model_reader_read(const struct cfl_model_reader *s, uint64_t off, uint8_t *buf,
                              size_t len)
 {
-	size_t done = 0;
+	const uint8_t *p;
+	size_t done = 0, n;
 
-	while (done < len && off < s->total) {
-		size_t n;
-
-		if (off < s->head_len) {
-			n = s->head_len - (size_t)off;
-			n = n < len - done ? n : len - done;
-			memcpy(buf + done, s->head + off, n);
-		} else {
-			uint64_t d = off - s->head_len, in;
-			const struct cfl_tensor *t;
-			size_t i = 0;
-
-			while (i + 1 < s->m->n && s->starts[i + 1] <= d)
-				i++;
-			t = s->sorted[i];
-			in = d - s->starts[i];
-			n = (size_t)((uint64_t)t->count * 4 - in);
-			n = n < len - done ? n : len - done;
-			memcpy(buf + done, (const uint8_t *)t->data + in, n);
-		}
+	while (done < len && (n = cfl_model_reader_lend(s, off, len - done, &p)) > 0) {
+		memcpy(buf + done, p, n);
 		done += n;
 		off += n;
 	}

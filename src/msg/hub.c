@@ -355,6 +355,13 @@ static int req_read(void *src, uint8_t *buf, size_t len)
 	return q->read_fn(q->src, buf, len);
 }
 
+static int req_lend(void *src, uint64_t off, size_t len, const uint8_t **p)
+{
+	struct pending *q = src;
+
+	return q->lend_fn(q->src, off, len, p);
+}
+
 static void req_done(struct cfl_conn *c, uint64_t id, int status, void *src)
 {
 	struct pending *q = src;
@@ -362,6 +369,8 @@ static void req_done(struct cfl_conn *c, uint64_t id, int status, void *src)
 	(void)c;
 	(void)id;
 	q->sending = 0;
+	if (!q->finished && q->peer != NULL && q->sent_fn != NULL)
+		q->sent_fn(q->src, status);
 	if (q->finished) {
 		free(q);
 	} else if (q->peer == NULL) {
@@ -380,12 +389,13 @@ int cfl_peer_request_stream(struct cfl_peer *p, const struct cfl_request *req)
 {
 	struct cfl_frame f;
 	struct pending *q;
-	int rc;
+	int rc, streamed = req->read != NULL || req->lend != NULL;
 
-	if (req->topic == NULL || req->reply == NULL || (req->body != NULL && req->read != NULL) ||
-	    (req->body_len > 0 && req->body == NULL && req->read == NULL))
+	if (req->topic == NULL || req->reply == NULL ||
+	    (req->body != NULL) + (req->read != NULL) + (req->lend != NULL) > 1 ||
+	    (req->body_len > 0 && req->body == NULL && !streamed))
 		return CFL_EINVAL;
-	if (req->read == NULL && (size_t)req->body_len != req->body_len)
+	if (!streamed && (size_t)req->body_len != req->body_len)
 		return CFL_ETOOBIG;
 	rc = build(&f, p, CFL_FRAME_T_REQUEST, req->topic, req->hdrs, req->n_hdrs);
 	if (rc != 0)
@@ -394,11 +404,16 @@ int cfl_peer_request_stream(struct cfl_peer *p, const struct cfl_request *req)
 	if (q == NULL)
 		return CFL_ENOMEM;
 	f.id = q->id;
-	if (req->read != NULL) {
+	if (streamed) {
 		q->read_fn = req->read;
+		q->lend_fn = req->lend;
+		q->sent_fn = req->sent;
 		q->src = req->src;
 		q->sending = 1;
-		rc = cfl_conn_send_stream(p->conn, &f, req->body_len, req_read, q, req_done);
+		rc = req->lend != NULL
+		             ? cfl_conn_send_lent(p->conn, &f, req->body_len, req_lend, q, req_done)
+		             : cfl_conn_send_stream(p->conn, &f, req->body_len, req_read, q,
+		                                    req_done);
 	} else {
 		f.body = req->body;
 		f.body_len = (size_t)req->body_len;
@@ -409,7 +424,7 @@ int cfl_peer_request_stream(struct cfl_peer *p, const struct cfl_request *req)
 		free(q);
 		return rc;
 	}
-	if (req->read == NULL)
+	if (!streamed)
 		cfl__pending_arm(q);
 	return 0;
 }

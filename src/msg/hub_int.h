@@ -30,7 +30,9 @@ struct pending {
 	int finished; /* reply_fn has run */
 	cfl_msg_reply_fn fn;
 	void *arg;
-	cfl_conn_read_fn read_fn; /* streamed requests: the caller's source */
+	cfl_conn_read_fn read_fn; /* streamed requests: the caller's source, */
+	cfl_conn_lend_fn lend_fn; /* or its lent memory */
+	void (*sent_fn)(void *src, int status);
 	void *src;
 };
 

@@ -4,7 +4,8 @@
  * A connection moves CONNECTING → HANDSHAKE (TLS only) → OPEN → (DRAINING) → DEAD. Whatever
  * ends it, cfl__conn_fail() or the end of draining closes the socket at once and arms the work
  * timer; the timer's handler (finalize) then reports the streams and on_close, from the loop
- * and never from inside an API call, and frees the memory when no callback is on the stack. */
+ * and never from inside an API call, and frees the memory when no callback is on the stack.
+ * Reading from the socket and decoding frames is in conn_read.c. */
 #define _GNU_SOURCE
 #include "net/conn_int.h"
 
@@ -24,12 +25,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define RBUF_MIN             ((size_t)16 * 1024)
-#define READ_BUDGET          ((size_t)8 << 20) /* bytes read per wake-up before letting others run */
-#define READ_BUDGET_PRELOGIN ((size_t)4 << 10) /* the same before the peer logged in */
-#define LINGER_MS            1000
-#define DRAIN_MAX            ((size_t)256 * 1024) /* input discarded before close, to avoid a RST */
-#define MISMATCH             "(connection_security mismatch)"
+#define LINGER_MS 1000
+#define DRAIN_MAX ((size_t)256 * 1024) /* input discarded before close, to avoid a RST */
+#define MISMATCH  "(connection_security mismatch)"
 
 /* --- lifetime --------------------------------------------------------------------------- */
 
@@ -61,6 +59,9 @@ static void destroy(struct cfl_conn *c)
 void cfl__conn_release(struct cfl_conn *c)
 {
 	assert(c->holds > 0);
+	/* The frames the callbacks queued go out together: one write per loop turn. */
+	if (c->holds == 1 && c->flush_due && cfl__conn_alive(c))
+		(void)cfl__conn_flush(c);
 	if (--c->holds == 0 && c->freed)
 		destroy(c);
 }
@@ -82,7 +83,6 @@ int cfl__conn_peer_id(const struct cfl_conn *c, uint64_t id)
 }
 
 static void on_work(struct cfl_loop *loop, uint64_t id, void *arg);
-static void do_read(struct cfl_conn *c);
 
 void cfl__conn_kick(struct cfl_conn *c)
 {
@@ -95,7 +95,8 @@ static void cancel_timers(struct cfl_conn *c)
 	cfl_loop_timer_cancel(c->loop, c->t_connect);
 	cfl_loop_timer_cancel(c->loop, c->t_idle);
 	cfl_loop_timer_cancel(c->loop, c->t_linger);
-	c->t_connect = c->t_idle = c->t_linger = 0;
+	cfl_loop_timer_cancel(c->loop, c->t_cool);
+	c->t_connect = c->t_idle = c->t_linger = c->t_cool = 0;
 }
 
 /* Writes a GOAWAY with `reason` straight to the socket (or through TLS), best effort: used
@@ -206,7 +207,7 @@ static void on_work(struct cfl_loop *loop, uint64_t id, void *arg)
 	} else {
 		if (c->read_again) {
 			c->read_again = 0;
-			do_read(c);
+			cfl__conn_read(c);
 		}
 		/* A write found the peer gone and reading did not see its end yet. */
 		if (cfl__conn_alive(c) && c->wr_dead)
@@ -235,7 +236,7 @@ void cfl_conn_free(struct cfl_conn *c)
 }
 
 /* The orderly end of draining: the peer closed, or it did not within the linger time. */
-static void drain_done(struct cfl_conn *c)
+void cfl__conn_drain_done(struct cfl_conn *c)
 {
 	teardown(c, NULL);
 	cfl__conn_kick(c);
@@ -249,7 +250,7 @@ static void on_linger(struct cfl_loop *loop, uint64_t id, void *arg)
 	(void)id;
 	c->t_linger = 0;
 	cfl__conn_hold(c);
-	drain_done(c);
+	cfl__conn_drain_done(c);
 	cfl__conn_release(c);
 }
 
@@ -346,7 +347,7 @@ static int check_ids(const struct cfl_conn *c, const struct cfl_frame *f)
 	}
 }
 
-static void dispatch(struct cfl_conn *c, const struct cfl_frame *f)
+void cfl__conn_dispatch(struct cfl_conn *c, const struct cfl_frame *f)
 {
 	if (check_ids(c, f) != 0) {
 		cfl__conn_fail(c, CFL_EPROTO, 1,
@@ -383,208 +384,6 @@ static void dispatch(struct cfl_conn *c, const struct cfl_frame *f)
 	default:
 		cfl__conn_fail(c, CFL_EPROTO, 1, "peer sent an unknown frame type %u", f->type);
 		break;
-	}
-}
-
-/* A fixed header the decoder refused: say what it was, recognising a TLS peer talking to a
- * clear side (a TLS record starts with content type 20-23 and version 3.x). */
-static void bad_header(struct cfl_conn *c, const uint8_t *p, size_t len, int rc)
-{
-	struct cfl_reader r;
-	uint32_t payload;
-
-	if (len >= 2 && p[0] >= 20 && p[0] <= 23 && p[1] == 3) {
-		if (c->is_server)
-			cfl__conn_fail(c, CFL_EPROTO, 1,
-			               "peer started a TLS handshake but this listener is in clear "
-			               "mode " MISMATCH);
-		else
-			cfl__conn_fail(c, CFL_EPROTO, 1,
-			               "the server answered with TLS but this client is in clear "
-			               "mode " MISMATCH);
-		return;
-	}
-	if (rc == CFL_ETOOBIG) {
-		cfl__rd_init(&r, p, len);
-		(void)cfl__rd_skip(&r, 8);
-		payload = cfl__rd_get_u32(&r);
-		cfl__conn_fail(
-		        c, CFL_ETOOBIG, 1,
-		        "peer sent a frame with a payload of %u bytes, over the limit of %zu%s",
-		        payload, c->max_payload,
-		        c->max_payload <= CFL_FRAME_MAX_PAYLOAD_PRELOGIN ? " before login" : "");
-		return;
-	}
-	cfl__conn_fail(c, CFL_EPROTO, 1,
-	               "peer sent bytes that are not a cfl frame (bad magic, version or header)");
-}
-
-/* Grows the receive buffer to hold a frame of `need` bytes (never beyond max payload + 32,
- * which cfl_frame_peek already enforced). */
-static int grow_rbuf(struct cfl_conn *c, size_t need)
-{
-	uint8_t *p;
-
-	if (need <= c->rcap)
-		return 0;
-	p = realloc(c->rbuf, need);
-	if (p == NULL) {
-		cfl__conn_fail(c, CFL_ENOMEM, 0, "out of memory for a %zu-byte frame", need);
-		return CFL_ENOMEM;
-	}
-	c->rbuf = p;
-	c->rcap = need;
-	if (need > c->stats.rbuf_peak)
-		c->stats.rbuf_peak = need;
-	return 0;
-}
-
-/* Decodes and dispatches every complete frame in the buffer; keeps a partial one. */
-static void process_frames(struct cfl_conn *c)
-{
-	size_t off = 0, need = 0, flen;
-	struct cfl_frame f;
-	int rc;
-
-	while (cfl__conn_alive(c) && off < c->rlen) {
-		const uint8_t *p = c->rbuf + off;
-		size_t len = c->rlen - off;
-
-		rc = cfl_frame_peek(p, len, c->max_payload, &flen);
-		if (rc == CFL_EAGAIN)
-			break;
-		if (rc != 0) {
-			bad_header(c, p, len, rc);
-			return;
-		}
-		if (flen > len) {
-			need = flen;
-			break;
-		}
-		rc = cfl_frame_decode(p, len, c->max_payload, &f);
-		if (rc <= 0) {
-			cfl__conn_fail(c, CFL_EPROTO, 1, "peer sent a malformed %s frame",
-			               cfl_frame_type_name(p[3]));
-			return;
-		}
-		off += (size_t)rc;
-		c->stats.frames_in++;
-		if (c->state == CS_OPEN)
-			dispatch(c, &f);
-	}
-	if (!cfl__conn_alive(c) || c->rbuf == NULL)
-		return;
-	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-	c->rlen -= off;
-	if (need > 0)
-		(void)grow_rbuf(c, need);
-}
-
-static void on_eof(struct cfl_conn *c)
-{
-	if (c->state == CS_DRAINING) {
-		drain_done(c);
-		return;
-	}
-	if (c->goaway_seen)
-		cfl__conn_fail(c, CFL_ECLOSED, 0, "%s closed the connection: %s",
-		               cfl__conn_peer_role(c),
-		               c->goaway[0] ? c->goaway : "no reason given");
-	else if (c->rlen > 0)
-		cfl__conn_fail(c, CFL_ECLOSED, 0,
-		               "%s closed the connection in the middle of a frame",
-		               cfl__conn_peer_role(c));
-	else
-		cfl__conn_fail(c, CFL_ECLOSED, 0, "%s closed the connection",
-		               cfl__conn_peer_role(c));
-}
-
-/* One read from the socket or the TLS session: > 0 bytes, 0 at end of stream, CFL_EAGAIN, or
- * another error (the connection is then failed). */
-static ssize_t read_some(struct cfl_conn *c, uint8_t *buf, size_t len)
-{
-	struct cfl_err err;
-	ssize_t n;
-	int want = 0;
-
-	if (c->tls == NULL) {
-		n = recv(c->fd, buf, len, MSG_DONTWAIT);
-		if (n >= 0)
-			return n;
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return CFL_EAGAIN;
-		if (errno == ECONNRESET)
-			return 0;
-		cfl__conn_fail(c, CFL_ECONN, 0, "cannot read from the %s: %s",
-		               cfl__conn_peer_role(c), strerror(errno));
-		return CFL_ECONN;
-	}
-	cfl_err_clear(&err);
-	n = cfl_tls_read(c->tls, buf, len, &want, &err);
-	if (n == CFL_EAGAIN) {
-		c->rd_wants_write = want == CFL_EV_WRITE;
-		return CFL_EAGAIN;
-	}
-	c->rd_wants_write = 0;
-	if (n == CFL_ECLOSED)
-		return 0; /* on_eof() words it, with the GOAWAY reason if there was one */
-	if (n < 0)
-		cfl__conn_fail(c, (int)n, 0, "%s", err.msg);
-	return n;
-}
-
-static void do_read(struct cfl_conn *c)
-{
-	/* A peer that has not logged in gets a small slice: its frames may each cost the server
-	 * a signature (challenges), and it must not stall everyone else. */
-	size_t budget = c->max_payload <= CFL_FRAME_MAX_PAYLOAD_PRELOGIN ? READ_BUDGET_PRELOGIN
-	                                                                 : READ_BUDGET;
-	ssize_t n;
-
-	while (cfl__conn_alive(c)) {
-		if (c->rcap == c->rlen) {
-			/* Only before the first read: once a frame's first 32 bytes are in,
-			 * process_frames() makes room for all of it. */
-			size_t cap = c->rcap == 0 ? RBUF_MIN : c->rcap * 2;
-
-			if (cap > c->max_payload + CFL_FRAME_HEAD_LEN)
-				cap = c->max_payload + CFL_FRAME_HEAD_LEN;
-			if (cap <= c->rcap || grow_rbuf(c, cap) != 0) {
-				cfl__conn_fail(c, CFL_ETOOBIG, 1, "receive buffer full");
-				return;
-			}
-		}
-		n = read_some(c, c->rbuf + c->rlen, c->rcap - c->rlen);
-		if (n == CFL_EAGAIN)
-			break;
-		if (n == 0) {
-			on_eof(c);
-			return;
-		}
-		if (n < 0)
-			return;
-		c->rlen += (size_t)n;
-		c->stats.bytes_in += (uint64_t)n;
-		process_frames(c);
-		if ((size_t)n >= budget) {
-			/* Let other connections run. Level-triggered epoll calls us again for data
-			 * in the socket, but not for data already decrypted inside TLS. */
-			if (c->tls != NULL && cfl_tls_pending(c->tls) > 0) {
-				c->read_again = 1;
-				cfl__conn_kick(c);
-			}
-			break;
-		}
-		budget -= (size_t)n;
-	}
-	/* A connection with nothing pending holds no receive buffer: kept, the RBUF_MIN bytes of
-	 * the first read stayed with every idle session (16 KiB each, a third of a logged-in
-	 * site's memory on the server). Getting one back costs a malloc per wake-up, not per
-	 * frame. */
-	if (cfl__conn_alive(c) && c->rlen == 0 && c->rbuf != NULL && c->ins == NULL) {
-		free(c->rbuf);
-		c->rbuf = NULL;
-		c->rcap = 0;
 	}
 }
 
@@ -658,15 +457,19 @@ void cfl__conn_on_io(struct cfl_loop *loop, int fd, int events, void *arg)
 	case CS_OPEN:
 	case CS_DRAINING:
 		if ((events & CFL_EV_READ) || c->rd_wants_write)
-			do_read(c);
+			cfl__conn_read(c);
 		if (cfl__conn_alive(c) && ((events & CFL_EV_WRITE) || c->wr_wants_read))
 			c->need_service = 1;
 		if (cfl__conn_alive(c) && c->need_service) {
 			c->need_service = 0;
 			cfl__conn_service(c);
 		}
-		/* A TLS read may now wait for writability, or a write for readability. */
-		if (cfl__conn_alive(c))
+		/* What the callbacks queued goes out now, in one write (the flush then updates the
+		 * watch); else a TLS read may now wait for writability, or a write for
+		 * readability. */
+		if (cfl__conn_alive(c) && c->flush_due)
+			(void)cfl__conn_flush(c);
+		else if (cfl__conn_alive(c))
 			cfl__conn_update_watch(c);
 		break;
 	default:
@@ -748,6 +551,12 @@ const char *cfl_conn_local_addr(const struct cfl_conn *c)
 const char *cfl_conn_peer_cn(const struct cfl_conn *c)
 {
 	return c->peer.cn;
+}
+
+const void *cfl_conn_peer_x509(const struct cfl_conn *c, const void **issuer)
+{
+	*issuer = NULL;
+	return c->tls != NULL && c->state == CS_OPEN ? cfl_tls_peer_x509(c->tls, issuer) : NULL;
 }
 
 const char *cfl_conn_peer_org(const struct cfl_conn *c)

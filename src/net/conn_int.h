@@ -24,13 +24,18 @@ enum conn_state {
 	CS_DEAD,     /* socket gone; on_close pending or done */
 };
 
-/* One buffer of the write queue: small frames coalesced, or one frame of a stream. */
+/* One buffer of the write queue: small frames coalesced, or one frame of a stream. A frame of
+ * a lent stream continues past data[0..len) with ext[0..ext_len), memory the application lent
+ * (or ext_own, a copy made when the stream was abandoned half-written). */
 struct wbuf {
 	struct wbuf *next;
 	struct out_stream *owner; /* stream frame, else NULL */
-	size_t len, off, cap;     /* bytes in data, bytes written, room */
-	int last;                 /* writing it completes `owner` */
-	int big;                  /* counts against the two-chunk budget */
+	size_t len, off, cap;     /* bytes in data, bytes written (data, then ext), room */
+	const uint8_t *ext;       /* lent bytes after data, or NULL */
+	size_t ext_len;
+	uint8_t *ext_own; /* ext when this buffer owns it (freed with it) */
+	int last;         /* writing it completes `owner` */
+	int big;          /* counts against the two-chunk budget */
 	uint8_t data[];
 };
 
@@ -40,7 +45,9 @@ struct out_stream {
 	uint64_t left;  /* body bytes not yet read from the source */
 	int64_t credit; /* bytes the receiver still allows: initial + grants - sent */
 	uint64_t progress_ms;
-	cfl_conn_read_fn read;
+	cfl_conn_read_fn read; /* copies the body, or */
+	cfl_conn_lend_fn lend; /* lends it (zero-copy) */
+	uint64_t off;          /* body bytes read or lent so far */
 	void *arg;
 	cfl_conn_done_fn done;
 	int in_queue; /* buffers of it in the write queue */
@@ -116,10 +123,17 @@ struct cfl_conn {
 	uint64_t cancelled[CANCELLED_RING]; /* incoming streams we dropped: ignore their tail */
 	unsigned n_cancelled;
 	int need_service; /* a WINDOW or writability: run cfl__conn_service() */
-	int read_again;   /* decrypted input left behind by the read budget */
+	int flush_due;    /* frames queued inside a loop-driven call: written at its end */
+	/* Busy ("hot": two reads within HOT_GAP_MS) until COOL_MS without a read: meanwhile the
+	 * receive buffer, a small-frame buffer and TLS's record buffers are kept, not allocated
+	 * per message; an idle connection holds none of them. */
+	int hot;
+	uint64_t last_read_ms;
+	struct wbuf *small_spare;
+	int read_again; /* decrypted input left behind by the read budget */
 
 	/* timers (0 = not armed) */
-	uint64_t t_connect, t_idle, t_work, t_linger;
+	uint64_t t_connect, t_idle, t_work, t_linger, t_cool;
 
 	/* closing */
 	int close_code;
@@ -144,6 +158,13 @@ void cfl__conn_update_watch(struct cfl_conn *c);
 int cfl__conn_alive(const struct cfl_conn *c);
 int cfl__conn_peer_id(const struct cfl_conn *c, uint64_t id);
 void cfl__conn_drained(struct cfl_conn *c);
+/* The end of draining: the peer closed, or it did not within the linger time. */
+void cfl__conn_drain_done(struct cfl_conn *c);
+/* Hands one decoded frame to the stream code or the application (after the id rules). */
+void cfl__conn_dispatch(struct cfl_conn *c, const struct cfl_frame *f);
+
+/* conn_read.c: reads what the socket holds (up to a budget) and dispatches the frames. */
+void cfl__conn_read(struct cfl_conn *c);
 const char *cfl__conn_peer_role(const struct cfl_conn *c);
 
 /* connect.c */
@@ -174,6 +195,7 @@ int cfl__conn_flush(struct cfl_conn *c);
 void cfl__conn_service(struct cfl_conn *c);
 void cfl__conn_notify(struct cfl_conn *c);
 void cfl__conn_free_queue(struct cfl_conn *c);
+void cfl__conn_drop_spares(struct cfl_conn *c);
 struct out_stream *cfl__conn_find_out(struct cfl_conn *c, uint64_t id);
 void cfl__conn_abort_out(struct cfl_conn *c, struct out_stream *s, int status, int tell_peer);
 void cfl__conn_abort_outgoing(struct cfl_conn *c, int status);

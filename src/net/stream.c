@@ -23,6 +23,8 @@
 #define SMALL_BUF ((size_t)64 * 1024) /* room of a buffer of coalesced small frames */
 #define BIG_MAX   2                   /* stream buffers queued per connection */
 #define CHUNK_BUF (CFL_FRAME_HEAD_LEN + CFL_FRAME_CHUNK)
+/* A lent chunk's own bytes: its header and the first body bytes, one full TLS record. */
+#define LENT_BUF ((size_t)16384)
 
 uint64_t cfl_conn_next_id(struct cfl_conn *c)
 {
@@ -45,13 +47,35 @@ static struct wbuf *wbuf_new(size_t cap)
 	return w;
 }
 
-/* A chunk buffer back to the spare slot, or freed. */
+static size_t wbuf_left(const struct wbuf *w)
+{
+	return w->len + w->ext_len - w->off;
+}
+
+static void wbuf_free(struct wbuf *w)
+{
+	free(w->ext_own);
+	free(w);
+}
+
+/* A chunk buffer back to the spare slot (a small-frame one too on a busy connection), or
+ * freed. */
 static void recycle(struct cfl_conn *c, struct wbuf *w)
 {
-	if (w->cap == CHUNK_BUF && c->spare == NULL)
+	if (w->cap == CHUNK_BUF && w->ext == NULL && c->spare == NULL) {
 		c->spare = w;
-	else
-		free(w);
+	} else if (c->hot && w->cap == SMALL_BUF && w->owner == NULL && w->ext == NULL &&
+	           c->small_spare == NULL) {
+		c->small_spare = w;
+	} else {
+		wbuf_free(w);
+	}
+}
+
+void cfl__conn_drop_spares(struct cfl_conn *c)
+{
+	free(c->small_spare);
+	c->small_spare = NULL;
 }
 
 static void note_queued(struct cfl_conn *c, size_t n)
@@ -69,7 +93,7 @@ static void enqueue(struct cfl_conn *c, struct wbuf *w)
 	else
 		c->wq_head = w;
 	c->wq_tail = w;
-	note_queued(c, w->len - w->off);
+	note_queued(c, wbuf_left(w));
 	if (w->big)
 		c->big_queued++;
 	if (w->owner != NULL)
@@ -82,13 +106,20 @@ static uint8_t *reserve_small(struct cfl_conn *c, size_t len)
 	struct wbuf *t = c->wq_tail, *w;
 	uint8_t *p;
 
-	if (t != NULL && t->owner == NULL && !t->big && t->cap - t->len >= len) {
+	if (t != NULL && t->owner == NULL && !t->big && t->ext == NULL && t->cap - t->len >= len) {
 		p = t->data + t->len;
 		t->len += len;
 		note_queued(c, len);
 		return p;
 	}
-	w = wbuf_new(len > SMALL_BUF ? len : SMALL_BUF);
+	if (len <= SMALL_BUF && c->small_spare != NULL) {
+		w = c->small_spare;
+		c->small_spare = NULL;
+		memset(w, 0, sizeof(*w));
+		w->cap = SMALL_BUF;
+	} else {
+		w = wbuf_new(len > SMALL_BUF ? len : SMALL_BUF);
+	}
 	if (w == NULL)
 		return NULL;
 	w->len = len;
@@ -139,7 +170,7 @@ static void free_list(struct wbuf *w)
 
 	for (; w != NULL; w = next) {
 		next = w->next;
-		free(w);
+		wbuf_free(w);
 	}
 }
 
@@ -153,6 +184,7 @@ void cfl__conn_free_queue(struct cfl_conn *c)
 	c->big_queued = 0;
 	free(c->spare);
 	c->spare = NULL;
+	cfl__conn_drop_spares(c);
 	for (s = c->outs; s != NULL; s = next) {
 		next = s->next;
 		free(s);
@@ -227,8 +259,12 @@ int cfl__conn_flush(struct cfl_conn *c)
 
 	if (!cfl__conn_alive(c) || c->wr_dead || (c->state != CS_OPEN && c->state != CS_DRAINING))
 		return 0;
+	c->flush_due = 0;
 	while ((w = c->wq_head) != NULL) {
-		n = write_some(c, w->data + w->off, w->len - w->off);
+		if (w->off < w->len)
+			n = write_some(c, w->data + w->off, w->len - w->off);
+		else
+			n = write_some(c, w->ext + (w->off - w->len), wbuf_left(w));
 		if (n == CFL_EAGAIN)
 			break;
 		if (n < 0)
@@ -236,7 +272,7 @@ int cfl__conn_flush(struct cfl_conn *c)
 		w->off += (size_t)n;
 		c->queued -= (size_t)n;
 		c->stats.bytes_out += (uint64_t)n;
-		if (w->off == w->len)
+		if (wbuf_left(w) == 0)
 			pop(c, w);
 	}
 	if (c->wq_head == NULL && c->state == CS_DRAINING)
@@ -278,24 +314,51 @@ int cfl_conn_send(struct cfl_conn *c, const struct cfl_frame *f)
 	rc = cfl__conn_queue_frame(c, f, f->id == 0);
 	if (rc != 0)
 		return rc;
-	(void)cfl__conn_flush(c);
+	/* Inside a callback of this connection: written with whatever else the callback queues,
+	 * when it returns (cfl__conn_release). */
+	if (c->holds > 0)
+		c->flush_due = 1;
+	else
+		(void)cfl__conn_flush(c);
 	return 0;
 }
 
-/* Reads exactly `n` bytes of the stream's body; 0 or a negative code. */
+/* The next piece of a lent body, at most `n` bytes: its size, or a negative code. */
+static int lend(struct out_stream *s, size_t n, const uint8_t **p)
+{
+	int r = s->lend(s->arg, s->off, n, p);
+
+	if (r == 0)
+		return CFL_EIO; /* the source ended before body_len */
+	if (r > 0 && ((size_t)r > n || *p == NULL))
+		return CFL_EINVAL;
+	if (r > 0)
+		s->off += (uint64_t)r;
+	return r;
+}
+
+/* Reads exactly `n` bytes of the stream's body (copied, from either kind of source); 0 or a
+ * negative code. */
 static int pull(struct out_stream *s, uint8_t *buf, size_t n)
 {
+	const uint8_t *p;
 	size_t got = 0;
 	int r;
 
 	while (got < n) {
-		r = s->read(s->arg, buf + got, n - got);
+		if (s->lend != NULL) {
+			r = lend(s, n - got, &p);
+			if (r > 0)
+				memcpy(buf + got, p, (size_t)r);
+		} else {
+			r = s->read(s->arg, buf + got, n - got);
+			if (r == 0)
+				r = CFL_EIO; /* the source ended before body_len */
+			else if (r > 0 && (size_t)r > n - got)
+				r = CFL_EINVAL;
+		}
 		if (r < 0)
 			return r;
-		if (r == 0)
-			return CFL_EIO; /* the source ended before body_len */
-		if ((size_t)r > n - got)
-			return CFL_EINVAL;
 		got += (size_t)r;
 	}
 	return 0;
@@ -378,24 +441,13 @@ static int send_head(struct cfl_conn *c, struct out_stream *s, const struct cfl_
 	return 0;
 }
 
-int cfl_conn_send_stream(struct cfl_conn *c, const struct cfl_frame *head, uint64_t body_len,
-                         cfl_conn_read_fn read_fn, void *src_arg, cfl_conn_done_fn done_fn)
+static int start_stream(struct cfl_conn *c, const struct cfl_frame *head, uint64_t body_len,
+                        struct out_stream *s)
 {
-	struct out_stream *s;
-	int rc = check_send(c, head, 0);
+	int rc;
 
-	if (rc != 0)
-		return rc;
-	if (read_fn == NULL || done_fn == NULL || body_len > INT64_MAX)
-		return CFL_EINVAL;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		return CFL_ENOMEM;
 	s->id = head->id != 0 ? head->id : cfl_conn_next_id(c);
 	s->credit = CFL_FRAME_INITIAL_WINDOW;
-	s->read = read_fn;
-	s->arg = src_arg;
-	s->done = done_fn;
 	s->progress_ms = cfl_loop_now_ms(c->loop);
 	if (body_len <= CFL_FRAME_CHUNK)
 		rc = send_single(c, s, head, (size_t)body_len);
@@ -411,6 +463,51 @@ int cfl_conn_send_stream(struct cfl_conn *c, const struct cfl_frame *head, uint6
 	return 0;
 }
 
+static struct out_stream *new_stream(struct cfl_conn *c, const struct cfl_frame *head,
+                                     uint64_t body_len, int has_fn, cfl_conn_done_fn done_fn,
+                                     int *rc)
+{
+	struct out_stream *s;
+
+	*rc = check_send(c, head, 0);
+	if (*rc != 0)
+		return NULL;
+	*rc = CFL_EINVAL;
+	if (!has_fn || done_fn == NULL || body_len > INT64_MAX)
+		return NULL;
+	*rc = CFL_ENOMEM;
+	s = calloc(1, sizeof(*s));
+	if (s != NULL)
+		s->done = done_fn;
+	return s;
+}
+
+int cfl_conn_send_stream(struct cfl_conn *c, const struct cfl_frame *head, uint64_t body_len,
+                         cfl_conn_read_fn read_fn, void *src_arg, cfl_conn_done_fn done_fn)
+{
+	int rc;
+	struct out_stream *s = new_stream(c, head, body_len, read_fn != NULL, done_fn, &rc);
+
+	if (s == NULL)
+		return rc;
+	s->read = read_fn;
+	s->arg = src_arg;
+	return start_stream(c, head, body_len, s);
+}
+
+int cfl_conn_send_lent(struct cfl_conn *c, const struct cfl_frame *head, uint64_t body_len,
+                       cfl_conn_lend_fn lend_fn, void *src_arg, cfl_conn_done_fn done_fn)
+{
+	int rc;
+	struct out_stream *s = new_stream(c, head, body_len, lend_fn != NULL, done_fn, &rc);
+
+	if (s == NULL)
+		return rc;
+	s->lend = lend_fn;
+	s->arg = src_arg;
+	return start_stream(c, head, body_len, s);
+}
+
 /* --- streams going out ------------------------------------------------------------------- */
 
 static void send_cancel(struct cfl_conn *c, uint64_t stream_id)
@@ -422,6 +519,21 @@ static void send_cancel(struct cfl_conn *c, uint64_t stream_id)
 	f.ref = stream_id;
 	if (cfl__conn_queue_frame(c, &f, 1) == 0)
 		(void)cfl__conn_flush(c);
+}
+
+/* A half-written lent frame outlives its stream (the byte stream needs the rest of it): it
+ * takes a copy of the lent bytes, which the application may free once done_fn has run. */
+static void own_ext(struct cfl_conn *c, struct wbuf *w)
+{
+	if (w->ext == NULL || w->ext_own != NULL)
+		return;
+	w->ext_own = malloc(w->ext_len ? w->ext_len : 1);
+	if (w->ext_own == NULL) {
+		cfl__conn_fail(c, CFL_ENOMEM, 0, "out of memory for an abandoned stream's frame");
+		return;
+	}
+	memcpy(w->ext_own, w->ext, w->ext_len);
+	w->ext = w->ext_own;
 }
 
 /* Ends an outgoing stream with `status`: its buffers not yet started leave the queue (one
@@ -444,6 +556,7 @@ void cfl__conn_abort_out(struct cfl_conn *c, struct out_stream *s, int status, i
 		s->in_queue--;
 		if (w == c->wq_head && w->off > 0) {
 			w->owner = NULL;
+			own_ext(c, w);
 			prev = w;
 			pp = &w->next;
 			continue;
@@ -451,7 +564,7 @@ void cfl__conn_abort_out(struct cfl_conn *c, struct out_stream *s, int status, i
 		*pp = w->next;
 		if (c->wq_tail == w)
 			c->wq_tail = prev;
-		c->queued -= w->len - w->off;
+		c->queued -= wbuf_left(w);
 		if (w->big)
 			c->big_queued--;
 		recycle(c, w);
@@ -502,6 +615,76 @@ static void rotate(struct cfl_conn *c, struct out_stream *s)
 	add_stream(c, s);
 }
 
+/* Queues a chunk buffer made for `s` (its frame's n body bytes) and rotates the streams. */
+static int queue_chunk(struct cfl_conn *c, struct out_stream *s, struct wbuf *w, size_t n)
+{
+	patch_id(w->data, cfl_conn_next_id(c));
+	w->owner = s;
+	w->last = s->left == n;
+	w->big = 1;
+	s->left -= n;
+	s->credit -= (int64_t)n;
+	enqueue(c, w);
+	c->stats.frames_out++;
+	rotate(c, s);
+	return 0;
+}
+
+/* Fills a lent chunk of at most `n` body bytes: the first ones copied after the header (hl
+ * bytes, in place) up to one TLS record, then at most one lent piece. Returns the body bytes,
+ * or a negative code. */
+static int lend_chunk(struct out_stream *s, struct wbuf *w, size_t hl, size_t n)
+{
+	size_t got = 0, room = w->cap - hl, take;
+	const uint8_t *p;
+	int r;
+
+	while (got < n) {
+		r = lend(s, n - got, &p);
+		if (r < 0)
+			return r;
+		take = (size_t)r < room ? (size_t)r : room;
+		memcpy(w->data + hl + got, p, take);
+		room -= take;
+		got += take;
+		if (take < (size_t)r) {
+			w->ext = p + take;
+			w->ext_len = (size_t)r - take;
+			got += w->ext_len;
+			break;
+		}
+	}
+	w->len = hl + (got - w->ext_len);
+	return (int)got;
+}
+
+/* Queues the next CHUNK of a lent stream. 0, or -1 if nothing was queued. */
+static int make_lent_chunk(struct cfl_conn *c, struct out_stream *s, size_t n)
+{
+	struct cfl_frame f;
+	struct wbuf *w = wbuf_new(LENT_BUF);
+	int hl, got;
+
+	if (w == NULL) {
+		cfl__conn_fail(c, CFL_ENOMEM, 0, "out of memory for a stream chunk");
+		return -1;
+	}
+	memset(&f, 0, sizeof(f));
+	f.type = CFL_FRAME_T_CHUNK;
+	f.ref = s->id;
+	hl = cfl_frame_encode_head(w->data, w->cap, &f, n);
+	got = hl < 0 ? hl : lend_chunk(s, w, (size_t)hl, n);
+	if (!cfl__conn_alive(c) || c->shut_wr || s->finished || got < 0) {
+		wbuf_free(w);
+		if (got < 0 && cfl__conn_alive(c))
+			cfl__conn_abort_out(c, s, got, 1);
+		return -1;
+	}
+	f.flags = s->left > (uint64_t)got ? CFL_FRAME_F_MORE : 0;
+	(void)cfl_frame_encode_head(w->data, w->cap, &f, (size_t)got); /* the same length */
+	return queue_chunk(c, s, w, (size_t)got);
+}
+
 /* Queues the next CHUNK of `s`, read straight into its buffer. 0, or -1 if nothing was
  * queued. */
 static int make_chunk(struct cfl_conn *c, struct out_stream *s)
@@ -515,6 +698,8 @@ static int make_chunk(struct cfl_conn *c, struct out_stream *s)
 		n = (size_t)s->left;
 	if ((uint64_t)s->credit < n)
 		n = (size_t)s->credit;
+	if (s->lend != NULL)
+		return make_lent_chunk(c, s, n);
 	w = c->spare != NULL ? c->spare : wbuf_new(CHUNK_BUF);
 	c->spare = NULL;
 	if (w == NULL) {
@@ -536,17 +721,8 @@ static int make_chunk(struct cfl_conn *c, struct out_stream *s)
 			cfl__conn_abort_out(c, s, rc, 1);
 		return -1;
 	}
-	patch_id(w->data, cfl_conn_next_id(c));
 	w->len = (size_t)hl + n;
-	w->owner = s;
-	w->last = s->left == n;
-	w->big = 1;
-	s->left -= n;
-	s->credit -= (int64_t)n;
-	enqueue(c, w);
-	c->stats.frames_out++;
-	rotate(c, s);
-	return 0;
+	return queue_chunk(c, s, w, n);
 }
 
 static int fill(struct cfl_conn *c)

@@ -14,6 +14,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* Bytes one socket read of a busy session may take (read-ahead): four full records of a bulk
+ * transfer. Other sessions (a handshake, an idle or a pre-login peer) read one record's worth,
+ * so that connections that hold a partial record (10,000 junk ones, say) hold 17 KiB each. */
+#define BUSY_READ ((size_t)64 * 1024)
+
 /* Remembers the first bytes the server sends, to recognise a server that is not speaking TLS
  * (e.g. a clear cfl server's GOAWAY) when the handshake fails. */
 static long first_bytes_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
@@ -153,6 +158,14 @@ int cfl_tls_handshake(struct cfl_tls *t, int *want, struct cfl_err *e)
 	return cfl__tls_diagnose(t, err, err_no, e);
 }
 
+/* OpenSSL's error queue must be empty before an I/O call for SSL_get_error() to be right;
+ * clearing it costs more than looking (all of its slots), and it is empty nearly always. */
+static void clear_errors(void)
+{
+	if (ERR_peek_error() != 0)
+		ERR_clear_error();
+}
+
 /* Maps the failure of an SSL_read_ex/SSL_write_ex after the handshake. */
 static int io_error(struct cfl_tls *t, int err, int err_no, int *want, struct cfl_err *e)
 {
@@ -187,7 +200,7 @@ ssize_t cfl_tls_read(struct cfl_tls *t, void *buf, size_t len, int *want, struct
 	size_t n = 0;
 	int err_no;
 
-	ERR_clear_error();
+	clear_errors();
 	errno = 0;
 	if (SSL_read_ex(t->ssl, buf, len, &n) == 1)
 		return (ssize_t)n;
@@ -200,7 +213,7 @@ ssize_t cfl_tls_write(struct cfl_tls *t, const void *buf, size_t len, int *want,
 	size_t n = 0;
 	int err_no;
 
-	ERR_clear_error();
+	clear_errors();
 	errno = 0;
 	if (SSL_write_ex(t->ssl, buf, len, &n) == 1)
 		return (ssize_t)n;
@@ -216,6 +229,29 @@ size_t cfl_tls_pending(const struct cfl_tls *t)
 		return (size_t)n;
 	/* Record bytes read from the socket but not decrypted yet (possible with read-ahead). */
 	return t != NULL && SSL_has_pending(t->ssl) ? 1 : 0;
+}
+
+int cfl_tls_drained(const struct cfl_tls *t)
+{
+	/* With read-ahead, a socket read takes all it can (up to the buffer): when nothing of it
+	 * is left, the socket was empty then, or the buffer ended exactly at a record's end and
+	 * the socket stays readable (level-triggered: the loop calls again). */
+	return t != NULL && SSL_pending(t->ssl) == 0 && !SSL_has_pending(t->ssl);
+}
+
+void cfl_tls_keep_buffers(struct cfl_tls *t, int keep)
+{
+	if (t == NULL || t->ssl == NULL)
+		return;
+	/* Busy: a read-ahead buffer of BUSY_READ (its next allocation: the current one goes now
+	 * if it is empty), kept. Idle: OpenSSL's default (one record), released when empty. */
+	SSL_set_default_read_buffer_len(t->ssl, keep ? BUSY_READ : 0);
+	if (keep)
+		SSL_clear_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+	else
+		SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+	(void)SSL_free_buffers(t->ssl); /* refused (0) while a buffer holds data: kept then */
+	ERR_clear_error();
 }
 
 void cfl_tls_shutdown(struct cfl_tls *t)
@@ -257,6 +293,17 @@ static void name_entry(const X509_NAME *n, int nid, char *buf, size_t size)
 		buf[k] = (char)(u[k] < 0x20 || u[k] == 0x7f ? '?' : u[k]);
 	buf[k] = '\0';
 	OPENSSL_free(u);
+}
+
+const void *cfl_tls_peer_x509(const struct cfl_tls *t, const void **issuer)
+{
+	X509 *cert = t != NULL && t->done ? SSL_get0_peer_certificate(t->ssl) : NULL;
+
+	*issuer = NULL;
+	if (cert == NULL || SSL_get_verify_result(t->ssl) != X509_V_OK)
+		return NULL;
+	*issuer = t->issuer;
+	return cert;
 }
 
 int cfl_tls_peer(const struct cfl_tls *t, struct cfl_tls_peer *out)

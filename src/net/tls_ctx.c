@@ -281,6 +281,9 @@ static int set_policy(SSL_CTX *ssl, int is_server, enum cfl_conn_sec mode, struc
 	 * allows; released buffers keep idle connections small. */
 	SSL_CTX_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	                              SSL_MODE_RELEASE_BUFFERS);
+	/* Read-ahead: one read takes a record's header, its body and whatever follows, where
+	 * OpenSSL would otherwise read the 5-byte header and the body separately. */
+	SSL_CTX_set_read_ahead(ssl, 1);
 	if (is_server) {
 		SSL_CTX_set_num_tickets(ssl, 0);
 		SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_OFF);

@@ -59,6 +59,34 @@ int cfl_pki_cert_load_pem(const char *pem, size_t len, struct cfl_pki_cert **out
 	return 0;
 }
 
+int cfl_pki_cert_wrap_x509(const void *x509, struct cfl_pki_cert **out)
+{
+	return cfl__pki_cert_wrap((X509 *)x509, out);
+}
+
+int cfl_pki_cert_pem_is(const char *pem, size_t len, const struct cfl_pki_cert *cert)
+{
+	char *name = NULL, *header = NULL;
+	unsigned char *der = NULL, *mine = NULL;
+	long n = 0;
+	int m, same = 0;
+	BIO *bio;
+
+	if (pem == NULL || cert == NULL || len > CFL_PKI_CERT_FILE_MAX)
+		return 0;
+	bio = BIO_new_mem_buf(pem, (int)len);
+	if (bio != NULL && PEM_read_bio(bio, &name, &header, &der, &n) == 1 &&
+	    strcmp(name, PEM_STRING_X509) == 0 && (m = i2d_X509(cert->x509, &mine)) > 0)
+		same = (long)m == n && memcmp(der, mine, (size_t)m) == 0;
+	BIO_free(bio);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(der);
+	OPENSSL_free(mine);
+	ERR_clear_error();
+	return same;
+}
+
 int cfl_pki_cert_load(const char *path, struct cfl_pki_cert **out, struct cfl_err *e)
 {
 	char *pem = NULL;

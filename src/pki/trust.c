@@ -338,6 +338,24 @@ int cfl_pki_trust_is_revoked(const struct cfl_pki_trust *t, const struct cfl_pki
 
 /* ---- verification ---- */
 
+int cfl_pki_trust_verify_validated(const struct cfl_pki_trust *t, const struct cfl_pki_cert *cert,
+                                   const struct cfl_pki_cert *validated_by, struct cfl_err *e)
+{
+	char cn[CFL_PKI_NAME_MAX + 1];
+
+	if (t == NULL || cert == NULL || validated_by == NULL ||
+	    X509_cmp(validated_by->x509, t->issuer->x509) != 0 ||
+	    X509_check_issued(t->issuer->x509, cert->x509) != X509_V_OK ||
+	    X509_cmp_current_time(X509_get0_notBefore(cert->x509)) >= 0 ||
+	    X509_cmp_current_time(X509_get0_notAfter(cert->x509)) <= 0)
+		return cfl_pki_trust_verify(t, cert, 0, e);
+	if (!cfl_pki_trust_is_revoked(t, cert))
+		return 0;
+	cn_of(cert->x509, cn, sizeof(cn));
+	return cfl_err_set(e, CFL_EVERIFY, "certificate '%s' verify failed: certificate revoked",
+	                   cn);
+}
+
 int cfl_pki_trust_verify(const struct cfl_pki_trust *t, const struct cfl_pki_cert *cert, time_t at,
                          struct cfl_err *e)
 {

@@ -496,6 +496,7 @@ static void test_login_and_sessions(void **state)
 	struct cli *s1, *adm, *again;
 	enum cfl_auth_kind kind;
 	const char *role = NULL;
+	int down;
 	time_t now = time(NULL);
 
 	(void)state;
@@ -558,11 +559,14 @@ static void test_login_and_sessions(void **state)
 
 	/* The same site logging in again from another connection replaces the first one. */
 	client_cfg(&cfg, paths, prod, "site-1", CFL_AUTH_CLIENT);
+	down = w.srv_down;
 	again = cli_auth(&w, &cfg, 1);
 	cli_dial(again, NULL);
 	assert_int_equal(again->login_status, 0);
 	assert_true(wait_for(w.loop, &s1->down, 1, WAIT_MS));
 	assert_non_null(strstr(s1->down_reason, "replaced by a new login"));
+	/* The server's end of the replaced connection closes once the site's end has. */
+	assert_true(wait_for(w.loop, &w.srv_down, down + 1, WAIT_MS));
 	assert_int_equal(sessions(&w, CFL_AUTH_CLIENT, info, 4), 1);
 
 	/* A client's session outlives its connection (until the dead timeout)... */
