@@ -47,6 +47,7 @@ void cfl__fedavg_run_free(struct fedavg *f)
 	for (size_t i = 0; i < f->n; i++)
 		json_decref(f->parts[i].rows);
 	free(f->parts);
+	free(f->trained);
 	free(f->bundle);
 	free(f);
 }
@@ -276,28 +277,33 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 /* Called whenever a site's step ends: pulls the next update or closes the round. */
 static void pull_next(struct fedavg *f);
 
+static int busy(const struct part *p)
+{
+	return p->st == P_DEPLOY || p->st == P_TRAIN || p->st == P_TRAINED || p->st == P_PULL;
+}
+
 static void round_check(struct fedavg *f)
 {
-	size_t busy = 0, done = 0;
+	size_t done = 0;
 	double loss = 0;
 	uint64_t steps = 0;
 
 	if (!f->in_round || f->zombie)
 		return;
+	while (f->busy_at < f->n && !busy(&f->parts[f->busy_at]))
+		f->busy_at++;
+	if (f->busy_at < f->n) {
+		pull_next(f);
+		return;
+	}
 	for (size_t i = 0; i < f->n; i++) {
 		struct part *p = &f->parts[i];
 
-		if (p->st == P_DEPLOY || p->st == P_TRAIN || p->st == P_TRAINED || p->st == P_PULL)
-			busy++;
 		if (p->st == P_DONE) {
 			done++;
 			loss += p->loss * (double)p->steps;
 			steps += p->steps;
 		}
-	}
-	if (busy > 0) {
-		pull_next(f);
-		return;
 	}
 	if ((int)done < f->jb->min_clients) {
 		char why[128];
@@ -375,8 +381,8 @@ static void pull_next(struct fedavg *f)
 {
 	if (f->pulling)
 		return;
-	for (size_t i = 0; i < f->n; i++) {
-		struct part *p = &f->parts[i];
+	while (f->tq_head < f->tq_tail) {
+		struct part *p = &f->parts[f->trained[f->tq_head++]];
 		struct cfl_peer *peer;
 		struct cfl_header h[2];
 		char round[16];
@@ -409,8 +415,8 @@ static void maybe_drop_global(struct fedavg *f)
 	/* With differences the new model is the old one plus their average: keep it. */
 	if (f->global == NULL || f->dispatching || diff_job(f->jb))
 		return;
-	for (size_t i = 0; i < f->n; i++) {
-		const struct part *p = &f->parts[i];
+	for (; f->drop_at < f->n; f->drop_at++) {
+		const struct part *p = &f->parts[f->drop_at];
 
 		if (p->st == P_DEPLOY || (p->st == P_TRAIN && p->sent < f->gs.total))
 			return;
@@ -475,6 +481,8 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 			p->steps = p->cap;
 		}
 		p->st = p->steps > 0 ? P_TRAINED : P_FAILED;
+		if (p->st == P_TRAINED && p->f->tq_tail < p->f->n)
+			p->f->trained[p->f->tq_tail++] = (size_t)p->idx;
 	}
 	round_check(p->f);
 }
@@ -647,6 +655,7 @@ void cfl__fedavg_start_round(struct fedavg *f)
 	cfl_agg_reset(f->agg);
 	f->in_round = 1;
 	f->pulling = 0;
+	f->busy_at = f->drop_at = f->tq_head = f->tq_tail = 0;
 	f->round_t0 = cfl_loop_now_ms(f->j->loop);
 	if (f->jb->state != JOB_RUNNING) {
 		f->jb->state = JOB_RUNNING;

@@ -50,6 +50,13 @@ struct fedavg {
 	int pulling;
 	char *bundle;
 	size_t bundle_len;
+	/* Within a round, after the dispatch, a part's state only moves on (to DONE or FAILED),
+	 * so what a round waits for is found in O(1) per event, not by a pass over the parts
+	 * (19,000 sites: a pass per reply made the round minutes long): */
+	size_t busy_at;  /* parts below it are neither deploying, training nor being pulled */
+	size_t drop_at;  /* parts below it need the global model no more */
+	size_t *trained; /* a queue of parts whose update waits to be pulled, n long: */
+	size_t tq_head, tq_tail;
 	int outstanding; /* calls out: owned by call_begin/call_end */
 	int dispatching; /* start_round is handing out tasks: keep the global model */
 	int zombie;      /* finished (run_retire): freed by the last call_end */

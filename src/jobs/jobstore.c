@@ -69,7 +69,7 @@ static int write_json(const char *path, json_t *v)
 	return 0;
 }
 
-int cfl__job_save(const struct job *jb)
+int cfl__job_save(struct job *jb)
 {
 	char path[PATH_MAX];
 	json_t *sites = json_array(), *v;
@@ -87,6 +87,7 @@ int cfl__job_save(const struct job *jb)
 		rc = CFL_ENOMEM;
 	else
 		rc = write_json(path, v);
+	jb->dirty = rc != 0; /* a failed write is tried again at the next tick */
 	json_decref(v);
 	if (rc != 0)
 		CFL_ERROR("cannot save the state of job %s", jb->id);
@@ -104,7 +105,16 @@ void cfl__job_site_state(struct job *jb, const char *site, const char *state, co
 		return;
 	json_object_set_new(jb->site_states, site,
 	                    json_pack("{s:s, s:s}", "state", state, "reason", reason));
-	cfl__job_save(jb);
+	jb->dirty = 1;
+}
+
+/* The site states recorded since the last save, written now (one file per job changed). */
+static void save_dirty(struct cfl_jobs *j)
+{
+	for (struct job *jb = j->jobs; jb != NULL; jb = jb->next) {
+		if (jb->dirty)
+			cfl__job_save(jb);
+	}
 }
 
 /* --- bundles ---------------------------------------------------------------------------- */
@@ -563,6 +573,7 @@ static void on_sched(struct cfl_loop *loop, uint64_t id, void *arg)
 	struct cfl_jobs *j = arg;
 
 	(void)id;
+	save_dirty(j);
 	cfl__jobs_schedule(j);
 	j->sched_timer = cfl_loop_timer_add(loop, 1000, on_sched, j);
 }
@@ -605,6 +616,7 @@ void cfl_jobs_free(struct cfl_jobs *j)
 	if (j == NULL)
 		return;
 	cfl_loop_timer_cancel(j->loop, j->sched_timer);
+	save_dirty(j);
 	cfl__fedavg_free_all(j);
 	while (j->jobs != NULL) {
 		struct job *next = j->jobs->next;

@@ -48,6 +48,7 @@ void cfl_msg_hub_free(struct cfl_msg_hub *h)
 	h->freeing = 1;
 	while (h->peers != NULL)
 		peer_drop(h->peers);
+	free(h->buckets);
 	free(h);
 }
 
@@ -83,10 +84,81 @@ void cfl_msg_hub_on_peer(struct cfl_msg_hub *h, cfl_msg_peer_fn up, cfl_msg_peer
 	h->peer_arg = arg;
 }
 
+/* --- the index of names ------------------------------------------------------------------- */
+
+static uint32_t name_hash(const char *s)
+{
+	uint32_t x = 2166136261u; /* FNV-1a */
+
+	for (; *s != '\0'; s++)
+		x = (x ^ (uint8_t)*s) * 16777619u;
+	return x;
+}
+
+/* The last peer given a name comes first among those of that name, as the newest did in the
+ * list that the index replaces. */
+static void index_put(struct cfl_msg_hub *h, struct cfl_peer *p)
+{
+	struct cfl_peer **b = &h->buckets[p->hash & (h->n_buckets - 1)];
+
+	p->hnext = *b;
+	*b = p;
+	h->n_named++;
+}
+
+/* Doubles the table once it holds as many names as buckets (at least 64 buckets). 0, or
+ * CFL_ENOMEM with the table as it was. */
+static int index_grow(struct cfl_msg_hub *h)
+{
+	size_t n = h->n_buckets ? h->n_buckets * 2 : 64, old = h->n_buckets;
+	struct cfl_peer **b = calloc(n, sizeof(*b)), **was = h->buckets;
+
+	if (b == NULL)
+		return CFL_ENOMEM;
+	h->buckets = b;
+	h->n_buckets = n;
+	h->n_named = 0;
+	/* In reverse bucket order, each chain reversed twice: the order within a name holds. */
+	for (size_t i = 0; i < old; i++) {
+		struct cfl_peer *chain = NULL, *p, *next;
+
+		for (p = was[i]; p != NULL; p = next) {
+			next = p->hnext;
+			p->hnext = chain;
+			chain = p;
+		}
+		for (p = chain; p != NULL; p = next) {
+			next = p->hnext;
+			index_put(h, p);
+		}
+	}
+	free(was);
+	return 0;
+}
+
+static void index_remove(struct cfl_msg_hub *h, struct cfl_peer *p)
+{
+	struct cfl_peer **pp;
+
+	if (p->name[0] == '\0' || h->n_buckets == 0)
+		return;
+	for (pp = &h->buckets[p->hash & (h->n_buckets - 1)]; *pp != NULL; pp = &(*pp)->hnext) {
+		if (*pp == p) {
+			*pp = p->hnext;
+			h->n_named--;
+			return;
+		}
+	}
+}
+
 struct cfl_peer *cfl_msg_hub_find(struct cfl_msg_hub *h, const char *name)
 {
-	for (struct cfl_peer *p = h->peers; p != NULL; p = p->next) {
-		if (p->name[0] != '\0' && strcmp(p->name, name) == 0)
+	uint32_t x = name_hash(name);
+
+	if (h->n_buckets == 0 || name[0] == '\0')
+		return NULL;
+	for (struct cfl_peer *p = h->buckets[x & (h->n_buckets - 1)]; p != NULL; p = p->hnext) {
+		if (p->hash == x && strcmp(p->name, name) == 0)
 			return p;
 	}
 	return NULL;
@@ -123,6 +195,7 @@ static struct cfl_peer *peer_new(struct cfl_msg_hub *h, struct cfl_conn *c)
 	if (p == NULL)
 		return NULL;
 	p->kind = KIND_PEER;
+	p->name = "";
 	p->hub = h;
 	p->conn = c;
 	p->next = h->peers;
@@ -157,7 +230,24 @@ const char *cfl_peer_name(const struct cfl_peer *p)
 
 void cfl_peer_set_name(struct cfl_peer *p, const char *name)
 {
-	snprintf(p->name, sizeof(p->name), "%s", name);
+	struct cfl_msg_hub *h = p->hub;
+	size_t len = strnlen(name, CFL_MSG_NAME_MAX - 1);
+	char *copy = len > 0 ? malloc(len + 1) : NULL;
+
+	index_remove(h, p);
+	if (p->name[0] != '\0')
+		free(p->name);
+	p->name = "";
+	/* Out of memory: the peer stays unnamed (cfl_msg_hub_find does not give it). */
+	if (copy == NULL || (h->n_named >= h->n_buckets && index_grow(h) != 0)) {
+		free(copy);
+		return;
+	}
+	memcpy(copy, name, len);
+	copy[len] = '\0';
+	p->name = copy;
+	p->hash = name_hash(copy);
+	index_put(h, p);
 }
 
 struct cfl_conn *cfl_peer_conn(const struct cfl_peer *p)
@@ -286,17 +376,28 @@ static int build(struct cfl_frame *f, struct cfl_peer *p, int type, const char *
 int cfl_peer_set_auth(struct cfl_peer *p, const char *const keys[], const char *const vals[],
                       size_t n)
 {
+	size_t total = 0, off = 0;
+	char *buf;
+
 	if (n > CFL_MSG_AUTH_HDRS)
 		return CFL_ETOOBIG;
 	for (size_t i = 0; i < n; i++) {
+		if (strlen(vals[i]) >= CFL_MSG_AUTH_VAL_MAX)
+			return CFL_ETOOBIG;
+		total += strlen(vals[i]) + 1;
+	}
+	if ((buf = malloc(total ? total : 1)) == NULL)
+		return CFL_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
 		size_t vl = strlen(vals[i]);
 
-		if (vl >= CFL_MSG_AUTH_VAL_MAX)
-			return CFL_ETOOBIG;
-		memcpy(p->auth_buf[i], vals[i], vl + 1);
+		memcpy(buf + off, vals[i], vl + 1);
 		p->auth[i] = (struct cfl_header){keys[i], strlen(keys[i]),
-		                                 (const uint8_t *)p->auth_buf[i], vl};
+		                                 (const uint8_t *)buf + off, vl};
+		off += vl + 1;
 	}
+	free(p->auth_buf);
+	p->auth_buf = buf;
 	p->n_auth = n;
 	return 0;
 }
@@ -688,6 +789,15 @@ static void peer_end(struct cfl_peer *p, int code, const char *reason)
 	if (p->next != NULL)
 		p->next->prev = p->prev;
 	h->n_peers--;
+	index_remove(h, p);
+}
+
+static void peer_free(struct cfl_peer *p)
+{
+	if (p->name[0] != '\0')
+		free(p->name);
+	free(p->auth_buf);
+	free(p);
 }
 
 /* Hub teardown: the connection goes without callbacks (its streams' done functions still run
@@ -698,7 +808,7 @@ static void peer_drop(struct cfl_peer *p)
 
 	peer_end(p, CFL_ECLOSED, "shutting down");
 	cfl_conn_free(c);
-	free(p);
+	peer_free(p);
 }
 
 static void cb_close(struct cfl_conn *c, int code, const char *reason, void *user)
@@ -713,7 +823,7 @@ static void cb_close(struct cfl_conn *c, int code, const char *reason, void *use
 		return;
 	}
 	peer_end(user, code, reason);
-	free(user);
+	peer_free(user);
 }
 
 struct cfl_conn_opts cfl_msg_hub_conn_opts(struct cfl_msg_hub *h, struct cfl_tls_ctx *tls)

@@ -47,14 +47,16 @@ struct cfl_peer {
 	struct cfl_msg_hub *hub;
 	struct cfl_peer *next, *prev;
 	struct cfl_conn *conn;
-	char name[CFL_MSG_NAME_MAX];
+	char *name;             /* "" (static) until named, then a copy of its own */
+	uint32_t hash;          /* of the name, for the hub's index */
+	struct cfl_peer *hnext; /* the next named peer in its bucket of the index */
 	struct pending *pending;
 	struct instream *streams;
 	void *user;
 	int up; /* the hub's up callback ran */
 	/* Authentication headers added to every message this side sends to the peer. */
 	struct cfl_header auth[CFL_MSG_AUTH_HDRS];
-	char auth_buf[CFL_MSG_AUTH_HDRS][CFL_MSG_AUTH_VAL_MAX];
+	char *auth_buf; /* their values, one allocation of the size they take */
 	size_t n_auth;
 };
 
@@ -67,6 +69,10 @@ struct cfl_msg_hub {
 	size_t n_topics;
 	struct cfl_peer *peers;
 	size_t n_peers;
+	/* The named peers by name (cfl_msg_hub_find is on every job message of the server): a
+	 * chained hash table of n_buckets (a power of two, or 0 before the first name). */
+	struct cfl_peer **buckets;
+	size_t n_buckets, n_named;
 	cfl_msg_peer_fn up, down;
 	void *peer_arg;
 	int freeing; /* cfl_msg_hub_free is running: no callbacks into the application */
