@@ -30,6 +30,7 @@
 #define LINGER_MS            1000
 #define DRAIN_MAX            ((size_t)256 * 1024) /* input discarded before close, to avoid a RST */
 #define MISMATCH             "(connection_security mismatch)"
+#define GOAWAY_MAX           256 /* bytes of the peer's GOAWAY reason kept, NUL included */
 
 /* --- lifetime --------------------------------------------------------------------------- */
 
@@ -37,6 +38,9 @@ void cfl__conn_hold(struct cfl_conn *c)
 {
 	c->holds++;
 }
+
+/* close_reason when its text could not be allocated. */
+static const char oom_reason[] = "connection closed (out of memory for the reason)";
 
 static void destroy(struct cfl_conn *c)
 {
@@ -55,7 +59,38 @@ static void destroy(struct cfl_conn *c)
 	cfl_tls_ctx_free(c->tls_ctx);
 	cfl__admit_release(&c->adm); /* done at close_socket(); a no-op then */
 	free(c->rbuf);
+	if (c->close_reason != oom_reason)
+		free(c->close_reason);
+	free(c->goaway);
+	free(c->peer_names);
+	free(c->dial);
 	free(c);
+}
+
+void cfl__conn_set_reason(struct cfl_conn *c, const char *fmt, ...)
+{
+	char *was = c->close_reason, *buf;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	n = n < 0 ? 0 : n < CFL_ERR_MSG_MAX ? n : CFL_ERR_MSG_MAX - 1;
+	if ((buf = malloc((size_t)n + 1)) != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(buf, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	c->close_reason = buf != NULL ? buf : (char *)oom_reason;
+	/* After the new text is made: the old one may be among the arguments. */
+	if (was != oom_reason)
+		free(was);
+}
+
+const char *cfl__conn_host(const struct cfl_conn *c)
+{
+	return c->dial != NULL ? c->dial->host : "";
 }
 
 void cfl__conn_release(struct cfl_conn *c)
@@ -169,15 +204,18 @@ void cfl__conn_fail(struct cfl_conn *c, int code, int tell_peer, const char *fmt
 	va_start(ap, fmt);
 	/* An application's close in progress keeps its own code and reason. */
 	if (c->state != CS_DRAINING) {
+		char why[CFL_ERR_MSG_MAX];
+
 		c->close_code = code;
-		vsnprintf(c->close_reason, sizeof(c->close_reason), fmt, ap);
+		vsnprintf(why, sizeof(why), fmt, ap);
+		cfl__conn_set_reason(c, "%s", why);
 	}
 	va_end(ap);
-	CFL_DEBUG("conn %s: closing: %s", c->peer_addr[0] ? c->peer_addr : c->host,
-	          c->close_reason);
+	CFL_DEBUG("conn %s: closing: %s", c->peer_addr[0] ? c->peer_addr : cfl__conn_host(c),
+	          cfl__conn_reason(c));
 	if (!c->opened)
-		cfl__admit_failed(&c->adm, c->close_reason); /* logged per address */
-	teardown(c, tell_peer ? c->close_reason : NULL);
+		cfl__admit_failed(&c->adm, cfl__conn_reason(c)); /* logged per address */
+	teardown(c, tell_peer ? cfl__conn_reason(c) : NULL);
 	cfl__conn_kick(c);
 }
 
@@ -189,7 +227,7 @@ static void finalize(struct cfl_conn *c)
 	c->finalized = 1;
 	cfl__conn_report_streams(c, 1);
 	if (c->cb.on_close != NULL && !c->freed)
-		c->cb.on_close(c, c->close_code, c->close_reason, c->user);
+		c->cb.on_close(c, c->close_code, cfl__conn_reason(c), c->user);
 	c->freed = 1;
 }
 
@@ -287,7 +325,7 @@ void cfl_conn_close(struct cfl_conn *c, const char *reason)
 	}
 	c->state = CS_DRAINING;
 	c->close_code = 0;
-	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	cfl__conn_set_reason(c, "%s", reason);
 	c->t_linger = cfl_loop_timer_add(c->loop, LINGER_MS, on_linger, c);
 	(void)cfl__conn_flush(c);
 	cfl__conn_kick(c);
@@ -307,10 +345,17 @@ static void printable(char *dst, size_t size, const uint8_t *src, size_t len)
 
 static void on_goaway(struct cfl_conn *c, const struct cfl_frame *f)
 {
-	printable(c->goaway, sizeof(c->goaway), f->body, f->body_len);
+	size_t size = f->body_len < GOAWAY_MAX ? f->body_len + 1 : GOAWAY_MAX;
+	char *text = malloc(size);
+
+	if (text != NULL) {
+		printable(text, size, f->body, f->body_len);
+		free(c->goaway);
+		c->goaway = text;
+	}
 	c->goaway_seen = 1;
 	CFL_INFO("%s %s is going away: %s", cfl__conn_peer_role(c), c->peer_addr,
-	         c->goaway[0] ? c->goaway : "(no reason given)");
+	         c->goaway != NULL && c->goaway[0] ? c->goaway : "(no reason given)");
 }
 
 static void answer_ping(struct cfl_conn *c, const struct cfl_frame *ping)
@@ -489,7 +534,7 @@ static void on_eof(struct cfl_conn *c)
 	if (c->goaway_seen)
 		cfl__conn_fail(c, CFL_ECLOSED, 0, "%s closed the connection: %s",
 		               cfl__conn_peer_role(c),
-		               c->goaway[0] ? c->goaway : "no reason given");
+		               c->goaway != NULL && c->goaway[0] ? c->goaway : "no reason given");
 	else if (c->rlen > 0)
 		cfl__conn_fail(c, CFL_ECLOSED, 0,
 		               "%s closed the connection in the middle of a frame",
@@ -590,6 +635,29 @@ static void do_read(struct cfl_conn *c)
 
 /* --- opening and the handshake ------------------------------------------------------- */
 
+/* The names of the peer's certificate, kept in one allocation of their size. */
+static void keep_peer_names(struct cfl_conn *c)
+{
+	struct cfl_tls_peer pn;
+	size_t a, b, r;
+	char *buf;
+
+	if (cfl_tls_peer(c->tls, &pn) != 0)
+		return;
+	a = strlen(pn.cn) + 1;
+	b = strlen(pn.org) + 1;
+	r = strlen(pn.role) + 1;
+	if ((buf = malloc(a + b + r)) == NULL)
+		return; /* unnamed, as a peer without a certificate */
+	memcpy(buf, pn.cn, a);
+	memcpy(buf + a, pn.org, b);
+	memcpy(buf + a + b, pn.role, r);
+	free(c->peer_names);
+	c->peer_names = buf;
+	c->peer_org = buf + a;
+	c->peer_role = buf + a + b;
+}
+
 void cfl__conn_open(struct cfl_conn *c)
 {
 	cfl_loop_timer_cancel(c->loop, c->t_connect);
@@ -597,13 +665,13 @@ void cfl__conn_open(struct cfl_conn *c)
 	c->state = CS_OPEN;
 	c->opened = 1;
 	if (c->tls != NULL) {
-		(void)cfl_tls_peer(c->tls, &c->peer);
-		snprintf(c->tls_version, sizeof(c->tls_version), "%s", cfl_tls_version(c->tls));
-		snprintf(c->tls_cipher, sizeof(c->tls_cipher), "%s", cfl_tls_cipher(c->tls));
+		keep_peer_names(c);
+		c->tls_version = cfl_tls_version(c->tls);
+		c->tls_cipher = cfl_tls_cipher(c->tls);
 	}
 	CFL_DEBUG("conn %s: open (%s%s%s%s%s)", c->peer_addr, cfl_conn_sec_name(c->mode),
-	          c->tls ? ", " : "", c->tls ? c->tls_version : "", c->peer.cn[0] ? ", peer " : "",
-	          c->peer.cn);
+	          c->tls ? ", " : "", c->tls ? c->tls_version : "",
+	          cfl_conn_peer_cn(c)[0] ? ", peer " : "", cfl_conn_peer_cn(c));
 	cfl__conn_update_watch(c);
 	/* Input that arrived with the end of the handshake is inside TLS, not in the socket. */
 	if (c->tls != NULL && cfl_tls_pending(c->tls) > 0) {
@@ -747,27 +815,27 @@ const char *cfl_conn_local_addr(const struct cfl_conn *c)
 
 const char *cfl_conn_peer_cn(const struct cfl_conn *c)
 {
-	return c->peer.cn;
+	return c->peer_names != NULL ? c->peer_names : "";
 }
 
 const char *cfl_conn_peer_org(const struct cfl_conn *c)
 {
-	return c->peer.org;
+	return c->peer_names != NULL ? c->peer_org : "";
 }
 
 const char *cfl_conn_peer_role(const struct cfl_conn *c)
 {
-	return c->peer.role;
+	return c->peer_names != NULL ? c->peer_role : "";
 }
 
 const char *cfl_conn_tls_version(const struct cfl_conn *c)
 {
-	return c->tls_version[0] ? c->tls_version : "none";
+	return c->tls_version != NULL && c->tls_version[0] ? c->tls_version : "none";
 }
 
 const char *cfl_conn_tls_cipher(const struct cfl_conn *c)
 {
-	return c->tls_cipher[0] ? c->tls_cipher : "none";
+	return c->tls_cipher != NULL && c->tls_cipher[0] ? c->tls_cipher : "none";
 }
 
 size_t cfl_conn_queued(const struct cfl_conn *c)
