@@ -672,7 +672,7 @@ static struct {
 	enum adm_step step;
 	double t_sent, t_status, t_clients, t_submit, t_round, t_poll_max, end;
 	size_t clients_bytes;
-	int listed, updates, polls, cap;
+	int listed, total, connected, updates, polls, cap;
 	double server_round_s;
 	char job_id[64], status[64], why[256];
 } A;
@@ -781,6 +781,11 @@ static void adm_reply(struct cfl_admin *s, const struct cfl_admin_reply *r, void
 		A.t_clients = dt;
 		A.clients_bytes = r->len;
 		A.listed = (int)json_array_size(json_object_get(v, "clients"));
+		/* A server that pages the list says how many there are (-1: one that does not). */
+		A.total = json_is_integer(json_object_get(v, "total"))
+		                  ? (int)json_integer_value(json_object_get(v, "total"))
+		                  : -1;
+		A.connected = (int)json_integer_value(json_object_get(v, "connected"));
 	} else if (A.step == A_SUBMIT) {
 		A.t_submit = A.t_sent;
 		A.end = now_s() + ROUND_S;
@@ -906,8 +911,13 @@ static void print_figures(const struct figures *f)
 	       f->idle_cpu, IDLE_S);
 	printf("  load processes' VmRSS     %.1f KiB per site\n", (double)f->load_rss / B.n);
 	printf("  check_status server       %.3f s\n", A.t_status);
-	printf("  check_status client       %.3f s, %zu bytes, %d sites listed\n", A.t_clients,
-	       A.clients_bytes, A.listed);
+	if (A.total >= 0)
+		printf("  check_status client       %.3f s, %zu bytes: %d sites listed (the first "
+		       "page), %d in all, %d connected\n",
+		       A.t_clients, A.clients_bytes, A.listed, A.total, A.connected);
+	else
+		printf("  check_status client       %.3f s, %zu bytes, %d sites listed\n",
+		       A.t_clients, A.clients_bytes, A.listed);
 	printf("  round (submit to FINISHED) %.2f s: %s, %d updates, server's round %.2f s, "
 	       "slowest list_jobs %.3f s\n",
 	       A.t_round, A.status[0] ? A.status : "-", A.updates, A.server_round_s, A.t_poll_max);
@@ -951,6 +961,8 @@ int main(int argc, char **argv)
 	print_events();
 	if (rc != 0)
 		die("admin session: %s", e.msg[0] ? e.msg : A.why);
+	if (A.total >= 0 && A.connected != B.n)
+		die("check_status client counted %d sites connected, not %d", A.connected, B.n);
 	if (strcmp(A.status, "FINISHED:COMPLETED") != 0 || A.updates != B.n ||
 	    total(offsetof(struct loader, in)) != B.n)
 		die("the round did not complete over all %d sites", B.n);

@@ -346,6 +346,41 @@ static json_t *job_json(const struct job *jb)
 	                 jb->rounds_done, "num_rounds", jb->num_rounds, "error", jb->error);
 }
 
+/* list_jobs ID gives what each site said of the job, bounded: every site while there are at
+ * most SITES_SHOWN, else the sites that did not accept it first (what an admin looks for),
+ * up to SITES_SHOWN, with "sites_omitted"; "site_counts" always counts them all. */
+#define SITES_SHOWN 1000
+
+static void add_sites(json_t *o, json_t *states)
+{
+	json_t *shown = json_object(), *v;
+	size_t n = json_object_size(states), acc = 0, ref = 0;
+	const char *name;
+
+	json_object_foreach (states, name, v) {
+		const char *st = json_string_value(json_object_get(v, "state"));
+
+		acc += st != NULL && strcmp(st, "accepted") == 0;
+		ref += st != NULL && strcmp(st, "refused") == 0;
+		if (n <= SITES_SHOWN || (json_object_size(shown) < SITES_SHOWN &&
+		                         (st == NULL || strcmp(st, "accepted") != 0)))
+			json_object_set(shown, name, v);
+	}
+	json_object_foreach (states, name, v) {
+		if (json_object_size(shown) >= SITES_SHOWN)
+			break;
+		if (json_object_get(shown, name) == NULL)
+			json_object_set(shown, name, v);
+	}
+	json_object_set_new(o, "sites", shown);
+	json_object_set_new(o, "site_counts",
+	                    json_pack("{s:I, s:I, s:I}", "accepted", (json_int_t)acc, "refused",
+	                              (json_int_t)ref, "failed", (json_int_t)(n - acc - ref)));
+	if (json_object_size(shown) < n)
+		json_object_set_new(o, "sites_omitted",
+		                    json_integer((json_int_t)(n - json_object_size(shown))));
+}
+
 char *cfl_jobs_list(struct cfl_jobs *j, const char *id)
 {
 	json_t *arr = json_array(), *v;
@@ -357,7 +392,7 @@ char *cfl_jobs_list(struct cfl_jobs *j, const char *id)
 
 			if (id != NULL) {
 				json_object_set(o, "metrics", jb->metrics);
-				json_object_set(o, "sites", jb->site_states);
+				add_sites(o, jb->site_states);
 			}
 			json_array_append_new(arr, o);
 		}
