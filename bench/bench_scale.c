@@ -674,8 +674,20 @@ static struct {
 	size_t clients_bytes;
 	int listed, total, connected, updates, polls, cap;
 	double server_round_s;
+	/* CPU ticks from the submission to FINISHED: the server's, the load processes' */
+	long long srv_ticks, load_ticks;
 	char job_id[64], status[64], why[256];
 } A;
+
+/* utime + stime of the load processes, in ticks. */
+static long long load_ticks(void)
+{
+	long long t = 0;
+
+	for (int k = 0; k < B.n_load; k++)
+		t += proc_ticks(B.ld[k].pid);
+	return t;
+}
 
 static void adm_send(const char *line)
 {
@@ -726,6 +738,8 @@ static void adm_ready(struct cfl_admin *s, void *arg)
 		adm_send("check_status client");
 		break;
 	case A_SUBMIT:
+		A.srv_ticks = -proc_ticks(B.server);
+		A.load_ticks = -load_ticks();
 		snprintf(line, sizeof(line), "submit_job %s/job", B.run);
 		adm_send(line);
 		break;
@@ -746,6 +760,8 @@ static void adm_job(json_t *v)
 	if (st == NULL || strncmp(st, "FINISHED", 8) != 0)
 		return;
 	A.t_round = now_s() - A.t_submit;
+	A.srv_ticks += proc_ticks(B.server);
+	A.load_ticks += load_ticks();
 	snprintf(A.status, sizeof(A.status), "%s", st);
 	A.updates = (int)json_integer_value(json_object_get(m, "clients"));
 	A.server_round_s = json_number_value(json_object_get(m, "seconds"));
@@ -921,6 +937,9 @@ static void print_figures(const struct figures *f)
 	printf("  round (submit to FINISHED) %.2f s: %s, %d updates, server's round %.2f s, "
 	       "slowest list_jobs %.3f s\n",
 	       A.t_round, A.status[0] ? A.status : "-", A.updates, A.server_round_s, A.t_poll_max);
+	printf("  CPU during the round      server %.2f s, load processes %.2f s (%ld cores)\n",
+	       (double)A.srv_ticks / (double)sysconf(_SC_CLK_TCK),
+	       (double)A.load_ticks / (double)sysconf(_SC_CLK_TCK), sysconf(_SC_NPROCESSORS_ONLN));
 	printf("  server VmRSS after round  %ld KiB, peak %ld KiB\n", f->rss2, f->hwm);
 }
 

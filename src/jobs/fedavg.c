@@ -25,7 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-static void round_check(struct fedavg *f);
 static int too_few_left(struct fedavg *f);
 
 /* --- the run's lifetime -----------------------------------------------------------------------
@@ -44,8 +43,10 @@ void cfl__fedavg_run_free(struct fedavg *f)
 	cfl_model_free(f->global);
 	cfl_agg_free(f->agg);
 	free(f->init_buf);
-	for (size_t i = 0; i < f->n; i++)
+	for (size_t i = 0; i < f->n; i++) {
 		json_decref(f->parts[i].rows);
+		free(f->parts[i].ubuf);
+	}
 	free(f->parts);
 	free(f->trained);
 	free(f->bundle);
@@ -274,15 +275,12 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 	cfl__fedavg_start_round(f);
 }
 
-/* Called whenever a site's step ends: pulls the next update or closes the round. */
-static void pull_next(struct fedavg *f);
-
 static int busy(const struct part *p)
 {
 	return p->st == P_DEPLOY || p->st == P_TRAIN || p->st == P_TRAINED || p->st == P_PULL;
 }
 
-static void round_check(struct fedavg *f)
+void cfl__fedavg_round_check(struct fedavg *f)
 {
 	size_t done = 0;
 	double loss = 0;
@@ -293,7 +291,7 @@ static void round_check(struct fedavg *f)
 	while (f->busy_at < f->n && !busy(&f->parts[f->busy_at]))
 		f->busy_at++;
 	if (f->busy_at < f->n) {
-		pull_next(f);
+		cfl__fedavg_pull_next(f);
 		return;
 	}
 	for (size_t i = 0; i < f->n; i++) {
@@ -314,95 +312,6 @@ static void round_check(struct fedavg *f)
 		return;
 	}
 	end_round(f, done, loss, steps);
-}
-
-/* --- pulling updates into the running sum ---------------------------------------------------- */
-
-static void update_data(void *st, const uint8_t *d, size_t n)
-{
-	struct part *p = st;
-	struct cfl_err e = {0};
-
-	if (p->st == P_PULL && cfl_agg_feed(p->f->agg, d, n, &e) != 0) {
-		CFL_WARN("update from %s rejected: %s", p->name, e.msg);
-		cfl_agg_abort(p->f->agg);
-		p->st = P_FAILED;
-	}
-}
-
-static void update_end(void *st, int status, const char *reason)
-{
-	struct part *p = st;
-	struct fedavg *f = p->f;
-	struct cfl_err e = {0};
-
-	if (!cfl__fedavg_call_end(f))
-		return;
-	f->pulling = 0;
-	if (p->st == P_PULL) {
-		if (status == 0 && cfl_agg_end(f->agg, &e) == 0) {
-			p->st = P_DONE;
-		} else {
-			CFL_WARN("update from %s lost: %s", p->name,
-			         status != 0 ? (reason ? reason : cfl_strerror(status)) : e.msg);
-			cfl_agg_abort(f->agg);
-			p->st = P_FAILED;
-		}
-	}
-	round_check(f);
-}
-
-static void update_reply(struct cfl_peer *peer, int status, const char *reason,
-                         const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
-{
-	struct part *p = arg;
-	struct cfl_err e = {0};
-
-	(void)peer;
-	if (status != 0 || p->f->zombie || cfl_agg_begin(p->f->agg, (double)p->steps, &e) != 0) {
-		if (status != 0)
-			CFL_WARN("cannot get the update of %s: %s", p->name,
-			         reason ? reason : cfl_strerror(status));
-		if (p->st == P_PULL)
-			p->st = P_FAILED;
-		/* Ends the call, which may free the run (and p with it): nothing of p or f is
-		 * touched after it. */
-		update_end(p, CFL_ECLOSED, "no update");
-		return;
-	}
-	update_data(p, fr->body, fr->body_len);
-	if (more)
-		*sink = (struct cfl_msg_sink){update_data, update_end, p};
-	else
-		update_end(p, 0, NULL);
-}
-
-static void pull_next(struct fedavg *f)
-{
-	if (f->pulling)
-		return;
-	while (f->tq_head < f->tq_tail) {
-		struct part *p = &f->parts[f->trained[f->tq_head++]];
-		struct cfl_peer *peer;
-		struct cfl_header h[2];
-		char round[16];
-
-		if (p->st != P_TRAINED)
-			continue;
-		peer = cfl__fedavg_peer_of(f, p);
-		snprintf(round, sizeof(round), "%d", f->jb->rounds_done + 1);
-		h[0] = CFL_HDR(CFL_KEY_JOB, f->jb->id);
-		h[1] = CFL_HDR(CFL_KEY_ROUND, round);
-		if (peer == NULL || cfl_peer_request(peer, CFL_TOPIC_TASK_GET_UPDATE, h, 2, NULL, 0,
-		                                     60000, update_reply, p) != 0) {
-			p->st = P_FAILED;
-			continue;
-		}
-		p->st = P_PULL;
-		f->pulling = 1;
-		cfl__fedavg_call_begin(f);
-		return;
-	}
 }
 
 /* --- sending tasks ------------------------------------------------------------------------------
@@ -484,7 +393,7 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 		if (p->st == P_TRAINED && p->f->tq_tail < p->f->n)
 			p->f->trained[p->f->tq_tail++] = (size_t)p->idx;
 	}
-	round_check(p->f);
+	cfl__fedavg_round_check(p->f);
 }
 
 static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
@@ -545,7 +454,7 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 		if (p->f->init)
 			cfl__fedavg_init_failed(p->f, p, reason ? reason : cfl_strerror(status));
 		else
-			round_check(p->f);
+			cfl__fedavg_round_check(p->f);
 		return;
 	}
 	cfl__job_site_state(p->f->jb, p->name, "accepted", "");
@@ -557,7 +466,7 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 		return;
 	}
 	send_train(p->f, p, peer);
-	round_check(p->f);
+	cfl__fedavg_round_check(p->f);
 }
 
 static int bundle_read(void *src, uint8_t *buf, size_t len)
@@ -656,6 +565,7 @@ void cfl__fedavg_start_round(struct fedavg *f)
 	f->in_round = 1;
 	f->pulling = 0;
 	f->busy_at = f->drop_at = f->tq_head = f->tq_tail = 0;
+	f->window = cfl__fedavg_pull_window(f->gs.total);
 	f->round_t0 = cfl_loop_now_ms(f->j->loop);
 	if (f->jb->state != JOB_RUNNING) {
 		f->jb->state = JOB_RUNNING;
@@ -682,7 +592,7 @@ void cfl__fedavg_start_round(struct fedavg *f)
 	}
 	f->dispatching = 0;
 	maybe_drop_global(f);
-	round_check(f);
+	cfl__fedavg_round_check(f);
 }
 
 void cfl__fedavg_kick(struct cfl_jobs *j)
