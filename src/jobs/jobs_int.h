@@ -54,6 +54,7 @@ struct job {
 	 * most a second later) or by the next cfl__job_save, whichever comes first. One write
 	 * per site would make a round O(N^2) in bytes written. */
 	int dirty;
+	size_t n_accepted; /* sites whose state in site_states is "accepted" */
 };
 
 struct fedavg;
