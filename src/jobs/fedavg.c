@@ -26,6 +26,9 @@
 #include <time.h>
 
 static int too_few_left(struct fedavg *f);
+static void dispatch_more(struct fedavg *f);
+
+#define DISPATCH_WINDOW 1024 /* job.deploy requests out at once */
 
 /* --- the run's lifetime -----------------------------------------------------------------------
  *
@@ -277,7 +280,8 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 
 static int busy(const struct part *p)
 {
-	return p->st == P_DEPLOY || p->st == P_TRAIN || p->st == P_TRAINED || p->st == P_PULL;
+	return p->st == P_WAIT || p->st == P_DEPLOY || p->st == P_TRAIN || p->st == P_TRAINED ||
+	       p->st == P_PULL;
 }
 
 void cfl__fedavg_round_check(struct fedavg *f)
@@ -327,7 +331,8 @@ static void maybe_drop_global(struct fedavg *f)
 	for (; f->drop_at < f->n; f->drop_at++) {
 		const struct part *p = &f->parts[f->drop_at];
 
-		if (p->st == P_DEPLOY || (p->st == P_TRAIN && p->sent < f->gs.total))
+		if (p->st == P_WAIT || p->st == P_DEPLOY ||
+		    (p->st == P_TRAIN && p->sent < f->gs.total))
 			return;
 	}
 	cfl_model_reader_release(&f->gs);
@@ -436,6 +441,9 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 	(void)sink;
 	if (!cfl__fedavg_call_end(p->f))
 		return;
+	p->f->deploying--;
+	if (p->f->in_round && !p->f->init)
+		dispatch_more(p->f);
 	if (status != 0) {
 		/* A refusal is the site's decision (its policy, privacy scope or the job's
 		 * signature): final for this job, reported per site. Anything else may pass. */
@@ -503,6 +511,30 @@ void cfl__fedavg_dispatch(struct fedavg *f, struct part *p, struct cfl_peer *pee
 		return;
 	}
 	cfl__fedavg_call_begin(f);
+	f->deploying++;
+}
+
+/* The sites of the round waiting for their turn get the job while fewer than DISPATCH_WINDOW
+ * deployments are out: 19,000 at once flooded the sites' side (each checks the job's
+ * signature and unpacks it) for longer than a heartbeat's timeout, and held 19,000 bundles in
+ * the send queues. A site deployed already (a later round) gets its task at once. */
+static void dispatch_more(struct fedavg *f)
+{
+	int was = f->dispatching;
+
+	f->dispatching = 1;
+	while (f->deploying < DISPATCH_WINDOW && f->dispatch_at < f->n) {
+		struct part *p = &f->parts[f->dispatch_at++];
+		struct cfl_peer *peer;
+
+		if (p->st != P_WAIT)
+			continue;
+		if ((peer = cfl__fedavg_peer_of(f, p)) == NULL)
+			p->st = P_IDLE; /* gone before its turn: not in this round */
+		else
+			cfl__fedavg_dispatch(f, p, peer);
+	}
+	f->dispatching = was;
 }
 
 static size_t connected(struct fedavg *f)
@@ -585,11 +617,12 @@ void cfl__fedavg_start_round(struct fedavg *f)
 	}
 	for (size_t i = 0; i < f->n; i++) {
 		struct part *p = &f->parts[i];
-		struct cfl_peer *peer = p->refused ? NULL : cfl__fedavg_peer_of(f, p);
 
-		if (peer != NULL)
-			cfl__fedavg_dispatch(f, p, peer);
+		if (!p->refused && cfl__fedavg_peer_of(f, p) != NULL)
+			p->st = P_WAIT;
 	}
+	f->dispatch_at = 0;
+	dispatch_more(f);
 	f->dispatching = 0;
 	maybe_drop_global(f);
 	cfl__fedavg_round_check(f);

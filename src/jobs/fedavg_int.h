@@ -17,7 +17,8 @@
  * the answer, so that it gets the reason rather than a timeout of its own. */
 #define CFL__FEDAVG_GRACE_MS 10000
 
-enum part_state { P_IDLE, P_DEPLOY, P_TRAIN, P_TRAINED, P_PULL, P_DONE, P_FAILED };
+/* P_WAIT: in the round, waiting for its turn in the dispatch window (fedavg.c). */
+enum part_state { P_IDLE, P_WAIT, P_DEPLOY, P_TRAIN, P_TRAINED, P_PULL, P_DONE, P_FAILED };
 
 struct fedavg;
 
@@ -60,9 +61,11 @@ struct fedavg {
 	size_t drop_at;  /* parts below it need the global model no more */
 	size_t *trained; /* a queue of parts whose update waits to be pulled, n long: */
 	size_t tq_head, tq_tail;
-	int outstanding; /* calls out: owned by call_begin/call_end */
-	int dispatching; /* start_round is handing out tasks: keep the global model */
-	int zombie;      /* finished (run_retire): freed by the last call_end */
+	size_t dispatch_at; /* parts below it had their turn to be dispatched this round */
+	int deploying;      /* job.deploy requests out (at most DISPATCH_WINDOW) */
+	int outstanding;    /* calls out: owned by call_begin/call_end */
+	int dispatching;    /* start_round is handing out tasks: keep the global model */
+	int zombie;         /* finished (run_retire): freed by the last call_end */
 	/* executor.initial_model "from_site": before round 1, the sites are asked in their
 	 * order for their script's weights (fedavg_start.c) */
 	int init;                     /* no global model yet: asking */
