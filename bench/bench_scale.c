@@ -479,6 +479,10 @@ static void start_server(void)
 	/* Every site comes from one address here (the loopback), as a federation behind one NAT
 	 * would: the per-address admission limits (docs/server-client.md) are raised to the
 	 * global ones, in the kit's own local/resources.json. */
+	/* The jobs of earlier runs stay in the cached kit: the server would load them (their
+	 * site states are megabytes at 19,000 sites) and resume one left running. */
+	snprintf(local, sizeof(local), "%s/localhost/jobs", B.prod);
+	(void)cfl__fs_rmtree(local);
 	snprintf(local, sizeof(local), "%s/localhost/local", B.prod);
 	write_file(
 	        local, "resources.json",

@@ -1,27 +1,31 @@
 #!/bin/sh
 # The Scale plot of docs/BENCHMARKS.md: server RSS and login time against the number of sites.
 #
-#   bench/bench_scale_plot.sh [-r RUNS] [-o OUT.svg] [-c CSV] [N...]      (N: 1000 5000 19000)
+#   bench/bench_scale_plot.sh [-r RUNS] [-o OUT.svg] [-c CSV] [-l DIR] [N...] (N: 1000 5000 19000)
 #   bench/bench_scale_plot.sh --from CSV [-o OUT.svg]                     (plot only)
 #
 # Runs build/bench_scale N (under nice) RUNS times for each N (3 by default), appends one row per
-# run to CSV (n,run,rc,login_s,rss_kib,rss_per_session_kib,round_s), then writes a plain SVG (no
+# run to CSV (n,run,rc,login_s,rss_kib,rss_per_session_kib,round_s) and, with -l, each run's
+# whole output to DIR/scale-N-RUN.txt, then writes a plain SVG (no
 # plotting package): the median of the runs of each N as a line, every run as a dot, for the
-# server's VmRSS with every site logged in (MiB) and the time to log them all in (s).
+# server's memory for the N sessions (its VmRSS growth from start to every site logged in, MiB)
+# and the time to log them all in (s).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 runs=3
 svg="$top/docs/scale.svg"
 csv=""
 from=""
+logs=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-r) runs=$2; shift 2 ;;
 	-o) svg=$2; shift 2 ;;
 	-c) csv=$2; shift 2 ;;
+	-l) logs=$2; shift 2 ;;
 	--from) from=$2; shift 2 ;;
 	-h | --help)
-		sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	-*) echo "bench_scale_plot: unknown option $1 (--help)" >&2; exit 2 ;;
@@ -52,6 +56,7 @@ else
 				/^  round \(submit/ { rnd = $5 }
 				END { printf "%s,%s,%s,%s,%s,%s,%s\n", n, r, rc, login, rss, per, rnd }' \
 				"$tmp" >>"$csv"
+			[ -z "$logs" ] || cp "$tmp" "$logs/scale-$n-$r.txt"
 			echo "bench_scale $n, run $r: $(tail -n 1 "$csv")" >&2
 			r=$((r + 1))
 		done
@@ -60,8 +65,8 @@ fi
 
 # Medians per N (runs with exit status 0 and figures), then the two charts side by side.
 awk -F, '
-NR == 1 || $3 != 0 || $4 == "" || $5 == "" { next }
-{ k = $1; c[k]++; L[k, c[k]] = $4; M[k, c[k]] = $5 / 1024; if (!(k in seen)) { seen[k] = 1; ns[++nn] = k } }
+NR == 1 || $3 != 0 || $4 == "" || $6 == "" { next }
+{ k = $1; c[k]++; L[k, c[k]] = $4; M[k, c[k]] = $6 * $1 / 1024; if (!(k in seen)) { seen[k] = 1; ns[++nn] = k } }
 function median(A, k, m,    i, j, t, v) {
 	for (i = 1; i <= m; i++) v[i] = A[k, i]
 	for (i = 2; i <= m; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
@@ -106,7 +111,7 @@ END {
 	printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", w, h
 	printf "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
 	printf "<text x=\"%d\" y=\"18\" font-size=\"14\">cfl server with N mTLS sites (bench_scale): line = median, dots = runs</text>\n", l
-	chart(0, "server VmRSS, every site logged in", "MiB", M, nice_max(mmax))
+	chart(0, "server memory of the N sessions (VmRSS growth)", "MiB", M, nice_max(mmax))
 	chart(450, "time to log every site in", "seconds", L, nice_max(lmax))
 	printf "</svg>\n"
 }' "$csv" >"$svg.tmp"

@@ -90,6 +90,9 @@ struct pending *cfl__pending_new(struct cfl_peer *p, uint64_t timeout_ms, cfl_ms
 void cfl__pending_unlink(struct pending *q);
 void cfl__pending_arm(struct pending *q);
 
+/* Takes a peer out of the index of names, before it goes (hub_names.c). */
+void cfl__hub_unindex(struct cfl_msg_hub *h, struct cfl_peer *p);
+
 /* Passes a REQUEST or ONEWAY addressed to cell `dst` on to it (route.c). */
 int cfl__msg_route(struct cfl_peer *p, const struct cfl_frame *f, int more, const char *dst);
 

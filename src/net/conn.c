@@ -39,9 +39,6 @@ void cfl__conn_hold(struct cfl_conn *c)
 	c->holds++;
 }
 
-/* close_reason when its text could not be allocated. */
-static const char oom_reason[] = "connection closed (out of memory for the reason)";
-
 static void destroy(struct cfl_conn *c)
 {
 	struct in_stream *in, *next_in;
@@ -59,38 +56,8 @@ static void destroy(struct cfl_conn *c)
 	cfl_tls_ctx_free(c->tls_ctx);
 	cfl__admit_release(&c->adm); /* done at close_socket(); a no-op then */
 	free(c->rbuf);
-	if (c->close_reason != oom_reason)
-		free(c->close_reason);
-	free(c->goaway);
-	free(c->peer_names);
-	free(c->dial);
+	cfl__conn_free_texts(c);
 	free(c);
-}
-
-void cfl__conn_set_reason(struct cfl_conn *c, const char *fmt, ...)
-{
-	char *was = c->close_reason, *buf;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	n = n < 0 ? 0 : n < CFL_ERR_MSG_MAX ? n : CFL_ERR_MSG_MAX - 1;
-	if ((buf = malloc((size_t)n + 1)) != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(buf, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-	}
-	c->close_reason = buf != NULL ? buf : (char *)oom_reason;
-	/* After the new text is made: the old one may be among the arguments. */
-	if (was != oom_reason)
-		free(was);
-}
-
-const char *cfl__conn_host(const struct cfl_conn *c)
-{
-	return c->dial != NULL ? c->dial->host : "";
 }
 
 void cfl__conn_release(struct cfl_conn *c)
@@ -635,29 +602,6 @@ static void do_read(struct cfl_conn *c)
 
 /* --- opening and the handshake ------------------------------------------------------- */
 
-/* The names of the peer's certificate, kept in one allocation of their size. */
-static void keep_peer_names(struct cfl_conn *c)
-{
-	struct cfl_tls_peer pn;
-	size_t a, b, r;
-	char *buf;
-
-	if (cfl_tls_peer(c->tls, &pn) != 0)
-		return;
-	a = strlen(pn.cn) + 1;
-	b = strlen(pn.org) + 1;
-	r = strlen(pn.role) + 1;
-	if ((buf = malloc(a + b + r)) == NULL)
-		return; /* unnamed, as a peer without a certificate */
-	memcpy(buf, pn.cn, a);
-	memcpy(buf + a, pn.org, b);
-	memcpy(buf + a + b, pn.role, r);
-	free(c->peer_names);
-	c->peer_names = buf;
-	c->peer_org = buf + a;
-	c->peer_role = buf + a + b;
-}
-
 void cfl__conn_open(struct cfl_conn *c)
 {
 	cfl_loop_timer_cancel(c->loop, c->t_connect);
@@ -665,7 +609,7 @@ void cfl__conn_open(struct cfl_conn *c)
 	c->state = CS_OPEN;
 	c->opened = 1;
 	if (c->tls != NULL) {
-		keep_peer_names(c);
+		cfl__conn_keep_peer_names(c);
 		c->tls_version = cfl_tls_version(c->tls);
 		c->tls_cipher = cfl_tls_cipher(c->tls);
 	}
@@ -811,31 +755,6 @@ const char *cfl_conn_peer_addr(const struct cfl_conn *c)
 const char *cfl_conn_local_addr(const struct cfl_conn *c)
 {
 	return c->local_addr;
-}
-
-const char *cfl_conn_peer_cn(const struct cfl_conn *c)
-{
-	return c->peer_names != NULL ? c->peer_names : "";
-}
-
-const char *cfl_conn_peer_org(const struct cfl_conn *c)
-{
-	return c->peer_names != NULL ? c->peer_org : "";
-}
-
-const char *cfl_conn_peer_role(const struct cfl_conn *c)
-{
-	return c->peer_names != NULL ? c->peer_role : "";
-}
-
-const char *cfl_conn_tls_version(const struct cfl_conn *c)
-{
-	return c->tls_version != NULL && c->tls_version[0] ? c->tls_version : "none";
-}
-
-const char *cfl_conn_tls_cipher(const struct cfl_conn *c)
-{
-	return c->tls_cipher != NULL && c->tls_cipher[0] ? c->tls_cipher : "none";
 }
 
 size_t cfl_conn_queued(const struct cfl_conn *c)

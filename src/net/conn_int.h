@@ -138,7 +138,7 @@ struct cfl_conn {
 	struct admit_slot adm;
 };
 
-/* conn.c */
+/* conn.c (its texts: conn_text.c) */
 void cfl__conn_on_io(struct cfl_loop *loop, int fd, int events, void *arg);
 void cfl__conn_open(struct cfl_conn *c);
 void cfl__conn_handshake(struct cfl_conn *c);
@@ -157,6 +157,10 @@ void cfl__conn_set_reason(struct cfl_conn *c, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 /* The dial target's host for logs: "" for an accepted connection. */
 const char *cfl__conn_host(const struct cfl_conn *c);
+/* The names of the peer's certificate (after the handshake), kept for cfl_conn_peer_cn() etc. */
+void cfl__conn_keep_peer_names(struct cfl_conn *c);
+/* conn_text.c: frees the texts above (destroy). */
+void cfl__conn_free_texts(struct cfl_conn *c);
 static inline const char *cfl__conn_reason(const struct cfl_conn *c)
 {
 	return c->close_reason != NULL ? c->close_reason : "";

@@ -151,6 +151,19 @@ static json_t *server_status(struct admin *a)
 	return res;
 }
 
+/* A pattern's '*'s: fnmatch() may backtrack through each against a 255-byte name, for every
+ * session: a few are all a name filter needs. */
+#define PATTERN_STARS 4
+
+static int stars(const char *s)
+{
+	int n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '*';
+	return n;
+}
+
 /* FROM of `check_status client PATTERN FROM`: decimal digits; -1 if not. */
 static long page_from(const char *s)
 {
@@ -170,7 +183,7 @@ static json_t *check_status(struct admin *a, const struct cfl__admin_cmd *c, cha
 	long from = page_from(c->arg3);
 	json_t *v;
 
-	if (strcmp(c->arg, "client") == 0 && from >= 0) {
+	if (strcmp(c->arg, "client") == 0 && from >= 0 && stars(c->arg2) <= PATTERN_STARS) {
 		v = list_clients(a, strcmp(c->arg2, "*") == 0 ? "" : c->arg2, (size_t)from);
 		if (v == NULL)
 			snprintf(err, en, "out of memory");
@@ -178,7 +191,8 @@ static json_t *check_status(struct admin *a, const struct cfl__admin_cmd *c, cha
 	}
 	if (strcmp(c->arg, "server") == 0 && c->arg2[0] == '\0')
 		return server_status(a);
-	snprintf(err, en, "usage: check_status server|client [PATTERN [FROM]]");
+	snprintf(err, en, "usage: check_status server|client [PATTERN [FROM]]%s",
+	         stars(c->arg2) > PATTERN_STARS ? " (at most 4 '*' in PATTERN)" : "");
 	return NULL;
 }
 

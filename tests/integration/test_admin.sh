@@ -162,6 +162,9 @@ check "check_status client PATTERN FROM: the counts and the page ($page)" \
 adm --cmd "check_status client nobody* 0" >none.out 2>&1
 check "check_status client: a pattern that matches none ($(cat none.out))" \
 	grep -Eqx '1 client logged in: 1 connected, 0 not; 0 match' none.out
+out=$(adm --cmd "check_status client s*i*t*e*-* 0" 2>&1); rc=$?
+check "check_status client: at most 4 '*' in PATTERN (exit $rc): $out" \
+	sh -c "test $rc -eq 1 && test \"\$1\" = \"cfl: usage: check_status server|client [PATTERN [FROM]] (at most 4 '*' in PATTERN)\"" _ "$out"
 out=$(adm --cmd "check_status client * x" 2>&1); rc=$?
 check "check_status client: FROM must be a number (exit $rc): $out" \
 	sh -c "test $rc -eq 1 && test \"\$1\" = 'cfl: usage: check_status server|client [PATTERN [FROM]]'" _ "$out"
