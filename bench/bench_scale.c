@@ -479,6 +479,10 @@ static void start_server(void)
 	/* Every site comes from one address here (the loopback), as a federation behind one NAT
 	 * would: the per-address admission limits (docs/server-client.md) are raised to the
 	 * global ones, in the kit's own local/resources.json. */
+	/* The jobs of earlier runs stay in the cached kit: the server would load them (their
+	 * site states are megabytes at 19,000 sites) and resume one left running. */
+	snprintf(local, sizeof(local), "%s/localhost/jobs", B.prod);
+	(void)cfl__fs_rmtree(local);
 	snprintf(local, sizeof(local), "%s/localhost/local", B.prod);
 	write_file(
 	        local, "resources.json",
@@ -672,10 +676,22 @@ static struct {
 	enum adm_step step;
 	double t_sent, t_status, t_clients, t_submit, t_round, t_poll_max, end;
 	size_t clients_bytes;
-	int listed, updates, polls, cap;
+	int listed, total, connected, updates, polls, cap;
 	double server_round_s;
+	/* CPU ticks from the submission to FINISHED: the server's, the load processes' */
+	long long srv_ticks, load_ticks;
 	char job_id[64], status[64], why[256];
 } A;
+
+/* utime + stime of the load processes, in ticks. */
+static long long load_ticks(void)
+{
+	long long t = 0;
+
+	for (int k = 0; k < B.n_load; k++)
+		t += proc_ticks(B.ld[k].pid);
+	return t;
+}
 
 static void adm_send(const char *line)
 {
@@ -726,6 +742,8 @@ static void adm_ready(struct cfl_admin *s, void *arg)
 		adm_send("check_status client");
 		break;
 	case A_SUBMIT:
+		A.srv_ticks = -proc_ticks(B.server);
+		A.load_ticks = -load_ticks();
 		snprintf(line, sizeof(line), "submit_job %s/job", B.run);
 		adm_send(line);
 		break;
@@ -746,6 +764,8 @@ static void adm_job(json_t *v)
 	if (st == NULL || strncmp(st, "FINISHED", 8) != 0)
 		return;
 	A.t_round = now_s() - A.t_submit;
+	A.srv_ticks += proc_ticks(B.server);
+	A.load_ticks += load_ticks();
 	snprintf(A.status, sizeof(A.status), "%s", st);
 	A.updates = (int)json_integer_value(json_object_get(m, "clients"));
 	A.server_round_s = json_number_value(json_object_get(m, "seconds"));
@@ -781,6 +801,11 @@ static void adm_reply(struct cfl_admin *s, const struct cfl_admin_reply *r, void
 		A.t_clients = dt;
 		A.clients_bytes = r->len;
 		A.listed = (int)json_array_size(json_object_get(v, "clients"));
+		/* A server that pages the list says how many there are (-1: one that does not). */
+		A.total = json_is_integer(json_object_get(v, "total"))
+		                  ? (int)json_integer_value(json_object_get(v, "total"))
+		                  : -1;
+		A.connected = (int)json_integer_value(json_object_get(v, "connected"));
 	} else if (A.step == A_SUBMIT) {
 		A.t_submit = A.t_sent;
 		A.end = now_s() + ROUND_S;
@@ -906,11 +931,19 @@ static void print_figures(const struct figures *f)
 	       f->idle_cpu, IDLE_S);
 	printf("  load processes' VmRSS     %.1f KiB per site\n", (double)f->load_rss / B.n);
 	printf("  check_status server       %.3f s\n", A.t_status);
-	printf("  check_status client       %.3f s, %zu bytes, %d sites listed\n", A.t_clients,
-	       A.clients_bytes, A.listed);
+	if (A.total >= 0)
+		printf("  check_status client       %.3f s, %zu bytes: %d sites listed (the first "
+		       "page), %d in all, %d connected\n",
+		       A.t_clients, A.clients_bytes, A.listed, A.total, A.connected);
+	else
+		printf("  check_status client       %.3f s, %zu bytes, %d sites listed\n",
+		       A.t_clients, A.clients_bytes, A.listed);
 	printf("  round (submit to FINISHED) %.2f s: %s, %d updates, server's round %.2f s, "
 	       "slowest list_jobs %.3f s\n",
 	       A.t_round, A.status[0] ? A.status : "-", A.updates, A.server_round_s, A.t_poll_max);
+	printf("  CPU during the round      server %.2f s, load processes %.2f s (%ld cores)\n",
+	       (double)A.srv_ticks / (double)sysconf(_SC_CLK_TCK),
+	       (double)A.load_ticks / (double)sysconf(_SC_CLK_TCK), sysconf(_SC_NPROCESSORS_ONLN));
 	printf("  server VmRSS after round  %ld KiB, peak %ld KiB\n", f->rss2, f->hwm);
 }
 
@@ -951,6 +984,8 @@ int main(int argc, char **argv)
 	print_events();
 	if (rc != 0)
 		die("admin session: %s", e.msg[0] ? e.msg : A.why);
+	if (A.total >= 0 && A.connected != B.n)
+		die("check_status client counted %d sites connected, not %d", A.connected, B.n);
 	if (strcmp(A.status, "FINISHED:COMPLETED") != 0 || A.updates != B.n ||
 	    total(offsetof(struct loader, in)) != B.n)
 		die("the round did not complete over all %d sites", B.n);

@@ -17,10 +17,11 @@ static const char *const shutdown_words[] = {"client", NULL};
 
 static const struct admin_cmd commands[] = {
         {.name = "check_status",
-         .args = "server|client",
-         .help = "the server's state, or the logged-in clients",
+         .args = "server|client [PATTERN [FROM]]",
+         .help = "the server's state, or the clients (a page of 1,000 from FROM, sorted by name, "
+                 "those whose names match PATTERN, e.g. 'site-1*'; '*': all)",
          .min_args = 1,
-         .max_args = 1,
+         .max_args = 3,
          .words = status_words,
          .show = ADMIN_VIEW_STATUS},
         {.name = "list_jobs",

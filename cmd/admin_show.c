@@ -129,16 +129,43 @@ static int64_t num(json_t *o, const char *key)
 
 /* --- check_status ----------------------------------------------------------------------------- */
 
-static void show_clients(json_t *clients)
+/* The counts under the table (servers before 2026-12 sent the rows only): how many of how
+ * many, and the command for the next page. */
+static void show_client_counts(json_t *res, size_t listed)
+{
+	int64_t total = num(res, "total"), matched = num(res, "matched");
+	int64_t from = num(res, "from");
+	json_t *next = json_object_get(res, "next");
+
+	if (json_object_get(res, "total") == NULL)
+		return;
+	printf("%" PRId64 " client%s logged in: %" PRId64 " connected, %" PRId64 " not", total,
+	       total == 1 ? "" : "s", num(res, "connected"), num(res, "disconnected"));
+	if (matched != total)
+		printf("; %" PRId64 " match", matched);
+	if ((int64_t)listed < matched)
+		printf("; rows %" PRId64 "-%" PRId64 " shown", from + 1, from + (int64_t)listed);
+	printf("\n");
+	if (json_is_integer(next))
+		printf("next page: check_status client %s %" PRId64 "\n",
+		       str(res, "pattern") != NULL ? str(res, "pattern") : "*",
+		       (int64_t)json_integer_value(next));
+}
+
+static void show_clients(json_t *res)
 {
 	struct table t = {.ncols = 7};
 	const char *head[] = {"name",           "address",      "security",   "connected",
 	                      "last heartbeat", "token expiry", "cert expiry"};
-	json_t *v;
+	json_t *clients = json_object_get(res, "clients"), *v;
 	size_t i;
 
 	if (json_array_size(clients) == 0) {
-		printf("no clients logged in\n");
+		if (num(res, "total") > 0)
+			printf("no client on this page\n");
+		else
+			printf("no clients logged in\n");
+		show_client_counts(res, 0);
 		return;
 	}
 	table_row(&t, head);
@@ -158,12 +185,13 @@ static void show_clients(json_t *clients)
 		table_row(&t, row);
 	}
 	table_print(&t);
+	show_client_counts(res, json_array_size(clients));
 }
 
 static void show_server(json_t *srv)
 {
 	struct table t = {.ncols = 2};
-	char started[32], up[32], clients[24], admins[24];
+	char started[32], up[32], clients[64], admins[24];
 	const char *rows[][2] = {
 	        {"server", str(srv, "name")},
 	        {"project", str(srv, "project")},
@@ -176,7 +204,11 @@ static void show_server(json_t *srv)
 
 	utc_to_local(str(srv, "started_at"), started, sizeof(started));
 	duration(num(srv, "uptime_s"), up, sizeof(up));
-	snprintf(clients, sizeof(clients), "%" PRId64, num(srv, "clients"));
+	if (json_object_get(srv, "clients_connected") != NULL)
+		snprintf(clients, sizeof(clients), "%" PRId64 " (%" PRId64 " connected)",
+		         num(srv, "clients"), num(srv, "clients_connected"));
+	else
+		snprintf(clients, sizeof(clients), "%" PRId64, num(srv, "clients"));
 	snprintf(admins, sizeof(admins), "%" PRId64, num(srv, "admins"));
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		table_row(&t, rows[i]);
@@ -188,7 +220,7 @@ static void show_fields(json_t *res);
 static void show_status(json_t *res)
 {
 	if (json_is_array(json_object_get(res, "clients")))
-		show_clients(json_object_get(res, "clients"));
+		show_clients(res);
 	else if (json_is_object(json_object_get(res, "server")))
 		show_server(json_object_get(res, "server"));
 	else
@@ -259,6 +291,19 @@ static void show_sites(json_t *sites)
 	table_print(&t);
 }
 
+/* Under the sites: their counts, and how many the server left out of a long list. */
+static void show_site_counts(json_t *job)
+{
+	json_t *c = json_object_get(job, "site_counts");
+
+	if (!json_is_object(c) || json_object_get(job, "sites_omitted") == NULL)
+		return;
+	printf("%" PRId64 " sites: %" PRId64 " accepted, %" PRId64 " refused, %" PRId64
+	       " failed; %" PRId64 " not shown (those that accepted first)\n",
+	       num(c, "accepted") + num(c, "refused") + num(c, "failed"), num(c, "accepted"),
+	       num(c, "refused"), num(c, "failed"), num(job, "sites_omitted"));
+}
+
 static void show_jobs(json_t *res)
 {
 	json_t *jobs = json_object_get(res, "jobs"), *j;
@@ -295,6 +340,7 @@ static void show_jobs(json_t *res)
 	if (json_array_size(jobs) == 1 && json_object_size(json_object_get(j, "sites")) > 0) {
 		putchar('\n');
 		show_sites(json_object_get(j, "sites"));
+		show_site_counts(j);
 	}
 	if (json_array_size(jobs) == 1 && json_array_size(json_object_get(j, "metrics")) > 0) {
 		putchar('\n');

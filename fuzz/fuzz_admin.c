@@ -225,13 +225,13 @@ static int parse(const char *line, int console, struct admin_line *l)
 static void server_parse(const char *cmd)
 {
 	struct cfl__admin_cmd c;
-	const size_t fields[3] = {sizeof(c.verb), sizeof(c.arg), sizeof(c.arg2)};
-	const char *w[3] = {"", "", ""};
-	size_t wl[3] = {0, 0, 0};
+	const size_t fields[4] = {sizeof(c.verb), sizeof(c.arg), sizeof(c.arg2), sizeof(c.arg3)};
+	const char *w[4] = {"", "", "", ""};
+	size_t wl[4] = {0, 0, 0, 0};
 	char err[256] = "";
-	int n = words(cmd, w, wl, 3), fits = 1;
+	int n = words(cmd, w, wl, 4), fits = 1;
 
-	for (int i = 0; i < 3 && i < n; i++)
+	for (int i = 0; i < 4 && i < n; i++)
 		fits &= wl[i] < fields[i];
 	if (cfl__admin_cmd_parse(cmd, &c, err, sizeof(err)) != 0) {
 		check(err[0] != '\0' && (n == 0 || !fits));
@@ -241,6 +241,7 @@ static void server_parse(const char *cmd)
 	check(strlen(c.verb) == wl[0] && memcmp(c.verb, w[0], wl[0]) == 0);
 	check(strlen(c.arg) == wl[1] && memcmp(c.arg, w[1], wl[1]) == 0);
 	check(strlen(c.arg2) == wl[2] && memcmp(c.arg2, w[2], wl[2]) == 0);
+	check(strlen(c.arg3) == wl[3] && memcmp(c.arg3, w[3], wl[3]) == 0);
 }
 
 static void send_frame(const struct cfl_frame *f)

@@ -32,6 +32,37 @@ static void reject_log(struct cfl_peer *p, const char *claimed, const char *why)
 	         claimed[0] ? claimed : "-", why);
 }
 
+/* --- the sessions by the time of their last message --------------------------------------------
+ */
+
+static void seen_unlink(struct cfl_auth_server *s, struct session *x)
+{
+	if (x->seen_prev != NULL)
+		x->seen_prev->seen_next = x->seen_next;
+	else if (s->seen_head == x)
+		s->seen_head = x->seen_next;
+	if (x->seen_next != NULL)
+		x->seen_next->seen_prev = x->seen_prev;
+	else if (s->seen_tail == x)
+		s->seen_tail = x->seen_prev;
+	x->seen_prev = x->seen_next = NULL;
+}
+
+/* x was seen now: last in the list. */
+static void seen_now(struct cfl_auth_server *s, struct session *x, uint64_t now)
+{
+	x->last_seen_ms = now;
+	if (s->seen_tail == x)
+		return;
+	seen_unlink(s, x);
+	x->seen_prev = s->seen_tail;
+	if (s->seen_tail != NULL)
+		s->seen_tail->seen_next = x;
+	else
+		s->seen_head = x;
+	s->seen_tail = x;
+}
+
 /* --- the gate: every message after login ------------------------------------------------------ */
 
 /* 1: `token` is this token and `sig` its signature; -1: the token with another signature;
@@ -90,7 +121,7 @@ static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t
 		cfl__auth_why(why, n, expired ? "token expired" : "unknown token");
 		goto reject;
 	}
-	ap->sess->last_seen_ms = now;
+	seen_now(s, ap->sess, now);
 	return 0;
 reject:
 	if (hn != NULL)
@@ -311,6 +342,7 @@ void cfl__auth_end_session(struct cfl_auth_server *s, struct session *x)
 			break;
 		}
 	}
+	seen_unlink(s, x);
 	if (x->peer != NULL && ap_of(x->peer) != NULL)
 		ap_of(x->peer)->sess = NULL;
 	cfl_pki_cert_free(x->cert);
@@ -340,12 +372,12 @@ static struct session *new_session(struct cfl_auth_server *s, struct cfl_peer *p
 	x->kind = kind;
 	x->mode = cfl_conn_mode(c);
 	x->peer = p;
-	x->last_seen_ms = cfl_loop_now_ms(s->loop);
-	x->issued_ms = x->last_seen_ms;
+	x->issued_ms = cfl_loop_now_ms(s->loop);
 	if (issue(s, name, &x->cur) != 0 || issue(s, "server", &x->srv) != 0) {
 		free(x);
 		return NULL;
 	}
+	seen_now(s, x, x->issued_ms);
 	x->next = s->sessions;
 	s->sessions = x;
 	return x;
@@ -540,13 +572,14 @@ static void on_reap(struct cfl_loop *loop, uint64_t id, void *arg)
 {
 	struct cfl_auth_server *s = arg;
 	uint64_t now = cfl_loop_now_ms(loop);
-	struct session *x = s->sessions, *next;
+	struct session *x = s->seen_head, *next;
 
 	(void)id;
+	/* Oldest first: the first one seen within dead_ms ends the pass. */
 	for (; x != NULL; x = next) {
-		next = x->next;
+		next = x->seen_next;
 		if (now - x->last_seen_ms <= s->t.dead_ms)
-			continue;
+			break;
 		CFL_WARN("%s silent for %.1f s: removed, its token dropped", x->name,
 		         (double)(now - x->last_seen_ms) / 1e3);
 		if (x->peer != NULL)

@@ -25,8 +25,10 @@
 #include <string.h>
 #include <time.h>
 
-static void round_check(struct fedavg *f);
 static int too_few_left(struct fedavg *f);
+static void dispatch_more(struct fedavg *f);
+
+#define DISPATCH_WINDOW 1024 /* job.deploy requests out at once */
 
 /* --- the run's lifetime -----------------------------------------------------------------------
  *
@@ -44,9 +46,12 @@ void cfl__fedavg_run_free(struct fedavg *f)
 	cfl_model_free(f->global);
 	cfl_agg_free(f->agg);
 	free(f->init_buf);
-	for (size_t i = 0; i < f->n; i++)
+	for (size_t i = 0; i < f->n; i++) {
 		json_decref(f->parts[i].rows);
+		free(f->parts[i].ubuf);
+	}
 	free(f->parts);
+	free(f->trained);
 	free(f->bundle);
 	free(f);
 }
@@ -273,31 +278,34 @@ static void end_round(struct fedavg *f, size_t updates, double loss_sum, uint64_
 	cfl__fedavg_start_round(f);
 }
 
-/* Called whenever a site's step ends: pulls the next update or closes the round. */
-static void pull_next(struct fedavg *f);
-
-static void round_check(struct fedavg *f)
+static int busy(const struct part *p)
 {
-	size_t busy = 0, done = 0;
+	return p->st == P_WAIT || p->st == P_DEPLOY || p->st == P_TRAIN || p->st == P_TRAINED ||
+	       p->st == P_PULL;
+}
+
+void cfl__fedavg_round_check(struct fedavg *f)
+{
+	size_t done = 0;
 	double loss = 0;
 	uint64_t steps = 0;
 
 	if (!f->in_round || f->zombie)
 		return;
+	while (f->busy_at < f->n && !busy(&f->parts[f->busy_at]))
+		f->busy_at++;
+	if (f->busy_at < f->n) {
+		cfl__fedavg_pull_next(f);
+		return;
+	}
 	for (size_t i = 0; i < f->n; i++) {
 		struct part *p = &f->parts[i];
 
-		if (p->st == P_DEPLOY || p->st == P_TRAIN || p->st == P_TRAINED || p->st == P_PULL)
-			busy++;
 		if (p->st == P_DONE) {
 			done++;
 			loss += p->loss * (double)p->steps;
 			steps += p->steps;
 		}
-	}
-	if (busy > 0) {
-		pull_next(f);
-		return;
 	}
 	if ((int)done < f->jb->min_clients) {
 		char why[128];
@@ -310,95 +318,6 @@ static void round_check(struct fedavg *f)
 	end_round(f, done, loss, steps);
 }
 
-/* --- pulling updates into the running sum ---------------------------------------------------- */
-
-static void update_data(void *st, const uint8_t *d, size_t n)
-{
-	struct part *p = st;
-	struct cfl_err e = {0};
-
-	if (p->st == P_PULL && cfl_agg_feed(p->f->agg, d, n, &e) != 0) {
-		CFL_WARN("update from %s rejected: %s", p->name, e.msg);
-		cfl_agg_abort(p->f->agg);
-		p->st = P_FAILED;
-	}
-}
-
-static void update_end(void *st, int status, const char *reason)
-{
-	struct part *p = st;
-	struct fedavg *f = p->f;
-	struct cfl_err e = {0};
-
-	if (!cfl__fedavg_call_end(f))
-		return;
-	f->pulling = 0;
-	if (p->st == P_PULL) {
-		if (status == 0 && cfl_agg_end(f->agg, &e) == 0) {
-			p->st = P_DONE;
-		} else {
-			CFL_WARN("update from %s lost: %s", p->name,
-			         status != 0 ? (reason ? reason : cfl_strerror(status)) : e.msg);
-			cfl_agg_abort(f->agg);
-			p->st = P_FAILED;
-		}
-	}
-	round_check(f);
-}
-
-static void update_reply(struct cfl_peer *peer, int status, const char *reason,
-                         const struct cfl_frame *fr, int more, struct cfl_msg_sink *sink, void *arg)
-{
-	struct part *p = arg;
-	struct cfl_err e = {0};
-
-	(void)peer;
-	if (status != 0 || p->f->zombie || cfl_agg_begin(p->f->agg, (double)p->steps, &e) != 0) {
-		if (status != 0)
-			CFL_WARN("cannot get the update of %s: %s", p->name,
-			         reason ? reason : cfl_strerror(status));
-		if (p->st == P_PULL)
-			p->st = P_FAILED;
-		/* Ends the call, which may free the run (and p with it): nothing of p or f is
-		 * touched after it. */
-		update_end(p, CFL_ECLOSED, "no update");
-		return;
-	}
-	update_data(p, fr->body, fr->body_len);
-	if (more)
-		*sink = (struct cfl_msg_sink){update_data, update_end, p};
-	else
-		update_end(p, 0, NULL);
-}
-
-static void pull_next(struct fedavg *f)
-{
-	if (f->pulling)
-		return;
-	for (size_t i = 0; i < f->n; i++) {
-		struct part *p = &f->parts[i];
-		struct cfl_peer *peer;
-		struct cfl_header h[2];
-		char round[16];
-
-		if (p->st != P_TRAINED)
-			continue;
-		peer = cfl__fedavg_peer_of(f, p);
-		snprintf(round, sizeof(round), "%d", f->jb->rounds_done + 1);
-		h[0] = CFL_HDR(CFL_KEY_JOB, f->jb->id);
-		h[1] = CFL_HDR(CFL_KEY_ROUND, round);
-		if (peer == NULL || cfl_peer_request(peer, CFL_TOPIC_TASK_GET_UPDATE, h, 2, NULL, 0,
-		                                     60000, update_reply, p) != 0) {
-			p->st = P_FAILED;
-			continue;
-		}
-		p->st = P_PULL;
-		f->pulling = 1;
-		cfl__fedavg_call_begin(f);
-		return;
-	}
-}
-
 /* --- sending tasks ------------------------------------------------------------------------------
  */
 
@@ -409,10 +328,11 @@ static void maybe_drop_global(struct fedavg *f)
 	/* With differences the new model is the old one plus their average: keep it. */
 	if (f->global == NULL || f->dispatching || diff_job(f->jb))
 		return;
-	for (size_t i = 0; i < f->n; i++) {
-		const struct part *p = &f->parts[i];
+	for (; f->drop_at < f->n; f->drop_at++) {
+		const struct part *p = &f->parts[f->drop_at];
 
-		if (p->st == P_DEPLOY || (p->st == P_TRAIN && p->sent < f->gs.total))
+		if (p->st == P_WAIT || p->st == P_DEPLOY ||
+		    (p->st == P_TRAIN && p->sent < f->gs.total))
 			return;
 	}
 	cfl_model_reader_release(&f->gs);
@@ -483,8 +403,10 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 			p->steps = p->cap;
 		}
 		p->st = p->steps > 0 ? P_TRAINED : P_FAILED;
+		if (p->st == P_TRAINED && p->f->tq_tail < p->f->n)
+			p->f->trained[p->f->tq_tail++] = (size_t)p->idx;
 	}
-	round_check(p->f);
+	cfl__fedavg_round_check(p->f);
 }
 
 static void send_train(struct fedavg *f, struct part *p, struct cfl_peer *peer)
@@ -528,6 +450,9 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 	(void)sink;
 	if (!cfl__fedavg_call_end(p->f))
 		return;
+	p->f->deploying--;
+	if (p->f->in_round && !p->f->init)
+		dispatch_more(p->f);
 	if (status != 0) {
 		/* A refusal is the site's decision (its policy, privacy scope or the job's
 		 * signature): final for this job, reported per site. Anything else may pass. */
@@ -546,7 +471,7 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 		if (p->f->init)
 			cfl__fedavg_init_failed(p->f, p, reason ? reason : cfl_strerror(status));
 		else
-			round_check(p->f);
+			cfl__fedavg_round_check(p->f);
 		return;
 	}
 	cfl__job_site_state(p->f->jb, p->name, "accepted", "");
@@ -558,7 +483,7 @@ static void deploy_reply(struct cfl_peer *peer, int status, const char *reason,
 		return;
 	}
 	send_train(p->f, p, peer);
-	round_check(p->f);
+	cfl__fedavg_round_check(p->f);
 }
 
 static int bundle_read(void *src, uint8_t *buf, size_t len)
@@ -595,6 +520,30 @@ void cfl__fedavg_dispatch(struct fedavg *f, struct part *p, struct cfl_peer *pee
 		return;
 	}
 	cfl__fedavg_call_begin(f);
+	f->deploying++;
+}
+
+/* The sites of the round waiting for their turn get the job while fewer than DISPATCH_WINDOW
+ * deployments are out: 19,000 at once flooded the sites' side (each checks the job's
+ * signature and unpacks it) for longer than a heartbeat's timeout, and held 19,000 bundles in
+ * the send queues. A site deployed already (a later round) gets its task at once. */
+static void dispatch_more(struct fedavg *f)
+{
+	int was = f->dispatching;
+
+	f->dispatching = 1;
+	while (f->deploying < DISPATCH_WINDOW && f->dispatch_at < f->n) {
+		struct part *p = &f->parts[f->dispatch_at++];
+		struct cfl_peer *peer;
+
+		if (p->st != P_WAIT)
+			continue;
+		if ((peer = cfl__fedavg_peer_of(f, p)) == NULL)
+			p->st = P_IDLE; /* gone before its turn: not in this round */
+		else
+			cfl__fedavg_dispatch(f, p, peer);
+	}
+	f->dispatching = was;
 }
 
 static size_t connected(struct fedavg *f)
@@ -656,6 +605,8 @@ void cfl__fedavg_start_round(struct fedavg *f)
 	cfl_agg_reset(f->agg);
 	f->in_round = 1;
 	f->pulling = 0;
+	f->busy_at = f->drop_at = f->tq_head = f->tq_tail = 0;
+	f->window = cfl__fedavg_pull_window(f->gs.total);
 	f->round_t0 = cfl_loop_now_ms(f->j->loop);
 	if (f->jb->state != JOB_RUNNING) {
 		f->jb->state = JOB_RUNNING;
@@ -675,14 +626,15 @@ void cfl__fedavg_start_round(struct fedavg *f)
 	}
 	for (size_t i = 0; i < f->n; i++) {
 		struct part *p = &f->parts[i];
-		struct cfl_peer *peer = p->refused ? NULL : cfl__fedavg_peer_of(f, p);
 
-		if (peer != NULL)
-			cfl__fedavg_dispatch(f, p, peer);
+		if (!p->refused && cfl__fedavg_peer_of(f, p) != NULL)
+			p->st = P_WAIT;
 	}
+	f->dispatch_at = 0;
+	dispatch_more(f);
 	f->dispatching = 0;
 	maybe_drop_global(f);
-	round_check(f);
+	cfl__fedavg_round_check(f);
 }
 
 void cfl__fedavg_kick(struct cfl_jobs *j)

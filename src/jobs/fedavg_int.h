@@ -17,7 +17,8 @@
  * the answer, so that it gets the reason rather than a timeout of its own. */
 #define CFL__FEDAVG_GRACE_MS 10000
 
-enum part_state { P_IDLE, P_DEPLOY, P_TRAIN, P_TRAINED, P_PULL, P_DONE, P_FAILED };
+/* P_WAIT: in the round, waiting for its turn in the dispatch window (fedavg.c). */
+enum part_state { P_IDLE, P_WAIT, P_DEPLOY, P_TRAIN, P_TRAINED, P_PULL, P_DONE, P_FAILED };
 
 struct fedavg;
 
@@ -31,9 +32,11 @@ struct part {
 	uint64_t steps;       /* this round's FedAvg weight: the step count reported, at most cap */
 	uint64_t cap;         /* the most a report of this site counts for (site_caps) */
 	double loss;
-	uint64_t sent;    /* the global model's size once its stream is out, else 0 */
-	size_t bsent;     /* bytes of the job bundle streamed so far */
-	json_t *rows;     /* this round's metrics from a client_api script ({tag, step, value}) */
+	uint64_t sent; /* the global model's size once its stream is out, else 0 */
+	size_t bsent;  /* bytes of the job bundle streamed so far */
+	json_t *rows;  /* this round's metrics from a client_api script ({tag, step, value}) */
+	uint8_t *ubuf; /* its update as it arrives, when pulls overlap (fedavg_pull.c) */
+	size_t ulen, ucap;
 	uint64_t dropped; /* metrics the site dropped this round */
 };
 
@@ -47,12 +50,22 @@ struct fedavg {
 	size_t n;
 	int in_round;
 	uint64_t round_t0, wait_log;
-	int pulling;
+	int pulling; /* get_update requests out */
+	int window;  /* at most so many at once (cfl__fedavg_pull_window) */
 	char *bundle;
 	size_t bundle_len;
-	int outstanding; /* calls out: owned by call_begin/call_end */
-	int dispatching; /* start_round is handing out tasks: keep the global model */
-	int zombie;      /* finished (run_retire): freed by the last call_end */
+	/* Within a round, after the dispatch, a part's state only moves on (to DONE or FAILED),
+	 * so what a round waits for is found in O(1) per event, not by a pass over the parts
+	 * (19,000 sites: a pass per reply made the round minutes long): */
+	size_t busy_at;  /* parts below it are neither deploying, training nor being pulled */
+	size_t drop_at;  /* parts below it need the global model no more */
+	size_t *trained; /* a queue of parts whose update waits to be pulled, n long: */
+	size_t tq_head, tq_tail;
+	size_t dispatch_at; /* parts below it had their turn to be dispatched this round */
+	int deploying;      /* job.deploy requests out (at most DISPATCH_WINDOW) */
+	int outstanding;    /* calls out: owned by call_begin/call_end */
+	int dispatching;    /* start_round is handing out tasks: keep the global model */
+	int zombie;         /* finished (run_retire): freed by the last call_end */
 	/* executor.initial_model "from_site": before round 1, the sites are asked in their
 	 * order for their script's weights (fedavg_start.c) */
 	int init;                     /* no global model yet: asking */
@@ -77,6 +90,18 @@ void cfl__fedavg_dispatch(struct fedavg *f, struct part *p, struct cfl_peer *pee
 void cfl__fedavg_start_round(struct fedavg *f);
 /* How long a task of the job may take (round_timeout_s, plus the grace for client_api). */
 uint64_t cfl__fedavg_task_timeout(const struct job *jb);
+
+/* Closes the round when no site is busy; otherwise pulls what it can (whenever a step ends). */
+void cfl__fedavg_round_check(struct fedavg *f);
+
+/* fedavg_pull.c: the updates into the running sum */
+/* How many updates of `model_bytes` each are pulled at once: 1 for a large model (each
+ * update streams straight into the sum: aggregation holds the sum and one staged update),
+ * more for small ones (each buffered whole, then summed: at most PULL_BUDGET bytes), so that
+ * 19,000 sites do not wait a round trip each in turn. */
+int cfl__fedavg_pull_window(uint64_t model_bytes);
+/* Asks trained sites for their updates, up to the window. */
+void cfl__fedavg_pull_next(struct fedavg *f);
 
 /* fedavg_start.c: executor.initial_model "from_site" */
 /* The site `p`, which has the job, is asked for its weights; p->st is P_FAILED if the question

@@ -47,11 +47,14 @@ static int choose_sites(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
 		for (i = 0; jb->sites != NULL && i < n; i++)
 			jb->sites[jb->n_sites++] = strdup(str_or(json_array_get(sites, i), ""));
 	} else {
-		v = calloc(JOB_MAX_SITES, sizeof(*v));
-		n = v != NULL ? cfl_auth_server_sessions(j->auth, CFL_AUTH_CLIENT, v, JOB_MAX_SITES)
-		              : 0;
+		/* Every client session, connected or not: the count first, then the copy. */
+		n = cfl_auth_server_sessions(j->auth, CFL_AUTH_CLIENT, NULL, 0);
+		n = n < JOB_MAX_SITES ? n : JOB_MAX_SITES;
+		v = n ? calloc(n, sizeof(*v)) : NULL;
+		if (v == NULL || cfl_auth_server_sessions(j->auth, CFL_AUTH_CLIENT, v, n) < n)
+			n = 0;
 		jb->sites = n ? calloc(n, sizeof(char *)) : NULL;
-		for (i = 0; jb->sites != NULL && i < n && i < JOB_MAX_SITES; i++) {
+		for (i = 0; jb->sites != NULL && i < n; i++) {
 			if (v[i].connected)
 				jb->sites[jb->n_sites++] = strdup(v[i].name);
 		}
@@ -185,7 +188,10 @@ int cfl__fedavg_start(struct cfl_jobs *j, struct job *jb, struct cfl_err *e)
 	f->jb = jb;
 	f->n = jb->n_sites;
 	f->parts = calloc(f->n, sizeof(*f->parts));
-	if (f->parts == NULL) {
+	f->trained = calloc(f->n, sizeof(*f->trained));
+	if (f->parts == NULL || f->trained == NULL) {
+		free(f->parts);
+		free(f->trained);
 		free(f);
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
 	}

@@ -21,7 +21,9 @@ enum job_state {
 	JOB_EXCEPTION,
 };
 
-#define JOB_MAX_SITES           1024
+/* The most sites a job takes: beyond what one server holds (a process's descriptors, ~20,000
+ * here), bounding the run's per-site records (fedavg.c's parts: ~0.4 KiB each). */
+#define JOB_MAX_SITES           100000
 #define JOB_MAX_ROUNDS          100000
 #define JOB_MAX_ROUND_TIMEOUT_S (30 * 24 * 3600)
 #define JOB_MAX_FILES           64 /* files in a job bundle */
@@ -48,6 +50,11 @@ struct job {
 	/* What each site said of the job: {site: {"state": "accepted" | "refused" | "failed",
 	 * "reason": text}}; a refusal is final for the job (docs/jobs.md). */
 	json_t *site_states;
+	/* site_states changed since the last save: written by the scheduler's next tick (at
+	 * most a second later) or by the next cfl__job_save, whichever comes first. One write
+	 * per site would make a round O(N^2) in bytes written. */
+	int dirty;
+	size_t n_accepted; /* sites whose state in site_states is "accepted" */
 };
 
 struct fedavg;
@@ -67,10 +74,10 @@ struct cfl_jobs {
 const char *cfl__job_state_name(enum job_state s);
 int cfl__job_finished(const struct job *jb);
 /* Writes the job's state record (job.json) and metrics. */
-int cfl__job_save(const struct job *jb);
+int cfl__job_save(struct job *jb);
 struct job *cfl__job_find(struct cfl_jobs *j, const char *id);
-/* Records what `site` said of the job (state "accepted", "refused" or "failed", and why) and
- * saves the job. */
+/* Records what `site` said of the job (state "accepted", "refused" or "failed", and why); the
+ * job is saved within a second (jb->dirty). */
 void cfl__job_site_state(struct job *jb, const char *site, const char *state, const char *reason);
 /* Path of a file in the job's folder. */
 int cfl__job_path(const struct job *jb, const char *name, char *buf, size_t size);

@@ -69,7 +69,7 @@ static int write_json(const char *path, json_t *v)
 	return 0;
 }
 
-int cfl__job_save(const struct job *jb)
+int cfl__job_save(struct job *jb)
 {
 	char path[PATH_MAX];
 	json_t *sites = json_array(), *v;
@@ -87,6 +87,7 @@ int cfl__job_save(const struct job *jb)
 		rc = CFL_ENOMEM;
 	else
 		rc = write_json(path, v);
+	jb->dirty = rc != 0; /* a failed write is tried again at the next tick */
 	json_decref(v);
 	if (rc != 0)
 		CFL_ERROR("cannot save the state of job %s", jb->id);
@@ -102,9 +103,20 @@ void cfl__job_site_state(struct job *jb, const char *site, const char *state, co
 	/* Saved only when it changes: a site that takes the job every round says so once. */
 	if (was != NULL && why != NULL && strcmp(was, state) == 0 && strcmp(why, reason) == 0)
 		return;
+	jb->n_accepted -= was != NULL && strcmp(was, "accepted") == 0;
+	jb->n_accepted += strcmp(state, "accepted") == 0;
 	json_object_set_new(jb->site_states, site,
 	                    json_pack("{s:s, s:s}", "state", state, "reason", reason));
-	cfl__job_save(jb);
+	jb->dirty = 1;
+}
+
+/* The site states recorded since the last save, written now (one file per job changed). */
+static void save_dirty(struct cfl_jobs *j)
+{
+	for (struct job *jb = j->jobs; jb != NULL; jb = jb->next) {
+		if (jb->dirty)
+			cfl__job_save(jb);
+	}
 }
 
 /* --- bundles ---------------------------------------------------------------------------- */
@@ -336,6 +348,65 @@ static json_t *job_json(const struct job *jb)
 	                 jb->rounds_done, "num_rounds", jb->num_rounds, "error", jb->error);
 }
 
+/* list_jobs ID gives what each site said of the job, bounded: every site while there are at
+ * most SITES_SHOWN, else the sites that did not accept it first (what an admin looks for),
+ * up to SITES_SHOWN, with "sites_omitted"; "site_counts" always counts them all. */
+#define SITES_SHOWN 1000
+
+static int accepted(json_t *v)
+{
+	const char *st = json_string_value(json_object_get(v, "state"));
+
+	return st != NULL && strcmp(st, "accepted") == 0;
+}
+
+static size_t count_state(json_t *states, const char *state)
+{
+	const char *name;
+	size_t n = 0;
+	json_t *v;
+
+	json_object_foreach (states, name, v) {
+		const char *st = json_string_value(json_object_get(v, "state"));
+
+		n += st != NULL && strcmp(st, state) == 0;
+	}
+	return n;
+}
+
+/* Polled by consoles while a job of 19,000 sites runs: a pass over the sites only when some
+ * did not accept it (jb->n_accepted counts those that did). */
+static void add_sites(json_t *o, const struct job *jb)
+{
+	json_t *states = jb->site_states, *shown = json_object(), *v;
+	size_t n = json_object_size(states), acc = jb->n_accepted, ref = 0, other = 0;
+	const char *name;
+
+	json_object_foreach (states, name, v) {
+		if (n > SITES_SHOWN && (other == n - acc || json_object_size(shown) >= SITES_SHOWN))
+			break;
+		if (n <= SITES_SHOWN || !accepted(v)) {
+			json_object_set(shown, name, v);
+			other += !accepted(v);
+		}
+	}
+	if (acc < n)
+		ref = count_state(states, "refused");
+	json_object_foreach (states, name, v) {
+		if (json_object_size(shown) >= SITES_SHOWN)
+			break;
+		if (json_object_get(shown, name) == NULL)
+			json_object_set(shown, name, v);
+	}
+	json_object_set_new(o, "sites", shown);
+	json_object_set_new(o, "site_counts",
+	                    json_pack("{s:I, s:I, s:I}", "accepted", (json_int_t)acc, "refused",
+	                              (json_int_t)ref, "failed", (json_int_t)(n - acc - ref)));
+	if (json_object_size(shown) < n)
+		json_object_set_new(o, "sites_omitted",
+		                    json_integer((json_int_t)(n - json_object_size(shown))));
+}
+
 char *cfl_jobs_list(struct cfl_jobs *j, const char *id)
 {
 	json_t *arr = json_array(), *v;
@@ -347,7 +418,7 @@ char *cfl_jobs_list(struct cfl_jobs *j, const char *id)
 
 			if (id != NULL) {
 				json_object_set(o, "metrics", jb->metrics);
-				json_object_set(o, "sites", jb->site_states);
+				add_sites(o, jb);
 			}
 			json_array_append_new(arr, o);
 		}
@@ -480,6 +551,7 @@ static struct job *load_job(struct cfl_jobs *j, const char *id)
 		json_decref(jb->site_states);
 		jb->site_states = json_object();
 	}
+	jb->n_accepted = count_state(jb->site_states, "accepted");
 	jb->metrics = json_incref(json_object_get(st, "metrics"));
 	if (!json_is_array(jb->metrics)) {
 		json_decref(jb->metrics);
@@ -563,6 +635,7 @@ static void on_sched(struct cfl_loop *loop, uint64_t id, void *arg)
 	struct cfl_jobs *j = arg;
 
 	(void)id;
+	save_dirty(j);
 	cfl__jobs_schedule(j);
 	j->sched_timer = cfl_loop_timer_add(loop, 1000, on_sched, j);
 }
@@ -605,6 +678,7 @@ void cfl_jobs_free(struct cfl_jobs *j)
 	if (j == NULL)
 		return;
 	cfl_loop_timer_cancel(j->loop, j->sched_timer);
+	save_dirty(j);
 	cfl__fedavg_free_all(j);
 	while (j->jobs != NULL) {
 		struct job *next = j->jobs->next;

@@ -48,6 +48,7 @@ void cfl_msg_hub_free(struct cfl_msg_hub *h)
 	h->freeing = 1;
 	while (h->peers != NULL)
 		peer_drop(h->peers);
+	free(h->buckets);
 	free(h);
 }
 
@@ -83,15 +84,6 @@ void cfl_msg_hub_on_peer(struct cfl_msg_hub *h, cfl_msg_peer_fn up, cfl_msg_peer
 	h->peer_arg = arg;
 }
 
-struct cfl_peer *cfl_msg_hub_find(struct cfl_msg_hub *h, const char *name)
-{
-	for (struct cfl_peer *p = h->peers; p != NULL; p = p->next) {
-		if (p->name[0] != '\0' && strcmp(p->name, name) == 0)
-			return p;
-	}
-	return NULL;
-}
-
 void cfl_msg_hub_foreach(struct cfl_msg_hub *h, void (*fn)(struct cfl_peer *p, void *arg),
                          void *arg)
 {
@@ -123,6 +115,7 @@ static struct cfl_peer *peer_new(struct cfl_msg_hub *h, struct cfl_conn *c)
 	if (p == NULL)
 		return NULL;
 	p->kind = KIND_PEER;
+	p->name = "";
 	p->hub = h;
 	p->conn = c;
 	p->next = h->peers;
@@ -153,11 +146,6 @@ uint64_t cfl_peer_serial(const struct cfl_peer *p)
 const char *cfl_peer_name(const struct cfl_peer *p)
 {
 	return p->name;
-}
-
-void cfl_peer_set_name(struct cfl_peer *p, const char *name)
-{
-	snprintf(p->name, sizeof(p->name), "%s", name);
 }
 
 struct cfl_conn *cfl_peer_conn(const struct cfl_peer *p)
@@ -286,17 +274,28 @@ static int build(struct cfl_frame *f, struct cfl_peer *p, int type, const char *
 int cfl_peer_set_auth(struct cfl_peer *p, const char *const keys[], const char *const vals[],
                       size_t n)
 {
+	size_t total = 0, off = 0;
+	char *buf;
+
 	if (n > CFL_MSG_AUTH_HDRS)
 		return CFL_ETOOBIG;
 	for (size_t i = 0; i < n; i++) {
+		if (strlen(vals[i]) >= CFL_MSG_AUTH_VAL_MAX)
+			return CFL_ETOOBIG;
+		total += strlen(vals[i]) + 1;
+	}
+	if ((buf = malloc(total ? total : 1)) == NULL)
+		return CFL_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
 		size_t vl = strlen(vals[i]);
 
-		if (vl >= CFL_MSG_AUTH_VAL_MAX)
-			return CFL_ETOOBIG;
-		memcpy(p->auth_buf[i], vals[i], vl + 1);
+		memcpy(buf + off, vals[i], vl + 1);
 		p->auth[i] = (struct cfl_header){keys[i], strlen(keys[i]),
-		                                 (const uint8_t *)p->auth_buf[i], vl};
+		                                 (const uint8_t *)buf + off, vl};
+		off += vl + 1;
 	}
+	free(p->auth_buf);
+	p->auth_buf = buf;
 	p->n_auth = n;
 	return 0;
 }
@@ -703,6 +702,15 @@ static void peer_end(struct cfl_peer *p, int code, const char *reason)
 	if (p->next != NULL)
 		p->next->prev = p->prev;
 	h->n_peers--;
+	cfl__hub_unindex(h, p);
+}
+
+static void peer_free(struct cfl_peer *p)
+{
+	if (p->name[0] != '\0')
+		free(p->name);
+	free(p->auth_buf);
+	free(p);
 }
 
 /* Hub teardown: the connection goes without callbacks (its streams' done functions still run
@@ -713,7 +721,7 @@ static void peer_drop(struct cfl_peer *p)
 
 	peer_end(p, CFL_ECLOSED, "shutting down");
 	cfl_conn_free(c);
-	free(p);
+	peer_free(p);
 }
 
 static void cb_close(struct cfl_conn *c, int code, const char *reason, void *user)
@@ -728,7 +736,7 @@ static void cb_close(struct cfl_conn *c, int code, const char *reason, void *use
 		return;
 	}
 	peer_end(user, code, reason);
-	free(user);
+	peer_free(user);
 }
 
 struct cfl_conn_opts cfl_msg_hub_conn_opts(struct cfl_msg_hub *h, struct cfl_tls_ctx *tls)

@@ -49,14 +49,16 @@ struct cfl_peer {
 	struct cfl_msg_hub *hub;
 	struct cfl_peer *next, *prev;
 	struct cfl_conn *conn;
-	char name[CFL_MSG_NAME_MAX];
+	char *name;             /* "" (static) until named, then a copy of its own */
+	uint32_t hash;          /* of the name, for the hub's index */
+	struct cfl_peer *hnext; /* the next named peer in its bucket of the index */
 	struct pending *pending;
 	struct instream *streams;
 	void *user;
 	int up; /* the hub's up callback ran */
 	/* Authentication headers added to every message this side sends to the peer. */
 	struct cfl_header auth[CFL_MSG_AUTH_HDRS];
-	char auth_buf[CFL_MSG_AUTH_HDRS][CFL_MSG_AUTH_VAL_MAX];
+	char *auth_buf; /* their values, one allocation of the size they take */
 	size_t n_auth;
 };
 
@@ -69,6 +71,10 @@ struct cfl_msg_hub {
 	size_t n_topics;
 	struct cfl_peer *peers;
 	size_t n_peers;
+	/* The named peers by name (cfl_msg_hub_find is on every job message of the server): a
+	 * chained hash table of n_buckets (a power of two, or 0 before the first name). */
+	struct cfl_peer **buckets;
+	size_t n_buckets, n_named;
 	cfl_msg_peer_fn up, down;
 	void *peer_arg;
 	int freeing; /* cfl_msg_hub_free is running: no callbacks into the application */
@@ -85,6 +91,9 @@ struct pending *cfl__pending_new(struct cfl_peer *p, uint64_t timeout_ms, cfl_ms
                                  void *arg);
 void cfl__pending_unlink(struct pending *q);
 void cfl__pending_arm(struct pending *q);
+
+/* Takes a peer out of the index of names, before it goes (hub_names.c). */
+void cfl__hub_unindex(struct cfl_msg_hub *h, struct cfl_peer *p);
 
 /* Passes a REQUEST or ONEWAY addressed to cell `dst` on to it (route.c). */
 int cfl__msg_route(struct cfl_peer *p, const struct cfl_frame *f, int more, const char *dst);

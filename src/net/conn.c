@@ -25,9 +25,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define LINGER_MS 1000
-#define DRAIN_MAX ((size_t)256 * 1024) /* input discarded before close, to avoid a RST */
-#define MISMATCH  "(connection_security mismatch)"
+#define LINGER_MS  1000
+#define DRAIN_MAX  ((size_t)256 * 1024) /* input discarded before close, to avoid a RST */
+#define MISMATCH   "(connection_security mismatch)"
+#define GOAWAY_MAX 256 /* bytes of the peer's GOAWAY reason kept, NUL included */
 
 /* --- lifetime --------------------------------------------------------------------------- */
 
@@ -53,6 +54,7 @@ static void destroy(struct cfl_conn *c)
 	cfl_tls_ctx_free(c->tls_ctx);
 	cfl__admit_release(&c->adm); /* done at close_socket(); a no-op then */
 	free(c->rbuf);
+	cfl__conn_free_texts(c);
 	free(c);
 }
 
@@ -170,15 +172,18 @@ void cfl__conn_fail(struct cfl_conn *c, int code, int tell_peer, const char *fmt
 	va_start(ap, fmt);
 	/* An application's close in progress keeps its own code and reason. */
 	if (c->state != CS_DRAINING) {
+		char why[CFL_ERR_MSG_MAX];
+
 		c->close_code = code;
-		vsnprintf(c->close_reason, sizeof(c->close_reason), fmt, ap);
+		vsnprintf(why, sizeof(why), fmt, ap);
+		cfl__conn_set_reason(c, "%s", why);
 	}
 	va_end(ap);
-	CFL_DEBUG("conn %s: closing: %s", c->peer_addr[0] ? c->peer_addr : c->host,
-	          c->close_reason);
+	CFL_DEBUG("conn %s: closing: %s", c->peer_addr[0] ? c->peer_addr : cfl__conn_host(c),
+	          cfl__conn_reason(c));
 	if (!c->opened)
-		cfl__admit_failed(&c->adm, c->close_reason); /* logged per address */
-	teardown(c, tell_peer ? c->close_reason : NULL);
+		cfl__admit_failed(&c->adm, cfl__conn_reason(c)); /* logged per address */
+	teardown(c, tell_peer ? cfl__conn_reason(c) : NULL);
 	cfl__conn_kick(c);
 }
 
@@ -190,7 +195,7 @@ static void finalize(struct cfl_conn *c)
 	c->finalized = 1;
 	cfl__conn_report_streams(c, 1);
 	if (c->cb.on_close != NULL && !c->freed)
-		c->cb.on_close(c, c->close_code, c->close_reason, c->user);
+		c->cb.on_close(c, c->close_code, cfl__conn_reason(c), c->user);
 	c->freed = 1;
 }
 
@@ -288,7 +293,7 @@ void cfl_conn_close(struct cfl_conn *c, const char *reason)
 	}
 	c->state = CS_DRAINING;
 	c->close_code = 0;
-	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	cfl__conn_set_reason(c, "%s", reason);
 	c->t_linger = cfl_loop_timer_add(c->loop, LINGER_MS, on_linger, c);
 	(void)cfl__conn_flush(c);
 	cfl__conn_kick(c);
@@ -308,10 +313,17 @@ static void printable(char *dst, size_t size, const uint8_t *src, size_t len)
 
 static void on_goaway(struct cfl_conn *c, const struct cfl_frame *f)
 {
-	printable(c->goaway, sizeof(c->goaway), f->body, f->body_len);
+	size_t size = f->body_len < GOAWAY_MAX ? f->body_len + 1 : GOAWAY_MAX;
+	char *text = malloc(size);
+
+	if (text != NULL) {
+		printable(text, size, f->body, f->body_len);
+		free(c->goaway);
+		c->goaway = text;
+	}
 	c->goaway_seen = 1;
 	CFL_INFO("%s %s is going away: %s", cfl__conn_peer_role(c), c->peer_addr,
-	         c->goaway[0] ? c->goaway : "(no reason given)");
+	         c->goaway != NULL && c->goaway[0] ? c->goaway : "(no reason given)");
 }
 
 static void answer_ping(struct cfl_conn *c, const struct cfl_frame *ping)
@@ -396,13 +408,13 @@ void cfl__conn_open(struct cfl_conn *c)
 	c->state = CS_OPEN;
 	c->opened = 1;
 	if (c->tls != NULL) {
-		(void)cfl_tls_peer(c->tls, &c->peer);
-		snprintf(c->tls_version, sizeof(c->tls_version), "%s", cfl_tls_version(c->tls));
-		snprintf(c->tls_cipher, sizeof(c->tls_cipher), "%s", cfl_tls_cipher(c->tls));
+		cfl__conn_keep_peer_names(c);
+		c->tls_version = cfl_tls_version(c->tls);
+		c->tls_cipher = cfl_tls_cipher(c->tls);
 	}
 	CFL_DEBUG("conn %s: open (%s%s%s%s%s)", c->peer_addr, cfl_conn_sec_name(c->mode),
-	          c->tls ? ", " : "", c->tls ? c->tls_version : "", c->peer.cn[0] ? ", peer " : "",
-	          c->peer.cn);
+	          c->tls ? ", " : "", c->tls ? c->tls_version : "",
+	          cfl_conn_peer_cn(c)[0] ? ", peer " : "", cfl_conn_peer_cn(c));
 	cfl__conn_update_watch(c);
 	/* Input that arrived with the end of the handshake is inside TLS, not in the socket. */
 	if (c->tls != NULL && cfl_tls_pending(c->tls) > 0) {
@@ -548,35 +560,10 @@ const char *cfl_conn_local_addr(const struct cfl_conn *c)
 	return c->local_addr;
 }
 
-const char *cfl_conn_peer_cn(const struct cfl_conn *c)
-{
-	return c->peer.cn;
-}
-
 const void *cfl_conn_peer_x509(const struct cfl_conn *c, const void **issuer)
 {
 	*issuer = NULL;
 	return c->tls != NULL && c->state == CS_OPEN ? cfl_tls_peer_x509(c->tls, issuer) : NULL;
-}
-
-const char *cfl_conn_peer_org(const struct cfl_conn *c)
-{
-	return c->peer.org;
-}
-
-const char *cfl_conn_peer_role(const struct cfl_conn *c)
-{
-	return c->peer.role;
-}
-
-const char *cfl_conn_tls_version(const struct cfl_conn *c)
-{
-	return c->tls_version[0] ? c->tls_version : "none";
-}
-
-const char *cfl_conn_tls_cipher(const struct cfl_conn *c)
-{
-	return c->tls_cipher[0] ? c->tls_cipher : "none";
 }
 
 size_t cfl_conn_queued(const struct cfl_conn *c)

@@ -67,6 +67,13 @@ struct in_stream {
 
 #define CANCELLED_RING 16
 
+/* What a dialing connection keeps of its target (cfl_conn_dial); accepted ones have none. */
+struct conn_dial {
+	char host[256];
+	int port;
+	char tried[512]; /* "127.0.0.1: connection refused; ..." */
+};
+
 /* A connection's place in the admission control (admit.c); all zero without one. */
 struct admit_slot {
 	struct cfl_admit *a;
@@ -89,15 +96,15 @@ struct cfl_conn {
 	void *user;
 	uint64_t connect_timeout_ms, idle_timeout_ms;
 
-	/* client */
-	char host[256];
-	int port;
+	/* Texts are allocated when there is something to say (a server holds ~19,000 of these,
+	 * most of them idle): the dial target, the peer's names, the close and GOAWAY reasons. */
+	struct conn_dial *dial; /* client */
 	struct addrinfo *ai_list, *ai_next;
-	char tried[512]; /* "127.0.0.1: connection refused; ..." */
 
 	char peer_addr[CFL_CONN_ADDR_MAX], local_addr[CFL_CONN_ADDR_MAX];
-	struct cfl_tls_peer peer;
-	char tls_version[32], tls_cipher[64];
+	char *peer_names;                     /* cn, org and role, one allocation */
+	const char *peer_org, *peer_role;     /* in peer_names (peer_names is the cn) */
+	const char *tls_version, *tls_cipher; /* static strings of cfl_tls_version/cipher */
 
 	uint64_t next_id;
 	size_t max_payload;
@@ -107,7 +114,7 @@ struct cfl_conn {
 	size_t rlen, rcap;
 	int rd_wants_write; /* TLS read waits for writability */
 	int wr_wants_read;  /* TLS write waits for readability */
-	char goaway[256];   /* the peer's GOAWAY reason, printable */
+	char *goaway;       /* the peer's GOAWAY reason, printable; NULL before one came */
 	int goaway_seen;
 
 	/* writing */
@@ -137,15 +144,15 @@ struct cfl_conn {
 
 	/* closing */
 	int close_code;
-	char close_reason[CFL_ERR_MSG_MAX];
-	int holds;     /* loop-driven calls in progress on this connection */
-	int freed;     /* the memory goes at the last release */
-	int finalized; /* on_close reported */
+	char *close_reason; /* "" (static) until set, else allocated (cfl__conn_set_reason) */
+	int holds;          /* loop-driven calls in progress on this connection */
+	int freed;          /* the memory goes at the last release */
+	int finalized;      /* on_close reported */
 	struct cfl_conn_stats stats;
 	struct admit_slot adm;
 };
 
-/* conn.c */
+/* conn.c (its texts: conn_text.c) */
 void cfl__conn_on_io(struct cfl_loop *loop, int fd, int events, void *arg);
 void cfl__conn_open(struct cfl_conn *c);
 void cfl__conn_handshake(struct cfl_conn *c);
@@ -166,6 +173,19 @@ void cfl__conn_dispatch(struct cfl_conn *c, const struct cfl_frame *f);
 /* conn_read.c: reads what the socket holds (up to a budget) and dispatches the frames. */
 void cfl__conn_read(struct cfl_conn *c);
 const char *cfl__conn_peer_role(const struct cfl_conn *c);
+/* Sets close_reason (at most CFL_ERR_MSG_MAX - 1 bytes; a fixed text when out of memory). */
+void cfl__conn_set_reason(struct cfl_conn *c, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+/* The dial target's host for logs: "" for an accepted connection. */
+const char *cfl__conn_host(const struct cfl_conn *c);
+/* The names of the peer's certificate (after the handshake), kept for cfl_conn_peer_cn() etc. */
+void cfl__conn_keep_peer_names(struct cfl_conn *c);
+/* conn_text.c: frees the texts above (destroy). */
+void cfl__conn_free_texts(struct cfl_conn *c);
+static inline const char *cfl__conn_reason(const struct cfl_conn *c)
+{
+	return c->close_reason != NULL ? c->close_reason : "";
+}
 
 /* connect.c */
 void cfl__conn_connect_result(struct cfl_conn *c);

@@ -154,7 +154,7 @@ static void on_eof(struct cfl_conn *c)
 	if (c->goaway_seen)
 		cfl__conn_fail(c, CFL_ECLOSED, 0, "%s closed the connection: %s",
 		               cfl__conn_peer_role(c),
-		               c->goaway[0] ? c->goaway : "no reason given");
+		               c->goaway != NULL && c->goaway[0] ? c->goaway : "no reason given");
 	else if (c->rlen > 0)
 		cfl__conn_fail(c, CFL_ECLOSED, 0,
 		               "%s closed the connection in the middle of a frame",

@@ -75,7 +75,8 @@ static void connected(struct cfl_conn *c)
 		cfl__conn_open(c);
 		return;
 	}
-	if (cfl_tls_new(c->tls_ctx, c->fd, c->is_server ? NULL : c->host, &c->tls, &err) != 0) {
+	if (cfl_tls_new(c->tls_ctx, c->fd, c->is_server ? NULL : c->dial->host, &c->tls, &err) !=
+	    0) {
 		cfl__conn_fail(c, err.code, 0, "%s", err.msg);
 		return;
 	}
@@ -87,7 +88,7 @@ static void connected(struct cfl_conn *c)
 }
 
 /* Starts a non-blocking connect to the next address; 0 when one is under way, CFL_ECONN when
- * none is left (c->tried lists why each failed). */
+ * none is left (c->dial->tried lists why each failed). */
 static int connect_next(struct cfl_conn *c)
 {
 	char addr[CFL_CONN_ADDR_MAX];
@@ -106,8 +107,9 @@ static int connect_next(struct cfl_conn *c)
 			c->ai_next = ai->ai_next;
 			return 0;
 		}
-		snprintf(c->tried + strlen(c->tried), sizeof(c->tried) - strlen(c->tried),
-		         "%s%s: %s", c->tried[0] ? "; " : "", addr, strerror(errno));
+		snprintf(c->dial->tried + strlen(c->dial->tried),
+		         sizeof(c->dial->tried) - strlen(c->dial->tried), "%s%s: %s",
+		         c->dial->tried[0] ? "; " : "", addr, strerror(errno));
 		if (c->fd >= 0)
 			close(c->fd);
 		c->fd = -1;
@@ -133,14 +135,15 @@ void cfl__conn_connect_result(struct cfl_conn *c)
 	memset(&ss, 0, sizeof(ss));
 	if (getpeername(c->fd, (struct sockaddr *)&ss, &slen) == 0)
 		format_addr(&ss, addr, sizeof(addr));
-	snprintf(c->tried + strlen(c->tried), sizeof(c->tried) - strlen(c->tried), "%s%s%s%s",
-	         c->tried[0] ? "; " : "", addr, addr[0] ? ": " : "", strerror(soerr));
+	snprintf(c->dial->tried + strlen(c->dial->tried),
+	         sizeof(c->dial->tried) - strlen(c->dial->tried), "%s%s%s%s",
+	         c->dial->tried[0] ? "; " : "", addr, addr[0] ? ": " : "", strerror(soerr));
 	cfl_loop_unwatch(c->loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
 	if (connect_next(c) != 0)
-		cfl__conn_fail(c, CFL_ECONN, 0, "cannot connect to %s:%d: %s", c->host, c->port,
-		               c->tried);
+		cfl__conn_fail(c, CFL_ECONN, 0, "cannot connect to %s:%d: %s", c->dial->host,
+		               c->dial->port, c->dial->tried);
 }
 
 static void on_connect_timeout(struct cfl_loop *loop, uint64_t id, void *arg)
@@ -154,9 +157,9 @@ static void on_connect_timeout(struct cfl_loop *loop, uint64_t id, void *arg)
 	cfl__conn_hold(c);
 	if (c->state == CS_CONNECTING)
 		cfl__conn_fail(c, CFL_ETIMEDOUT, 0,
-		               "cannot connect to %s:%d: no answer within %g s%s%s%s", c->host,
-		               c->port, s, c->tried[0] ? " (tried " : "", c->tried,
-		               c->tried[0] ? ")" : "");
+		               "cannot connect to %s:%d: no answer within %g s%s%s%s",
+		               c->dial->host, c->dial->port, s, c->dial->tried[0] ? " (tried " : "",
+		               c->dial->tried, c->dial->tried[0] ? ")" : "");
 	else if (c->state == CS_HANDSHAKE && c->is_server)
 		cfl__conn_fail(c, CFL_ETIMEDOUT, 0,
 		               "the client did not complete the TLS handshake within %g s", s);
@@ -165,7 +168,7 @@ static void on_connect_timeout(struct cfl_loop *loop, uint64_t id, void *arg)
 		               "the TLS handshake with %s:%d did not complete within %g s: the "
 		               "server took the connection but did not answer (overloaded, a proxy "
 		               "in the way, or a connection_security mismatch?)",
-		               c->host, c->port, s);
+		               c->dial->host, c->dial->port, s);
 	cfl__conn_release(c);
 }
 
@@ -208,15 +211,20 @@ int cfl_conn_dial(struct cfl_loop *loop, const char *host, int port,
 
 	*out = NULL;
 	if (loop == NULL || opts == NULL || host == NULL || host[0] == '\0' ||
-	    strlen(host) >= sizeof(c->host) || port < 1 || port > 65535)
+	    strlen(host) >= sizeof(c->dial->host) || port < 1 || port > 65535)
 		return cfl_err_set(e, CFL_EINVAL, "bad address '%s:%d'", host ? host : "", port);
 	if (opts->tls != NULL && cfl_tls_ctx_is_server(opts->tls))
 		return cfl_err_set(e, CFL_EINVAL, "a server TLS context cannot dial");
 	c = conn_new(loop, opts, 0);
+	if (c != NULL && (c->dial = calloc(1, sizeof(*c->dial))) == NULL) {
+		c->finalized = 1;
+		cfl_conn_free(c);
+		c = NULL;
+	}
 	if (c == NULL)
 		return cfl_err_set(e, CFL_ENOMEM, "out of memory");
-	memcpy(c->host, host, strlen(host) + 1);
-	c->port = port;
+	memcpy(c->dial->host, host, strlen(host) + 1);
+	c->dial->port = port;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -229,7 +237,8 @@ int cfl_conn_dial(struct cfl_loop *loop, const char *host, int port,
 	}
 	c->ai_next = c->ai_list;
 	if (connect_next(c) != 0) {
-		rc = cfl_err_set(e, CFL_ECONN, "cannot connect to %s:%d: %s", host, port, c->tried);
+		rc = cfl_err_set(e, CFL_ECONN, "cannot connect to %s:%d: %s", host, port,
+		                 c->dial->tried);
 		goto fail;
 	}
 	c->state = CS_CONNECTING;

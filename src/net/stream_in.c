@@ -284,7 +284,7 @@ void cfl__conn_report_streams(struct cfl_conn *c, int call_app)
 	c->n_ins = 0;
 	/* The queue's buffers point at the streams: they go first (nothing is written now). */
 	cfl__conn_free_queue(c);
-	snprintf(why, sizeof(why), "connection closed: %s", c->close_reason);
+	snprintf(why, sizeof(why), "connection closed: %s", cfl__conn_reason(c));
 	while ((s = outs) != NULL) {
 		outs = s->next;
 		s->done(c, s->id, s->finished ? s->status : CFL_ECLOSED, s->arg);

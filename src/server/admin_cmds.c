@@ -12,13 +12,16 @@
 #include "cfl/proto.h"
 #include "util/bufsrc.h"
 
+#include <fnmatch.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define MAX_LIST 10000
+/* check_status client answers with at most this many rows (~250 bytes each), sorted by name,
+ * with the counts and the offset of the next page: a server holds ~20,000 sessions. */
+#define LIST_PAGE 1000
 
 struct admin {
 	struct cfl_auth_server *auth;
@@ -66,48 +69,130 @@ static json_t *session_json(const struct cfl_auth_session_info *i)
 	                 seen, "token_expiry", exp, "cert_not_after", cert, "role", i->role);
 }
 
-static json_t *list_sessions(struct admin *a, enum cfl_auth_kind kind)
+/* Every session of `kind` (*n of them), or NULL (*n 0) when there are none or no memory. */
+static struct cfl_auth_session_info *all_sessions(struct admin *a, enum cfl_auth_kind kind,
+                                                  size_t *n)
 {
-	struct cfl_auth_session_info *v = calloc(MAX_LIST, sizeof(*v));
-	json_t *arr = json_array();
-	size_t n;
+	size_t want = cfl_auth_server_sessions(a->auth, kind, NULL, 0);
+	struct cfl_auth_session_info *v = want ? calloc(want, sizeof(*v)) : NULL;
 
-	if (v == NULL || arr == NULL) {
-		free(v);
-		json_decref(arr);
-		return NULL;
-	}
-	n = cfl_auth_server_sessions(a->auth, kind, v, MAX_LIST);
-	for (size_t i = 0; i < n && i < MAX_LIST; i++)
-		json_array_append_new(arr, session_json(&v[i]));
-	free(v);
-	return arr;
+	*n = v != NULL ? cfl_auth_server_sessions(a->auth, kind, v, want) : 0;
+	*n = *n < want ? *n : want;
+	return v;
 }
 
-static json_t *check_status(struct admin *a, const char *what, char *err, size_t en)
+static int by_name(const void *x, const void *y)
 {
-	if (strcmp(what, "client") == 0)
-		return json_pack("{s:o}", "clients", list_sessions(a, CFL_AUTH_CLIENT));
-	if (strcmp(what, "server") == 0) {
-		json_t *clients = list_sessions(a, CFL_AUTH_CLIENT);
-		json_t *admins = list_sessions(a, CFL_AUTH_ADMIN), *res;
-		char started[32];
-		struct timespec ts;
+	return strcmp((*(const struct cfl_auth_session_info *const *)x)->name,
+	              (*(const struct cfl_auth_session_info *const *)y)->name);
+}
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		iso_time(a->info.started_ms, started, sizeof(started));
-		/* Only the counts go out: the lists are ours to free. */
-		res = json_pack("{s:{s:s, s:s, s:s, s:s, s:I, s:I, s:I}}", "server", "name",
-		                a->info.name, "project", a->info.project, "status", "started",
-		                "started_at", started, "uptime_s",
-		                (json_int_t)(ts.tv_sec - a->info.started_ms / 1000), "clients",
-		                (json_int_t)json_array_size(clients), "admins",
-		                (json_int_t)json_array_size(admins));
-		json_decref(clients);
-		json_decref(admins);
-		return res;
+/* The counts of an answer: every client, those connected, those the pattern matched. */
+static json_t *client_counts(const struct cfl_auth_session_info *v, size_t n, size_t matched)
+{
+	size_t up = 0;
+
+	for (size_t i = 0; i < n; i++)
+		up += v[i].connected != 0;
+	return json_pack("{s:I, s:I, s:I, s:I}", "total", (json_int_t)n, "connected",
+	                 (json_int_t)up, "disconnected", (json_int_t)(n - up), "matched",
+	                 (json_int_t)matched);
+}
+
+/* The page of the clients whose names match `pattern` (a shell pattern, "" for all), from the
+ * `from`-th in name order: {"clients": [...], "total", "connected", "disconnected", "matched",
+ * "from", "next" (null on the last page)}. */
+static json_t *list_clients(struct admin *a, const char *pattern, size_t from)
+{
+	size_t n, m = 0, to;
+	struct cfl_auth_session_info *v = all_sessions(a, CFL_AUTH_CLIENT, &n);
+	const struct cfl_auth_session_info **sel = calloc(n ? n : 1, sizeof(*sel));
+	json_t *arr = json_array(), *res = NULL;
+
+	if (sel != NULL && arr != NULL) {
+		for (size_t i = 0; i < n; i++)
+			if (pattern[0] == '\0' || fnmatch(pattern, v[i].name, 0) == 0)
+				sel[m++] = &v[i];
+		qsort(sel, m, sizeof(*sel), by_name);
+		to = from < m ? (m - from > LIST_PAGE ? from + LIST_PAGE : m) : from;
+		for (size_t i = from; i < to; i++)
+			json_array_append_new(arr, session_json(sel[i]));
+		res = client_counts(v, n, m);
+		json_object_set_new(res, "pattern", json_string(pattern[0] ? pattern : "*"));
+		json_object_set_new(res, "from", json_integer((json_int_t)from));
+		json_object_set_new(res, "next",
+		                    to < m ? json_integer((json_int_t)to) : json_null());
+		json_object_set_new(res, "clients", arr);
+		arr = NULL;
 	}
-	snprintf(err, en, "usage: check_status server|client");
+	json_decref(arr);
+	free(sel);
+	free(v);
+	return res;
+}
+
+static json_t *server_status(struct admin *a)
+{
+	size_t n, admins = cfl_auth_server_sessions(a->auth, CFL_AUTH_ADMIN, NULL, 0);
+	struct cfl_auth_session_info *v = all_sessions(a, CFL_AUTH_CLIENT, &n);
+	json_t *counts = client_counts(v, n, n), *res;
+	char started[32];
+	struct timespec ts;
+
+	free(v);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	iso_time(a->info.started_ms, started, sizeof(started));
+	res = json_pack("{s:{s:s, s:s, s:s, s:s, s:I, s:O, s:O, s:I}}", "server", "name",
+	                a->info.name, "project", a->info.project, "status", "started", "started_at",
+	                started, "uptime_s", (json_int_t)(ts.tv_sec - a->info.started_ms / 1000),
+	                "clients", json_object_get(counts, "total"), "clients_connected",
+	                json_object_get(counts, "connected"), "admins", (json_int_t)admins);
+	json_decref(counts);
+	return res;
+}
+
+/* A pattern's '*'s: fnmatch() may backtrack through each against a 255-byte name, for every
+ * session: a few are all a name filter needs. */
+#define PATTERN_STARS 4
+
+static int stars(const char *s)
+{
+	int n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '*';
+	return n;
+}
+
+/* FROM of `check_status client PATTERN FROM`: decimal digits; -1 if not. */
+static long page_from(const char *s)
+{
+	char *end = NULL;
+	long v;
+
+	if (s[0] == '\0')
+		return 0;
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	v = strtol(s, &end, 10);
+	return *end == '\0' && v >= 0 && v < 1000000000L ? v : -1;
+}
+
+static json_t *check_status(struct admin *a, const struct cfl__admin_cmd *c, char *err, size_t en)
+{
+	long from = page_from(c->arg3);
+	json_t *v;
+
+	if (strcmp(c->arg, "client") == 0 && from >= 0 && stars(c->arg2) <= PATTERN_STARS) {
+		v = list_clients(a, strcmp(c->arg2, "*") == 0 ? "" : c->arg2, (size_t)from);
+		if (v == NULL)
+			snprintf(err, en, "out of memory");
+		return v;
+	}
+	if (strcmp(c->arg, "server") == 0 && c->arg2[0] == '\0')
+		return server_status(a);
+	snprintf(err, en, "usage: check_status server|client [PATTERN [FROM]]%s",
+	         stars(c->arg2) > PATTERN_STARS ? " (at most 4 '*' in PATTERN)" : "");
 	return NULL;
 }
 
@@ -155,7 +240,7 @@ static int reply_json(json_t *v, char **out, size_t *len, char *err, size_t en)
 
 static int do_check_status(struct areq *r, char **out, size_t *len, char *err, size_t en)
 {
-	json_t *v = check_status(r->a, r->c.arg, err, en);
+	json_t *v = check_status(r->a, &r->c, err, en);
 
 	return v != NULL ? reply_json(v, out, len, err, en) : CFL_EINVAL;
 }
@@ -296,7 +381,8 @@ int cfl__admin_cmd_parse(const char *line, struct cfl__admin_cmd *c, char *err, 
 	memset(c, 0, sizeof(*c));
 	if (next_word(&s, c->verb, sizeof(c->verb)) != 0 ||
 	    next_word(&s, c->arg, sizeof(c->arg)) != 0 ||
-	    next_word(&s, c->arg2, sizeof(c->arg2)) != 0) {
+	    next_word(&s, c->arg2, sizeof(c->arg2)) != 0 ||
+	    next_word(&s, c->arg3, sizeof(c->arg3)) != 0) {
 		snprintf(err, en, "command word too long (%zu bytes at most, %zu for the verb)",
 		         sizeof(c->arg) - 1, sizeof(c->verb) - 1);
 		return CFL_EINVAL;

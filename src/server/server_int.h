@@ -27,7 +27,7 @@ int cfl__server_admin_init(struct cfl_msg_hub *hub, struct cfl_auth_server *auth
 /* An admin command line split into words: the verb and the two words after it (more are
  * ignored: no command takes more). */
 struct cfl__admin_cmd {
-	char verb[64], arg[256], arg2[256];
+	char verb[64], arg[256], arg2[256], arg3[32];
 };
 
 /* Splits `line` (an admin request's `cmd` header) at blanks (space, \t, \n, \v, \f, \r).

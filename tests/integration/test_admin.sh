@@ -72,7 +72,7 @@ check "an unknown --cmd is a usage error (exit $rc): $out" \
 	sh -c "test $rc -eq 2 && test \"\$1\" = \"cfl: unknown command 'frobnicate' ('cfl admin --help' lists the commands)\"" _ "$out"
 out=$(adm --cmd "check_status nowhere" 2>&1); rc=$?
 check "a bad argument is a usage error (exit $rc): $out" \
-	sh -c "test $rc -eq 2 && test \"\$1\" = 'cfl: usage: check_status server|client'" _ "$out"
+	sh -c "test $rc -eq 2 && test \"\$1\" = 'cfl: usage: check_status server|client [PATTERN [FROM]]'" _ "$out"
 out=$(adm --cmd "abort_job" 2>&1); rc=$?
 check "a missing argument is a usage error (exit $rc): $out" \
 	sh -c "test $rc -eq 2 && test \"\$1\" = 'cfl: usage: abort_job JOB_ID'" _ "$out"
@@ -94,7 +94,7 @@ check "help lists 9 commands, twice" test "$(count console.out '^  [a-z]')" -eq 
 check "an unknown command is named, with the hint: $(head -n 1 console.err)" \
 	test "$(head -n 1 console.err)" = "error: unknown command 'frobnicate' (help lists the commands)"
 check "a bad line gets its usage: $(sed -n 2p console.err)" \
-	test "$(sed -n 2p console.err)" = "error: usage: check_status server|client"
+	test "$(sed -n 2p console.err)" = "error: usage: check_status server|client [PATTERN [FROM]]"
 check "list_jobs with no jobs says so" grep -qx "no jobs" console.out
 check "nothing runs after bye" test "$(count console.out '^no jobs$')" -eq 1
 
@@ -153,6 +153,21 @@ check "check_status client: the header" \
 	grep -Eqx 'name +address +security +connected +last heartbeat +token expiry +cert expiry' clients.out
 check "check_status client: site-1's row (local times)" \
 	grep -Eqx "site-1 +$LOOP:[0-9]+ +mtls +yes( +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}){3}" clients.out
+check "check_status client: the counts under the table" \
+	grep -Eqx '1 client logged in: 1 connected, 0 not' clients.out
+adm --cmd "check_status client site-[0-9] 0" --json >page.json 2>&1
+page=$(js '[d["total"], d["connected"], d["matched"], d["from"], d["next"], [c["name"] for c in d["clients"]]]' <page.json)
+check "check_status client PATTERN FROM: the counts and the page ($page)" \
+	test "$page" = "[1, 1, 1, 0, None, ['site-1']]"
+adm --cmd "check_status client nobody* 0" >none.out 2>&1
+check "check_status client: a pattern that matches none ($(cat none.out))" \
+	grep -Eqx '1 client logged in: 1 connected, 0 not; 0 match' none.out
+out=$(adm --cmd "check_status client s*i*t*e*-* 0" 2>&1); rc=$?
+check "check_status client: at most 4 '*' in PATTERN (exit $rc): $out" \
+	sh -c "test $rc -eq 1 && test \"\$1\" = \"cfl: usage: check_status server|client [PATTERN [FROM]] (at most 4 '*' in PATTERN)\"" _ "$out"
+out=$(adm --cmd "check_status client * x" 2>&1); rc=$?
+check "check_status client: FROM must be a number (exit $rc): $out" \
+	sh -c "test $rc -eq 1 && test \"\$1\" = 'cfl: usage: check_status server|client [PATTERN [FROM]]'" _ "$out"
 
 # --- failures: printed once, exit 1 ---------------------------------------------------------------------
 timeout 30 "$CFL_BIN" admin "$P/member@test.org" --server "$SRV" --cmd "submit_job $CFL_SRC/examples/jobs/fedavg-digits" \

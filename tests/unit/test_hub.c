@@ -533,6 +533,20 @@ static void test_peer_callbacks(void **state)
 	cfl_peer_set_name(srv_peer(&n, 1), "site-2");
 	assert_ptr_equal(cfl_msg_hub_find(n.srv.hub, "site-2"), srv_peer(&n, 1));
 	assert_null(cfl_msg_hub_find(n.srv.hub, "site-1"));
+	/* The index of names: a renamed peer is found by its new name only; of two peers of a
+	 * name, the one named last; unnamed again (""), by none. */
+	cfl_peer_set_name(srv_peer(&n, 1), "site-b");
+	assert_null(cfl_msg_hub_find(n.srv.hub, "site-2"));
+	assert_ptr_equal(cfl_msg_hub_find(n.srv.hub, "site-b"), srv_peer(&n, 1));
+	cfl_peer_set_name(srv_peer(&n, 0), "site-b");
+	assert_ptr_equal(cfl_msg_hub_find(n.srv.hub, "site-b"), srv_peer(&n, 0));
+	assert_string_equal(cfl_peer_name(srv_peer(&n, 0)), "site-b");
+	cfl_peer_set_name(srv_peer(&n, 0), "");
+	assert_string_equal(cfl_peer_name(srv_peer(&n, 0)), "");
+	assert_ptr_equal(cfl_msg_hub_find(n.srv.hub, "site-b"), srv_peer(&n, 1));
+	cfl_peer_set_name(srv_peer(&n, 1), "site-2");
+	assert_null(cfl_msg_hub_find(n.srv.hub, "site-b"));
+	assert_ptr_equal(cfl_msg_hub_find(n.srv.hub, "site-2"), srv_peer(&n, 1));
 	cfl_peer_set_user(srv_peer(&n, 0), &marker);
 	assert_ptr_equal(cfl_peer_user(srv_peer(&n, 0)), &marker);
 	cfl_msg_hub_foreach(n.srv.hub, count_peer, &seen);
