@@ -1,8 +1,9 @@
 /* Shared by the two-process benchmarks (bench_transport, bench_auth): forking the server
  * process, the status pipe it answers on (its ready, the ports it listens on), stopping it,
- * dying cleanly, the clock and medians. Each benchmark is one translation unit and defines
- * before including this: BENCH_NAME, BENCH_WAIT_S (every wait gives up after this many
- * seconds) and BENCH_CHILD_SECS (a server process still alive after this is killed). */
+ * dying cleanly, the clock and medians. Each benchmark includes it in one translation unit
+ * (bench_transport: bench/transport/proc.c) and defines before including this: BENCH_NAME,
+ * BENCH_WAIT_S (every wait gives up after this many seconds) and BENCH_CHILD_SECS (a server
+ * process still alive after this is killed). */
 #ifndef CFL_BENCH_PROC_H
 #define CFL_BENCH_PROC_H
 

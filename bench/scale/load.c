@@ -1,14 +1,14 @@
 /* bench_scale's load process: up to LOAD_MAX sites on one event loop, each a real site as far
  * as the server can tell (its own kit's TLS context and certificate, its own hub, cfl_auth_client
  * logging in with challenge and register and heart-beating, cfl_executor running the job's
- * tasks), without a process of its own. Included once, by bench_scale.c.
+ * tasks), without a process of its own.
  *
  * Talks with the parent over two pipes: it reads 'g' (start dialing), 's' (the server is going
  * away: stop redialing) or end of file (exit); it writes lines: "ready SECONDS", "n IN FAILS
  * DROPS" (every 200 ms when something changed), "fail SITE REASON" and "drop SITE REASON"
  * (the first FAIL_LINES of each). */
-#ifndef BENCH_SCALE_LOAD_H
-#define BENCH_SCALE_LOAD_H
+#define _GNU_SOURCE
+#include "scale.h"
 
 #include "cfl/auth.h"
 #include "cfl/conn.h"
@@ -19,6 +19,7 @@
 #include "cfl/msg.h"
 #include "cfl/tls.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,10 +27,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LOAD_MAX     5000 /* sites per load process */
-#define DIAL_WINDOW  64   /* logins in flight per load process */
-#define MAX_ATTEMPTS 5    /* a site that fails this many logins in a row is given up */
-#define FAIL_LINES   20   /* failure lines each load process reports in full */
+#define MAX_ATTEMPTS 5  /* a site that fails this many logins in a row is given up */
+#define FAIL_LINES   20 /* failure lines each load process reports in full */
 #define RETRY_MS     1000
 #define STATUS_MS    200
 
@@ -295,10 +294,10 @@ static void on_ctl(struct cfl_loop *loop, int fd, int events, void *arg)
 	}
 }
 
-/* The load process: sites first..first+count-1, each kit in prod_of(its number), dialing
+/* The load process: sites first..first+count-1, each kit in kit_dir(its number), dialing
  * `port`. */
-static int load_main(const char *(*prod_of)(int num), const char *run_dir, int first, int count,
-                     int port, int ctl, int st)
+int load_main(const char *(*kit_dir)(int num), const char *run_dir, int first, int count, int port,
+              int ctl, int st)
 {
 	struct cfl_err e = {0};
 	double t0 = now_s();
@@ -316,7 +315,7 @@ static int load_main(const char *(*prod_of)(int num), const char *run_dir, int f
 	if (cfl_loop_new(&L.loop, &e) != 0)
 		load_die("%s", e.msg);
 	for (int i = 0; i < count; i++)
-		site_init(&L.sites[i], first + i, prod_of(first + i));
+		site_init(&L.sites[i], first + i, kit_dir(first + i));
 	if (cfl_loop_watch(L.loop, ctl, CFL_EV_READ, on_ctl, NULL) != 0)
 		load_die("cannot watch the control pipe");
 	load_tell("ready %.3f", now_s() - t0);
@@ -325,5 +324,3 @@ static int load_main(const char *(*prod_of)(int num), const char *run_dir, int f
 		load_die("event loop failed");
 	return 0;
 }
-
-#endif
