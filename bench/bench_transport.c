@@ -37,9 +37,13 @@ static void print_messages(void)
 	       "  cfl request/reply (mTLS)         %8.0f round trips/s  (%d a run, %.2f of TCP;\n"
 	       "                                   median of the pairs' ratios %.2f, target >= "
 	       "0.80)\n"
-	       "  cfl one-way (mTLS)               %8.0f messages/s     (%d, then a request)\n\n",
+	       "  cfl one-way (mTLS)               %8.0f messages/s     (%d, then a request)\n"
+	       "  OpenSSL mTLS ping-pong (reference) %6.0f round trips/s  (%d a run, blocking both "
+	       "sides;\n"
+	       "                                   cfl request/reply %.2f of it)\n\n",
 	       MSG_RUNS, res.tcp_rtt, set.rtts, res.rtt, set.rtts, res.rtt / res.tcp_rtt,
-	       res.rtt_ratio, res.oneway, set.oneways);
+	       res.rtt_ratio, res.oneway, set.oneways, res.tls_rtt, set.rtts,
+	       res.rtt / res.tls_rtt);
 }
 
 static void print_bulk(void)

@@ -6,7 +6,9 @@
 #include "cfl/err.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static double pingpong(int port)
@@ -22,6 +24,51 @@ static double pingpong(int port)
 	t0 = bt_now_s() - t0;
 	close(p.fd);
 	return set.rtts / t0;
+}
+
+/* The OpenSSL ping-pong's server: one mTLS connection, blocking, echoes each 64-byte message
+ * until the client closes. */
+static int tls_echo(const void *arg)
+{
+	struct io p = {-1, NULL, NULL};
+	int port, lfd = tcp_listen(&port);
+	struct pollfd pf = {lfd, POLLIN, 0};
+	uint8_t buf[MSG_SIZE];
+
+	(void)arg;
+	bt_tell(port);
+	if (poll(&pf, 1, WAIT_MS) != 1 || (p.fd = accept(lfd, NULL, NULL)) < 0)
+		bt_die("no connection to accept");
+	tune(p.fd);
+	ossl_open(&p, 1);
+	while (io_read(&p, buf, MSG_SIZE) == MSG_SIZE)
+		io_write(&p, buf, MSG_SIZE);
+	io_close(&p);
+	close(lfd);
+	return 0;
+}
+
+/* A reference, not the target's baseline: MSG_RUNS runs of 64-byte round trips over a bare
+ * OpenSSL mTLS connection, blocking on both sides (what TLS itself costs per round trip). */
+static double tls_pingpong(void)
+{
+	struct io p = {-1, NULL, NULL};
+	double v[MSG_RUNS], t0;
+	uint8_t buf[MSG_SIZE];
+
+	p.fd = tcp_connect(bt_spawn(tls_echo, NULL));
+	ossl_open(&p, 0);
+	for (int r = 0; r < MSG_RUNS; r++) {
+		t0 = bt_now_s();
+		for (int i = 0; i < set.rtts; i++) {
+			io_write(&p, src_buf, MSG_SIZE);
+			io_read_full(&p, buf, MSG_SIZE);
+		}
+		v[r] = set.rtts / (bt_now_s() - t0);
+	}
+	io_close(&p);
+	bt_reap();
+	return bt_median(v, MSG_RUNS);
 }
 
 /* One-way messages per second, timed up to the reply to a request sent after them. */
@@ -60,10 +107,12 @@ static double oneway_cfl(struct cli *k)
  * order; the medians of each and of the pairs' ratios. */
 void bench_messages(void)
 {
-	int port = spawn_cfl();
+	int port;
 	double tcp[MSG_RUNS], rtt[MSG_RUNS], ratio[MSG_RUNS], t0;
 	struct cli k;
 
+	res.tls_rtt = tls_pingpong();
+	port = spawn_cfl();
 	cli_open(&k, 1);
 	for (int r = 0; r < MSG_RUNS; r++) {
 		if (r % 2 == 0)

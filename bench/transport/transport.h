@@ -38,7 +38,7 @@ struct bt_settings {
 
 struct bt_results {
 	double bulk[B_KINDS][RUNS]; /* MB/s */
-	double tcp_rtt, rtt, rtt_ratio, oneway, hs_rate, hs_secs;
+	double tcp_rtt, tls_rtt, rtt, rtt_ratio, oneway, hs_rate, hs_secs;
 	long srv_before, srv_after, cli_before, cli_after; /* VmRSS, KiB */
 };
 
