@@ -8,6 +8,7 @@ PIDS=""
 FAILS=0
 CHECKS=0
 
+# CFL_TEST_KEEP=DIR: a copy of the test's temp folder (logs, kits) is kept there, for debugging.
 cleanup() {
 	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
 	for p in $PIDS; do
@@ -15,7 +16,7 @@ cleanup() {
 		while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 		kill -KILL "$p" 2>/dev/null
 	done
-	rm -rf "$T"
+	[ -n "${CFL_TEST_KEEP:-}" ] && cp -r "$T" "$CFL_TEST_KEEP" 2>/dev/null; rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
