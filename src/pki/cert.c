@@ -10,6 +10,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +28,51 @@ int cfl__pki_cert_wrap(X509 *x, struct cfl_pki_cert **out)
 		return CFL_ENOMEM;
 	}
 	cert->x509 = x;
+	atomic_init(&cert->full, x);
 	*out = cert;
 	return 0;
+}
+
+int cfl__pki_cert_wrap_lazy(X509 *x, struct cfl_pki_cert **out)
+{
+	int rc = cfl__pki_cert_wrap(x, out);
+
+	if (rc == 0)
+		atomic_store(&(*out)->full, NULL);
+	return rc;
+}
+
+/* x parsed again from its DER, which decodes its public key. */
+static X509 *reparse(X509 *x)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	X509 *again = NULL;
+	int len = i2d_X509(x, &der);
+
+	p = der;
+	if (len > 0)
+		again = d2i_X509(NULL, &p, len);
+	OPENSSL_free(der);
+	ERR_clear_error();
+	return again;
+}
+
+X509 *cfl__pki_cert_full(const struct cfl_pki_cert *cert)
+{
+	struct cfl_pki_cert *c = (struct cfl_pki_cert *)cert; /* only `full` changes, once */
+	X509 *f = atomic_load(&c->full), *none = NULL;
+
+	if (f != NULL)
+		return f;
+	/* Out of memory: the key-less original, with which every check fails closed. */
+	if ((f = reparse(c->x509)) == NULL)
+		return c->x509;
+	if (!atomic_compare_exchange_strong(&c->full, &none, f)) {
+		X509_free(f);
+		return none;
+	}
+	return f;
 }
 
 int cfl_pki_cert_load_pem(const char *pem, size_t len, struct cfl_pki_cert **out, struct cfl_err *e)
@@ -160,6 +204,10 @@ void cfl_pki_cert_free(struct cfl_pki_cert *cert)
 {
 	if (cert == NULL)
 		return;
+	X509 *full = atomic_load(&cert->full);
+
+	if (full != cert->x509)
+		X509_free(full);
 	X509_free(cert->x509);
 	free(cert);
 }
@@ -308,8 +356,8 @@ int cfl_pki_cert_verify(const struct cfl_pki_cert *ca, const struct cfl_pki_cert
 		goto out;
 	}
 	/* The root is the only trust anchor: no system store, no intermediates. */
-	if (!X509_STORE_add_cert(store, ca->x509) ||
-	    !X509_STORE_CTX_init(ctx, store, cert->x509, NULL)) {
+	if (!X509_STORE_add_cert(store, cfl__pki_cert_full(ca)) ||
+	    !X509_STORE_CTX_init(ctx, store, cfl__pki_cert_full(cert), NULL)) {
 		rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot verify certificate");
 		goto out;
 	}
@@ -334,7 +382,7 @@ int cfl_pki_cert_matches_key(const struct cfl_pki_cert *cert, const struct cfl_p
 
 	if (cert == NULL || key == NULL)
 		return 0;
-	pub = X509_get0_pubkey(cert->x509);
+	pub = X509_get0_pubkey(cfl__pki_cert_full(cert));
 	match = pub != NULL && EVP_PKEY_eq(pub, key->pkey) == 1;
 	/* A mismatch of key types leaves an entry on the queue; it is not an error here. */
 	ERR_clear_error();

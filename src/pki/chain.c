@@ -108,12 +108,13 @@ int cfl_pki_certs_load(const char *path, struct cfl_pki_cert ***certs, size_t *n
 
 int cfl_pki_cert_self_signed(const struct cfl_pki_cert *cert)
 {
+	X509 *x;
 	int ok;
 
 	if (cert == NULL)
 		return 0;
-	ok = X509_check_issued(cert->x509, cert->x509) == X509_V_OK &&
-	     X509_verify(cert->x509, X509_get0_pubkey(cert->x509)) == 1;
+	x = cfl__pki_cert_full(cert);
+	ok = X509_check_issued(x, x) == X509_V_OK && X509_verify(x, X509_get0_pubkey(x)) == 1;
 	ERR_clear_error();
 	return ok;
 }

@@ -101,7 +101,7 @@ static int crl_header(X509_CRL *crl, const struct cfl_pki_cert *ca, uint64_t num
 	int ok;
 
 	ok = last != NULL && next != NULL && num != NULL && X509_CRL_set_version(crl, 1) &&
-	     X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->x509)) &&
+	     X509_CRL_set_issuer_name(crl, X509_get_subject_name(cfl__pki_cert_full(ca))) &&
 	     X509_CRL_set1_lastUpdate(crl, last) && X509_CRL_set1_nextUpdate(crl, next) &&
 	     ASN1_INTEGER_set_uint64(num, number) &&
 	     X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) == 1;
@@ -120,7 +120,7 @@ static int crl_aki(X509_CRL *crl, const struct cfl_pki_cert *ca, struct cfl_err 
 	X509_EXTENSION *ext;
 	int ok;
 
-	X509V3_set_ctx(&ctx, ca->x509, NULL, NULL, crl, 0);
+	X509V3_set_ctx(&ctx, cfl__pki_cert_full(ca), NULL, NULL, crl, 0);
 	ext = X509V3_EXT_nconf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
 	ok = ext != NULL && X509_CRL_add_ext(crl, ext, -1);
 	X509_EXTENSION_free(ext);

@@ -280,27 +280,23 @@ static int sign_cert(X509 *x, EVP_PKEY *key, const char *cn, struct cfl_err *e)
 	return 0;
 }
 
-/* The signed certificate in a handle; one whose key was set raw is parsed again from its
- * DER, so that it carries its decoded public key like any loaded certificate. */
-static int wrap_new(X509 *x, int raw, const char *cn, struct cfl_pki_cert **out, struct cfl_err *e)
+/* The signed certificate in a handle. One whose key was set raw carries no decoded public
+ * key: a CA is parsed again from its DER now (it is shared and used to verify others), a leaf
+ * only when something needs its key (cfl__pki_cert_full): provisioning only encodes it. */
+static int wrap_new(X509 *x, int raw, int leaf, const char *cn, struct cfl_pki_cert **out,
+                    struct cfl_err *e)
 {
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	X509 *again = NULL;
-	int rc, len;
+	struct cfl_pki_cert *tmp = NULL;
+	int rc;
 
-	if (raw) {
-		len = i2d_X509(x, &der);
-		p = der;
-		again = len > 0 ? d2i_X509(NULL, &p, len) : NULL;
-		OPENSSL_free(der);
-		if (again == NULL)
-			return cfl__pki_openssl_err(e, CFL_ECRYPTO,
-			                            "cannot create certificate '%s'", cn);
-		x = again;
+	if (!raw || leaf)
+		rc = raw ? cfl__pki_cert_wrap_lazy(x, out) : cfl__pki_cert_wrap(x, out);
+	else if ((rc = cfl__pki_cert_wrap_lazy(x, &tmp)) == 0) {
+		X509 *full = cfl__pki_cert_full(tmp);
+
+		rc = full == tmp->x509 ? CFL_ENOMEM : cfl__pki_cert_wrap(full, out);
+		cfl_pki_cert_free(tmp);
 	}
-	rc = cfl__pki_cert_wrap(x, out);
-	X509_free(again);
 	if (rc != 0)
 		return cfl_err_set(e, rc, "cannot create certificate '%s': out of memory", cn);
 	return 0;
@@ -345,7 +341,7 @@ int cfl_pki_ca_create(const struct cfl_pki_key *key, const struct cfl_pki_cert_r
 	if ((rc = set_validity(x, req, NULL, e)) != 0 || (rc = ca_extensions(x, e)) != 0 ||
 	    (rc = sign_cert(x, key->pkey, req->cn, e)) != 0)
 		goto out;
-	rc = wrap_new(x, raw, req->cn, out, e);
+	rc = wrap_new(x, raw, 0, req->cn, out, e);
 out:
 	X509_free(x);
 	return rc;
@@ -417,7 +413,7 @@ int cfl_pki_cert_issue(const struct cfl_pki_key *ca_key, const struct cfl_pki_ce
 	    (rc = leaf_extensions(x, ca_cert->x509, subject, req, e)) != 0 ||
 	    (rc = sign_cert(x, ca_key->pkey, req->cn, e)) != 0)
 		goto out;
-	rc = wrap_new(x, raw, req->cn, out, e);
+	rc = wrap_new(x, raw, 1, req->cn, out, e);
 out:
 	X509_free(x);
 	return rc;
@@ -453,7 +449,7 @@ int cfl_pki_ca_issue(const struct cfl_pki_key *ca_key, const struct cfl_pki_cert
 	if ((rc = add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", e)) != 0 ||
 	    (rc = sign_cert(x, ca_key->pkey, req->cn, e)) != 0)
 		goto out;
-	rc = wrap_new(x, raw, req->cn, out, e);
+	rc = wrap_new(x, raw, 0, req->cn, out, e);
 out:
 	X509_free(x);
 	return rc;

@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <stdatomic.h>
+
 /* Bounds on what we read from disk: a PEM key or certificate is a few KiB; a file far larger
  * than that is not what the caller thinks it is. */
 #define CFL_PKI_KEY_FILE_MAX  ((size_t)64 * 1024)
@@ -24,8 +26,19 @@ struct cfl_pki_key {
 };
 
 struct cfl_pki_cert {
-	X509 *x509;
+	X509 *x509; /* as issued or loaded; see `full` for what needs its public key */
+	/* x509 itself, or NULL for a certificate just issued with its P-256 key set from the raw
+	 * point (no decoded key attached): cfl__pki_cert_full parses it again on first need. */
+	_Atomic(X509 *) full;
 };
+
+/* The certificate with its decoded public key: for verification, key comparison and anything
+ * that hands the X509 on (trust stores, chains). DER-only uses (encoding, names, serial,
+ * validity, digest) may read cert->x509. Safe from several threads. */
+X509 *cfl__pki_cert_full(const struct cfl_pki_cert *cert);
+
+/* Like cfl__pki_cert_wrap for a freshly signed leaf whose public key is not decoded. */
+int cfl__pki_cert_wrap_lazy(X509 *x, struct cfl_pki_cert **out);
 
 /* Sets `e` to `code` and the formatted message, then appends and clears OpenSSL's error queue
  * (": " then each entry, "; "-separated). Returns `code`. */

@@ -76,7 +76,7 @@ int cfl_pki_verify(const struct cfl_pki_cert *cert, const void *data, size_t len
 	if (sig_len == 0 || sig_len > SIG_MAX)
 		return cfl_err_set(e, CFL_EVERIFY, "bad signature: length %zu", sig_len);
 	ERR_clear_error();
-	pub = X509_get0_pubkey(cert->x509);
+	pub = X509_get0_pubkey(cfl__pki_cert_full(cert));
 	if (pub == NULL || cfl__pki_key_classify(pub, &type) != 0)
 		return cfl__pki_openssl_err(e, CFL_EUNSUPP,
 		                            "cannot verify signature: unsupported key type");

@@ -59,7 +59,8 @@ static int validate(const struct cfl_pki_trust *t, X509 *x, time_t at, int check
 	X509_VERIFY_PARAM *param;
 	int rc = -1;
 
-	if (ctx == NULL || store == NULL || !X509_STORE_add_cert(store, t->anchor->x509) ||
+	if (ctx == NULL || store == NULL ||
+	    !X509_STORE_add_cert(store, cfl__pki_cert_full(t->anchor)) ||
 	    !X509_STORE_CTX_init(ctx, store, x, t->chain))
 		goto out;
 	param = X509_STORE_CTX_get0_param(ctx);
@@ -132,16 +133,18 @@ int cfl_pki_trust_new(const struct cfl_pki_cert *anchor, struct cfl_pki_cert *co
 	t = calloc(1, sizeof(*t));
 	if (t == NULL || (t->chain = sk_X509_new_null()) == NULL)
 		goto nomem;
-	if ((rc = wrap_into(anchor->x509, &t->anchor, e)) != 0)
+	if ((rc = wrap_into(cfl__pki_cert_full(anchor), &t->anchor, e)) != 0)
 		goto fail;
 	for (size_t i = 0; i < n_chain; i++) {
 		/* A root at the end of the file is the anchor again, not an intermediate. */
-		if (i == n_chain - 1 && X509_cmp(chain[i]->x509, anchor->x509) == 0)
+		if (i == n_chain - 1 &&
+		    X509_cmp(cfl__pki_cert_full(chain[i]), cfl__pki_cert_full(anchor)) == 0)
 			break;
-		if (!X509_add_cert(t->chain, chain[i]->x509, X509_ADD_FLAG_UP_REF))
+		if (!X509_add_cert(t->chain, cfl__pki_cert_full(chain[i]), X509_ADD_FLAG_UP_REF))
 			goto nomem;
 	}
-	rc = wrap_into(sk_X509_num(t->chain) > 0 ? sk_X509_value(t->chain, 0) : anchor->x509,
+	rc = wrap_into(sk_X509_num(t->chain) > 0 ? sk_X509_value(t->chain, 0)
+	                                         : cfl__pki_cert_full(anchor),
 	               &t->issuer, e);
 	if (rc != 0 || (rc = check_chain(t, e)) != 0)
 		goto fail;
@@ -218,7 +221,7 @@ int cfl_pki_trust_chain_pem(const struct cfl_pki_trust *t, char **pem, size_t *l
 /* One CRL: issued and signed by the issuing CA, not past its nextUpdate. */
 static int check_crl(const struct cfl_pki_trust *t, X509_CRL *crl, size_t i, struct cfl_err *e)
 {
-	X509 *ca = t->issuer->x509;
+	X509 *ca = cfl__pki_cert_full(t->issuer);
 	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
 	char cn[CFL_PKI_NAME_MAX + 1];
 
@@ -327,10 +330,12 @@ int cfl_pki_trust_is_revoked(const struct cfl_pki_trust *t, const struct cfl_pki
 	for (int i = 0; i < sk_X509_CRL_num(t->crls); i++) {
 		X509_CRL *crl = sk_X509_CRL_value(t->crls, i);
 
-		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert->x509)) != 0)
+		if (X509_NAME_cmp(X509_CRL_get_issuer(crl),
+		                  X509_get_issuer_name(cfl__pki_cert_full(cert))) != 0)
 			continue;
 		/* 2 = removeFromCRL (a delta CRL's un-hold): not revoked. */
-		if (X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(cert->x509)) == 1)
+		if (X509_CRL_get0_by_serial(crl, &rev,
+		                            X509_get0_serialNumber(cfl__pki_cert_full(cert))) == 1)
 			return 1;
 	}
 	return 0;
@@ -344,14 +349,15 @@ int cfl_pki_trust_verify_validated(const struct cfl_pki_trust *t, const struct c
 	char cn[CFL_PKI_NAME_MAX + 1];
 
 	if (t == NULL || cert == NULL || validated_by == NULL ||
-	    X509_cmp(validated_by->x509, t->issuer->x509) != 0 ||
-	    X509_check_issued(t->issuer->x509, cert->x509) != X509_V_OK ||
-	    X509_cmp_current_time(X509_get0_notBefore(cert->x509)) >= 0 ||
-	    X509_cmp_current_time(X509_get0_notAfter(cert->x509)) <= 0)
+	    X509_cmp(cfl__pki_cert_full(validated_by), cfl__pki_cert_full(t->issuer)) != 0 ||
+	    X509_check_issued(cfl__pki_cert_full(t->issuer), cfl__pki_cert_full(cert)) !=
+	            X509_V_OK ||
+	    X509_cmp_current_time(X509_get0_notBefore(cfl__pki_cert_full(cert))) >= 0 ||
+	    X509_cmp_current_time(X509_get0_notAfter(cfl__pki_cert_full(cert))) <= 0)
 		return cfl_pki_trust_verify(t, cert, 0, e);
 	if (!cfl_pki_trust_is_revoked(t, cert))
 		return 0;
-	cn_of(cert->x509, cn, sizeof(cn));
+	cn_of(cfl__pki_cert_full(cert), cn, sizeof(cn));
 	return cfl_err_set(e, CFL_EVERIFY, "certificate '%s' verify failed: certificate revoked",
 	                   cn);
 }
@@ -366,15 +372,16 @@ int cfl_pki_trust_verify(const struct cfl_pki_trust *t, const struct cfl_pki_cer
 	if (t == NULL || cert == NULL)
 		return cfl_err_set(e, CFL_EINVAL,
 		                   "cannot verify certificate: no trust or certificate");
-	cn_of(cert->x509, cn, sizeof(cn));
-	cn_of(t->issuer->x509, ca, sizeof(ca));
-	v = validate(t, cert->x509, at, 1, &path);
+	cn_of(cfl__pki_cert_full(cert), cn, sizeof(cn));
+	cn_of(cfl__pki_cert_full(t->issuer), ca, sizeof(ca));
+	v = validate(t, cfl__pki_cert_full(cert), at, 1, &path);
 	if (v != X509_V_OK)
 		return cfl_err_set(e, v < 0 ? CFL_ENOMEM : CFL_EVERIFY,
 		                   "certificate '%s' verify failed: %s", cn,
 		                   v < 0 ? "internal error" : X509_verify_cert_error_string(v));
 	/* path = leaf, its issuer, ..., anchor. A lone entry is the anchor itself. */
-	if (sk_X509_num(path) < 2 || X509_cmp(sk_X509_value(path, 1), t->issuer->x509) != 0)
+	if (sk_X509_num(path) < 2 ||
+	    X509_cmp(sk_X509_value(path, 1), cfl__pki_cert_full(t->issuer)) != 0)
 		rc = cfl_err_set(e, CFL_EVERIFY,
 		                 "certificate '%s' is not issued by the project's issuing CA '%s'",
 		                 cn, ca);

@@ -672,6 +672,32 @@ static void test_leaf_validity_capped(void **state)
 	cfl_pki_cert_free(ca);
 }
 
+/* A P-256 leaf is returned without its decoded public key and parsed again on first need:
+ * encoding first, then a signature check and a key match, must all see the same certificate. */
+static void test_leaf_key_on_demand(void **state)
+{
+	struct cfl_pki_cert_req req = leaf_req("site-lazy", CFL_PKI_USAGE_CLIENT);
+	struct cfl_pki_cert *leaf = issue(0, fx.leaf_key[0], &req), *back = NULL;
+	struct cfl_err e = {0};
+	uint8_t *sig = NULL;
+	size_t sig_len = 0, len = 0;
+	char *pem = NULL;
+
+	(void)state;
+	assert_int_equal(cfl_pki_cert_to_pem(leaf, &pem, &len, &e), 0);
+	assert_int_equal(cfl_pki_cert_load_pem(pem, len, &back, &e), 0);
+	assert_true(cfl_pki_cert_equal(leaf, back));
+	assert_int_equal(cfl_pki_sign(fx.leaf_key[0], "abc", 3, &sig, &sig_len, &e), 0);
+	assert_int_equal(cfl_pki_verify(leaf, "abc", 3, sig, sig_len, &e), 0);
+	assert_true(cfl_pki_cert_matches_key(leaf, fx.leaf_key[0]));
+	assert_int_equal(cfl_pki_cert_verify(fx.ca[0], leaf, 0, &e), 0);
+	assert_true(cfl_pki_cert_equal(leaf, back));
+	free(sig);
+	free(pem);
+	cfl_pki_cert_free(back);
+	cfl_pki_cert_free(leaf);
+}
+
 static void test_issue_errors(void **state)
 {
 	static const char *const bad_san[] = {"host name"};
@@ -1056,6 +1082,7 @@ int main(void)
 	        cmocka_unit_test(test_leaf_client_role),
 	        cmocka_unit_test(test_leaf_no_org),
 	        cmocka_unit_test(test_leaf_validity_capped),
+	        cmocka_unit_test(test_leaf_key_on_demand),
 	        cmocka_unit_test(test_issue_errors),
 	        cmocka_unit_test(test_verify_expired),
 	        cmocka_unit_test(test_verify_not_yet_valid),
