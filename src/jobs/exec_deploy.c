@@ -10,6 +10,7 @@
 #include "cfl/proto.h"
 #include "util/fs.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,22 @@ out:
 	json_decref(meta);
 	return rc;
 }
+/* The site's CRL (local/crl.pem), read again before each job's signature is checked: a job
+ * signed by an admin revoked since, and deployed later, is refused here too. A missing file
+ * leaves the CRLs in force; a bad one is logged and they stay. */
+static void refresh_crl(struct cfl_executor *x)
+{
+	char path[PATH_MAX];
+	struct cfl_err e = {0};
+	int rc;
+
+	if (x->local[0] == '\0' || cfl__path_join(path, sizeof(path), x->local, "crl.pem") != 0)
+		return;
+	rc = cfl_pki_trust_set_crl(x->trust, path, &e);
+	if (rc != 0 && rc != CFL_ENOENT)
+		CFL_WARN("CRL '%s' not loaded for job signatures, the one in force stays: %s", path,
+		         e.msg);
+}
 
 int cfl__executor_deploy(struct cfl_executor *x, const char *job, const uint8_t *text, size_t len,
                          struct cfl_err *e)
@@ -183,6 +200,7 @@ int cfl__executor_deploy(struct cfl_executor *x, const char *job, const uint8_t 
 		                   je.text);
 	/* Nothing of the job is written or read before its submitter's signature holds: neither
 	 * the server nor anyone who changed the stored job can make this site run it. */
+	refresh_crl(x);
 	rc = cfl__manifest_verify_json(b, x->trust, 0, &who, e);
 	/* Then this site's decision, still before anything is written (SPEC §10). */
 	if (rc == 0)
