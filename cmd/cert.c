@@ -121,15 +121,10 @@ static int request(int argc, char **argv)
 
 static int parse_days(const char *s, int *days)
 {
-	char *end;
 	long v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 36500) {
-		cmd_error("bad --days '%s' (1..36500)", s);
+	if (cmd_parse_long("--days", s, 1, 36500, &v) != 0)
 		return -1;
-	}
 	*days = (int)v;
 	return 0;
 }

@@ -23,6 +23,9 @@ void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The absolute path of the running cfl binary, or NULL. */
 const char *cmd_self_path(void);
 
+/* A whole decimal number in [min, max]; prints "bad WHAT 'S' (MIN..MAX)" and returns -1
+ * otherwise. */
+int cmd_parse_long(const char *what, const char *s, long min, long max, long *out);
 /* Parses a TCP port, `min`..65535, into *port. Returns 0, or -1 after saying why. */
 int cmd_parse_port(const char *s, int min, int *port);
 

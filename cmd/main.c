@@ -61,17 +61,27 @@ const char *cmd_self_path(void)
 	return path;
 }
 
-int cmd_parse_port(const char *s, int min, int *port)
+int cmd_parse_long(const char *what, const char *s, long min, long max, long *out)
 {
 	char *end;
 	long v;
 
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > 65535) {
-		cmd_error("bad port '%s' (%d..65535)", s, min);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+		cmd_error("bad %s '%s' (%ld..%ld)", what, s, min, max);
 		return -1;
 	}
+	*out = v;
+	return 0;
+}
+
+int cmd_parse_port(const char *s, int min, int *port)
+{
+	long v;
+
+	if (cmd_parse_long("port", s, min, 65535, &v) != 0)
+		return -1;
 	*port = (int)v;
 	return 0;
 }

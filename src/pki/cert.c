@@ -212,17 +212,15 @@ void cfl_pki_cert_free(struct cfl_pki_cert *cert)
 	free(cert);
 }
 
-/* Copies the first subject entry with `nid` into buf as UTF-8. Entries may be BMPString or
+/* Copies the first entry of `name` with `nid` into buf as UTF-8. Entries may be BMPString or
  * the like, hence ASN1_STRING_to_UTF8 rather than the raw bytes. */
-static int subject_field(const struct cfl_pki_cert *cert, int nid, char *buf, size_t size)
+int cfl__pki_name_field(const X509_NAME *name, int nid, char *buf, size_t size)
 {
-	const X509_NAME *name;
 	unsigned char *utf8 = NULL;
 	int idx, n, rc = 0;
 
-	if (cert == NULL || buf == NULL || size == 0)
+	if (name == NULL || buf == NULL || size == 0)
 		return CFL_EINVAL;
-	name = X509_get_subject_name(cert->x509);
 	idx = X509_NAME_get_index_by_NID(name, nid, -1);
 	if (idx < 0)
 		return CFL_ENOENT;
@@ -232,19 +230,23 @@ static int subject_field(const struct cfl_pki_cert *cert, int nid, char *buf, si
 		return CFL_EPARSE;
 	}
 	/* An embedded NUL would let "admin\0.evil" pass for "admin" in a C string compare. */
-	if (memchr(utf8, '\0', (size_t)n) != NULL) {
+	if (memchr(utf8, '\0', (size_t)n) != NULL)
 		rc = CFL_EPARSE;
-		goto out;
-	}
-	if ((size_t)n >= size) {
+	else if ((size_t)n >= size)
 		rc = CFL_ETOOBIG;
-		goto out;
+	else {
+		memcpy(buf, utf8, (size_t)n);
+		buf[n] = '\0';
 	}
-	memcpy(buf, utf8, (size_t)n);
-	buf[n] = '\0';
-out:
 	OPENSSL_free(utf8);
 	return rc;
+}
+
+static int subject_field(const struct cfl_pki_cert *cert, int nid, char *buf, size_t size)
+{
+	if (cert == NULL)
+		return CFL_EINVAL;
+	return cfl__pki_name_field(X509_get_subject_name(cert->x509), nid, buf, size);
 }
 
 int cfl_pki_cert_cn(const struct cfl_pki_cert *cert, char *buf, size_t size)

@@ -135,31 +135,9 @@ int cfl_pki_csr_load_pem(const char *pem, size_t len, struct cfl_pki_csr **out, 
 
 static int subject_field(const struct cfl_pki_csr *csr, int nid, char *buf, size_t size)
 {
-	const X509_NAME *name;
-	unsigned char *utf8 = NULL;
-	int idx, n, rc = 0;
-
-	if (csr == NULL || buf == NULL || size == 0)
+	if (csr == NULL)
 		return CFL_EINVAL;
-	name = X509_REQ_get_subject_name(csr->req);
-	idx = X509_NAME_get_index_by_NID(name, nid, -1);
-	if (idx < 0)
-		return CFL_ENOENT;
-	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
-	if (n < 0) {
-		ERR_clear_error();
-		return CFL_EPARSE;
-	}
-	if (memchr(utf8, '\0', (size_t)n) != NULL)
-		rc = CFL_EPARSE;
-	else if ((size_t)n >= size)
-		rc = CFL_ETOOBIG;
-	else {
-		memcpy(buf, utf8, (size_t)n);
-		buf[n] = '\0';
-	}
-	OPENSSL_free(utf8);
-	return rc;
+	return cfl__pki_name_field(X509_REQ_get_subject_name(csr->req), nid, buf, size);
 }
 
 int cfl_pki_csr_cn(const struct cfl_pki_csr *csr, char *buf, size_t size)

@@ -52,4 +52,8 @@ int cfl__pki_cert_wrap(X509 *x, struct cfl_pki_cert **out);
 /* Classifies `pkey`: RSA of at least 2048 bits or EC on P-256. CFL_EUNSUPP otherwise. */
 int cfl__pki_key_classify(const EVP_PKEY *pkey, enum cfl_key_type *type);
 
+/* The first entry of `name` with `nid`, as UTF-8, into buf: CFL_ENOENT without one,
+ * CFL_EPARSE for an entry that is not text or holds a NUL, CFL_ETOOBIG if it does not fit. */
+int cfl__pki_name_field(const X509_NAME *name, int nid, char *buf, size_t size);
+
 #endif
