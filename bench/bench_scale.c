@@ -114,6 +114,7 @@ static void print_figures(const struct figures *f)
 
 	printf("\nscale: %d sites, mtls (ECDSA P-256), one cfl server, descriptors %ld each\n", B.n,
 	       nofile_soft());
+	printf("  run folder                %s (sites' work folders, server log)\n", B.run);
 	printf("  logged in                 %d of %d in %.2f s (%.0f logins/s, %d in flight per "
 	       "load process)\n",
 	       total(offsetof(struct loader, in)), B.n, f->login_s, B.n / f->login_s, DIAL_WINDOW);

@@ -88,14 +88,17 @@ int cfl_pki_cert_load_pem(const char *pem, size_t len, struct cfl_pki_cert **out
 		                   "cannot parse certificate: larger than %zu bytes",
 		                   CFL_PKI_CERT_FILE_MAX);
 	ERR_clear_error();
-	bio = BIO_new_mem_buf(pem, (int)len);
-	if (bio == NULL)
-		return cfl__pki_openssl_err(e, CFL_ENOMEM, "cannot parse certificate");
-	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	if (x == NULL)
-		return cfl__pki_openssl_err(e, CFL_EPARSE,
-		                            "cannot parse certificate: not a PEM certificate");
+	if ((x = cfl__pki_cert_cache_get(pem, len)) == NULL) {
+		bio = BIO_new_mem_buf(pem, (int)len);
+		if (bio == NULL)
+			return cfl__pki_openssl_err(e, CFL_ENOMEM, "cannot parse certificate");
+		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		if (x == NULL)
+			return cfl__pki_openssl_err(
+			        e, CFL_EPARSE, "cannot parse certificate: not a PEM certificate");
+		cfl__pki_cert_cache_put(pem, len, x);
+	}
 	rc = cfl__pki_cert_wrap(x, out);
 	X509_free(x);
 	if (rc != 0)

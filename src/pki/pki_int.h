@@ -37,6 +37,11 @@ struct cfl_pki_cert {
  * validity, digest) may read cert->x509. Safe from several threads. */
 X509 *cfl__pki_cert_full(const struct cfl_pki_cert *cert);
 
+/* The process's few recently parsed certificates (cert_cache.c), matched on their exact PEM
+ * text: get returns a new reference or NULL; put keeps a reference to `x`. */
+X509 *cfl__pki_cert_cache_get(const char *pem, size_t len);
+void cfl__pki_cert_cache_put(const char *pem, size_t len, X509 *x);
+
 /* Like cfl__pki_cert_wrap for a freshly signed leaf whose public key is not decoded. */
 int cfl__pki_cert_wrap_lazy(X509 *x, struct cfl_pki_cert **out);
 

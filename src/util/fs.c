@@ -108,6 +108,9 @@ int cfl__fs_mkdirs(const char *path, mode_t mode, struct cfl_err *e)
 
 	if (n == 0 || n >= sizeof(tmp))
 		return cfl_err_set(e, CFL_EINVAL, "cannot create directory '%s': bad path", path);
+	/* Most callers make a folder whose parent exists: one system call, not one per level. */
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
 	memcpy(tmp, path, n + 1);
 	for (char *p = tmp + 1; *p; p++) {
 		if (*p != '/')
