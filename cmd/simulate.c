@@ -533,6 +533,7 @@ int cmd_simulate(int argc, char **argv)
 	struct cfl_provision_opts po = {.key_type = -1};
 	struct cfl_err e = {0};
 	char project[PATH_MAX];
+	long v;
 	int ch, rc;
 
 	memset(&s, 0, sizeof(s));
@@ -540,7 +541,9 @@ int cmd_simulate(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "n:w:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
-			s.n = (int)strtol(optarg, NULL, 10);
+			if (cmd_parse_long("number of clients", optarg, 1, MAX_CLIENTS, &v) != 0)
+				return EXIT_USAGE;
+			s.n = (int)v;
 			break;
 		case 'w':
 			snprintf(s.ws, sizeof(s.ws), "%s", optarg);

@@ -26,13 +26,16 @@ int cmd_train(int argc, char **argv)
 	struct cfl_err e = {0};
 	struct timespec t0, t1;
 	float acc = 0;
+	long v;
 	int ch, epochs = 1;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "e:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'e':
-			epochs = (int)strtol(optarg, NULL, 10);
+			if (cmd_parse_long("number of epochs", optarg, 1, 1000, &v) != 0)
+				return EXIT_USAGE;
+			epochs = (int)v;
 			break;
 		case 'h':
 			usage(stdout);
