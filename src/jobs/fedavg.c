@@ -403,6 +403,8 @@ static void train_reply(struct cfl_peer *peer, int status, const char *reason,
 			p->steps = p->cap;
 		}
 		p->st = p->steps > 0 ? P_TRAINED : P_FAILED;
+		if (p->st == P_TRAINED)
+			cfl__job_site_trained(p->f->jb, p->name, p->f->jb->rounds_done + 1);
 		if (p->st == P_TRAINED && p->f->tq_tail < p->f->n)
 			p->f->trained[p->f->tq_tail++] = (size_t)p->idx;
 	}

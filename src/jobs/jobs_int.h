@@ -79,6 +79,9 @@ struct job *cfl__job_find(struct cfl_jobs *j, const char *id);
 /* Records what `site` said of the job (state "accepted", "refused" or "failed", and why); the
  * job is saved within a second (jb->dirty). */
 void cfl__job_site_state(struct job *jb, const char *site, const char *state, const char *reason);
+/* A site that failed an earlier round and has trained in `round`: "accepted" again, its reason
+ * keeping the failure ("trained again in round 3; round 2: ..."). Nothing for any other. */
+void cfl__job_site_trained(struct job *jb, const char *site, int round);
 /* Path of a file in the job's folder. */
 int cfl__job_path(const struct job *jb, const char *name, char *buf, size_t size);
 /* The job's bundle text (bundle.json), new buffer. */

@@ -110,6 +110,20 @@ void cfl__job_site_state(struct job *jb, const char *site, const char *state, co
 	jb->dirty = 1;
 }
 
+void cfl__job_site_trained(struct job *jb, const char *site, int round)
+{
+	json_t *now = json_object_get(jb->site_states, site);
+	const char *was = json_string_value(json_object_get(now, "state"));
+	const char *why = json_string_value(json_object_get(now, "reason"));
+	char reason[1100];
+
+	if (was == NULL || strcmp(was, "failed") != 0)
+		return;
+	snprintf(reason, sizeof(reason), "trained again in round %d; %.1000s", round,
+	         why != NULL ? why : "");
+	cfl__job_site_state(jb, site, "accepted", reason);
+}
+
 /* The site states recorded since the last save, written now (one file per job changed). */
 static void save_dirty(struct cfl_jobs *j)
 {

@@ -176,7 +176,9 @@ id=$(submit crash)
 check "crash in round 2: the job completes with site-1" wait_status "$id" "FINISHED:COMPLETED" 90
 r=$(reason "$id" site-2)
 check "crash in round 2: site-2's reason ($r)" \
-	test "$r" = "round 2: script exited with status 3 before sending its result"
+	test "$r" = "trained again in round 3; round 2: script exited with status 3 before sending its result"
+r=$(adm "list_jobs $id" | js "d['jobs'][0]['sites']['site-2']['state']")
+check "crash in round 2: site-2 is accepted again after round 3 ($r)" test "$r" = accepted
 check "crash in round 2: the script is started again for round 3" \
 	test "$(grep -c "job $id: started" "$T/site-2.log")" = 2
 check "crash in round 2: no process left" wait_gone 10
