@@ -5,7 +5,8 @@
 # in again (refused at the TLS handshake in mtls, at login in tls and clear; its log says
 # revoked, and it stops with a non-zero status instead of retrying forever); site-1 is never
 # disturbed (one login in the server's log). Then a CRL not signed by the CA is refused with a
-# log line and the one in force stays.
+# log line and the one in force stays. Last, the server is revoked and the CRL given to site-1:
+# site-1 leaves it and is refused it at every later attempt.
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
@@ -121,8 +122,27 @@ CNF
 		check "$mode: a CRL from another CA is refused with a log line" \
 			wait_log "$T/$mode-server.log" "CRL not loaded.*not signed by" 5
 	fi
+	revoke_server "$mode" "$proj"
 	stop_check "$mode: site-1" "$s1"
 	stop_check "$mode: server" "$srv"
+}
+
+# The server revoked, the CRL given to site-1 only (its file watch finds it): site-1 closes its
+# connection, logs why, and is refused the server at every later attempt (at the TLS handshake
+# in mtls and tls, at login in clear).
+revoke_server() { # revoke_server MODE PROJECT
+	local mode=$1 proj=$2 lg="$T/$1-site-1.log" n
+	"$CFL_BIN" cert revoke -p "$T/$proj.yml" -w "$T/ws-$proj" localhost --reason keyCompromise \
+		>>"$T/revoke.log" 2>&1 || fail "$mode: cfl cert revoke localhost: $(tail -n 3 "$T/revoke.log")"
+	cp "$T/ws-$proj/$proj/state/crl.pem" "$P/site-1/local/crl.pem"
+	check "$mode: site-1 closes its connection to the revoked server" \
+		wait_log "$lg" "the server's certificate is revoked" 10
+	check "$mode: the server sees site-1 go" \
+		wait_log "$T/$mode-server.log" "site-1 disconnected: .*server's certificate is revoked" 10
+	check "$mode: site-1's next attempt is refused: the server's certificate is revoked" \
+		wait_log "$lg" "(connect|login|handshake).*certificate revoked" 15
+	n=$(grep -c "site-1 logged in" "$T/$mode-server.log")
+	check "$mode: site-1 does not log in to the revoked server (logins: $n)" test "$n" -eq 1
 }
 
 for m in mtls tls clear; do
