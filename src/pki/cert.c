@@ -154,32 +154,17 @@ int cfl_pki_cert_load(const char *path, struct cfl_pki_cert **out, struct cfl_er
 
 int cfl_pki_cert_to_pem(const struct cfl_pki_cert *cert, char **pem, size_t *len, struct cfl_err *e)
 {
-	char *data = NULL, *copy;
-	long n;
 	BIO *bio;
-	int rc = 0;
+	int rc;
 
 	if (cert == NULL || pem == NULL || len == NULL)
 		return cfl_err_set(e, CFL_EINVAL, "cannot encode certificate: no input or output");
 	ERR_clear_error();
 	bio = BIO_new(BIO_s_mem());
-	if (bio == NULL)
-		return cfl__pki_openssl_err(e, CFL_ENOMEM, "cannot encode certificate");
-	if (!PEM_write_bio_X509(bio, cert->x509)) {
+	if (bio == NULL || !PEM_write_bio_X509(bio, cert->x509))
 		rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot encode certificate");
-		goto out;
-	}
-	n = BIO_get_mem_data(bio, &data);
-	copy = malloc((size_t)n + 1);
-	if (copy == NULL) {
-		rc = cfl_err_set(e, CFL_ENOMEM, "cannot encode certificate: out of memory");
-		goto out;
-	}
-	memcpy(copy, data, (size_t)n);
-	copy[n] = '\0';
-	*pem = copy;
-	*len = (size_t)n;
-out:
+	else
+		rc = cfl__pki_bio_text(bio, "certificate", pem, len, e);
 	BIO_free(bio);
 	return rc;
 }

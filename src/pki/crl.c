@@ -133,24 +133,14 @@ static int crl_aki(X509_CRL *crl, const struct cfl_pki_cert *ca, struct cfl_err 
 static int crl_pem(X509_CRL *crl, char **pem, size_t *len, struct cfl_err *e)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
-	char *data = NULL, *copy = NULL;
-	long n;
+	int rc;
 
-	if (bio == NULL || !PEM_write_bio_X509_CRL(bio, crl)) {
-		BIO_free(bio);
-		return cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot encode the CRL");
-	}
-	n = BIO_get_mem_data(bio, &data);
-	copy = malloc((size_t)n + 1);
-	if (copy != NULL) {
-		memcpy(copy, data, (size_t)n);
-		copy[n] = '\0';
-		*pem = copy;
-		*len = (size_t)n;
-	}
+	if (bio == NULL || !PEM_write_bio_X509_CRL(bio, crl))
+		rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot encode the CRL");
+	else
+		rc = cfl__pki_bio_text(bio, "the CRL", pem, len, e);
 	BIO_free(bio);
-	return copy != NULL ? 0
-	                    : cfl_err_set(e, CFL_ENOMEM, "cannot encode the CRL: out of memory");
+	return rc;
 }
 
 int cfl_pki_crl_create(const struct cfl_pki_key *ca_key, const struct cfl_pki_cert *ca_cert,

@@ -22,25 +22,14 @@ static int add_name(X509_NAME *name, int nid, const char *value)
 static int req_pem(X509_REQ *req, char **pem, size_t *len, struct cfl_err *e)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
-	char *data = NULL, *copy = NULL;
-	long n;
+	int rc;
 
-	if (bio == NULL || !PEM_write_bio_X509_REQ(bio, req)) {
-		BIO_free(bio);
-		return cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot encode the request");
-	}
-	n = BIO_get_mem_data(bio, &data);
-	copy = malloc((size_t)n + 1);
-	if (copy != NULL) {
-		memcpy(copy, data, (size_t)n);
-		copy[n] = '\0';
-		*pem = copy;
-		*len = (size_t)n;
-	}
+	if (bio == NULL || !PEM_write_bio_X509_REQ(bio, req))
+		rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot encode the request");
+	else
+		rc = cfl__pki_bio_text(bio, "the request", pem, len, e);
 	BIO_free(bio);
-	return copy != NULL
-	               ? 0
-	               : cfl_err_set(e, CFL_ENOMEM, "cannot encode the request: out of memory");
+	return rc;
 }
 
 int cfl_pki_csr_create(const struct cfl_pki_key *key, const struct cfl_pki_cert_req *req,

@@ -1,10 +1,12 @@
 /* Shared PKI helpers: OpenSSL error reporting and key type names. */
 #include "pki/pki_int.h"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -68,4 +70,20 @@ const char *cfl_pki_key_type_name(enum cfl_key_type t)
 	default:
 		return "unknown";
 	}
+}
+
+int cfl__pki_bio_text(BIO *bio, const char *what, char **out, size_t *len, struct cfl_err *e)
+{
+	char *data = NULL, *copy;
+	long n = BIO_get_mem_data(bio, &data);
+
+	copy = malloc((size_t)n + 1);
+	if (copy == NULL)
+		return cfl_err_set(e, CFL_ENOMEM, "cannot encode %s: out of memory", what);
+	if (n > 0)
+		memcpy(copy, data, (size_t)n);
+	copy[n] = '\0';
+	*out = copy;
+	*len = (size_t)n;
+	return 0;
 }

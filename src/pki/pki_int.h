@@ -37,6 +37,10 @@ struct cfl_pki_cert {
  * validity, digest) may read cert->x509. Safe from several threads. */
 X509 *cfl__pki_cert_full(const struct cfl_pki_cert *cert);
 
+/* The text a memory BIO holds, copied NUL-terminated into `*out` (free()) with its length;
+ * CFL_ENOMEM ("cannot encode WHAT: out of memory"). The BIO stays the caller's. */
+int cfl__pki_bio_text(BIO *bio, const char *what, char **out, size_t *len, struct cfl_err *e);
+
 /* The process's few recently parsed certificates (cert_cache.c), matched on their exact PEM
  * text: get returns a new reference or NULL; put keeps a reference to `x`. */
 X509 *cfl__pki_cert_cache_get(const char *pem, size_t len);

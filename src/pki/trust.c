@@ -188,8 +188,6 @@ int cfl_pki_trust_chain_pem(const struct cfl_pki_trust *t, char **pem, size_t *l
                             struct cfl_err *e)
 {
 	BIO *bio;
-	char *data = NULL, *copy;
-	long n;
 	int rc = 0;
 
 	if (t == NULL || pem == NULL || len == NULL)
@@ -201,17 +199,8 @@ int cfl_pki_trust_chain_pem(const struct cfl_pki_trust *t, char **pem, size_t *l
 		if (!PEM_write_bio_X509(bio, sk_X509_value(t->chain, i)))
 			rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot encode chain");
 	}
-	n = BIO_get_mem_data(bio, &data);
-	copy = rc == 0 ? malloc((size_t)n + 1) : NULL;
-	if (rc == 0 && copy == NULL)
-		rc = cfl_err_set(e, CFL_ENOMEM, "cannot encode chain: out of memory");
-	if (rc == 0) {
-		if (n > 0)
-			memcpy(copy, data, (size_t)n);
-		copy[n] = '\0';
-		*pem = copy;
-		*len = (size_t)n;
-	}
+	if (rc == 0)
+		rc = cfl__pki_bio_text(bio, "chain", pem, len, e);
 	BIO_free(bio);
 	return rc;
 }
