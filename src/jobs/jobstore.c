@@ -7,6 +7,7 @@
 #include "cfl/pki.h"
 #include "util/fs.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,12 +70,41 @@ static int write_json(const char *path, json_t *v)
 	return 0;
 }
 
+static size_t count_state(json_t *states, const char *state)
+{
+	const char *name;
+	size_t n = 0;
+	json_t *v;
+
+	json_object_foreach (states, name, v) {
+		const char *st = json_string_value(json_object_get(v, "state"));
+
+		n += st != NULL && strcmp(st, state) == 0;
+	}
+	return n;
+}
+
+/* The count of accepted sites is kept as states change (list_jobs reads it while 19,000 sites
+ * accept); it is checked against the states at each save, which writes them all anyway. */
+static void check_accepted(struct job *jb)
+{
+	size_t n = count_state(jb->site_states, "accepted");
+
+	if (n == jb->n_accepted)
+		return;
+	CFL_ERROR("job %s: %zu sites counted as accepted, %zu in their states (counted again)",
+	          jb->id, jb->n_accepted, n);
+	assert(n == jb->n_accepted);
+	jb->n_accepted = n;
+}
+
 int cfl__job_save(struct job *jb)
 {
 	char path[PATH_MAX];
 	json_t *sites = json_array(), *v;
 	int rc;
 
+	check_accepted(jb);
 	for (size_t i = 0; i < jb->n_sites; i++)
 		json_array_append_new(sites, json_string(jb->sites[i]));
 	v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:s, s:o, s:O, s:O}", "id", jb->id,
@@ -372,20 +402,6 @@ static int accepted(json_t *v)
 	const char *st = json_string_value(json_object_get(v, "state"));
 
 	return st != NULL && strcmp(st, "accepted") == 0;
-}
-
-static size_t count_state(json_t *states, const char *state)
-{
-	const char *name;
-	size_t n = 0;
-	json_t *v;
-
-	json_object_foreach (states, name, v) {
-		const char *st = json_string_value(json_object_get(v, "state"));
-
-		n += st != NULL && strcmp(st, state) == 0;
-	}
-	return n;
 }
 
 /* Polled by consoles while a job of 19,000 sites runs: a pass over the sites only when some
