@@ -541,8 +541,10 @@ int cmd_simulate(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "n:w:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
-			if (cmd_parse_long("number of clients", optarg, 1, MAX_CLIENTS, &v) != 0)
+			if (cmd_parse_long("number of clients", optarg, 1, MAX_CLIENTS, &v) != 0) {
+				usage(stderr);
 				return EXIT_USAGE;
+			}
 			s.n = (int)v;
 			break;
 		case 'w':

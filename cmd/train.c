@@ -33,8 +33,10 @@ int cmd_train(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "e:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'e':
-			if (cmd_parse_long("number of epochs", optarg, 1, 1000, &v) != 0)
+			if (cmd_parse_long("number of epochs", optarg, 1, 1000, &v) != 0) {
+				usage(stderr);
 				return EXIT_USAGE;
+			}
 			epochs = (int)v;
 			break;
 		case 'h':
