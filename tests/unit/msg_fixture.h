@@ -13,12 +13,13 @@
 #include "cfl/provision.h"
 #include "util/fs.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "fd_fixture.h"
 
 #define WAIT_MS 5000 /* every wait for something that should happen gives up after this */
 
@@ -194,21 +195,6 @@ static inline void on_outcome(struct cfl_peer *p, int status, const char *reason
 	}
 	if (o->hdr_name[0] != '\0')
 		cfl_frame_header_str(f, o->hdr_name, o->hdr_val, sizeof(o->hdr_val));
-}
-
-/* Open file descriptors of this process: equal before and after the tests, or one leaked. */
-static inline int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 #endif
