@@ -513,6 +513,19 @@ static inline void refused(struct server *s, const char *const *pairs, const cha
 	assert_string_equal(id, "");
 }
 
+/* The digits of the source tree ($CFL_SRC/data/digits.csv.gz) into `data`; skips the test when
+ * they cannot be read. */
+static inline void digits_or_skip(char *data, size_t size)
+{
+	const char *src = getenv("CFL_SRC");
+
+	if (src == NULL)
+		skip();
+	path_join(data, size, src, "data/digits.csv.gz");
+	if (access(data, R_OK) != 0)
+		skip();
+}
+
 /* --- the group setup and teardown ---------------------------------------------------------- */
 
 static inline int setup(void **state)

@@ -290,7 +290,6 @@ static void test_site_weight_bounded(void **state)
  * split's samples times epochs, IID and label-skewed. */
 static void test_builtin_shares_match_training(void **state)
 {
-	const char *src = getenv("CFL_SRC");
 	char data[PATH_MAX];
 	uint64_t shares[3], steps, sum = 0;
 	struct cfl_model *m = NULL;
@@ -299,11 +298,7 @@ static void test_builtin_shares_match_training(void **state)
 	json_t *ex;
 
 	(void)state;
-	if (src == NULL)
-		skip();
-	path_join(data, sizeof(data), src, "data/digits.csv.gz");
-	if (access(data, R_OK) != 0)
-		skip();
+	digits_or_skip(data, sizeof(data));
 	for (int skew = 0; skew < 2; skew++) {
 		ex = json_pack("{s:s, s:s, s:s, s:i, s:f, s:i}", "dataset", "digits", "data_path",
 		               data, "arch", "softmax", "epochs", 2, "alpha", skew ? 0.5 : 0.0,

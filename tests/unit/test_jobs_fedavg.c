@@ -114,18 +114,13 @@ static void preload_digits(const char *data)
 /* The built-in trainer on the 8x8 digits, two sites, two rounds: the model learns. */
 static void test_fedavg_digits(void **state)
 {
-	const char *src = getenv("CFL_SRC");
 	char config[PATH_MAX + 512], data[PATH_MAX], id[64], *b;
 	const char *pairs[] = {"config.json", config, NULL};
 	struct job_view v;
 	struct server s;
 
 	(void)state;
-	if (src == NULL)
-		skip();
-	path_join(data, sizeof(data), src, "data/digits.csv.gz");
-	if (access(data, R_OK) != 0)
-		skip();
+	digits_or_skip(data, sizeof(data));
 	snprintf(config, sizeof(config),
 	         "{\"workflow\": {\"name\": \"fedavg\", \"num_rounds\": 2, \"min_clients\": 2}, "
 	         "\"executor\": {\"type\": \"builtin\", \"dataset\": \"digits\", \"data_path\": "
