@@ -1,6 +1,8 @@
-/* Shared fixture of test_hub.c, test_auth.c, test_jobs.c and test_kit.c: a temporary folder,
- * projects provisioned into it by the library, captured log lines, bounded waits on a loop,
- * and a recorder for request outcomes.
+/* Shared fixture of the programs that talk through the message hub or provision projects
+ * (test_auth.c, test_authz.c, test_privacy_*.c, test_project_files.c, and the fixtures
+ * hub_fixture.h, jobs_fixture.h, kit_fixture.h): a temporary folder, projects provisioned into
+ * it by the library, captured log lines, bounded waits on a loop, and a recorder for request
+ * outcomes.
  *
  * Everything is static inline so that each test program takes what it uses. */
 #ifndef CFL_TEST_MSG_FIXTURE_H
