@@ -150,3 +150,116 @@ provision_or_exit() {
 	finish
 	exit 1
 }
+
+# --- projects and jobs, through the admin's --json answers ----------------------------------------
+
+# The server's entry in a project's participants: "localhost", org test, one port for sites and
+# admins. Further lines of its own may follow it in the caller's text.
+server_participant() {
+	cat <<YML
+  - name: localhost
+    type: server
+    org: test
+    fed_learn_port: 8002
+    admin_port: 8002
+    host_names: [localhost, 127.0.0.1]
+YML
+}
+PROJECT_ADMIN="{name: admin@test.org, type: admin, org: test, role: project_admin}"
+
+# Writes the project NAME to FILE: connection_security SECURITY (none if empty: mtls), the
+# server, a client (org test) for each name in SITES, then each PARTICIPANT as it is (a YAML
+# flow mapping, such as "$PROJECT_ADMIN").
+project_yml() { # project_yml FILE NAME SECURITY "SITE..." [PARTICIPANT...]
+	local file=$1 name=$2 sec=$3 sites=$4 s p
+	shift 4
+	{
+		printf 'api_version: 3\nname: %s\n' "$name"
+		[ -z "$sec" ] || printf 'connection_security: %s\n' "$sec"
+		echo "participants:"
+		server_participant
+		for s in $sites; do echo "  - {name: $s, type: client, org: test}"; done
+		for p in "$@"; do echo "  - $p"; done
+	} >"$file"
+}
+
+# One console command as admin WHO (a kit in $P) against the server at :$port (the test sets
+# port, usually port=$FED_PORT after start_server): the JSON answer on stdout, stderr in
+# $T/adm.err (the last command's). At most ADM_TIMEOUT seconds (default 60).
+ADMIN=admin@test.org
+ADM_TIMEOUT=60
+adm_as() { # adm_as WHO COMMAND...
+	local who=$1
+	shift
+	timeout "$ADM_TIMEOUT" "$CFL_BIN" admin "$P/$who" --server ":$port" --cmd "$*" --json \
+		2>"$T/adm.err"
+}
+adm() { adm_as "$ADMIN" "$@"; } # as $ADMIN (admin@test.org unless the test says otherwise)
+
+# Reads JSON on stdin and prints the Python expression $1 of it (d = the document): lists and
+# objects as JSON; fails on bad JSON or a missing key. The interpreter: $PY, else python3.
+js() { "${PY:-python3}" -c 'import json, sys
+try:
+    d = json.load(sys.stdin)
+    v = eval(sys.argv[1])
+except Exception:
+    sys.exit(1)
+print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"; }
+
+job_json() { adm "list_jobs $1" | js 'd["jobs"][0]'; }        # job_json ID
+job_field() { adm "list_jobs $1" | js "d['jobs'][0]['$2']"; } # job_field ID FIELD
+submit() { adm "submit_job $1" | js 'd["job_id"]'; }          # submit FOLDER: prints the id
+submit_as() { adm_as "$1" "submit_job $2" | js 'd["job_id"]'; } # submit_as WHO FOLDER
+
+# Polls the job's status until it matches PATTERN (grep -E), at most SECONDS; says what it was
+# on a timeout.
+wait_status() { # wait_status ID PATTERN SECONDS
+	local i=0 st=""
+	while [ $i -lt $(($3 * 4)) ]; do
+		st=$(job_field "$1" status)
+		echo "$st" | grep -Eq "$2" && return 0
+		sleep 0.25; i=$((i + 1))
+	done
+	echo "  job $1: status '$st' after $3 s, wanted $2"
+	return 1
+}
+
+# Polls until COMMAND succeeds (its output dropped), at most SECONDS.
+wait_for() { # wait_for SECONDS COMMAND...
+	local secs=$1 i=0
+	shift
+	while [ $i -lt $((secs * 5)) ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2; i=$((i + 1))
+	done
+	return 1
+}
+
+# The processes whose command line holds $MARK (a marker the test put in its jobs' command
+# lines), as pids on one line; no_strays: there is none.
+strays() { pgrep -f -- "$MARK" | tr '\n' ' '; }
+no_strays() { [ -z "$(strays)" ]; }
+
+# Writes the two-org mtls project NAME to FILE: the server "localhost" and site-a in org a,
+# site-b in org b; admins admin@a.org (project_admin), lead@a.org and lead@b.org (lead),
+# member@a.org (member).
+two_org_project() { # two_org_project FILE NAME
+	cat >"$1" <<YML
+api_version: 3
+name: $2
+connection_security: mtls
+participants:
+  - name: localhost
+    type: server
+    org: a
+    fed_learn_port: 8002
+    admin_port: 8002
+    host_names: [localhost, 127.0.0.1]
+  - {name: site-a, type: client, org: a}
+  - {name: site-b, type: client, org: b}
+  - {name: admin@a.org, type: admin, org: a, role: project_admin}
+  - {name: lead@a.org, type: admin, org: a, role: lead}
+  - {name: lead@b.org, type: admin, org: b, role: lead}
+  - {name: member@a.org, type: admin, org: a, role: member}
+YML
+}

@@ -33,16 +33,6 @@ count() { grep -Ec "$2" "$1" 2>/dev/null; }
 # Epoch seconds, or the server's "YYYY-MM-DDTHH:MM:SSZ", as the console shows them (local time).
 local_of_epoch() { date -d "@$1" '+%Y-%m-%d %H:%M:%S'; }
 local_of_utc() { date -d "$1" '+%Y-%m-%d %H:%M:%S'; }
-# Polls until command "$2..." succeeds, at most $1 seconds.
-wait_for() {
-	secs=$1; shift
-	i=0
-	while [ $i -lt $((secs * 5)) ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2; i=$((i + 1))
-	done
-	return 1
-}
 js() { python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 COMMANDS="check_status list_jobs submit_job abort_job download_job remove_client shutdown help bye"
 

@@ -22,48 +22,12 @@ done
 D="$CFL_SRC/tests/integration/clientapi"
 export CFL_HEARTBEAT_S=1 CFL_DEAD_TIMEOUT_S=6 CFL_LOGIN_TIMEOUT_S=5
 MARK="cfl-capi-marker-$$-$RANDOM$RANDOM"
-strays() { pgrep -f -- "$MARK" | tr '\n' ' '; }
-no_strays() { [ -z "$(strays)" ]; }
 kill_strays() { local p; for p in $(pgrep -f -- "$MARK"); do kill -KILL "$p" 2>/dev/null; done; }
 trap 'kill_strays; cleanup' EXIT
 
-cat >ca.yml <<YML
-api_version: 3
-name: ca
-connection_security: mtls
-participants:
-  - name: localhost
-    type: server
-    org: test
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-1, type: client, org: test}
-  - {name: site-2, type: client, org: test}
-  - {name: admin@test.org, type: admin, org: test, role: project_admin}
-YML
+project_yml ca.yml ca mtls "site-1 site-2" "$PROJECT_ADMIN"
 provision_or_exit ca.yml localhost
 
-adm() { timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --server ":$FED_PORT" --cmd "$1" --json 2>>"$T/adm.err"; }
-js() { "$PY" -c 'import json, sys
-try:
-    d = json.load(sys.stdin)
-    v = eval(sys.argv[1])
-except Exception:
-    sys.exit(1)
-print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"; }
-submit() { adm "submit_job $T/$1" | js 'd["job_id"]'; }
-status() { adm "list_jobs $1" | js 'd["jobs"][0]["status"]'; }
-wait_status() { # wait_status ID PATTERN SECONDS
-	local i=0 st=""
-	while [ $i -lt $(($3 * 4)) ]; do
-		st=$(status "$1")
-		echo "$st" | grep -Eq "$2" && return 0
-		sleep 0.25; i=$((i + 1))
-	done
-	echo "  job $1: status '$st' after $3 s, wanted $2"
-	return 1
-}
 reason() { adm "list_jobs $1" | js "d['jobs'][0]['sites']['$2']['reason']"; }
 model() { PYTHONPATH="$CFL_SRC/python" "$PY" "$D/readmodel.py" "$P/localhost/jobs/$1/${3:-model.safetensors}" "$2"; }
 # wait_gone SECONDS: no process of the test's scripts is left (they carry the marker).
@@ -93,6 +57,7 @@ want() { "$PY" -c 'import sys; print([float(i) + 1.5 * int(sys.argv[1]) for i in
 
 start_server "$T/server.log" "$P/localhost" || { finish; exit 1; }
 SPID=$LAST_PID
+port=$FED_PORT
 for s in site-1 site-2; do
 	start_bg "$T/$s.log" "$CFL_BIN" client "$P/$s" --server ":$FED_PORT"
 	eval "PID_${s#site-}=$LAST_PID"

@@ -25,22 +25,6 @@ openssl x509 -req -in rogue.csr -CA int2.pem -CAkey int2.key -CAcreateserial -da
 check "openssl made the root, two intermediates and the impostor" \
 	openssl verify -CAfile root.pem -untrusted int2.pem rogue.pem
 
-adm() { timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --server ":$ADMIN_PORT" --cmd "$1" --json 2>"$T/adm.err"; }
-js() { python3 -c 'import json, sys
-try:
-    d = json.load(sys.stdin); print(eval(sys.argv[1]))
-except Exception:
-    sys.exit(1)' "$1"; }
-wait_status() { # id pattern seconds
-	local i=0 st=""
-	while [ $i -lt $(($3 * 4)) ]; do
-		st=$(adm "list_jobs $1" | js "d['jobs'][0]['status']")
-		echo "$st" | grep -Eq "$2" && return 0
-		sleep 0.25; i=$((i + 1))
-	done
-	echo "  job $1: status '$st' after $3 s"
-	return 1
-}
 mkdir -p job
 echo '{"name": "enterprise"}' >job/meta.json
 cat >job/config.json <<JSON
@@ -51,20 +35,7 @@ JSON
 
 run_mode() { # run_mode MODE
 	local mode=$1 proj="ent$1" srv s1 rg id
-	cat >"$proj.yml" <<YML
-api_version: 3
-name: $proj
-connection_security: $mode
-participants:
-  - name: localhost
-    type: server
-    org: test
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-1, type: client, org: test}
-  - {name: admin@test.org, type: admin, org: test, role: project_admin}
-YML
+	project_yml "$proj.yml" "$proj" "$mode" site-1 "$PROJECT_ADMIN"
 	P=$("$CFL_BIN" provision -p "$proj.yml" -w "$T/ws-$proj" --ca-cert int1.pem --ca-key int1.key \
 		--ca-chain root.pem 2>"$T/provision.log")
 	if [ -z "$P" ] || [ ! -d "$P/localhost" ]; then
@@ -75,12 +46,13 @@ YML
 		openssl verify -CAfile root.pem -untrusted int1.pem "$P/site-1/startup/client.crt"
 	start_server "$T/$mode-server.log" "$P/localhost" || return
 	srv=$LAST_PID
+	port=$FED_PORT
 	start_bg "$T/$mode-site-1.log" "$CFL_BIN" client "$P/site-1" --server ":$FED_PORT"
 	s1=$LAST_PID
 	check "$mode: site-1 logs in through the intermediate" \
 		wait_log "$T/$mode-server.log" "site-1 logged in" 15
 	# The job's admin signature verifies through the issuing chain (cfl_pki_trust).
-	id=$(adm "submit_job $T/job" | js 'd["job_id"]')
+	id=$(submit "$T/job")
 	check "$mode: submit_job gives an id ($id): $(cat "$T/adm.err")" test -n "$id"
 	check "$mode: the job completes" wait_status "$id" '^FINISHED:COMPLETED$' 40
 

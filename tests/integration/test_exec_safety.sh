@@ -33,21 +33,7 @@ print(d["pid"], d["child"])' "$r"); do
 }
 trap 'kill_probes; cleanup' EXIT
 
-cat >ex.yml <<YML
-api_version: 3
-name: ex
-connection_security: mtls
-participants:
-  - name: localhost
-    type: server
-    org: test
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-1, type: client, org: test}
-  - {name: site-2, type: client, org: test}
-  - {name: admin@test.org, type: admin, org: test, role: project_admin}
-YML
+project_yml ex.yml ex mtls "site-1 site-2" "$PROJECT_ADMIN"
 provision_or_exit ex.yml localhost
 
 # The job's program. probe.py MODE RECORD MARKER GLOBAL OUTPUT:
@@ -111,34 +97,11 @@ job() {
 JSON
 }
 
-adm() { timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --server ":$FED_PORT" --cmd "$1" --json 2>>"$T/adm.err"; }
-js() { python3 -c 'import json, sys
-try:
-    d = json.load(sys.stdin)
-    v = eval(sys.argv[1])
-except Exception:
-    sys.exit(1)
-print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"; }
-submit() { adm "submit_job $T/$1" | js 'd["job_id"]'; }
-status() { adm "list_jobs $1" | js 'd["jobs"][0]["status"]'; }
-wait_status() { # wait_status ID PATTERN SECONDS
-	local i=0 st=""
-	while [ $i -lt $(($3 * 4)) ]; do
-		st=$(status "$1")
-		echo "$st" | grep -Eq "$2" && return 0
-		sleep 0.25; i=$((i + 1))
-	done
-	echo "  job $1: status '$st' after $3 s, wanted $2"
-	return 1
-}
 wait_file() { # wait_file FILE SECONDS
 	local i=0
 	while [ ! -s "$1" ] && [ $i -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
 	[ -s "$1" ]
 }
-# The probe's processes still there (by the marker in their arguments); prints their pids.
-strays() { pgrep -f -- "$MARK" | tr '\n' ' '; }
-no_strays() { [ -z "$(strays)" ]; }
 no_sanitizer() { ! grep -Eq "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"; }
 
 # A site holds fd 9 open without close-on-exec (as a careless parent would leave it) and has
@@ -153,6 +116,7 @@ start_site() { # start_site NAME LOG; sets LAST_PID
 
 start_server "$T/server.log" "$P/localhost" || { finish; exit 1; }
 SPID=$LAST_PID
+port=$FED_PORT
 start_site site-1 "$T/site-1.log"
 S1=$LAST_PID
 start_site site-2 "$T/site-2.log"

@@ -16,65 +16,16 @@ case "${CFL_BUILD:-}" in
 *) EPOCHS=300 SLOW=1 ;;
 esac
 
-cat >fl.yml <<YML
-api_version: 3
-name: fl
-connection_security: mtls
-participants:
-  - name: localhost
-    type: server
-    org: test
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-1, type: client, org: test}
-  - {name: site-2, type: client, org: test}
-  - {name: site-3, type: client, org: test}
-  - {name: site-spare, type: client, org: test}
-  - {name: admin@test.org, type: admin, org: test, role: project_admin}
-  - {name: member@test.org, type: admin, org: test, role: member}
-YML
+project_yml fl.yml fl mtls "site-1 site-2 site-3 site-spare" "$PROJECT_ADMIN" \
+	"{name: member@test.org, type: admin, org: test, role: member}"
 provision_or_exit fl.yml localhost
 JOBS="$P/localhost/jobs"
 
 # --- helpers ------------------------------------------------------------------------------------
-adm() { timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" --cmd "$1" --json 2>"$T/adm.err"; }
 madm() { timeout 60 "$CFL_BIN" admin "$P/member@test.org" --server ":$port" --cmd "$1" --json 2>"$T/madm.err"; }
-# Reads JSON on stdin and prints the Python expression $1 of it (d = the document).
-js() { python3 -c 'import json, sys
-try:
-    d = json.load(sys.stdin)
-    v = eval(sys.argv[1])
-except Exception:
-    sys.exit(1)
-print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"; }
-job_json() { adm "list_jobs $1" | js 'd["jobs"][0]'; }
-job_field() { job_json "$1" | js "d[\"$2\"]"; }
 # The "clients" of round $2 of job $1 (empty while that round has not completed).
 round_clients() { job_json "$1" | js "[m['clients'] for m in d['metrics'] if m['round'] == $2][0]"; }
 round_done() { [ -n "$(round_clients "$1" "$2")" ]; }
-submit() { adm "submit_job $1" | js 'd["job_id"]'; }
-# Polls job $1 until its status matches $2 (grep -E), at most $3 seconds.
-wait_status() {
-	id=$1 pat=$2 secs=$3 i=0
-	while [ $i -lt $((secs * 4)) ]; do
-		st=$(job_field "$id" status)
-		echo "$st" | grep -Eq "$pat" && return 0
-		sleep 0.25; i=$((i + 1))
-	done
-	echo "  job $id: status '$st' after $secs s, wanted $pat"
-	return 1
-}
-# Polls until command "$2..." succeeds, at most $1 seconds.
-wait_for() {
-	secs=$1; shift
-	i=0
-	while [ $i -lt $((secs * 5)) ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2; i=$((i + 1))
-	done
-	return 1
-}
 count() { grep -Ec "$2" "$1" 2>/dev/null; } # lines of file $1 matching $2
 logins() { count "$1" "logged in to localhost:$port"; }
 # Waits (at most $3 s, no check) until every running site has logged a line matching $2 after

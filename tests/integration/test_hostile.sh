@@ -17,24 +17,8 @@ fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=2"
 
 make_project() { # name mode
-	cat >"$T/$1.yml" <<YML
-api_version: 3
-name: $1
-connection_security: $2
-participants:
-  - name: localhost
-    type: server
-    org: test
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-1, type: client, org: test}
-  - {name: site-2, type: client, org: test}
-  - {name: site-3, type: client, org: test}
-  - {name: honest, type: client, org: test}
-  - {name: late, type: client, org: test}
-  - {name: admin@cfl.test, type: admin, org: test, role: project_admin}
-YML
+	project_yml "$T/$1.yml" "$1" "$2" "site-1 site-2 site-3 honest late" \
+		"{name: admin@cfl.test, type: admin, org: test, role: project_admin}"
 	provision "$T/$1.yml" "$T/ws-$1"
 }
 

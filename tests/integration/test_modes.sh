@@ -10,12 +10,7 @@ make_project() { # name server_mode
 api_version: 3
 name: $1
 participants:
-  - name: localhost
-    type: server
-    org: test
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
+$(server_participant)
     connection_security: $2
   - {name: c_clear, type: client, org: test, connection_security: clear}
   - {name: c_tls, type: client, org: test, connection_security: tls}

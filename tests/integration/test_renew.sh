@@ -8,20 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
-cat >rn.yml <<YML
-api_version: 3
-name: rn
-connection_security: mtls
-participants:
-  - name: localhost
-    type: server
-    org: test
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-1, type: client, org: test}
-  - {name: admin@test.org, type: admin, org: test, role: project_admin}
-YML
+project_yml rn.yml rn mtls site-1 "$PROJECT_ADMIN"
 provision_or_exit rn.yml localhost
 
 # A new certificate for site-1 (DAYS days; KEY: its key, or "" for a new one) at $T/$1.crt.

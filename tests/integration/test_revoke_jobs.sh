@@ -6,21 +6,8 @@
 cd "$T" || exit 1
 export CFL_HEARTBEAT_S=1 CFL_DEAD_TIMEOUT_S=10
 
-cat >rj.yml <<YML
-api_version: 3
-name: rj
-participants:
-  - name: localhost
-    type: server
-    org: test
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-1, type: client, org: test}
-  - {name: site-2, type: client, org: test}
-  - {name: admin@test.org, type: admin, org: test, role: project_admin}
-  - {name: lead@test.org, type: admin, org: test, role: lead}
-YML
+project_yml rj.yml rj "" "site-1 site-2" "$PROJECT_ADMIN" \
+	"{name: lead@test.org, type: admin, org: test, role: lead}"
 provision_or_exit rj.yml localhost
 
 mkdir -p job

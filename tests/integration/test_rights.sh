@@ -17,46 +17,20 @@ cd "$T" || exit 1
 # (the server then removed the session mid-upload). 30 s keeps the test about rights.
 export CFL_HEARTBEAT_S=1 CFL_DEAD_TIMEOUT_S=30
 
-cat >rights.yml <<YML
-api_version: 3
-name: rights
-connection_security: mtls
-participants:
-  - name: localhost
-    type: server
-    org: a
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-a, type: client, org: a}
-  - {name: site-b, type: client, org: b}
-  - {name: admin@a.org, type: admin, org: a, role: project_admin}
-  - {name: lead@a.org, type: admin, org: a, role: lead}
-  - {name: lead@b.org, type: admin, org: b, role: lead}
-  - {name: member@a.org, type: admin, org: a, role: member}
-YML
+two_org_project rights.yml rights
 provision_or_exit rights.yml localhost
 SRV_KIT="$P/localhost"
 POLICY="$SRV_KIT/local/authorization.json"
 
 # --- helpers ------------------------------------------------------------------------------------
-# as WHO COMMAND: runs one console command as admin WHO (--json); stdout, stderr in $T/as.err.
-as() { timeout 120 "$CFL_BIN" admin "$P/$1" --server ":$port" --cmd "$2" --json 2>"$T/as.err"; }
-err() { cat "$T/as.err"; }
-js() { python3 -c 'import json, sys
-try:
-    d = json.load(sys.stdin)
-    v = eval(sys.argv[1])
-except Exception:
-    sys.exit(1)
-print(v)' "$1"; }
-status_of() { as admin@a.org "list_jobs $1" | js 'd["jobs"][0]["status"]'; }
-submit() { as "$1" "submit_job $2" | js 'd["job_id"]'; }
+# Console commands: as admin@a.org unless named, 120 s at most; err: the last one's stderr.
+ADMIN=admin@a.org ADM_TIMEOUT=120
+err() { cat "$T/adm.err"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status"; }
 # refused WHO COMMAND MESSAGE: the command fails (exit 1) with exactly "cfl: MESSAGE".
 refused() {
 	local out rc
-	out=$(as "$1" "$2"); rc=$?
+	out=$(adm_as "$1" "$2"); rc=$?
 	check "$1: '$2' is refused (exit $rc): $(err)" \
 		sh -c "test $rc -eq 1 && test -z \"\$1\" && test \"\$2\" = \"cfl: \$3\"" _ "$out" "$(err)" "$3"
 }
@@ -84,16 +58,16 @@ check "site-a logs in" wait_log "$T/site-a.log" "logged in to localhost:$port as
 check "site-b logs in" wait_log "$T/site-b.log" "logged in to localhost:$port as 'site-b'" 20
 
 # --- leads: each manages its own jobs -----------------------------------------------------------
-J1=$(submit lead@a.org "$T/job")
+J1=$(submit_as lead@a.org "$T/job")
 check "lead@a.org submits a job ($J1)" test -n "$J1"
-J2=$(submit lead@a.org "$T/job")
+J2=$(submit_as lead@a.org "$T/job")
 check "lead@a.org submits a second job ($J2)" test -n "$J2"
-J3=$(submit lead@b.org "$T/job")
+J3=$(submit_as lead@b.org "$T/job")
 check "lead@b.org submits a job ($J3)" test -n "$J3"
-st1=$(status_of "$J1")
+st1=$(job_field "$J1" status)
 
 refused lead@b.org "abort_job $J1" "abort_job: manage_job not granted to lead@b.org (lead: n:submitter)"
-check "lead@a.org's job is untouched ($(status_of "$J1"))" test "$(status_of "$J1")" = "$st1"
+check "lead@a.org's job is untouched ($(job_field "$J1" status))" test "$(job_field "$J1" status)" = "$st1"
 refused lead@b.org "download_job $J1" "download_job not granted to lead@b.org (lead: n:submitter)"
 check "nothing was downloaded for lead@b.org" test ! -e "$P/lead@b.org/transfer/$J1"
 # A job that does not exist has no submitter: the rule refuses it the same way.
@@ -103,16 +77,16 @@ refused lead@b.org "abort_job 20260101-000000-000000" \
 refused lead@b.org "remove_client site-a" "remove_client: operate not granted to lead@b.org (lead: o:site)"
 refused lead@b.org "shutdown client all" "shutdown: operate not granted to lead@b.org (lead: o:site)"
 check "site-a was not removed" sh -c "! grep -q 'site-a removed' '$T/server.log'"
-out=$(as lead@b.org "list_jobs"); rc=$?
+out=$(adm_as lead@b.org "list_jobs"); rc=$?
 check "lead@b.org may view every job (view: any): $(echo "$out" | js 'len(d["jobs"])') jobs" \
 	test "$(echo "$out" | js 'len(d["jobs"])')" = 3
 
-out=$(as lead@a.org "abort_job $J2"); rc=$?
+out=$(adm_as lead@a.org "abort_job $J2"); rc=$?
 check "lead@a.org aborts its own second job (exit $rc): $out $(err)" \
 	test $rc -eq 0 -a "$(echo "$out" | js 'd["aborted"]')" = "$J2"
-check "that job is aborted" test "$(status_of "$J2")" = "FINISHED:ABORTED"
-check "and only that one: the first is still $st1" test "$(status_of "$J1")" = "$st1"
-out=$(as lead@a.org "download_job $J2"); rc=$?
+check "that job is aborted" test "$(job_field "$J2" status)" = "FINISHED:ABORTED"
+check "and only that one: the first is still $st1" test "$(job_field "$J1" status)" = "$st1"
+out=$(adm_as lead@a.org "download_job $J2"); rc=$?
 check "lead@a.org downloads its own job (exit $rc) $(err)" \
 	test $rc -eq 0 -a -s "$P/lead@a.org/transfer/$J2/job.json"
 refused lead@a.org "download_job $J3" "download_job not granted to lead@a.org (lead: n:submitter)"
@@ -120,7 +94,7 @@ refused lead@a.org "download_job $J3" "download_job not granted to lead@a.org (l
 # --- a member looks, and cannot make the server take a body -------------------------------------
 refused member@a.org "submit_job $T/job" "submit_job not granted to member@a.org (member: not listed)"
 refused member@a.org "abort_job $J1" "abort_job: manage_job not granted to member@a.org (member: not listed)"
-out=$(as member@a.org "list_jobs"); rc=$?
+out=$(adm_as member@a.org "list_jobs"); rc=$?
 check "member@a.org lists the jobs (exit $rc)" test "$(echo "$out" | js 'len(d["jobs"])')" = 3
 
 hwm0=$(hwm_kb)
@@ -137,11 +111,11 @@ case "${CFL_BUILD:-}" in
 esac
 check "the refusal is logged with its reason" \
 	grep -qF "admin member@a.org: 'submit_job' refused: submit_job not granted to member@a.org (member: not listed)" "$T/server.log"
-out=$(as member@a.org "list_jobs")
+out=$(adm_as member@a.org "list_jobs")
 check "no job was stored" test "$(echo "$out" | js 'len(d["jobs"])')" = 3
 # The measure sees a body the server does take: the same folder from a lead is read whole (and
 # then refused as larger than the 64 MiB a job may be).
-out=$(as lead@a.org "submit_job $T/big"); rc=$?
+out=$(adm_as lead@a.org "submit_job $T/big"); rc=$?
 hwm2=$(hwm_kb)
 check "a lead's 64 MiB submit_job is read, then refused as too large (exit $rc): $(err)" \
 	test $rc -eq 1 -a "$(err)" = "cfl: the job is too large"
@@ -149,20 +123,20 @@ check "and the server's peak RSS shows it: +$((hwm2 - hwm1)) kB (${hwm2} kB)" \
 	test $((hwm2 - hwm1)) -gt 49152
 
 # --- the project_admin may do everything --------------------------------------------------------
-out=$(as admin@a.org "abort_job $J3"); rc=$?
-check "admin@a.org aborts lead@b.org's job (exit $rc) $(err)" test $rc -eq 0 -a "$(status_of "$J3")" = "FINISHED:ABORTED"
-out=$(as admin@a.org "download_job $J1"); rc=$?
+out=$(adm_as admin@a.org "abort_job $J3"); rc=$?
+check "admin@a.org aborts lead@b.org's job (exit $rc) $(err)" test $rc -eq 0 -a "$(job_field "$J3" status)" = "FINISHED:ABORTED"
+out=$(adm_as admin@a.org "download_job $J1"); rc=$?
 check "admin@a.org downloads lead@a.org's job (exit $rc) $(err)" test $rc -eq 0 -a -s "$P/admin@a.org/transfer/$J1/job.json"
-out=$(as admin@a.org "check_status server"); rc=$?
+out=$(adm_as admin@a.org "check_status server"); rc=$?
 check "admin@a.org: check_status server (exit $rc)" test "$(echo "$out" | js 'd["server"]["status"]')" = started
-out=$(as admin@a.org "remove_client site-b"); rc=$?
+out=$(adm_as admin@a.org "remove_client site-b"); rc=$?
 check "admin@a.org removes site-b (exit $rc) $(err)" test "$(echo "$out" | js 'd["removed"]')" = site-b
-out=$(as admin@a.org "submit_job $T/job"); rc=$?
+out=$(adm_as admin@a.org "submit_job $T/job"); rc=$?
 J4=$(echo "$out" | js 'd["job_id"]')
 check "admin@a.org submits a job (exit $rc)" test -n "$J4"
-out=$(as lead@a.org "abort_job $J1"); rc=$?
-check "lead@a.org aborts its first job (exit $rc) $(err)" test $rc -eq 0 -a "$(status_of "$J1")" = "FINISHED:ABORTED"
-out=$(as admin@a.org "shutdown client site-a"); rc=$?
+out=$(adm_as lead@a.org "abort_job $J1"); rc=$?
+check "lead@a.org aborts its first job (exit $rc) $(err)" test $rc -eq 0 -a "$(job_field "$J1" status)" = "FINISHED:ABORTED"
+out=$(adm_as admin@a.org "shutdown client site-a"); rc=$?
 check "admin@a.org shuts site-a down (exit $rc) $(err)" test "$(echo "$out" | js 'd["shutdown"]')" = site-a
 check "site-a is told to stop" wait_log "$T/site-a.log" "shutting down" 10
 stop_check site-a "$SITE_A"
@@ -177,13 +151,13 @@ refused member@a.org "submit_job $T/job" "submit_job not granted to member@a.org
 printf '{"format_version": "1.0",\n "permissions": {\n  "member": {"view": "any", "submit_job": "o:site"},\n  "lead": {"view": "n:submitter"}}}\n' >"$POLICY"
 kill -HUP "$SERVER_PID"
 check "a good one is" wait_log "$T/server.log" "SIGHUP: authorization policy reloaded from '$POLICY'" 10
-out=$(as member@a.org "submit_job $T/job"); rc=$?
+out=$(adm_as member@a.org "submit_job $T/job"); rc=$?
 check "now member@a.org may submit (submit_job: o:site) (exit $rc) $(err)" test -n "$(echo "$out" | js 'd["job_id"]')"
 refused admin@a.org "list_jobs" "list_jobs: view not granted to admin@a.org (project_admin: no rule in the policy)"
 # view: n:submitter lists a lead's own jobs only, and refuses another's by id.
-out=$(as lead@b.org "list_jobs"); rc=$?
+out=$(adm_as lead@b.org "list_jobs"); rc=$?
 check "lead@b.org now lists only its own job (exit $rc): $out" \
-	test "$(echo "$out" | js '[j["id"] for j in d["jobs"]]')" = "['$J3']"
+	test "$(echo "$out" | js '[j["id"] for j in d["jobs"]]')" = "[\"$J3\"]"
 refused lead@b.org "list_jobs $J1" "list_jobs: view not granted to lead@b.org (lead: n:submitter)"
 stop_check server "$SERVER_PID"
 stop_check site-b "$SITE_B"

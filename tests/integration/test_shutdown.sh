@@ -13,22 +13,7 @@ case "${CFL_BUILD:-}" in
 *) EPOCHS=60 ;;
 esac
 
-cat >sd.yml <<YML
-api_version: 3
-name: sd
-connection_security: mtls
-participants:
-  - name: localhost
-    type: server
-    org: test
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-1, type: client, org: test}
-  - {name: site-2, type: client, org: test}
-  - {name: site-3, type: client, org: test}
-  - {name: admin@test.org, type: admin, org: test, role: project_admin}
-YML
+project_yml sd.yml sd mtls "site-1 site-2 site-3" "$PROJECT_ADMIN"
 provision_or_exit sd.yml localhost
 mkdir -p job && cp "$CFL_SRC/examples/jobs/fedavg-digits/meta.json" job/
 cat >job/config.json <<JSON

@@ -12,45 +12,10 @@ cd "$T" || exit 1
 export CFL_HEARTBEAT_S=1 CFL_DEAD_TIMEOUT_S=6 CFL_LOGIN_TIMEOUT_S=5
 HOSTILE=${CFL_HOSTILE:-${CFL_BUILD:-$CFL_SRC/build}/tests/hostile}
 
-cat >sj.yml <<YML
-api_version: 3
-name: sj
-connection_security: mtls
-participants:
-  - name: localhost
-    type: server
-    org: test
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-1, type: client, org: test}
-  - {name: site-2, type: client, org: test}
-  - {name: site-3, type: client, org: test}
-  - {name: admin@test.org, type: admin, org: test, role: project_admin}
-YML
+project_yml sj.yml sj mtls "site-1 site-2 site-3" "$PROJECT_ADMIN"
 # site-3 never runs: the hostile program wants three site kits.
 provision_or_exit sj.yml localhost
 
-adm() { timeout 60 "$CFL_BIN" admin "$P/admin@test.org" --server ":$port" --cmd "$1" --json 2>"$T/adm.err"; }
-# Reads JSON on stdin and prints the Python expression $1 of it (d = the document).
-js() { python3 -c 'import json, sys
-try:
-    d = json.load(sys.stdin)
-    v = eval(sys.argv[1])
-except Exception:
-    sys.exit(1)
-print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"; }
-job_field() { adm "list_jobs $1" | js "d['jobs'][0]['$2']"; }
-wait_status() { # id pattern seconds
-	local i=0 st=""
-	while [ $i -lt $(($3 * 4)) ]; do
-		st=$(job_field "$1" status)
-		echo "$st" | grep -Eq "$2" && return 0
-		sleep 0.25; i=$((i + 1))
-	done
-	echo "  job $1: status '$st' after $3 s, wanted $2"
-	return 1
-}
 start_sites() { # tag
 	local s
 	for s in site-1 site-2; do

@@ -17,50 +17,20 @@ export CFL_HEARTBEAT_S=1 CFL_DEAD_TIMEOUT_S=6 CFL_LOGIN_TIMEOUT_S=5
 export CFL_DATA_DIR="$CFL_SRC/data" CFL_DIGITS="$CFL_SRC/data/digits.csv.gz"
 PY=$(command -v python3) || { echo "SKIP: no python3"; exit 77; }
 
-cat >sov.yml <<YML
-api_version: 3
-name: sov
-connection_security: mtls
-participants:
-  - name: localhost
-    type: server
-    org: a
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-a, type: client, org: a}
-  - {name: site-b, type: client, org: b}
-  - {name: admin@a.org, type: admin, org: a, role: project_admin}
-  - {name: lead@a.org, type: admin, org: a, role: lead}
-  - {name: lead@b.org, type: admin, org: b, role: lead}
-  - {name: member@a.org, type: admin, org: a, role: member}
-YML
+two_org_project sov.yml sov
 provision_or_exit sov.yml localhost
 
-adm() { # admin command...
-	local who=$1
-	shift
-	timeout 60 "$CFL_BIN" admin "$P/$who" --server ":$port" --cmd "$*" --json 2>"$T/adm.err"
-}
-js() { "$PY" -c 'import json, sys
-try:
-    d = json.load(sys.stdin)
-    v = eval(sys.argv[1])
-except Exception:
-    sys.exit(1)
-print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"; }
-job() { adm admin@a.org "list_jobs $1" | js 'd["jobs"][0]'; }
+ADMIN=admin@a.org
 wait_done() { # id: waits (120 s at most) until the job is finished; prints its status
 	local i=0 st=""
 	while [ $i -lt 480 ]; do
-		st=$(job "$1" | js 'd["status"]')
+		st=$(job_json "$1" | js 'd["status"]')
 		case "$st" in FINISHED*) break ;; esac
 		sleep 0.25
 		i=$((i + 1))
 	done
 	echo "$st"
 }
-submit() { adm "$1" "submit_job $2" | js 'd["job_id"]'; }
 
 declare -A SITE_PID
 start_site() { # name: starts it and waits for its login
@@ -97,7 +67,7 @@ check "site-b logs in" start_site site-b
 
 # --- 1. NVFlare's default policy: a lead's command job runs everywhere ---------------------------
 command_job job1 run1
-id=$(submit lead@a.org "$T/job1")
+id=$(submit_as lead@a.org "$T/job1")
 st=$(wait_done "$id")
 check "default policy: lead@a's command job completes ($st)" test "$st" = FINISHED:COMPLETED
 check "it ran on site-a" test -e "$T/marks/run1/site-a"
@@ -111,9 +81,9 @@ check "site-b's policy differs from the default only in the lead's byoc" \
 kill -HUP "${SITE_PID[site-b]}"
 check "site-b reloads its policy on SIGHUP" wait_log "$T/site-b.log" "SIGHUP: site policy reloaded" 10
 command_job job2 run2
-id=$(submit lead@a.org "$T/job2")
+id=$(submit_as lead@a.org "$T/job2")
 st=$(wait_done "$id")
-j=$(job "$id")
+j=$(job_json "$id")
 why=$(echo "$j" | js 'd["sites"]["site-b"]["reason"]')
 check "the job goes on with site-a ($st)" test "$st" = FINISHED:COMPLETED
 check "site-b's refusal is reported: $why" \
@@ -127,7 +97,7 @@ check "nothing of it ran on site-b (no marker)" test ! -e "$T/marks/run2/site-b"
 check "site-b unpacked nothing of it" test ! -e "$P/site-b/jobs/$id"
 check "site-b logged why" grep -q "job $id refused: site-b: byoc not granted to lead@a.org" "$T/site-b.log"
 command_job job3 run3
-id=$(submit lead@b.org "$T/job3")
+id=$(submit_as lead@b.org "$T/job3")
 st=$(wait_done "$id")
 check "lead@b's command job runs on site-b, its own org ($st)" \
 	sh -c "test '$st' = FINISHED:COMPLETED && test -e '$T/marks/run3/site-b'"
@@ -153,10 +123,10 @@ mkdir -p priv
 cp "$CFL_SRC/examples/jobs/external-python/"{train.py,initial.safetensors,meta.json} priv/
 sed 's/"num_rounds": 3/"num_rounds": 2/' "$CFL_SRC/examples/jobs/external-python/config.json" \
 	>priv/config.json
-id=$(submit admin@a.org "$T/priv")
+id=$(submit_as admin@a.org "$T/priv")
 st=$(wait_done "$id")
 check "the job under ExcludeVars completes ($st)" test "$st" = FINISHED:COMPLETED
-adm admin@a.org "download_job $id" >/dev/null
+adm_as admin@a.org "download_job $id" >/dev/null
 final="$P/admin@a.org/transfer/$id/model.safetensors"
 same() { # the raw bytes of tensor $3 in files $1 and $2 are equal: prints 1 or 0
 	"$PY" - "$1" "$2" "$3" <<'PY'
@@ -176,16 +146,16 @@ check "linear.weight changed" test "$(same "$T/priv/initial.safetensors" "$final
 mkdir -p noscope
 cp priv/* noscope/
 printf '{"name": "noscope", "scope": "nosuch"}\n' >noscope/meta.json
-id=$(submit admin@a.org "$T/noscope")
+id=$(submit_as admin@a.org "$T/noscope")
 st=$(wait_done "$id")
-err=$(job "$id" | js 'd["error"]')
+err=$(job_json "$id" | js 'd["error"]')
 check "a job with a scope no site defines is refused ($st): $err" \
 	sh -c "test '$st' = FINISHED:EXECUTION_EXCEPTION && echo \"\$1\" | grep -q \"site-[ab]: scope 'nosuch' is not defined by this site\"" _ "$err"
 
 printf '{"name": "broken", "scope": "broken"}\n' >noscope/meta.json
-id=$(submit admin@a.org "$T/noscope")
+id=$(submit_as admin@a.org "$T/noscope")
 st=$(wait_done "$id")
-err=$(job "$id" | js 'd["error"]')
+err=$(job_json "$id" | js 'd["error"]')
 check "a job in a scope whose filter is unknown is refused, the other scopes still work ($st): $err" \
 	sh -c "test '$st' = FINISHED:EXECUTION_EXCEPTION && echo \"\$1\" | grep -q 'site-[ab]: .*NoSuchFilter'" _ "$err"
 

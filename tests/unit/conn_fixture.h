@@ -1,6 +1,7 @@
-/* Shared fixture of test_conn.c and test_stream.c: certificates made at test time with the
- * openssl command in a mkdtemp directory, a loop with a listener and one dialed connection on
- * loopback (ephemeral port), callbacks that record what happened, and bounded waits.
+/* Shared fixture of test_conn.c, test_stream.c and test_lent.c: certificates made at test time with
+ * the openssl command in a mkdtemp directory, a loop with a listener and one dialed connection on
+ * loopback (ephemeral port), callbacks that record what happened, bounded waits, and the
+ * pseudo-random pattern of test bodies.
  *
  * Everything is static inline so that each test program takes what it uses. */
 #ifndef CFL_TEST_CONN_FIXTURE_H
@@ -11,12 +12,13 @@
 #include "cfl/loop.h"
 #include "cfl/tls.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "fd_fixture.h"
 
 #define WAIT_MS 5000 /* every wait in these tests gives up after this */
 
@@ -358,19 +360,45 @@ static inline struct cfl_frame text_frame(uint8_t type, const char *topic, const
 	return f;
 }
 
-/* Open file descriptors of this process: equal before and after the tests, or one leaked. */
-static inline int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
+/* --- the pattern of test bodies ---------------------------------------------------------- */
 
-	if (d == NULL)
+#define MIB    ((uint64_t)1024 * 1024)
+#define PERIOD ((size_t)MIB + 4093) /* pattern length: chunk boundaries never line up with it */
+
+/* Byte i of every test body is pattern[i % PERIOD] (pattern_make fills it, pseudo-random). */
+static uint8_t *pattern;
+
+static inline int pattern_make(void)
+{
+	uint64_t x = 88172645463325252ull;
+
+	pattern = malloc(PERIOD);
+	if (pattern == NULL)
 		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	for (size_t i = 0; i < PERIOD; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		pattern[i] = (uint8_t)(x >> 24);
+	}
+	return 0;
+}
+
+/* 1 if buf holds the pattern's bytes from offset `off`. */
+static inline int same_as_pattern(const uint8_t *buf, uint64_t off, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		size_t pos = (size_t)((off + got) % PERIOD), n = len - got;
+
+		if (n > PERIOD - pos)
+			n = PERIOD - pos;
+		if (memcmp(buf + got, pattern + pos, n) != 0)
+			return 0;
+		got += n;
+	}
+	return 1;
 }
 
 /* Log lines are kept (for checks on what was logged), not printed. */
@@ -391,6 +419,32 @@ static inline void capture_logs(void)
 	log_lines[0] = '\0';
 	cfl_log_set_level(CFL_LOG_INFO);
 	cfl_log_set_sink(log_sink, NULL);
+}
+
+/* --- the group setup and teardown ------------------------------------------------------------ */
+
+/* Certificates made, the open descriptors noted; conn_teardown also frees the pattern (if
+ * pattern_make made it). */
+static inline int conn_setup(void **state)
+{
+	(void)state;
+	cfl_log_set_level(CFL_LOG_ERROR);
+	fds_note();
+	return make_certs();
+}
+
+static inline int conn_setup_with_pattern(void **state)
+{
+	return pattern_make() == 0 ? conn_setup(state) : -1;
+}
+
+static inline int conn_teardown(void **state)
+{
+	(void)state;
+	free(pattern);
+	pattern = NULL;
+	remove_certs();
+	return fds_check();
 }
 
 #endif

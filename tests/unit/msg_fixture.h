@@ -1,6 +1,8 @@
-/* Shared fixture of test_hub.c, test_auth.c, test_jobs.c and test_kit.c: a temporary folder,
- * projects provisioned into it by the library, captured log lines, bounded waits on a loop,
- * and a recorder for request outcomes.
+/* Shared fixture of the programs that talk through the message hub or provision projects
+ * (test_auth.c, test_authz.c, test_privacy_*.c, test_project_files.c, and the fixtures
+ * hub_fixture.h, jobs_fixture.h, kit_fixture.h): a temporary folder, projects provisioned into
+ * it by the library, captured log lines, bounded waits on a loop, and a recorder for request
+ * outcomes.
  *
  * Everything is static inline so that each test program takes what it uses. */
 #ifndef CFL_TEST_MSG_FIXTURE_H
@@ -13,12 +15,13 @@
 #include "cfl/provision.h"
 #include "util/fs.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "fd_fixture.h"
 
 #define WAIT_MS 5000 /* every wait for something that should happen gives up after this */
 
@@ -194,21 +197,6 @@ static inline void on_outcome(struct cfl_peer *p, int status, const char *reason
 	}
 	if (o->hdr_name[0] != '\0')
 		cfl_frame_header_str(f, o->hdr_name, o->hdr_val, sizeof(o->hdr_val));
-}
-
-/* Open file descriptors of this process: equal before and after the tests, or one leaked. */
-static inline int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 #endif

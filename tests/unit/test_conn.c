@@ -634,28 +634,6 @@ static void test_provisioned_kits(void **state)
 	world_stop(&w);
 }
 
-static int fds_at_start;
-
-static int setup(void **state)
-{
-	(void)state;
-	cfl_log_set_level(CFL_LOG_ERROR);
-	fds_at_start = open_fds();
-	return make_certs();
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	remove_certs();
-	if (open_fds() != fds_at_start) {
-		print_error("file descriptors leaked: %d open at the start, %d now\n", fds_at_start,
-		            open_fds());
-		return -1;
-	}
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -681,5 +659,5 @@ int main(void)
 	        cmocka_unit_test(test_provisioned_kits),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, conn_setup, conn_teardown);
 }

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "src_tree.h"
+
 #include "cfl/dataset.h"
 #include "cfl/err.h"
 #include "util/fs.h"
@@ -19,21 +21,6 @@
 #include <zlib.h>
 
 #define PIX ((size_t)CFL_IDX_SIDE * CFL_IDX_SIDE)
-
-/* The source tree: $CFL_SRC (set by ctest), else derived from this file's path. */
-static const char *src_dir(void)
-{
-	static char dir[PATH_MAX];
-	const char *env = getenv("CFL_SRC");
-	const char *cut;
-
-	if (env != NULL && env[0] != '\0')
-		return env;
-	cut = strstr(__FILE__, "/tests/unit/");
-	snprintf(dir, sizeof(dir), "%.*s", cut != NULL ? (int)(cut - __FILE__) : 1,
-	         cut != NULL ? __FILE__ : ".");
-	return dir;
-}
 
 static void load_digits(struct cfl_dataset *d)
 {

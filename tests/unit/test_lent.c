@@ -9,11 +9,7 @@
 
 #include "conn_fixture.h"
 
-#define MIB    ((uint64_t)1024 * 1024)
-#define PERIOD ((size_t)MIB + 4093) /* body byte i is pattern[i % PERIOD] */
-#define PIECE  ((size_t)300 * 1024) /* the most a lend call hands out: memory in pieces */
-
-static uint8_t *pattern;
+#define PIECE ((size_t)300 * 1024) /* the most a lend call hands out: memory in pieces */
 
 struct src {
 	int done, status, lends;
@@ -31,22 +27,6 @@ static struct {
 	struct rx rx[2];
 	size_t queued_in_cb; /* the server's queue right after its callback sent a burst */
 } X;
-
-static int same_as_pattern(const uint8_t *buf, uint64_t off, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		size_t pos = (size_t)((off + got) % PERIOD), n = len - got;
-
-		if (n > PERIOD - pos)
-			n = PERIOD - pos;
-		if (memcmp(buf + got, pattern + pos, n) != 0)
-			return 0;
-		got += n;
-	}
-	return 1;
-}
 
 /* Lends the pattern itself: every connection reads the same memory. */
 static int src_lend(void *arg, uint64_t off, size_t len, const uint8_t **p)
@@ -289,40 +269,6 @@ static void test_busy_then_idle(void **state)
 	world_stop(&w);
 }
 
-static int fds_at_start;
-
-static int setup(void **state)
-{
-	uint64_t x = 88172645463325252ull;
-
-	(void)state;
-	cfl_log_set_level(CFL_LOG_ERROR);
-	fds_at_start = open_fds();
-	pattern = malloc(PERIOD);
-	if (pattern == NULL)
-		return -1;
-	for (size_t i = 0; i < PERIOD; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		pattern[i] = (uint8_t)(x >> 24);
-	}
-	return make_certs();
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	free(pattern);
-	remove_certs();
-	if (open_fds() != fds_at_start) {
-		print_error("file descriptors leaked: %d open at the start, %d now\n", fds_at_start,
-		            open_fds());
-		return -1;
-	}
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,5 +278,5 @@ int main(void)
 	        cmocka_unit_test(test_busy_then_idle),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, conn_setup_with_pattern, conn_teardown);
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "src_tree.h"
+
 #include "cfl/proto.h"
 
 #include <limits.h>
@@ -30,21 +32,6 @@ enum { N_TOPICS = 0 CFL_TOPICS(ONE), N_KEYS = 0 CFL_KEYS(ONE), N_WORDS = N_TOPIC
 #undef ONE
 
 static const struct word *const topics = words, *const keys = words + N_TOPICS;
-
-/* The source tree: $CFL_SRC (set by ctest), else derived from this file's path. */
-static const char *src_dir(void)
-{
-	static char dir[PATH_MAX];
-	const char *env = getenv("CFL_SRC");
-	const char *cut;
-
-	if (env != NULL && env[0] != '\0')
-		return env;
-	cut = strstr(__FILE__, "/tests/unit/");
-	snprintf(dir, sizeof(dir), "%.*s", cut != NULL ? (int)(cut - __FILE__) : 1,
-	         cut != NULL ? __FILE__ : ".");
-	return dir;
-}
 
 static FILE *open_src(const char *rel)
 {

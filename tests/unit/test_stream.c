@@ -15,12 +15,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#define MIB    ((uint64_t)1024 * 1024)
-#define PERIOD ((size_t)MIB + 4093) /* pattern length: chunk boundaries never line up with it */
-
-/* Byte i of every test body is pattern[i % PERIOD]. */
-static uint8_t *pattern;
-
 struct src {
 	uint64_t off;     /* bytes handed out */
 	uint64_t fail_at; /* return CFL_EIO once off reaches this (0: never) */
@@ -55,22 +49,6 @@ static void fill_pattern(uint8_t *buf, uint64_t off, size_t len)
 		memcpy(buf + got, pattern + pos, n);
 		got += n;
 	}
-}
-
-static int same_as_pattern(const uint8_t *buf, uint64_t off, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		size_t pos = (size_t)((off + got) % PERIOD), n = len - got;
-
-		if (n > PERIOD - pos)
-			n = PERIOD - pos;
-		if (memcmp(buf + got, pattern + pos, n) != 0)
-			return 0;
-		got += n;
-	}
-	return 1;
 }
 
 static uint64_t consumed_total(void)
@@ -629,41 +607,6 @@ static void test_outgoing_idle_timeout(void **state)
 	world_stop(&w);
 }
 
-static int fds_at_start;
-
-static int setup(void **state)
-{
-	uint64_t x = 88172645463325252ull;
-	size_t i;
-
-	(void)state;
-	cfl_log_set_level(CFL_LOG_ERROR);
-	fds_at_start = open_fds();
-	pattern = malloc(PERIOD);
-	if (pattern == NULL)
-		return -1;
-	for (i = 0; i < PERIOD; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		pattern[i] = (uint8_t)(x >> 24);
-	}
-	return make_certs();
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	free(pattern);
-	remove_certs();
-	if (open_fds() != fds_at_start) {
-		print_error("file descriptors leaked: %d open at the start, %d now\n", fds_at_start,
-		            open_fds());
-		return -1;
-	}
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -683,5 +626,5 @@ int main(void)
 	        cmocka_unit_test(test_outgoing_idle_timeout),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, conn_setup_with_pattern, conn_teardown);
 }

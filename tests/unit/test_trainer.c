@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "src_tree.h"
+
 #include "cfl/dataset.h"
 #include "cfl/err.h"
 #include "cfl/model.h"
@@ -18,20 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *src_dir(void)
-{
-	static char dir[PATH_MAX];
-	const char *env = getenv("CFL_SRC");
-	const char *cut;
-
-	if (env != NULL && env[0] != '\0')
-		return env;
-	cut = strstr(__FILE__, "/tests/unit/");
-	snprintf(dir, sizeof(dir), "%.*s", cut != NULL ? (int)(cut - __FILE__) : 1,
-	         cut != NULL ? __FILE__ : ".");
-	return dir;
-}
 
 /* digits, split 75 % / 25 % with seed 1 */
 static struct cfl_dataset train_set, test_set;
