@@ -17,10 +17,9 @@ revoke_site() { # revoke_site PROJECT NAME
 		>>"$T/revoke.log" 2>&1 &&
 		cp "$T/ws-$1/$1/state/crl.pem" "$P/localhost/local/crl.pem"
 }
-adm() { timeout 20 "$CFL_BIN" admin "$P/admin@test.org" --server ":$ADMIN_PORT" "$@"; }
 # The names check_status client --json lists, one a line.
 listed() {
-	adm --cmd "check_status client" --json 2>/dev/null |
+	port=$ADMIN_PORT adm "check_status client" |
 		python3 -c 'import json,sys; [print(c["name"]) for c in json.load(sys.stdin)["clients"]]'
 }
 # Waits until process $1 ends, at most $2 seconds; 0 if it did.
@@ -32,21 +31,7 @@ wait_exit() {
 
 run_mode() { # run_mode MODE
 	local mode=$1 proj="rv$1" srv s1 s2 t0 gone=0 i
-	cat >"$proj.yml" <<YML
-api_version: 3
-name: $proj
-connection_security: $mode
-participants:
-  - name: localhost
-    type: server
-    org: test
-    fed_learn_port: 8002
-    admin_port: 8002
-    host_names: [localhost, 127.0.0.1]
-  - {name: site-1, type: client, org: test}
-  - {name: site-2, type: client, org: test}
-  - {name: admin@test.org, type: admin, org: test, role: project_admin}
-YML
+	project_yml "$proj.yml" "$proj" "$mode" "site-1 site-2" "$PROJECT_ADMIN"
 	P=$(provision "$proj.yml" "$T/ws-$proj")
 	if [ -z "$P" ] || [ ! -d "$P/localhost" ]; then
 		fail "$mode: provisioning: $(cat "$T/provision.log")"
