@@ -32,6 +32,7 @@ struct cfl_auth_client {
 	int logged_in;
 	char nonce[NONCE_HEX];
 	char token[TOKEN_MAX], sig[SIG_B64_MAX], srv_token[TOKEN_MAX], srv_sig[SIG_B64_MAX];
+	size_t srv_token_len, srv_sig_len; /* compared on every message from the server */
 	int64_t expiry;
 	uint64_t ttl_ms; /* lifetime left when the token was issued */
 	unsigned renewals;
@@ -51,23 +52,21 @@ static void login_done(struct cfl_auth_client *c, struct cfl_peer *p, int status
 }
 
 /* Server messages after login must carry the server's token and its signature (checked once at
- * login; here a constant-time comparison). Before login only replies can arrive. */
+ * login; here constant-time comparisons, in place). Before login only replies can arrive. */
 static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t n, void *arg)
 {
 	struct cfl_auth_client *c = arg;
-	char name[64], token[TOKEN_MAX], sig[SIG_B64_MAX];
-	size_t tl = strlen(c->srv_token), sl = strlen(c->srv_sig);
+	struct cfl__auth_hdrs a;
 
 	(void)p;
 	if (!c->logged_in)
 		return f->type == CFL_FRAME_T_REPLY ? 0
 		                                    : (cfl__auth_why(why, n, "not logged in"), -1);
-	cfl__auth_hdr(f, CFL_KEY_CLIENT_NAME, name, sizeof(name));
-	cfl__auth_hdr(f, CFL_KEY_TOKEN, token, sizeof(token));
-	cfl__auth_hdr(f, CFL_KEY_TOKEN_SIGNATURE, sig, sizeof(sig));
-	if (strcmp(name, "server") == 0 && strlen(token) == tl &&
-	    cfl_ct_equal(token, c->srv_token, tl) && strlen(sig) == sl &&
-	    cfl_ct_equal(sig, c->srv_sig, sl))
+	cfl__auth_find_hdrs(f, &a);
+	if (cfl__auth_hdr_is(a.name, "server", 6) && a.token != NULL && a.sig != NULL &&
+	    a.token->val_len == c->srv_token_len && a.sig->val_len == c->srv_sig_len &&
+	    cfl__auth_ct_equal(a.token->val, c->srv_token, c->srv_token_len) &&
+	    cfl__auth_ct_equal(a.sig->val, c->srv_sig, c->srv_sig_len))
 		return 0;
 	cfl__auth_why(why, n, "message without the server's token");
 	CFL_WARN("dropped a message from the server side that lacks the server's token");
@@ -199,6 +198,8 @@ static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, cha
 	snprintf(c->sig, sizeof(c->sig), "%s", sig);
 	snprintf(c->srv_token, sizeof(c->srv_token), "%s", stoken);
 	snprintf(c->srv_sig, sizeof(c->srv_sig), "%s", ssig);
+	c->srv_token_len = strlen(c->srv_token);
+	c->srv_sig_len = strlen(c->srv_sig);
 	if (cfl__num_u64(exp, INT64_MAX / 1000, &expiry) != 0) {
 		cfl__auth_why(why, n, "the server's token expiry is not a time");
 		return CFL_EAUTH;

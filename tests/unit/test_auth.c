@@ -466,7 +466,7 @@ static void login_ok(struct cli *c, const char *who, struct authrep *r)
 	if (r->status != 0)
 		fail_msg("login of %s refused: %s", who, r->reason);
 	assert_string_equal(r->security, "clear");
-	assert_true(strncmp(r->token, "v1.", 3) == 0);
+	assert_true(strncmp(r->token, "v2.", 3) == 0);
 }
 
 /* Closes c's connection and waits until the server saw it go. */
@@ -528,7 +528,7 @@ static void test_login_and_sessions(void **state)
 	ask(s1, "probe", NULL, 0, NULL, 0, &r);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(w.probe.name, "site-1");
-	assert_true(strncmp(w.probe.token, "v1.", 3) == 0);
+	assert_true(strncmp(w.probe.token, "v2.", 3) == 0);
 	{
 		struct authrep back = {0};
 
@@ -704,7 +704,7 @@ static void test_renewal(void **state)
 	ask(a, "renew", NULL, 0, NULL, 0, &r2);
 	assert_int_equal(r2.status, 0);
 	assert_string_not_equal(r2.token, r1.token);
-	assert_true(strncmp(r2.token, "v1.", 3) == 0);
+	assert_true(strncmp(r2.token, "v2.", 3) == 0);
 	assert_true(strtoll(r2.expiry, NULL, 10) >= strtoll(r1.expiry, NULL, 10));
 	assert_string_equal(probe_as(a, "site-1", r1.token, r1.sig), "");
 	assert_string_equal(probe_as(a, "site-1", r2.token, r2.sig), "");
