@@ -349,11 +349,27 @@ static void challenge_reply(struct cfl_peer *p, int status, const char *reason,
 		login_done(c, p, rc, "cannot send register");
 }
 
+/* The fingerprint of the certificate this connection's TLS handshake verified; "" without one
+ * (clear mode). Told to the server, which then need not sign the challenge (check_challenge
+ * does not verify that signature when the server logs in with this certificate). */
+static void tls_cert_fingerprint(struct cfl_conn *conn, char *fp, size_t size)
+{
+	const void *pin, *x = cfl_conn_peer_x509(conn, &pin);
+	struct cfl_pki_cert *t = NULL;
+
+	fp[0] = '\0';
+	if (x != NULL && cfl_pki_cert_wrap_x509(x, &t) == 0 &&
+	    cfl_pki_cert_fingerprint(t, fp, size) != 0)
+		fp[0] = '\0';
+	cfl_pki_cert_free(t);
+}
+
 int cfl_auth_client_login(struct cfl_auth_client *c, struct cfl_peer *p, cfl_auth_login_fn fn,
                           void *arg)
 {
 	const char *kind = c->kind == CFL_AUTH_ADMIN ? "admin" : "client";
-	struct cfl_header h[3];
+	char fp[CFL_PKI_FINGERPRINT_MAX];
+	struct cfl_header h[4];
 
 	c->peer = p;
 	c->logged_in = 0;
@@ -365,7 +381,10 @@ int cfl_auth_client_login(struct cfl_auth_client *c, struct cfl_peer *p, cfl_aut
 	h[0] = CFL_HDR(CFL_KEY_CLIENT_NAME, c->name);
 	h[1] = CFL_HDR(CFL_KEY_NONCE, c->nonce);
 	h[2] = CFL_HDR(CFL_KEY_KIND, kind);
-	return cfl_peer_request(p, CFL_TOPIC_CHALLENGE, h, 3, NULL, 0, 10000, challenge_reply, c);
+	tls_cert_fingerprint(cfl_peer_conn(p), fp, sizeof(fp));
+	h[3] = CFL_HDR(CFL_KEY_TLS_CERT, fp);
+	return cfl_peer_request(p, CFL_TOPIC_CHALLENGE, h, fp[0] != '\0' ? 4 : 3, NULL, 0, 10000,
+	                        challenge_reply, c);
 }
 
 void cfl_auth_client_peer_down(struct cfl_auth_client *c, struct cfl_peer *p)

@@ -214,11 +214,23 @@ static int is_hex(const char *s, size_t len)
 	return 1;
 }
 
+/* Whether the site says its TLS handshake verified the certificate this server logs in with
+ * (tls_cert: its SHA-256 fingerprint). Such a site relies on the handshake's CertificateVerify,
+ * which proved this key on its connection, and does not verify the challenge's signature:
+ * none is made. Any other site (clear mode, behind a proxy, an older one) gets a signature. */
+static int handshake_proved(const struct cfl_auth_server *s, const struct cfl_frame *f)
+{
+	char fp[CFL_PKI_FINGERPRINT_MAX];
+
+	return cfl__auth_hdr(f, CFL_KEY_TLS_CERT, fp, sizeof(fp)) == 0 && fp[0] != '\0' &&
+	       cfl_pki_cert_fingerprint_match(s->cert, fp);
+}
+
 static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more,
                          struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_auth_server *s = arg;
-	char name[CFL_AUTH_NAME_MAX], nonce[NONCE_HEX + 1], sig[SIG_B64_MAX];
+	char name[CFL_AUTH_NAME_MAX], nonce[NONCE_HEX + 1], sig[SIG_B64_MAX] = "";
 	struct pend *pe = &s->pend[s->pend_next++ % MAX_PENDING];
 	struct cfl_header h[3];
 	uint8_t tbs[1024];
@@ -255,14 +267,15 @@ static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more
 	pe->at_ms = cfl_loop_now_ms(s->loop);
 	pe->live = cfl__auth_nonce(pe->nonce) == 0;
 	n = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-challenge", s->server_cn, nonce, NULL);
-	if (!pe->live || cfl__auth_sign_b64(s->key, tbs, n, sig, sizeof(sig)) != 0) {
+	if (!pe->live || (!handshake_proved(s, f) &&
+	                  cfl__auth_sign_b64(s->key, tbs, n, sig, sizeof(sig)) != 0)) {
 		cfl_peer_reply_error(p, f->id, "internal", "cannot sign");
 		return;
 	}
 	h[0] = CFL_HDR(CFL_KEY_SERVER_CN, s->server_cn);
 	h[1] = CFL_HDR(CFL_KEY_SERVER_NONCE, pe->nonce);
 	h[2] = CFL_HDR(CFL_KEY_SIGNATURE, sig);
-	cfl_peer_reply(p, f->id, h, 3, s->cert_pem, s->cert_pem_len);
+	cfl_peer_reply(p, f->id, h, sig[0] != '\0' ? 3 : 2, s->cert_pem, s->cert_pem_len);
 }
 
 /* --- register --------------------------------------------------------------------------------- */
