@@ -8,6 +8,7 @@
  * sender's memory whatever the body size. */
 #define _GNU_SOURCE
 #include "net/conn_int.h"
+#include "net/frame_int.h"
 
 #include "cfl/log.h"
 #include "util/reader.h"
@@ -135,8 +136,8 @@ static void patch_id(uint8_t *frame, uint64_t id)
 	cfl__wr_put_u64(&w, id);
 }
 
-/* cfl__conn_queue_frame for a frame whose encoded size the caller has just computed (and so
- * validated): one validation pass fewer per message. */
+/* cfl__conn_queue_frame for a frame whose encoded size the caller has just computed, and so
+ * validated: it is encoded without checking it again (one validation per frame, not three). */
 static int queue_sized(struct cfl_conn *c, const struct cfl_frame *f, size_t size, int assign_id)
 {
 	uint8_t *p;
@@ -156,7 +157,7 @@ static int queue_sized(struct cfl_conn *c, const struct cfl_frame *f, size_t siz
 		cfl__conn_fail(c, CFL_ENOMEM, 0, "out of memory for the write queue");
 		return CFL_ENOMEM;
 	}
-	(void)cfl_frame_encode(p, size, f);
+	(void)cfl__frame_encode_sized(p, size, f); /* validated by the size */
 	if (assign_id)
 		patch_id(p, cfl_conn_next_id(c));
 	c->stats.frames_out++;
