@@ -517,6 +517,12 @@ def authhdrs():
             ("token_signature", "")]
     write("authhdrs", "oneway_authenticated", frame(ONEWAY, 1, good, b"x" * 64))
     write("authhdrs", "two_frames", frame(ONEWAY, 1, good, b"x" * 64) + frame(ONEWAY, 2, near))
+    fp = "SHA256:" + ":".join(["AB"] * 32)
+    chal = [("topic", "challenge"), ("client_name", "site-1"), ("nonce", "0" * 64),
+            ("kind", "client"), ("tls_cert", fp)]
+    write("authhdrs", "challenge_tls_cert", frame(REQUEST, 3, chal))
+    write("authhdrs", "challenge_tls_cert_b64",
+          frame(REQUEST, 4, chal[:4] + [("tls_cert", "q" * 43)]))
 
 
 def main():
