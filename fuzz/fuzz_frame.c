@@ -2,11 +2,13 @@
  *
  * The input is read as a stream of frames, the way a connection before login sees it
  * (max_payload = 64 KiB), until the first error or incomplete frame. Every frame that decodes
- * must re-encode to exactly the bytes it came from (the encoding is unique), peek must agree on
+ * must re-encode to exactly the bytes it came from (the encoding is unique; also through the
+ * send path's encoder of a frame already sized), peek must agree on
  * its length, any strict prefix of it must be "need more", and its headers must be found by
  * name. Any disagreement aborts, which libFuzzer reports as a crash. */
 #include "cfl/err.h"
 #include "cfl/frame.h"
+#include "net/frame_int.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,6 +52,9 @@ static void check_frame(const uint8_t *in, size_t n, const struct cfl_frame *f)
 	check(cfl_frame_encode(out, sizeof(out), f) == (int)n);
 	check(memcmp(out, in, n) == 0);
 	check(cfl_frame_encode(out, n - 1, f) == CFL_ETOOBIG);
+	memset(out, 0, n);
+	check(cfl__frame_encode_sized(out, n, f) == (int)n); /* the send path's, unchecked */
+	check(memcmp(out, in, n) == 0);
 	head = cfl_frame_encode_head(out, sizeof(out), f, f->body_len);
 	check(head >= CFL_FRAME_HEAD_LEN && (size_t)head + f->body_len == n);
 	check(memcmp(out, in, (size_t)head) == 0);

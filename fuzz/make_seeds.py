@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of fuzz_kitcfg, fuzz_bundle, fuzz_executor, fuzz_admin and fuzz_manifest
-(fuzz/corpus/<name>/): valid inputs as cfl writes them, and the edge cases each parser must
+"""Writes the seed corpora of fuzz_kitcfg, fuzz_bundle, fuzz_executor, fuzz_admin, fuzz_manifest
+and fuzz_authhdrs (fuzz/corpus/<name>/): valid inputs as cfl writes them, and the edge cases each parser must
 refuse. Run from anywhere; it rewrites only the files it names."""
 import base64
 import hashlib
@@ -507,8 +507,26 @@ def manifest():
     w("build-64", 2, bundle_text(good_files(**{"f%02d" % i: "x" for i in range(62)})))
 
 
+def authhdrs():
+    """Authenticated messages as a site sends them (docs/security.md 4.3), and near misses."""
+    tok = "v2.1765000000." + "A" * 32
+    sig = "MEUCIQ" + "A" * 90
+    good = [("topic", "nop"), ("src", "site-1"), ("client_name", "site-1"), ("token", tok),
+            ("token_signature", sig)]
+    near = [("topic", "ping"), ("client_name", "site-2"), ("token", tok[:-1] + "B"),
+            ("token_signature", "")]
+    write("authhdrs", "oneway_authenticated", frame(ONEWAY, 1, good, b"x" * 64))
+    write("authhdrs", "two_frames", frame(ONEWAY, 1, good, b"x" * 64) + frame(ONEWAY, 2, near))
+    fp = "SHA256:" + ":".join(["AB"] * 32)
+    chal = [("topic", "challenge"), ("client_name", "site-1"), ("nonce", "0" * 64),
+            ("kind", "client"), ("tls_cert", fp)]
+    write("authhdrs", "challenge_tls_cert", frame(REQUEST, 3, chal))
+    write("authhdrs", "challenge_tls_cert_b64",
+          frame(REQUEST, 4, chal[:4] + [("tls_cert", "q" * 43)]))
+
+
 def main():
-    which = sys.argv[1:] or ["kitcfg", "bundle", "executor", "admin", "manifest"]
+    which = sys.argv[1:] or ["kitcfg", "bundle", "executor", "admin", "manifest", "authhdrs"]
     for name in which:
         globals()[name]()
 

@@ -83,6 +83,7 @@
 /* The login exchange. */
 #define CFL_KEY_NONCE                  "nonce"        /* challenge: the client's, hex */
 #define CFL_KEY_KIND                   "kind"         /* challenge, register: client or admin */
+#define CFL_KEY_TLS_CERT               "tls_cert"     /* challenge: the handshake's server cert */
 #define CFL_KEY_SERVER_CN              "server_cn"    /* challenge reply */
 #define CFL_KEY_SERVER_NONCE           "server_nonce" /* challenge reply, then register */
 #define CFL_KEY_SIGNATURE              "signature"    /* challenge reply, register */
@@ -120,6 +121,7 @@
 	X(TOKEN_SIGNATURE)        \
 	X(NONCE)                  \
 	X(KIND)                   \
+	X(TLS_CERT)               \
 	X(SERVER_CN)              \
 	X(SERVER_NONCE)           \
 	X(SIGNATURE)              \

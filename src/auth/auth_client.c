@@ -32,6 +32,7 @@ struct cfl_auth_client {
 	int logged_in;
 	char nonce[NONCE_HEX];
 	char token[TOKEN_MAX], sig[SIG_B64_MAX], srv_token[TOKEN_MAX], srv_sig[SIG_B64_MAX];
+	size_t srv_token_len, srv_sig_len; /* compared on every message from the server */
 	int64_t expiry;
 	uint64_t ttl_ms; /* lifetime left when the token was issued */
 	unsigned renewals;
@@ -51,23 +52,21 @@ static void login_done(struct cfl_auth_client *c, struct cfl_peer *p, int status
 }
 
 /* Server messages after login must carry the server's token and its signature (checked once at
- * login; here a constant-time comparison). Before login only replies can arrive. */
+ * login; here constant-time comparisons, in place). Before login only replies can arrive. */
 static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t n, void *arg)
 {
 	struct cfl_auth_client *c = arg;
-	char name[64], token[TOKEN_MAX], sig[SIG_B64_MAX];
-	size_t tl = strlen(c->srv_token), sl = strlen(c->srv_sig);
+	struct cfl__auth_hdrs a;
 
 	(void)p;
 	if (!c->logged_in)
 		return f->type == CFL_FRAME_T_REPLY ? 0
 		                                    : (cfl__auth_why(why, n, "not logged in"), -1);
-	cfl__auth_hdr(f, CFL_KEY_CLIENT_NAME, name, sizeof(name));
-	cfl__auth_hdr(f, CFL_KEY_TOKEN, token, sizeof(token));
-	cfl__auth_hdr(f, CFL_KEY_TOKEN_SIGNATURE, sig, sizeof(sig));
-	if (strcmp(name, "server") == 0 && strlen(token) == tl &&
-	    cfl_ct_equal(token, c->srv_token, tl) && strlen(sig) == sl &&
-	    cfl_ct_equal(sig, c->srv_sig, sl))
+	cfl__auth_find_hdrs(f, &a);
+	if (cfl__auth_hdr_is(a.name, "server", 6) && a.token != NULL && a.sig != NULL &&
+	    a.token->val_len == c->srv_token_len && a.sig->val_len == c->srv_sig_len &&
+	    cfl__auth_ct_equal(a.token->val, c->srv_token, c->srv_token_len) &&
+	    cfl__auth_ct_equal(a.sig->val, c->srv_sig, c->srv_sig_len))
 		return 0;
 	cfl__auth_why(why, n, "message without the server's token");
 	CFL_WARN("dropped a message from the server side that lacks the server's token");
@@ -199,6 +198,8 @@ static int take_tokens(struct cfl_auth_client *c, const struct cfl_frame *f, cha
 	snprintf(c->sig, sizeof(c->sig), "%s", sig);
 	snprintf(c->srv_token, sizeof(c->srv_token), "%s", stoken);
 	snprintf(c->srv_sig, sizeof(c->srv_sig), "%s", ssig);
+	c->srv_token_len = strlen(c->srv_token);
+	c->srv_sig_len = strlen(c->srv_sig);
 	if (cfl__num_u64(exp, INT64_MAX / 1000, &expiry) != 0) {
 		cfl__auth_why(why, n, "the server's token expiry is not a time");
 		return CFL_EAUTH;
@@ -348,11 +349,27 @@ static void challenge_reply(struct cfl_peer *p, int status, const char *reason,
 		login_done(c, p, rc, "cannot send register");
 }
 
+/* The fingerprint of the certificate this connection's TLS handshake verified; "" without one
+ * (clear mode). Told to the server, which then need not sign the challenge (check_challenge
+ * does not verify that signature when the server logs in with this certificate). */
+static void tls_cert_fingerprint(struct cfl_conn *conn, char *fp, size_t size)
+{
+	const void *pin, *x = cfl_conn_peer_x509(conn, &pin);
+	struct cfl_pki_cert *t = NULL;
+
+	fp[0] = '\0';
+	if (x != NULL && cfl_pki_cert_wrap_x509(x, &t) == 0 &&
+	    cfl_pki_cert_fingerprint(t, fp, size) != 0)
+		fp[0] = '\0';
+	cfl_pki_cert_free(t);
+}
+
 int cfl_auth_client_login(struct cfl_auth_client *c, struct cfl_peer *p, cfl_auth_login_fn fn,
                           void *arg)
 {
 	const char *kind = c->kind == CFL_AUTH_ADMIN ? "admin" : "client";
-	struct cfl_header h[3];
+	char fp[CFL_PKI_FINGERPRINT_MAX];
+	struct cfl_header h[4];
 
 	c->peer = p;
 	c->logged_in = 0;
@@ -364,7 +381,10 @@ int cfl_auth_client_login(struct cfl_auth_client *c, struct cfl_peer *p, cfl_aut
 	h[0] = CFL_HDR(CFL_KEY_CLIENT_NAME, c->name);
 	h[1] = CFL_HDR(CFL_KEY_NONCE, c->nonce);
 	h[2] = CFL_HDR(CFL_KEY_KIND, kind);
-	return cfl_peer_request(p, CFL_TOPIC_CHALLENGE, h, 3, NULL, 0, 10000, challenge_reply, c);
+	tls_cert_fingerprint(cfl_peer_conn(p), fp, sizeof(fp));
+	h[3] = CFL_HDR(CFL_KEY_TLS_CERT, fp);
+	return cfl_peer_request(p, CFL_TOPIC_CHALLENGE, h, fp[0] != '\0' ? 4 : 3, NULL, 0, 10000,
+	                        challenge_reply, c);
 }
 
 void cfl_auth_client_peer_down(struct cfl_auth_client *c, struct cfl_peer *p)

@@ -3,6 +3,7 @@
 
 #include "cfl/conn.h"
 #include "cfl/digest.h"
+#include "cfl/proto.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,6 +110,52 @@ int cfl__auth_nonce(char hex[NONCE_HEX])
 		return CFL_ECRYPTO;
 	cfl_hex(raw, sizeof(raw), hex);
 	return 0;
+}
+
+#define KEY_IS(h, k) ((h)->key_len == sizeof(k) - 1 && memcmp((h)->key, k, sizeof(k) - 1) == 0)
+
+void cfl__auth_find_hdrs(const struct cfl_frame *f, struct cfl__auth_hdrs *out)
+{
+	size_t n = f->n_headers < CFL_FRAME_MAX_HEADERS ? f->n_headers : CFL_FRAME_MAX_HEADERS;
+
+	memset(out, 0, sizeof(*out));
+	/* Keys are unique in a decoded frame: each match is the only one. */
+	for (size_t i = 0; i < n; i++) {
+		const struct cfl_header *h = &f->headers[i];
+
+		if (KEY_IS(h, CFL_KEY_CLIENT_NAME))
+			out->name = h;
+		else if (KEY_IS(h, CFL_KEY_TOKEN))
+			out->token = h;
+		else if (KEY_IS(h, CFL_KEY_TOKEN_SIGNATURE))
+			out->sig = h;
+	}
+}
+
+int cfl__auth_ct_equal(const void *a, const void *b, size_t n)
+{
+	const uint8_t *x = a, *y = b;
+	uint64_t acc = 0, u, v;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&u, x + i, 8);
+		memcpy(&v, y + i, 8);
+		acc |= u ^ v;
+		/* Keeps the compiler from stopping at the first difference. */
+		__asm__ volatile("" : "+r"(acc));
+	}
+	for (; i < n; i++) {
+		acc |= (uint64_t)(x[i] ^ y[i]);
+		__asm__ volatile("" : "+r"(acc));
+	}
+	acc = (acc | (acc >> 32)) & 0xffffffffu;
+	return (int)((acc - 1) >> 63); /* 1 only when acc was 0 */
+}
+
+int cfl__auth_hdr_is(const struct cfl_header *h, const char *v, size_t n)
+{
+	return h != NULL && h->val_len == n && (n == 0 || memcmp(h->val, v, n) == 0);
 }
 
 int cfl__auth_hdr(const struct cfl_frame *f, const char *key, char *buf, size_t size)

@@ -11,6 +11,7 @@
 #define NONCE_LEN    32
 #define NONCE_HEX    (2 * NONCE_LEN + 1)
 #define TOKEN_MAX    128
+#define TOKEN_RANDOM 24 /* random bytes in a token: 192 bits */
 #define SIG_B64_MAX  512
 #define CERT_PEM_MAX (16u << 10)
 
@@ -40,6 +41,19 @@ int cfl__auth_login_cert(struct cfl_conn *c, const char *pem, size_t len,
 void cfl__auth_login_cert_free(struct cfl__login_cert *lc);
 /* 1 if `cert` is the certificate the connection's TLS handshake verified, else 0. */
 int cfl__auth_is_tls_peer(struct cfl_conn *c, const struct cfl_pki_cert *cert);
+
+/* The three headers every message after the login carries, found in one pass over `f` (keys
+ * compared by length first, in place); NULL where absent. */
+struct cfl__auth_hdrs {
+	const struct cfl_header *name, *token, *sig;
+};
+void cfl__auth_find_hdrs(const struct cfl_frame *f, struct cfl__auth_hdrs *out);
+
+/* 1 if a[0..n) == b[0..n), in time that depends on n only (8 bytes a step): for tokens. */
+int cfl__auth_ct_equal(const void *a, const void *b, size_t n);
+
+/* 1 if header `h` holds exactly the n bytes of `v` (a plain comparison). */
+int cfl__auth_hdr_is(const struct cfl_header *h, const char *v, size_t n);
 
 /* A fresh random nonce as hex. */
 int cfl__auth_nonce(char hex[NONCE_HEX]);

@@ -72,9 +72,9 @@ static int tok_matches(const struct tok *t, const struct cfl_header *token,
                        const struct cfl_header *sig, uint64_t now, int *expired)
 {
 	if (t->token_len == 0 || token->val_len != t->token_len ||
-	    !cfl_ct_equal(t->token, token->val, t->token_len))
+	    !cfl__auth_ct_equal(t->token, token->val, t->token_len))
 		return 0;
-	if (sig->val_len != t->sig_len || memcmp(t->sig, sig->val, t->sig_len) != 0)
+	if (!cfl__auth_hdr_is(sig, t->sig, t->sig_len))
 		return -1;
 	if (t->deadline_ms <= now) {
 		*expired = 1;
@@ -83,19 +83,36 @@ static int tok_matches(const struct tok *t, const struct cfl_header *token,
 	return 1;
 }
 
-/* Every message after login: a few header lookups, one clock read, two comparisons. */
+/* 0 when the headers `a` prove session x's identity on this connection, else the reason. */
+static const char *check_msg(struct session *x, const struct cfl__auth_hdrs *a, uint64_t now)
+{
+	int expired = 0, m;
+
+	/* A token is bound to the identity that earned it on this connection. */
+	if (!cfl__auth_hdr_is(a->name, x->name, x->name_len))
+		return "client_name is not the identity of this connection";
+	m = tok_matches(&x->cur, a->token, a->sig, now, &expired);
+	if (m == 0)
+		m = tok_matches(&x->prev, a->token, a->sig, now, &expired);
+	if (m < 0)
+		return "bad token signature";
+	if (m == 0)
+		return expired ? "token expired" : "unknown token";
+	return NULL;
+}
+
+/* Every message after login: one pass over the headers, one clock read, two comparisons. */
 static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t n, void *arg)
 {
 	struct cfl_auth_server *s = arg;
 	struct apeer *ap = ap_of(p);
-	const struct cfl_header *hn = cfl_frame_header(f, CFL_KEY_CLIENT_NAME);
-	const struct cfl_header *ht = cfl_frame_header(f, CFL_KEY_TOKEN);
-	const struct cfl_header *hs = cfl_frame_header(f, CFL_KEY_TOKEN_SIGNATURE);
+	struct cfl__auth_hdrs a;
 	char name[CFL_AUTH_NAME_MAX] = "";
+	const char *bad;
 	uint64_t now;
-	int expired = 0, m;
 
-	if (hn == NULL || ht == NULL || hs == NULL || hn->val_len == 0) {
+	cfl__auth_find_hdrs(f, &a);
+	if (a.name == NULL || a.token == NULL || a.sig == NULL || a.name->val_len == 0) {
 		cfl__auth_why(why, n, "missing authentication headers");
 		goto reject;
 	}
@@ -103,28 +120,15 @@ static int gate(struct cfl_peer *p, const struct cfl_frame *f, char *why, size_t
 		cfl__auth_why(why, n, "not logged in on this connection");
 		goto reject;
 	}
-	/* A token is bound to the identity that earned it on this connection. */
-	if (hn->val_len != strlen(ap->sess->name) ||
-	    memcmp(hn->val, ap->sess->name, hn->val_len) != 0) {
-		cfl__auth_why(why, n, "client_name is not the identity of this connection");
-		goto reject;
-	}
 	now = cfl_loop_now_ms(s->loop);
-	m = tok_matches(&ap->sess->cur, ht, hs, now, &expired);
-	if (m == 0)
-		m = tok_matches(&ap->sess->prev, ht, hs, now, &expired);
-	if (m < 0) {
-		cfl__auth_why(why, n, "bad token signature");
-		goto reject;
-	}
-	if (m == 0) {
-		cfl__auth_why(why, n, expired ? "token expired" : "unknown token");
+	if ((bad = check_msg(ap->sess, &a, now)) != NULL) {
+		cfl__auth_why(why, n, "%s", bad);
 		goto reject;
 	}
 	seen_now(s, ap->sess, now);
 	return 0;
 reject:
-	if (hn != NULL)
+	if (a.name != NULL)
 		cfl_frame_header_str(f, CFL_KEY_CLIENT_NAME, name, sizeof(name));
 	reject_log(p, name, why);
 	return CFL_EAUTH;
@@ -132,19 +136,37 @@ reject:
 
 /* --- tokens --------------------------------------------------------------------------------- */
 
+/* base64url (RFC 4648 section 5) of n bytes, n a multiple of 3: no padding; out holds 4n/3 + 1. */
+static void b64url(const uint8_t *in, size_t n, char *out)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+	for (size_t i = 0; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		for (int k = 0; k < 4; k++)
+			*out++ = a[(v >> (18 - 6 * k)) & 63];
+	}
+	*out = '\0';
+}
+
+/* A token: "v2.<expiry, unix seconds>.<TOKEN_RANDOM random bytes, base64url>", 46 characters
+ * until 2286 (docs/security.md 4.4). */
 static int issue(struct cfl_auth_server *s, const char *name, struct tok *t)
 {
-	uint8_t raw[24], tbs[1024];
-	char hex[2 * sizeof(raw) + 1];
+	uint8_t raw[TOKEN_RANDOM], tbs[1024];
+	char rnd[4 * TOKEN_RANDOM / 3 + 1];
 	size_t n;
 
 	if (cfl_random(raw, sizeof(raw)) != 0)
 		return CFL_ECRYPTO;
-	cfl_hex(raw, sizeof(raw), hex);
+	b64url(raw, sizeof(raw), rnd);
+	cfl_wipe(raw, sizeof(raw));
 	t->expiry_s = cfl__auth_unix_ms() / 1000 + (int64_t)(s->t.token_ttl_ms / 1000) +
 	              (s->t.token_ttl_ms % 1000 ? 1 : 0);
 	t->deadline_ms = cfl_loop_now_ms(s->loop) + s->t.token_ttl_ms;
-	snprintf(t->token, sizeof(t->token), "v1.%" PRId64 ".%s", t->expiry_s, hex);
+	snprintf(t->token, sizeof(t->token), "v2.%" PRId64 ".%s", t->expiry_s, rnd);
+	cfl_wipe(rnd, sizeof(rnd));
 	t->token_len = strlen(t->token);
 	n = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-token", name, t->token, NULL);
 	if (cfl__auth_sign_b64(s->key, tbs, n, t->sig, sizeof(t->sig)) != 0)
@@ -192,11 +214,23 @@ static int is_hex(const char *s, size_t len)
 	return 1;
 }
 
+/* Whether the site says its TLS handshake verified the certificate this server logs in with
+ * (tls_cert: its SHA-256 fingerprint). Such a site relies on the handshake's CertificateVerify,
+ * which proved this key on its connection, and does not verify the challenge's signature:
+ * none is made. Any other site (clear mode, behind a proxy, an older one) gets a signature. */
+static int handshake_proved(const struct cfl_auth_server *s, const struct cfl_frame *f)
+{
+	char fp[CFL_PKI_FINGERPRINT_MAX];
+
+	return cfl__auth_hdr(f, CFL_KEY_TLS_CERT, fp, sizeof(fp)) == 0 && fp[0] != '\0' &&
+	       cfl_pki_cert_fingerprint_match(s->cert, fp);
+}
+
 static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more,
                          struct cfl_msg_sink *sink, void *arg)
 {
 	struct cfl_auth_server *s = arg;
-	char name[CFL_AUTH_NAME_MAX], nonce[NONCE_HEX + 1], sig[SIG_B64_MAX];
+	char name[CFL_AUTH_NAME_MAX], nonce[NONCE_HEX + 1], sig[SIG_B64_MAX] = "";
 	struct pend *pe = &s->pend[s->pend_next++ % MAX_PENDING];
 	struct cfl_header h[3];
 	uint8_t tbs[1024];
@@ -233,14 +267,15 @@ static void on_challenge(struct cfl_peer *p, const struct cfl_frame *f, int more
 	pe->at_ms = cfl_loop_now_ms(s->loop);
 	pe->live = cfl__auth_nonce(pe->nonce) == 0;
 	n = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-challenge", s->server_cn, nonce, NULL);
-	if (!pe->live || cfl__auth_sign_b64(s->key, tbs, n, sig, sizeof(sig)) != 0) {
+	if (!pe->live || (!handshake_proved(s, f) &&
+	                  cfl__auth_sign_b64(s->key, tbs, n, sig, sizeof(sig)) != 0)) {
 		cfl_peer_reply_error(p, f->id, "internal", "cannot sign");
 		return;
 	}
 	h[0] = CFL_HDR(CFL_KEY_SERVER_CN, s->server_cn);
 	h[1] = CFL_HDR(CFL_KEY_SERVER_NONCE, pe->nonce);
 	h[2] = CFL_HDR(CFL_KEY_SIGNATURE, sig);
-	cfl_peer_reply(p, f->id, h, 3, s->cert_pem, s->cert_pem_len);
+	cfl_peer_reply(p, f->id, h, sig[0] != '\0' ? 3 : 2, s->cert_pem, s->cert_pem_len);
 }
 
 /* --- register --------------------------------------------------------------------------------- */
@@ -366,6 +401,7 @@ static struct session *new_session(struct cfl_auth_server *s, struct cfl_peer *p
 		cfl__auth_end_session(s, old);
 	}
 	snprintf(x->name, sizeof(x->name), "%s", name);
+	x->name_len = strlen(x->name);
 	snprintf(x->role, sizeof(x->role), "%s", role);
 	snprintf(x->addr, sizeof(x->addr), "%s", cfl_conn_peer_addr(c));
 	snprintf(x->via, sizeof(x->via), "%s", cfl_conn_local_addr(c));

@@ -31,6 +31,7 @@ struct tok {
 struct session {
 	struct session *next;
 	char name[CFL_AUTH_NAME_MAX];
+	size_t name_len; /* compared with client_name on every message */
 	enum cfl_auth_kind kind;
 	char role[64];
 	char org[CFL_AUTH_NAME_MAX]; /* the certificate's O, "" without one */

@@ -330,19 +330,24 @@ int cfl_msg_hub_route(struct cfl_msg_hub *h, const char *topic)
 	return 0;
 }
 
-/* Whether `f` is addressed to a topic of this cell that its owner exempted from the gate. */
+/* Whether `f` is addressed to a topic of this cell that its owner exempted from the gate. The
+ * topic is compared in place; most messages name no exempt topic and end there. */
 static int exempt_topic(const struct cfl_msg_hub *h, const struct cfl_frame *f)
 {
-	char topic[sizeof(h->topics[0].name)];
+	const struct cfl_header *t;
 
-	/* Only for the hub itself: a topic addressed to another cell is routed like any other
-	 * message, so it must pass the gate. */
-	if (f->type == CFL_FRAME_T_REPLY || cfl_frame_header(f, CFL_KEY_DST) != NULL ||
-	    cfl_frame_header_str(f, CFL_KEY_TOPIC, topic, sizeof(topic)) != 0)
+	if (f->type == CFL_FRAME_T_REPLY || (t = cfl_frame_header(f, CFL_KEY_TOPIC)) == NULL ||
+	    t->val_len >= sizeof(h->topics[0].name))
 		return 0;
 	for (size_t i = 0; i < h->n_topics; i++) {
-		if (h->topics[i].exempt && strcmp(h->topics[i].name, topic) == 0)
-			return 1;
+		const char *name = h->topics[i].name;
+
+		if (!h->topics[i].exempt || memcmp(name, t->val, t->val_len) != 0 ||
+		    name[t->val_len] != '\0')
+			continue;
+		/* Only for the hub itself: a topic addressed to another cell is routed like any
+		 * other message, so it must pass the gate. */
+		return cfl_frame_header(f, CFL_KEY_DST) == NULL;
 	}
 	return 0;
 }

@@ -5,6 +5,7 @@
  * bytes (there is exactly one encoding of each frame; fuzz/fuzz_frame.c holds us to it). */
 #include "cfl/frame.h"
 #include "cfl/err.h"
+#include "net/frame_int.h"
 #include "util/reader.h"
 
 #include <limits.h>
@@ -366,6 +367,19 @@ static int write_frame(struct cfl_writer *w, const struct cfl_frame *f)
 	write_head(w, f, hlen, f->body_len);
 	cfl__wr_put_bytes(w, f->body, f->body_len);
 	return w->err;
+}
+
+int cfl__frame_encode_sized(uint8_t *dst, size_t size, const struct cfl_frame *f)
+{
+	struct cfl_writer w;
+	size_t hlen = size - CFL_FRAME_HEAD_LEN - f->body_len;
+
+	if (size < CFL_FRAME_HEAD_LEN + f->body_len || size > INT_MAX)
+		return CFL_ETOOBIG;
+	cfl__wr_init(&w, dst, size);
+	write_head(&w, f, hlen, f->body_len);
+	cfl__wr_put_bytes(&w, f->body, f->body_len);
+	return w.err != 0 ? w.err : (int)w.off;
 }
 
 size_t cfl_frame_encoded_size(const struct cfl_frame *f)

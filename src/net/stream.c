@@ -8,6 +8,7 @@
  * sender's memory whatever the body size. */
 #define _GNU_SOURCE
 #include "net/conn_int.h"
+#include "net/frame_int.h"
 
 #include "cfl/log.h"
 #include "util/reader.h"
@@ -135,13 +136,12 @@ static void patch_id(uint8_t *frame, uint64_t id)
 	cfl__wr_put_u64(&w, id);
 }
 
-int cfl__conn_queue_frame(struct cfl_conn *c, const struct cfl_frame *f, int assign_id)
+/* cfl__conn_queue_frame for a frame whose encoded size the caller has just computed, and so
+ * validated: it is encoded without checking it again (one validation per frame, not three). */
+static int queue_sized(struct cfl_conn *c, const struct cfl_frame *f, size_t size, int assign_id)
 {
-	size_t size = cfl_frame_encoded_size(f);
 	uint8_t *p;
 
-	if (size == 0)
-		return CFL_EINVAL;
 	if (!cfl__conn_alive(c) || c->shut_wr)
 		return CFL_ECLOSED;
 	/* Control frames (PONG, WINDOW, CANCEL) are queued whatever the application's cap, but a
@@ -157,11 +157,18 @@ int cfl__conn_queue_frame(struct cfl_conn *c, const struct cfl_frame *f, int ass
 		cfl__conn_fail(c, CFL_ENOMEM, 0, "out of memory for the write queue");
 		return CFL_ENOMEM;
 	}
-	(void)cfl_frame_encode(p, size, f);
+	(void)cfl__frame_encode_sized(p, size, f); /* validated by the size */
 	if (assign_id)
 		patch_id(p, cfl_conn_next_id(c));
 	c->stats.frames_out++;
 	return 0;
+}
+
+int cfl__conn_queue_frame(struct cfl_conn *c, const struct cfl_frame *f, int assign_id)
+{
+	size_t size = cfl_frame_encoded_size(f);
+
+	return size == 0 ? CFL_EINVAL : queue_sized(c, f, size, assign_id);
 }
 
 static void free_list(struct wbuf *w)
@@ -311,7 +318,7 @@ int cfl_conn_send(struct cfl_conn *c, const struct cfl_frame *f)
 		return CFL_ETOOBIG;
 	if (c->queued + size > CFL_CONN_MAX_QUEUED)
 		return CFL_EAGAIN;
-	rc = cfl__conn_queue_frame(c, f, f->id == 0);
+	rc = queue_sized(c, f, size, f->id == 0);
 	if (rc != 0)
 		return rc;
 	/* Inside a callback of this connection: written with whatever else the callback queues,

@@ -202,19 +202,31 @@ out:
 	return ok;
 }
 
+/* "v2.<expiry>.<32 random base64url characters>": the form of a real token (security.md 4.4). */
+static void made_up_token(char *token, size_t size, long long expiry)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint8_t raw[32];
+	char rnd[sizeof(raw) + 1];
+
+	cfl_random(raw, sizeof(raw));
+	for (size_t i = 0; i < sizeof(raw); i++)
+		rnd[i] = a[raw[i] & 63];
+	rnd[sizeof(raw)] = '\0';
+	snprintf(token, size, "v2.%lld.%s", expiry, rnd);
+}
+
 static int wrong_token(struct h_env *e, char *how, size_t n)
 {
 	struct h_conn *a = logged_in(e, &e->site[0], "client", how, n);
-	char token[H_TOKEN_MAX], hex[2 * 24 + 1];
-	uint8_t raw[24];
+	char token[H_TOKEN_MAX];
 	int ok = 0;
 
 	if (a == NULL || !works(a, a->name, a->token, a->sig, how, n))
 		goto out;
-	/* Well-formed like a real one: same version and expiry, other random part. */
-	cfl_random(raw, sizeof(raw));
-	cfl_hex(raw, sizeof(raw), hex);
-	snprintf(token, sizeof(token), "v1.%lld.%s", (long long)a->expiry, hex);
+	/* Well-formed like a real one: same version and expiry, other random part (32 base64url
+	 * characters, 24 bytes). */
+	made_up_token(token, sizeof(token), a->expiry);
 	ok = probe(a, "made-up token", a->name, token, a->sig, how, n);
 	snprintf(token, sizeof(token), "%s", a->token);
 	token[strlen(token) - 1] = token[strlen(token) - 1] == '0' ? '1' : '0';

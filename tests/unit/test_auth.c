@@ -63,7 +63,7 @@ struct authrep {
 	char reason[512], status_hdr[64];
 	char server_nonce[NONCE_HEX + 1], server_cn[64];
 	char token[TOKEN_MAX], sig[SIG_B64_MAX], expiry[24], ttl[24], heartbeat[24], security[16];
-	char body[64];
+	char body[64], signature[SIG_B64_MAX]; /* signature: of a challenge reply */
 };
 
 static void on_authrep(struct cfl_peer *p, int status, const char *reason,
@@ -82,6 +82,7 @@ static void on_authrep(struct cfl_peer *p, int status, const char *reason,
 		return;
 	cfl_frame_header_str(f, "status", r->status_hdr, sizeof(r->status_hdr));
 	cfl_frame_header_str(f, "server_nonce", r->server_nonce, sizeof(r->server_nonce));
+	cfl_frame_header_str(f, "signature", r->signature, sizeof(r->signature));
 	cfl_frame_header_str(f, "server_cn", r->server_cn, sizeof(r->server_cn));
 	cfl_frame_header_str(f, "issued_token", r->token, sizeof(r->token));
 	cfl_frame_header_str(f, "issued_token_signature", r->sig, sizeof(r->sig));
@@ -466,7 +467,7 @@ static void login_ok(struct cli *c, const char *who, struct authrep *r)
 	if (r->status != 0)
 		fail_msg("login of %s refused: %s", who, r->reason);
 	assert_string_equal(r->security, "clear");
-	assert_true(strncmp(r->token, "v1.", 3) == 0);
+	assert_true(strncmp(r->token, "v2.", 3) == 0);
 }
 
 /* Closes c's connection and waits until the server saw it go. */
@@ -528,7 +529,7 @@ static void test_login_and_sessions(void **state)
 	ask(s1, "probe", NULL, 0, NULL, 0, &r);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(w.probe.name, "site-1");
-	assert_true(strncmp(w.probe.token, "v1.", 3) == 0);
+	assert_true(strncmp(w.probe.token, "v2.", 3) == 0);
 	{
 		struct authrep back = {0};
 
@@ -704,7 +705,7 @@ static void test_renewal(void **state)
 	ask(a, "renew", NULL, 0, NULL, 0, &r2);
 	assert_int_equal(r2.status, 0);
 	assert_string_not_equal(r2.token, r1.token);
-	assert_true(strncmp(r2.token, "v1.", 3) == 0);
+	assert_true(strncmp(r2.token, "v2.", 3) == 0);
 	assert_true(strtoll(r2.expiry, NULL, 10) >= strtoll(r1.expiry, NULL, 10));
 	assert_string_equal(probe_as(a, "site-1", r1.token, r1.sig), "");
 	assert_string_equal(probe_as(a, "site-1", r2.token, r2.sig), "");
@@ -1151,6 +1152,48 @@ static void test_challenge_limits(void **state)
 	world_stop(&w);
 }
 
+/* A site whose TLS handshake verified the server's own certificate (tls_cert, its fingerprint)
+ * gets no challenge signature; any other fingerprint, or none, gets one that verifies. */
+static void test_challenge_tls_cert(void **state)
+{
+	char path[PATH_MAX], fp[CFL_PKI_FINGERPRINT_MAX], nonce[NONCE_HEX];
+	struct cfl_pki_cert *cert = NULL;
+	struct cfl_err e = {0};
+	struct cfl_header h[4];
+	struct authrep r;
+	struct world w;
+	uint8_t tbs[1024];
+	size_t n;
+	struct cli *c;
+
+	(void)state;
+	assert_int_equal(cfl_pki_cert_load(kit(path, sizeof(path), prod, "server1", "server.crt"),
+	                                   &cert, &e),
+	                 0);
+	assert_int_equal(cfl_pki_cert_fingerprint(cert, fp, sizeof(fp)), 0);
+	world_start(&w, NULL, NULL);
+	c = cli_raw(&w, "site-1");
+	assert_int_equal(cfl__auth_nonce(nonce), 0);
+	h[0] = hdr("client_name", "site-1");
+	h[1] = hdr("nonce", nonce);
+	h[2] = hdr("kind", "client");
+	h[3] = hdr("tls_cert", fp);
+	ask(c, "challenge", h, 4, NULL, 0, &r);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.signature, "");
+	assert_true(r.server_nonce[0] != '\0');
+	/* Another certificate's fingerprint (the last digit changed), and none. */
+	fp[strlen(fp) - 1] = fp[strlen(fp) - 1] == '0' ? '1' : '0';
+	for (size_t k = 4; k >= 3; k--) {
+		ask(c, "challenge", h, k, NULL, 0, &r);
+		assert_int_equal(r.status, 0);
+		n = cfl__auth_tbs(tbs, sizeof(tbs), "cfl-challenge", "server1", nonce, NULL);
+		assert_int_equal(cfl__auth_verify_b64(cert, tbs, n, r.signature), 0);
+	}
+	cfl_pki_cert_free(cert);
+	world_stop(&w);
+}
+
 /* In mtls mode the name must also be the one the TLS handshake proved. */
 static void test_register_mtls_identity(void **state)
 {
@@ -1344,6 +1387,7 @@ int main(void)
 	        cmocka_unit_test(test_register_checks),
 	        cmocka_unit_test(test_certificate_purposes),
 	        cmocka_unit_test(test_challenge_limits),
+	        cmocka_unit_test(test_challenge_tls_cert),
 	        cmocka_unit_test(test_register_mtls_identity),
 	        cmocka_unit_test(test_client_login_failures),
 	        cmocka_unit_test(test_client_gate),
