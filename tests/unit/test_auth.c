@@ -1347,8 +1347,6 @@ static void test_client_gate(void **state)
 
 /* --- main ------------------------------------------------------------------------------------ */
 
-static int fds_at_start;
-
 static int setup(void **state)
 {
 	(void)state;
@@ -1356,7 +1354,7 @@ static int setup(void **state)
 	if (tmp_make("test-auth") != 0 || provision("authp", authp_yml, prod, sizeof(prod)) != 0 ||
 	    provision("otherp", otherp_yml, other_prod, sizeof(other_prod)) != 0)
 		return -1;
-	fds_at_start = open_fds();
+	fds_note();
 	return 0;
 }
 
@@ -1365,12 +1363,7 @@ static int teardown(void **state)
 	(void)state;
 	cfl_log_set_sink(NULL, NULL);
 	tmp_remove();
-	if (open_fds() != fds_at_start) {
-		print_error("file descriptors leaked: %d open at the start, %d now\n", fds_at_start,
-		            open_fds());
-		return -1;
-	}
-	return 0;
+	return fds_check();
 }
 
 int main(void)
