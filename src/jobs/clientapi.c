@@ -502,17 +502,19 @@ static void *session_main(void *arg)
 			;
 	if (r.started)
 		end_script(s, &r);
-	if (r.cur != NULL)
-		post(s, r.cur, CFL_EIO, r.why);
 	if (r.chan >= 0)
 		close(r.chan);
 	cfl__chan_reader_release(&r.rd);
 	cfl__rows_reset(&r.rows);
+	/* Dead before the task's end goes back: the next round's task, which that end lets the
+	 * server send, must find this session ending and start a new one, not be handed here. */
 	pthread_mutex_lock(&s->mu);
 	s->dead = 1;
 	left = s->task;
 	s->task = NULL;
 	pthread_mutex_unlock(&s->mu);
+	if (r.cur != NULL)
+		post(s, r.cur, CFL_EIO, r.why);
 	if (left != NULL)
 		post(s, left, CFL_EIO, r.why[0] ? r.why : "the script ended");
 	if (r.why[0] != '\0')
