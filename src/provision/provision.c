@@ -32,6 +32,7 @@ struct run {
 	struct cfl_project *proj;
 	char proj_dir[PATH_MAX];
 	char tmp_dir[PATH_MAX];
+	int tmp_fd; /* tmp_dir, open: the kits are made relative to it */
 	int made_ws, made_proj, new_state;
 	struct cfl__ca ca;
 	struct cfl_pki_cert **certs; /* what each was issued, recorded after publishing */
@@ -155,13 +156,16 @@ static int build_kit(void *arg, size_t idx, struct cfl_err *e)
 	struct cfl__kit_spec s = {.proj = r->proj,
 	                          .pt = &r->proj->parts[idx],
 	                          .ca = &r->ca,
+	                          .root_fd = r->tmp_fd,
+	                          .name = r->proj->parts[idx].name,
 	                          .save_key = 1,
 	                          .cfl_path = r->opts->cfl_path};
 	struct cfl_pki_key *key = NULL;
 	char kit[PATH_MAX];
 	int rc;
 
-	if ((rc = cfl__kit_dir(kit, r->tmp_dir, s.pt->name, e)) == 0 &&
+	/* Checked by check_kit_dirs; mkdirat refuses anything that appeared since. */
+	if ((rc = cfl__kit_dir_name(kit, r->tmp_dir, s.pt->name, e)) == 0 &&
 	    (rc = cfl_pki_key_generate(r->proj->key_type, &key, e)) == 0) {
 		s.kit_dir = kit;
 		s.subject = key;
@@ -248,6 +252,8 @@ static int publish(struct run *r, char *out, size_t out_size, struct cfl_err *e)
 
 static void run_release(struct run *r, int failed)
 {
+	if (r->tmp_fd >= 0)
+		close(r->tmp_fd);
 	if (r->tmp_dir[0] != '\0')
 		cfl__fs_rmtree(r->tmp_dir);
 	if (failed && r->made_proj)
@@ -283,6 +289,9 @@ static int prepare(struct run *r, struct cfl_err *e)
 		                   strerror(errno));
 	memcpy(r->tmp_dir, tmpl, sizeof(r->tmp_dir));
 	chmod(r->tmp_dir, 0755);
+	r->tmp_fd = open(r->tmp_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (r->tmp_fd < 0)
+		return cfl_err_set(e, CFL_EIO, "cannot open '%s': %s", r->tmp_dir, strerror(errno));
 	return 0;
 }
 
@@ -305,7 +314,7 @@ int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t o
 int cfl_provision_ca(const struct cfl_provision_opts *opts, const struct cfl_provision_ca *ca,
                      char *out_dir, size_t out_size, struct cfl_err *e)
 {
-	struct run r = {.opts = opts, .ent = ca};
+	struct run r = {.opts = opts, .ent = ca, .tmp_fd = -1};
 	int rc;
 
 	rc = prepare(&r, e);
