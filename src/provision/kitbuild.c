@@ -112,7 +112,12 @@ static int make_kit(const struct cfl__kit_spec *s, int *dfd, struct cfl_err *e)
 	int root = s->root_fd >= 0 ? s->root_fd : AT_FDCWD;
 	const char *rel = s->root_fd >= 0 ? s->name : s->kit_dir;
 
-	if (mkdirat(root, rel, 0755) != 0 && (errno != EEXIST || s->root_fd >= 0))
+	if (mkdirat(root, rel, 0755) == 0 || (errno == EEXIST && s->root_fd < 0))
+		;
+	else if (errno == EEXIST) /* anything, a link included: not made by this run */
+		return cfl_err_set(e, CFL_ECONFIG, "the kit folder '%s' already exists",
+		                   s->kit_dir);
+	else
 		return cfl_err_set(e, CFL_EIO, "cannot create directory '%s': %s", s->kit_dir,
 		                   strerror(errno));
 	*dfd = openat(root, rel, flags);

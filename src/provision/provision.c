@@ -135,13 +135,14 @@ static int load_or_create_ca(struct run *r, struct cfl_err *e)
 	return rc;
 }
 
-/* Every kit folder is checked before the first one is written. */
+/* Every kit folder name is checked before the first one is written. The folder is new and
+ * empty (mkdtemp): each kit's mkdirat refuses whatever might appear there since. */
 static int check_kit_dirs(struct run *r, struct cfl_err *e)
 {
 	char kit[PATH_MAX];
 
 	for (size_t i = 0; i < r->proj->n_parts; i++) {
-		int rc = cfl__kit_dir(kit, r->tmp_dir, r->proj->parts[i].name, e);
+		int rc = cfl__kit_dir_name(kit, r->tmp_dir, r->proj->parts[i].name, e);
 
 		if (rc != 0)
 			return cfl_err_prefix(e, "participant '%s'", r->proj->parts[i].name);
@@ -164,7 +165,6 @@ static int build_kit(void *arg, size_t idx, struct cfl_err *e)
 	char kit[PATH_MAX];
 	int rc;
 
-	/* Checked by check_kit_dirs; mkdirat refuses anything that appeared since. */
 	if ((rc = cfl__kit_dir_name(kit, r->tmp_dir, s.pt->name, e)) == 0 &&
 	    (rc = cfl_pki_key_generate(r->proj->key_type, &key, e)) == 0) {
 		s.kit_dir = kit;
