@@ -35,7 +35,7 @@ struct run {
 	int tmp_fd; /* tmp_dir, open: the kits are made relative to it */
 	int made_ws, made_proj, new_state;
 	struct cfl__ca ca;
-	struct cfl_pki_cert **certs; /* what each was issued, recorded after publishing */
+	struct cfl__ca_entry *recs; /* what each was issued, recorded after publishing */
 };
 
 static int join(char *buf, const char *a, const char *b, struct cfl_err *e)
@@ -161,6 +161,7 @@ static int build_kit(void *arg, size_t idx, struct cfl_err *e)
 	                          .name = r->proj->parts[idx].name,
 	                          .save_key = 1,
 	                          .cfl_path = r->opts->cfl_path};
+	struct cfl_pki_cert *cert = NULL;
 	struct cfl_pki_key *key = NULL;
 	char kit[PATH_MAX];
 	int rc;
@@ -169,8 +170,12 @@ static int build_kit(void *arg, size_t idx, struct cfl_err *e)
 	    (rc = cfl_pki_key_generate(r->proj->key_type, &key, e)) == 0) {
 		s.kit_dir = kit;
 		s.subject = key;
-		rc = cfl__kit_build(&s, &r->certs[idx], e);
+		rc = cfl__kit_build(&s, &cert, e);
 	}
+	/* Only its serial and expiry are kept: freed here, on every core, not at the end. */
+	if (rc == 0 && cfl__ca_entry_of(cert, &r->recs[idx]) != 0)
+		rc = cfl_err_set(e, CFL_ENOMEM, "cannot read back the certificate issued");
+	cfl_pki_cert_free(cert);
 	cfl_pki_key_free(key);
 	if (rc != 0)
 		cfl_err_prefix(e, "participant '%s'", s.pt->name);
@@ -188,8 +193,7 @@ static int record_all(struct run *r, struct cfl_err *e)
 	for (size_t i = 0; rc == 0 && i < r->proj->n_parts; i++)
 		names[i] = r->proj->parts[i].name;
 	if (rc == 0)
-		rc = cfl__ca_record_many(state, names, (const struct cfl_pki_cert *const *)r->certs,
-		                         r->proj->n_parts, e);
+		rc = cfl__ca_record_many(state, names, r->recs, r->proj->n_parts, e);
 	free(names);
 	return rc;
 }
@@ -261,9 +265,7 @@ static void run_release(struct run *r, int failed)
 	if (failed && r->made_ws)
 		rmdir(r->opts->workspace);
 	cfl__ca_release(&r->ca);
-	for (size_t i = 0; r->certs != NULL && i < r->proj->n_parts; i++)
-		cfl_pki_cert_free(r->certs[i]);
-	free(r->certs);
+	free(r->recs);
 	cfl_project_free(r->proj);
 }
 
@@ -323,8 +325,8 @@ int cfl_provision_ca(const struct cfl_provision_opts *opts, const struct cfl_pro
 	if (rc == 0)
 		rc = load_or_create_ca(&r, e);
 	if (rc == 0) {
-		r.certs = calloc(r.proj->n_parts, sizeof(r.certs[0]));
-		rc = r.certs == NULL ? cfl_err_set(e, CFL_ENOMEM, "out of memory") : 0;
+		r.recs = calloc(r.proj->n_parts, sizeof(r.recs[0]));
+		rc = r.recs == NULL ? cfl_err_set(e, CFL_ENOMEM, "out of memory") : 0;
 	}
 	json_object_seed(0); /* jansson's hash seed, set before the threads make objects */
 	if (rc == 0)
