@@ -111,15 +111,14 @@ static int make_kit(const struct cfl__kit_spec *s, int *dfd, struct cfl_err *e)
 	const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	int root = s->root_fd >= 0 ? s->root_fd : AT_FDCWD;
 	const char *rel = s->root_fd >= 0 ? s->name : s->kit_dir;
+	int err = mkdirat(root, rel, 0755) == 0 ? 0 : errno;
 
-	if (mkdirat(root, rel, 0755) == 0 || (errno == EEXIST && s->root_fd < 0))
-		;
-	else if (errno == EEXIST) /* anything, a link included: not made by this run */
+	if (err == EEXIST && s->root_fd >= 0) /* anything, a link included: not made by us */
 		return cfl_err_set(e, CFL_ECONFIG, "the kit folder '%s' already exists",
 		                   s->kit_dir);
-	else
+	if (err != 0 && err != EEXIST)
 		return cfl_err_set(e, CFL_EIO, "cannot create directory '%s': %s", s->kit_dir,
-		                   strerror(errno));
+		                   strerror(err));
 	*dfd = openat(root, rel, flags);
 	if (*dfd < 0)
 		return cfl_err_set(e, CFL_EIO, "cannot open '%s': %s", s->kit_dir, strerror(errno));
