@@ -1,10 +1,12 @@
 /* Provisioning benchmark: projects of one server, N clients and an admin (P-256), provisioned
  * with one thread per core and, as the baseline measured in the same run, with one thread
- * (CFL_PROVISION_THREADS=1), the two alternating. Prints medians and their ratio for each N;
+ * (CFL_PROVISION_THREADS=1), the two alternating. Prints medians and their ratio for each N,
+ * and the median CPU time (user, system) of the runs on all cores;
  * with --rsa also RSA-2048 against P-256 for the first N (RSA key generation takes 0.2-0.5 s a
  * key here). Workspaces are removed only at the end: on an ext4 file system without a journal,
- * as here, every inode freed in the last 30 s is skipped one by one when the next is allocated
- * (ext4's recently_deleted()), which a run right after a large removal would measure instead.
+ * as here, every inode freed in the last 60 s (5 minutes more while its inode table block is
+ * not yet written back) is skipped one by one when the next is allocated (ext4's
+ * recently_deleted()), which a run soon after a large removal would measure instead.
  * Usage: bench_provision [--runs R] [--dir DIR] [--rsa] [N ...]   (default N: 100 1000 10000) */
 #include "cfl/err.h"
 #include "cfl/log.h"
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define MAX_RUNS  15
@@ -60,13 +63,24 @@ static int write_project(const char *path, int clients)
 	return fclose(f);
 }
 
-/* Seconds of one provisioning into a new workspace (kept until the end). */
-static double once(const char *project, int key_type, const char *threads)
+/* CPU seconds of this process so far, user and system. */
+static void cpu_s(double *user, double *sys)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	*user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+	*sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Seconds of one provisioning into a new workspace (kept until the end); the CPU seconds it
+ * took, user and system, into cpu[0] and cpu[1] when not NULL. */
+static double once(const char *project, int key_type, const char *threads, double *cpu)
 {
 	struct cfl_provision_opts o = {.project_path = project, .key_type = key_type};
 	char ws[PATH_MAX], out[PATH_MAX];
 	struct cfl_err e = {0};
-	double t0;
+	double t0, u0, s0, u1, s1, t;
 
 	snprintf(ws, sizeof(ws), "%s/ws-%d", dir, ws_count++);
 	o.workspace = ws;
@@ -74,17 +88,25 @@ static double once(const char *project, int key_type, const char *threads)
 		setenv("CFL_PROVISION_THREADS", threads, 1);
 	else
 		unsetenv("CFL_PROVISION_THREADS");
+	cpu_s(&u0, &s0);
 	t0 = now_s();
 	if (cfl_provision(&o, out, sizeof(out), &e) != 0) {
 		fprintf(stderr, "bench_provision: %s\n", e.msg);
 		exit(1);
 	}
-	return now_s() - t0;
+	t = now_s() - t0;
+	cpu_s(&u1, &s1);
+	if (cpu != NULL) {
+		cpu[0] = u1 - u0;
+		cpu[1] = s1 - s0;
+	}
+	return t;
 }
 
 static void bench_size(int n, int runs, int rsa)
 {
-	double all[MAX_RUNS], one[MAX_RUNS], r[MAX_RUNS], m_all, m_one;
+	double all[MAX_RUNS], one[MAX_RUNS], r[MAX_RUNS], user[MAX_RUNS], sys[MAX_RUNS], m_all,
+	        m_one;
 	char project[PATH_MAX];
 
 	snprintf(project, sizeof(project), "%s/project-%d.yml", dir, n);
@@ -93,18 +115,23 @@ static void bench_size(int n, int runs, int rsa)
 		exit(1);
 	}
 	for (int i = 0; i < runs; i++) {
-		all[i] = once(project, CFL_KEY_P256, NULL);
-		one[i] = once(project, CFL_KEY_P256, "1");
+		double cpu[2];
+
+		all[i] = once(project, CFL_KEY_P256, NULL, cpu);
+		one[i] = once(project, CFL_KEY_P256, "1", NULL);
+		user[i] = cpu[0];
+		sys[i] = cpu[1];
 	}
 	m_all = median(all, runs);
 	m_one = median(one, runs);
 	printf("  %6d clients  %8.3f s  (%5.3f ms per participant)   1 thread %8.3f s   "
-	       "ratio %.2fx\n",
-	       n, m_all, m_all * 1e3 / (n + 2), m_one, m_one / m_all);
+	       "ratio %.2fx   CPU (all cores): user %.3f s, system %.3f s\n",
+	       n, m_all, m_all * 1e3 / (n + 2), m_one, m_one / m_all, median(user, runs),
+	       median(sys, runs));
 	if (!rsa)
 		return;
 	for (int i = 0; i < runs; i++)
-		r[i] = once(project, CFL_KEY_RSA2048, NULL);
+		r[i] = once(project, CFL_KEY_RSA2048, NULL, NULL);
 	printf("  %6d clients  rsa-2048 %8.3f s: ratio rsa-2048 / ecdsa-p256 %.1fx\n", n,
 	       median(r, runs), median(r, runs) / m_all);
 }

@@ -28,6 +28,9 @@ int cfl_pki_key_generate(enum cfl_key_type type, struct cfl_pki_key **out, struc
 /* PEM (PKCS#8, unencrypted) to/from files; saved keys get mode 0600. */
 int cfl_pki_key_load(const char *path, struct cfl_pki_key **out, struct cfl_err *e);
 int cfl_pki_key_save(const struct cfl_pki_key *key, const char *path, struct cfl_err *e);
+/* The PEM text cfl_pki_key_save writes, in a new NUL-terminated buffer (*pem): the secret
+ * itself, which the caller wipes (cfl_wipe) before free(). */
+int cfl_pki_key_to_pem(const struct cfl_pki_key *key, char **pem, size_t *len, struct cfl_err *e);
 void cfl_pki_key_free(struct cfl_pki_key *key);
 
 int cfl_pki_cert_load(const char *path, struct cfl_pki_cert **out, struct cfl_err *e);

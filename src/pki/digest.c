@@ -2,6 +2,7 @@
 #include "cfl/digest.h"
 
 #include "cfl/err.h"
+#include "pki/pki_int.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -18,7 +19,7 @@ struct cfl_sha256 *cfl_sha256_new(void)
 	if (h == NULL)
 		return NULL;
 	h->ctx = EVP_MD_CTX_new();
-	if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+	if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, cfl__pki_sha256(), NULL) != 1) {
 		cfl_sha256_free(h);
 		return NULL;
 	}
@@ -35,7 +36,7 @@ void cfl_sha256_final(struct cfl_sha256 *h, uint8_t out[CFL_SHA256_LEN])
 	unsigned int n = CFL_SHA256_LEN;
 
 	EVP_DigestFinal_ex(h->ctx, out, &n);
-	EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(h->ctx, cfl__pki_sha256(), NULL);
 }
 
 void cfl_sha256_free(struct cfl_sha256 *h)

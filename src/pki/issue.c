@@ -274,8 +274,14 @@ out:
 
 static int sign_cert(X509 *x, EVP_PKEY *key, const char *cn, struct cfl_err *e)
 {
-	/* SHA-256 with the key's natural scheme: sha256WithRSAEncryption or ecdsa-with-SHA256. */
-	if (X509_sign(x, key, EVP_sha256()) <= 0)
+	/* SHA-256 with the key's natural scheme: sha256WithRSAEncryption or ecdsa-with-SHA256
+	 * (what X509_sign(x, key, EVP_sha256()) makes, without its per-call digest fetch and
+	 * context copy). */
+	EVP_MD_CTX *md = cfl__pki_sign_ctx(key, NULL);
+	int ok = md != NULL && X509_sign_ctx(x, md) > 0;
+
+	EVP_MD_CTX_free(md);
+	if (!ok)
 		return cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot sign certificate '%s'", cn);
 	return 0;
 }

@@ -65,4 +65,11 @@ int cfl__pki_key_classify(const EVP_PKEY *pkey, enum cfl_key_type *type);
  * CFL_EPARSE for an entry that is not text or holds a NUL, CFL_ETOOBIG if it does not fit. */
 int cfl__pki_name_field(const X509_NAME *name, int nid, char *buf, size_t size);
 
+/* SHA-256, fetched once (EVP_sha256() when the fetch failed). */
+const EVP_MD *cfl__pki_sha256(void);
+
+/* A new context for one signature with `key` over SHA-256 (*pctx, when not NULL, gets its key
+ * context for padding settings); NULL on failure (OpenSSL's error queue says why). */
+EVP_MD_CTX *cfl__pki_sign_ctx(EVP_PKEY *key, EVP_PKEY_CTX **pctx);
+
 #endif

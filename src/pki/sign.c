@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 
+#include <pthread.h>
 #include <stdlib.h>
 
 /* Larger than any signature our key types make (RSA-4096 is 512 bytes, P-256 ECDSA 72). */
@@ -16,6 +17,37 @@ static int set_pss(EVP_PKEY_CTX *pctx, int saltlen)
 	return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
 	       EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) > 0 &&
 	       EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, saltlen) > 0;
+}
+
+/* SHA-256 fetched once: EVP_sha256() makes every EVP_DigestSignInit fetch it again (a lookup
+ * under a lock the provisioning threads share). */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	ERR_clear_error();
+}
+
+const EVP_MD *cfl__pki_sha256(void)
+{
+	pthread_once(&sha256_once, fetch_sha256);
+	return sha256 != NULL ? sha256 : EVP_sha256();
+}
+
+/* A context of one signature with `key` and SHA-256. FINALISE: the signature is computed in
+ * this context, not in a copy of it made so that it could be continued (the default). */
+EVP_MD_CTX *cfl__pki_sign_ctx(EVP_PKEY *key, EVP_PKEY_CTX **pctx)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	if (md == NULL || EVP_DigestSignInit(md, pctx, cfl__pki_sha256(), NULL, key) != 1) {
+		EVP_MD_CTX_free(md);
+		return NULL;
+	}
+	EVP_MD_CTX_set_flags(md, EVP_MD_CTX_FLAG_FINALISE);
+	return md;
 }
 
 int cfl_pki_sign(const struct cfl_pki_key *key, const void *data, size_t len, uint8_t **sig,
@@ -33,9 +65,8 @@ int cfl_pki_sign(const struct cfl_pki_key *key, const void *data, size_t len, ui
 	if (data == NULL)
 		data = empty;
 	ERR_clear_error();
-	md = EVP_MD_CTX_new();
-	if (md == NULL || EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, key->pkey) != 1 ||
-	    (key->type == CFL_KEY_RSA2048 && !set_pss(pctx, RSA_PSS_SALTLEN_MAX)) ||
+	md = cfl__pki_sign_ctx(key->pkey, &pctx);
+	if (md == NULL || (key->type == CFL_KEY_RSA2048 && !set_pss(pctx, RSA_PSS_SALTLEN_MAX)) ||
 	    EVP_DigestSign(md, NULL, &n, data, len) != 1) {
 		rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot sign");
 		goto out;

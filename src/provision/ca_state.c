@@ -238,22 +238,28 @@ static int records_save(const char *path, json_t *root, struct cfl_err *e)
 	return rc;
 }
 
-static int record_one(json_t *certs, const char *name, const struct cfl_pki_cert *cert,
+int cfl__ca_entry_of(const struct cfl_pki_cert *cert, struct cfl__ca_entry *out)
+{
+	time_t nb = 0;
+
+	if (cfl_pki_cert_serial(cert, out->serial, sizeof(out->serial)) != 0 ||
+	    cfl_pki_cert_validity(cert, &nb, &out->not_after) != 0)
+		return CFL_EPARSE;
+	return 0;
+}
+
+static int record_one(json_t *certs, const char *name, const struct cfl__ca_entry *en,
                       struct cfl_err *e)
 {
-	char serial[64];
-	time_t nb = 0, na = 0;
-
-	if (cfl_pki_cert_serial(cert, serial, sizeof(serial)) != 0 ||
-	    cfl_pki_cert_validity(cert, &nb, &na) != 0 ||
-	    json_array_append_new(certs, json_pack("{s:s, s:s, s:I}", "name", name, "serial",
-	                                           serial, "not_after", (json_int_t)na)) != 0)
+	if (json_array_append_new(certs,
+	                          json_pack("{s:s, s:s, s:I}", "name", name, "serial", en->serial,
+	                                    "not_after", (json_int_t)en->not_after)) != 0)
 		return cfl_err_set(e, CFL_ENOMEM, "cannot record the certificate of '%s'", name);
 	return 0;
 }
 
 int cfl__ca_record_many(const char *state_dir, const char *const *names,
-                        const struct cfl_pki_cert *const *certs, size_t n, struct cfl_err *e)
+                        const struct cfl__ca_entry *entries, size_t n, struct cfl_err *e)
 {
 	char path[PATH_MAX];
 	json_t *root = NULL;
@@ -263,7 +269,7 @@ int cfl__ca_record_many(const char *state_dir, const char *const *names,
 	    (rc = records_load(path, &root, e)) != 0)
 		return rc;
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = record_one(json_object_get(root, "certs"), names[i], certs[i], e);
+		rc = record_one(json_object_get(root, "certs"), names[i], &entries[i], e);
 	if (rc == 0)
 		rc = records_save(path, root, e);
 	json_decref(root);
@@ -273,7 +279,11 @@ int cfl__ca_record_many(const char *state_dir, const char *const *names,
 int cfl__ca_record(const char *state_dir, const char *name, const struct cfl_pki_cert *cert,
                    struct cfl_err *e)
 {
-	return cfl__ca_record_many(state_dir, &name, &cert, 1, e);
+	struct cfl__ca_entry en;
+
+	if (cfl__ca_entry_of(cert, &en) != 0)
+		return cfl_err_set(e, CFL_ENOMEM, "cannot record the certificate of '%s'", name);
+	return cfl__ca_record_many(state_dir, &name, &en, 1, e);
 }
 
 /* Marks name's unrevoked entries; counts them into *n and every revoked entry into *all. */

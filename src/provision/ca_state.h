@@ -16,6 +16,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <time.h>
 
 struct cfl__ca {
 	struct cfl_pki_key *key;     /* the issuing CA's key */
@@ -44,13 +45,22 @@ void cfl__ca_release(struct cfl__ca *ca);
 int cfl__ca_leaf_pem(const struct cfl__ca *ca, const struct cfl_pki_cert *leaf, char **pem,
                      size_t *len, struct cfl_err *e);
 
+/* What certs.json records of an issued certificate (besides the name it was issued to). */
+struct cfl__ca_entry {
+	char serial[64]; /* hex */
+	time_t not_after;
+};
+
+/* The entry of `cert`: 0, or CFL_ENOMEM / CFL_EPARSE. */
+int cfl__ca_entry_of(const struct cfl_pki_cert *cert, struct cfl__ca_entry *out);
+
 /* Appends the certificate issued to `name` to state_dir/certs.json. */
 int cfl__ca_record(const char *state_dir, const char *name, const struct cfl_pki_cert *cert,
                    struct cfl_err *e);
-/* The same for n certificates at once (names[i] was issued certs[i]): one read and one write
- * of certs.json. */
+/* The same for n certificates at once (names[i] was issued the certificate of entries[i]):
+ * one read and one write of certs.json. */
 int cfl__ca_record_many(const char *state_dir, const char *const *names,
-                        const struct cfl_pki_cert *const *certs, size_t n, struct cfl_err *e);
+                        const struct cfl__ca_entry *entries, size_t n, struct cfl_err *e);
 /* Marks every unrevoked certificate of `name` revoked (reason code or -1), then rewrites
  * state_dir/crl.pem with all revocations and the next CRL number. *n: how many were revoked
  * now. CFL_ENOENT when no certificate of `name` is recorded. */

@@ -325,6 +325,7 @@ int cfl_cert_approve(const char *project, const char *workspace, const char *req
 		cfl_err_prefix(e, "request '%s' refused", request);
 	if (rc == 0) {
 		s.kit_dir = a.tmp;
+		s.root_fd = -1;
 		s.proj = a.proj;
 		s.pt = pt;
 		s.ca = &a.ca;

@@ -10,7 +10,11 @@ struct cfl__ca;
 
 /* One participant's kit to build (provision, cert approve). */
 struct cfl__kit_spec {
-	const char *kit_dir; /* new or empty folder */
+	const char *kit_dir; /* new or empty folder; the path shown in messages */
+	/* >= 0: the kit is made as `name` in this folder and must not exist yet (provision);
+	 * -1: kit_dir is used as a path and may be an empty folder (cert approve). */
+	int root_fd;
+	const char *name;
 	const struct cfl_project *proj;
 	const struct cfl_participant *pt;
 	const struct cfl__ca *ca;
@@ -36,7 +40,8 @@ int cfl__issue_for(const struct cfl_project *p, const struct cfl_participant *pt
 struct cfl__kit_mem {
 	struct cfl_kit_file f[CFL__KIT_MEM_MAX]; /* names relative to the kit folder */
 	unsigned mode[CFL__KIT_MEM_MAX];
-	char *owned[CFL__KIT_MEM_MAX]; /* freed by cfl__kit_mem_release; NULL: static text */
+	char *owned[CFL__KIT_MEM_MAX];        /* freed by cfl__kit_mem_release; NULL: static text */
+	unsigned char wipe[CFL__KIT_MEM_MAX]; /* a secret: overwritten before it is freed */
 	size_t n;
 };
 
@@ -45,9 +50,11 @@ struct cfl__kit_mem {
 int cfl__kit_mem_add(struct cfl__kit_mem *m, const char *name, const void *data, size_t len,
                      unsigned mode, char *owned, struct cfl_err *e);
 void cfl__kit_mem_release(struct cfl__kit_mem *m);
-/* Creates kit_dir (or uses it when it is an empty folder) with startup/, local/ and transfer/,
- * and writes every file of `m` into it, each with one open, write and close. */
-int cfl__kit_mem_write(const struct cfl__kit_mem *m, const char *kit_dir, struct cfl_err *e);
+/* Creates the kit folder (s->root_fd and s->name, else s->kit_dir, which may then be an empty
+ * folder) with startup/, local/ and transfer/, and writes every file of `m` into it, each
+ * with one open (relative to the kit folder, created with its final mode), write and close. */
+int cfl__kit_mem_write(const struct cfl__kit_mem *m, const struct cfl__kit_spec *s,
+                       struct cfl_err *e);
 
 /* Adds the start/stop scripts of a participant (startup/, mode 0755). */
 int cfl__kit_add_scripts(struct cfl__kit_mem *m, const struct cfl_participant *pt,
@@ -70,6 +77,9 @@ int cfl__kit_add_config(struct cfl__kit_mem *m, const struct cfl_project *p,
  * or holding '/') and nothing may exist at that path yet (no link to elsewhere). CFL_ECONFIG
  * with the reason, or CFL_ETOOBIG. */
 int cfl__kit_dir(char *buf, const char *root, const char *name, struct cfl_err *e);
+/* The same without looking at the file system: for a kit made with mkdirat, which fails on
+ * anything already there. */
+int cfl__kit_dir_name(char *buf, const char *root, const char *name, struct cfl_err *e);
 
 /* Runs fn(arg, i, e) for every i in 0..n-1 on up to `threads` threads (0: one per core),
  * each thread with its own cfl_err. After a failure no new index is started; the error

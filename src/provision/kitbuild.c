@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include "cfl/digest.h"
 #include "cfl/kit.h"
 #include "ca_state.h"
 #include "util/fs.h"
@@ -30,14 +31,18 @@ int cfl__kit_mem_add(struct cfl__kit_mem *m, const char *name, const void *data,
 	}
 	m->f[m->n] = (struct cfl_kit_file){.name = name, .data = data, .len = len};
 	m->mode[m->n] = mode;
+	m->wipe[m->n] = 0;
 	m->owned[m->n++] = owned;
 	return 0;
 }
 
 void cfl__kit_mem_release(struct cfl__kit_mem *m)
 {
-	for (size_t i = 0; i < m->n; i++)
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->wipe[i] && m->owned[i] != NULL)
+			cfl_wipe(m->owned[i], m->f[i].len);
 		free(m->owned[i]);
+	}
 	m->n = 0;
 }
 
@@ -99,33 +104,50 @@ fail:
 	return CFL_EIO;
 }
 
-/* kit_dir (new, or an empty folder made by the caller) opened, with its three folders. */
-static int open_kit(const char *kit_dir, int *dfd, struct cfl_err *e)
+/* The kit folder made and opened: s->name in s->root_fd, which must not exist yet, or the
+ * path s->kit_dir, which may be an empty folder made by the caller. */
+static int make_kit(const struct cfl__kit_spec *s, int *dfd, struct cfl_err *e)
 {
-	static const char *const subs[] = {"startup", "local", "transfer"};
+	const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	int root = s->root_fd >= 0 ? s->root_fd : AT_FDCWD;
+	const char *rel = s->root_fd >= 0 ? s->name : s->kit_dir;
+	int err = mkdirat(root, rel, 0755) == 0 ? 0 : errno;
 
-	if (mkdir(kit_dir, 0755) != 0 && errno != EEXIST)
-		return cfl_err_set(e, CFL_EIO, "cannot create directory '%s': %s", kit_dir,
-		                   strerror(errno));
-	*dfd = open(kit_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (err == EEXIST && s->root_fd >= 0) /* anything, a link included: not made by us */
+		return cfl_err_set(e, CFL_ECONFIG, "the kit folder '%s' already exists",
+		                   s->kit_dir);
+	if (err != 0 && err != EEXIST)
+		return cfl_err_set(e, CFL_EIO, "cannot create directory '%s': %s", s->kit_dir,
+		                   strerror(err));
+	*dfd = openat(root, rel, flags);
 	if (*dfd < 0)
-		return cfl_err_set(e, CFL_EIO, "cannot open '%s': %s", kit_dir, strerror(errno));
-	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		if (mkdirat(*dfd, subs[i], 0755) != 0)
-			return cfl_err_set(e, CFL_EIO, "cannot create directory '%s/%s': %s",
-			                   kit_dir, subs[i], strerror(errno));
-	}
+		return cfl_err_set(e, CFL_EIO, "cannot open '%s': %s", s->kit_dir, strerror(errno));
 	return 0;
 }
 
-int cfl__kit_mem_write(const struct cfl__kit_mem *m, const char *kit_dir, struct cfl_err *e)
+/* The kit folder with its three folders, opened into *dfd. */
+static int open_kit(const struct cfl__kit_spec *s, int *dfd, struct cfl_err *e)
+{
+	static const char *const subs[] = {"startup", "local", "transfer"};
+	int rc = make_kit(s, dfd, e);
+
+	for (size_t i = 0; rc == 0 && i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (mkdirat(*dfd, subs[i], 0755) != 0)
+			rc = cfl_err_set(e, CFL_EIO, "cannot create directory '%s/%s': %s",
+			                 s->kit_dir, subs[i], strerror(errno));
+	}
+	return rc;
+}
+
+int cfl__kit_mem_write(const struct cfl__kit_mem *m, const struct cfl__kit_spec *s,
+                       struct cfl_err *e)
 {
 	int dfd = -1, rc;
 
 	pthread_once(&umask_once, read_umask);
-	rc = open_kit(kit_dir, &dfd, e);
+	rc = open_kit(s, &dfd, e);
 	for (size_t i = 0; rc == 0 && i < m->n; i++)
-		rc = write_at(dfd, kit_dir, m->f[i].name, m->f[i].data, m->f[i].len,
+		rc = write_at(dfd, s->kit_dir, m->f[i].name, m->f[i].data, m->f[i].len,
 		              (mode_t)m->mode[i], e);
 	if (dfd >= 0)
 		close(dfd);
@@ -164,10 +186,8 @@ int cfl__issue_for(const struct cfl_project *p, const struct cfl_participant *pt
 	return cfl_pki_cert_issue(ca->key, ca->cert, subject, &req, cert, e);
 }
 
-int cfl__kit_dir(char *buf, const char *root, const char *name, struct cfl_err *e)
+int cfl__kit_dir_name(char *buf, const char *root, const char *name, struct cfl_err *e)
 {
-	struct stat st;
-
 	if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
 	    strchr(name, '/') != NULL)
 		return cfl_err_set(e, CFL_ECONFIG,
@@ -175,6 +195,16 @@ int cfl__kit_dir(char *buf, const char *root, const char *name, struct cfl_err *
 		                   root);
 	if (cfl__path_join(buf, PATH_MAX, root, name) != 0)
 		return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s/%s'", root, name);
+	return 0;
+}
+
+int cfl__kit_dir(char *buf, const char *root, const char *name, struct cfl_err *e)
+{
+	struct stat st;
+	int rc = cfl__kit_dir_name(buf, root, name, e);
+
+	if (rc != 0)
+		return rc;
 	/* The output folder is new (mkdtemp): anything already there was not made by this run. */
 	if (lstat(buf, &st) == 0 || errno != ENOENT)
 		return cfl_err_set(e, CFL_ECONFIG, "the kit folder '%s' already exists", buf);
@@ -204,16 +234,27 @@ static int add_credentials(struct cfl__kit_mem *m, const struct cfl__kit_spec *s
 	return cfl__kit_mem_add(m, "startup/customRootCA.pem", pem, len, 0644, pem, e);
 }
 
-/* startup/<base>.key, written on its own: it is not part of the signed manifest. */
-static int save_key(const struct cfl__kit_spec *s, struct cfl_err *e)
+/* startup/<base>.key, mode 0600, written last; not part of the signed manifest. */
+static int add_key(struct cfl__kit_mem *m, const struct cfl__kit_spec *s, struct cfl_err *e)
 {
-	char path[PATH_MAX], rel[32];
+	const char *rel =
+	        s->pt->type == CFL_PT_SERVER ? "startup/server.key" : "startup/client.key";
+	char *pem = NULL;
+	size_t len = 0;
+	int rc = cfl_pki_key_to_pem(s->subject, &pem, &len, e);
 
-	snprintf(rel, sizeof(rel), "startup/%s.key",
-	         s->pt->type == CFL_PT_SERVER ? "server" : "client");
-	if (cfl__path_join(path, sizeof(path), s->kit_dir, rel) != 0)
-		return cfl_err_set(e, CFL_ETOOBIG, "path too long: '%s'", s->kit_dir);
-	return cfl_pki_key_save(s->subject, path, e);
+	if (rc != 0) {
+		cfl_err_prefix(e, "cannot save key '%s/%s'", s->kit_dir, rel);
+		return rc;
+	}
+	if (m->n == CFL__KIT_MEM_MAX) {
+		cfl_wipe(pem, len);
+		free(pem);
+		return cfl_err_set(e, CFL_ETOOBIG, "more than %d files in a kit", CFL__KIT_MEM_MAX);
+	}
+	cfl__kit_mem_add(m, rel, pem, len, 0600, pem, e);
+	m->wipe[m->n - 1] = 1;
+	return 0;
 }
 
 int cfl__kit_build(const struct cfl__kit_spec *s, struct cfl_pki_cert **issued, struct cfl_err *e)
@@ -230,8 +271,8 @@ int cfl__kit_build(const struct cfl__kit_spec *s, struct cfl_pki_cert **issued, 
 	    (rc = cfl__kit_add_local(&m, s->pt, e)) == 0 &&
 	    (rc = cfl_kit_manifest(m.f, m.n, s->ca->key, &sig, &len, e)) == 0 &&
 	    (rc = cfl__kit_mem_add(&m, "startup/signature.json", sig, len, 0644, sig, e)) == 0 &&
-	    (rc = cfl__kit_mem_write(&m, s->kit_dir, e)) == 0 && s->save_key)
-		rc = save_key(s, e);
+	    (!s->save_key || (rc = add_key(&m, s, e)) == 0))
+		rc = cfl__kit_mem_write(&m, s, e);
 	cfl__kit_mem_release(&m);
 	return rc;
 }

@@ -32,9 +32,10 @@ struct run {
 	struct cfl_project *proj;
 	char proj_dir[PATH_MAX];
 	char tmp_dir[PATH_MAX];
+	int tmp_fd; /* tmp_dir, open: the kits are made relative to it */
 	int made_ws, made_proj, new_state;
 	struct cfl__ca ca;
-	struct cfl_pki_cert **certs; /* what each was issued, recorded after publishing */
+	struct cfl__ca_entry *recs; /* what each was issued, recorded after publishing */
 };
 
 static int join(char *buf, const char *a, const char *b, struct cfl_err *e)
@@ -134,13 +135,14 @@ static int load_or_create_ca(struct run *r, struct cfl_err *e)
 	return rc;
 }
 
-/* Every kit folder is checked before the first one is written. */
+/* Every kit folder name is checked before the first one is written. The folder is new and
+ * empty (mkdtemp): each kit's mkdirat refuses whatever might appear there since. */
 static int check_kit_dirs(struct run *r, struct cfl_err *e)
 {
 	char kit[PATH_MAX];
 
 	for (size_t i = 0; i < r->proj->n_parts; i++) {
-		int rc = cfl__kit_dir(kit, r->tmp_dir, r->proj->parts[i].name, e);
+		int rc = cfl__kit_dir_name(kit, r->tmp_dir, r->proj->parts[i].name, e);
 
 		if (rc != 0)
 			return cfl_err_prefix(e, "participant '%s'", r->proj->parts[i].name);
@@ -155,18 +157,25 @@ static int build_kit(void *arg, size_t idx, struct cfl_err *e)
 	struct cfl__kit_spec s = {.proj = r->proj,
 	                          .pt = &r->proj->parts[idx],
 	                          .ca = &r->ca,
+	                          .root_fd = r->tmp_fd,
+	                          .name = r->proj->parts[idx].name,
 	                          .save_key = 1,
 	                          .cfl_path = r->opts->cfl_path};
+	struct cfl_pki_cert *cert = NULL;
 	struct cfl_pki_key *key = NULL;
 	char kit[PATH_MAX];
 	int rc;
 
-	if ((rc = cfl__kit_dir(kit, r->tmp_dir, s.pt->name, e)) == 0 &&
+	if ((rc = cfl__kit_dir_name(kit, r->tmp_dir, s.pt->name, e)) == 0 &&
 	    (rc = cfl_pki_key_generate(r->proj->key_type, &key, e)) == 0) {
 		s.kit_dir = kit;
 		s.subject = key;
-		rc = cfl__kit_build(&s, &r->certs[idx], e);
+		rc = cfl__kit_build(&s, &cert, e);
 	}
+	/* Only its serial and expiry are kept: freed here, on every core, not at the end. */
+	if (rc == 0 && cfl__ca_entry_of(cert, &r->recs[idx]) != 0)
+		rc = cfl_err_set(e, CFL_ENOMEM, "cannot read back the certificate issued");
+	cfl_pki_cert_free(cert);
 	cfl_pki_key_free(key);
 	if (rc != 0)
 		cfl_err_prefix(e, "participant '%s'", s.pt->name);
@@ -184,8 +193,7 @@ static int record_all(struct run *r, struct cfl_err *e)
 	for (size_t i = 0; rc == 0 && i < r->proj->n_parts; i++)
 		names[i] = r->proj->parts[i].name;
 	if (rc == 0)
-		rc = cfl__ca_record_many(state, names, (const struct cfl_pki_cert *const *)r->certs,
-		                         r->proj->n_parts, e);
+		rc = cfl__ca_record_many(state, names, r->recs, r->proj->n_parts, e);
 	free(names);
 	return rc;
 }
@@ -248,6 +256,8 @@ static int publish(struct run *r, char *out, size_t out_size, struct cfl_err *e)
 
 static void run_release(struct run *r, int failed)
 {
+	if (r->tmp_fd >= 0)
+		close(r->tmp_fd);
 	if (r->tmp_dir[0] != '\0')
 		cfl__fs_rmtree(r->tmp_dir);
 	if (failed && r->made_proj)
@@ -255,9 +265,7 @@ static void run_release(struct run *r, int failed)
 	if (failed && r->made_ws)
 		rmdir(r->opts->workspace);
 	cfl__ca_release(&r->ca);
-	for (size_t i = 0; r->certs != NULL && i < r->proj->n_parts; i++)
-		cfl_pki_cert_free(r->certs[i]);
-	free(r->certs);
+	free(r->recs);
 	cfl_project_free(r->proj);
 }
 
@@ -283,6 +291,9 @@ static int prepare(struct run *r, struct cfl_err *e)
 		                   strerror(errno));
 	memcpy(r->tmp_dir, tmpl, sizeof(r->tmp_dir));
 	chmod(r->tmp_dir, 0755);
+	r->tmp_fd = open(r->tmp_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (r->tmp_fd < 0)
+		return cfl_err_set(e, CFL_EIO, "cannot open '%s': %s", r->tmp_dir, strerror(errno));
 	return 0;
 }
 
@@ -305,7 +316,7 @@ int cfl_provision(const struct cfl_provision_opts *opts, char *out_dir, size_t o
 int cfl_provision_ca(const struct cfl_provision_opts *opts, const struct cfl_provision_ca *ca,
                      char *out_dir, size_t out_size, struct cfl_err *e)
 {
-	struct run r = {.opts = opts, .ent = ca};
+	struct run r = {.opts = opts, .ent = ca, .tmp_fd = -1};
 	int rc;
 
 	rc = prepare(&r, e);
@@ -314,8 +325,8 @@ int cfl_provision_ca(const struct cfl_provision_opts *opts, const struct cfl_pro
 	if (rc == 0)
 		rc = load_or_create_ca(&r, e);
 	if (rc == 0) {
-		r.certs = calloc(r.proj->n_parts, sizeof(r.certs[0]));
-		rc = r.certs == NULL ? cfl_err_set(e, CFL_ENOMEM, "out of memory") : 0;
+		r.recs = calloc(r.proj->n_parts, sizeof(r.recs[0]));
+		rc = r.recs == NULL ? cfl_err_set(e, CFL_ENOMEM, "out of memory") : 0;
 	}
 	json_object_seed(0); /* jansson's hash seed, set before the threads make objects */
 	if (rc == 0)

@@ -10,6 +10,10 @@
 #include <cmocka.h>
 
 #include "project_fixture.h"
+#include "util/fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
 
 /* ---- API details ------------------------------------------------------------------- */
 
@@ -368,6 +372,58 @@ static void test_kit_dir(void **state)
 	rmdir(root);
 }
 
+/* A kit made relative to the open output folder: its folders and files with their modes (a
+ * key's 0600 whatever the umask), and a link planted where it goes is refused, nothing is
+ * written through it. */
+static void test_kit_write_at(void **state)
+{
+	char root[] = "/tmp/cfl-kitat.XXXXXX", other[] = "/tmp/cfl-kitat-other.XXXXXX";
+	char path[PATH_MAX + 64], *secret = strdup("not a real key\n");
+	struct cfl__kit_mem m = {.n = 0};
+	struct cfl__kit_spec s = {.kit_dir = "kit-a", .name = "kit-a"};
+	struct cfl_err e = {0};
+	struct stat st;
+	mode_t old = umask(077);
+
+	(void)state;
+	assert_non_null(secret);
+	assert_non_null(mkdtemp(root));
+	assert_non_null(mkdtemp(other));
+	s.root_fd = open(root, O_RDONLY | O_DIRECTORY);
+	assert_true(s.root_fd >= 0);
+	assert_int_equal(cfl__kit_mem_add(&m, "startup/a.json", "{}\n", 3, 0644, NULL, &e), 0);
+	assert_int_equal(cfl__kit_mem_add(&m, "startup/client.key", secret, strlen(secret), 0600,
+	                                  secret, &e),
+	                 0);
+	m.wipe[1] = 1;
+	assert_int_equal(cfl__kit_mem_write(&m, &s, &e), 0);
+	snprintf(path, sizeof(path), "%s/kit-a/startup/a.json", root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	snprintf(path, sizeof(path), "%s/kit-a/startup/client.key", root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_size, 15);
+	snprintf(path, sizeof(path), "%s/kit-a/transfer", root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	/* Made already (here by the same call): refused. */
+	assert_int_equal(cfl__kit_mem_write(&m, &s, &e), CFL_ECONFIG);
+	assert_non_null(strstr(e.msg, "the kit folder 'kit-a' already exists"));
+	/* A link to another folder where the next kit goes. */
+	s.kit_dir = s.name = "kit-b";
+	snprintf(path, sizeof(path), "%s/kit-b", root);
+	assert_int_equal(symlink(other, path), 0);
+	assert_int_equal(cfl__kit_mem_write(&m, &s, &e), CFL_ECONFIG);
+	snprintf(path, sizeof(path), "%s/startup", other);
+	assert_int_equal(lstat(path, &st), -1);
+	cfl__kit_mem_release(&m);
+	umask(old);
+	close(s.root_fd);
+	assert_int_equal(cfl__fs_rmtree(root), 0);
+	assert_int_equal(rmdir(other), 0);
+}
+
 static void test_quote(void **state)
 {
 	char buf[96], small[8], longv[200];
@@ -392,6 +448,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_kit_dir),
+	        cmocka_unit_test(test_kit_write_at),
 	        cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 	        cmocka_unit_test(test_conn_sec_names),
 	        cmocka_unit_test(test_missing_file),
