@@ -1140,8 +1140,14 @@ static void test_challenge_limits(void **state)
 	assert_string_equal(r.reason, "challenge needs client_name and nonce");
 	ask(c, "challenge", h, 1, NULL, 0, &r);
 	assert_string_equal(r.reason, "challenge needs client_name and nonce");
+	/* A claimed name cannot write lines of its own into the log: control characters are
+	 * replaced (header values may hold any byte but NUL). */
+	h[0] = hdr("client_name", "x\nW server1 logged in\r\x1b[2J");
+	ask(c, "challenge", h, 1, NULL, 0, &r);
+	assert_true(logged("(claims 'x?W server1 logged in??[2J'): challenge without", NULL));
+	assert_null(strstr(log_text, "\nW server1"));
 	/* Each answer costs a signature: the ninth on one connection closes it. */
-	for (int i = 2; i < 8; i++) {
+	for (int i = 3; i < 8; i++) {
 		challenge(c, "site-1", &r);
 		assert_int_equal(r.status, 0);
 	}
