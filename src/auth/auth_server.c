@@ -26,10 +26,25 @@ static struct session *find_session(struct cfl_auth_server *s, const char *name)
 	return NULL;
 }
 
+/* A copy of `s` whose control characters are '?': what a peer claims or sent (header values
+ * may hold any byte but NUL) must not write lines of its own into the log. */
+static const char *printable(const char *s, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i + 1 < size; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 static void reject_log(struct cfl_peer *p, const char *claimed, const char *why)
 {
+	char name[CFL_AUTH_NAME_MAX], reason[512];
+
 	CFL_WARN("rejected message from %s (claims '%s'): %s", cfl_conn_peer_addr(cfl_peer_conn(p)),
-	         claimed[0] ? claimed : "-", why);
+	         claimed[0] ? printable(claimed, name, sizeof(name)) : "-",
+	         printable(why, reason, sizeof(reason)));
 }
 
 /* --- the sessions by the time of their last message --------------------------------------------

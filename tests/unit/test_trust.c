@@ -259,6 +259,50 @@ static void test_revoked_refused(void **state)
 	cfl_pki_trust_free(t);
 }
 
+/* A path the caller says it validated (the TLS handshake, pinned to the issuing CA): with this
+ * trust's issuing CA as the pin, only the leaf's validity and revocation are checked again;
+ * any other pin, or none, runs the whole verification. Either way, a certificate the whole
+ * verification refuses is refused. */
+static void test_verify_validated(void **state)
+{
+	struct cfl_pki_trust *t = inter_trust();
+	struct cfl_pki_cert_req req = req_of("site-1", CFL_PKI_USAGE_CLIENT);
+	struct cfl_pki_cert *old = NULL, *early = NULL;
+	struct cfl_err e = {0};
+	size_t len = 0;
+	char *crl;
+
+	(void)state;
+	assert_int_equal(cfl_pki_trust_verify_validated(t, fx.leaf, fx.inter, &e), 0);
+	assert_int_equal(cfl_pki_trust_verify_validated(t, fx.leaf, NULL, &e), 0);
+	/* Another intermediate's leaf, and one of the root itself, whatever the pin says. */
+	assert_int_equal(cfl_pki_trust_verify_validated(t, fx.rogue, fx.inter, &e), CFL_EVERIFY);
+	assert_int_equal(cfl_pki_trust_verify_validated(t, fx.rogue, fx.inter2, &e), CFL_EVERIFY);
+	assert_int_equal(cfl_pki_trust_verify_validated(t, fx.direct, fx.root, &e), CFL_EVERIFY);
+	assert_int_equal(cfl_pki_trust_verify_validated(t, fx.direct, fx.inter, &e), CFL_EVERIFY);
+	/* Expired, and not valid yet, with the right pin. */
+	req.not_before = time(NULL) - 40 * DAY;
+	req.days = 30;
+	assert_int_equal(cfl_pki_cert_issue(fx.inter_key, fx.inter, fx.leaf_key, &req, &old, &e),
+	                 0);
+	assert_int_equal(cfl_pki_trust_verify_validated(t, old, fx.inter, &e), CFL_EVERIFY);
+	assert_non_null(strstr(e.msg, "expired"));
+	req.not_before = time(NULL) + DAY;
+	assert_int_equal(cfl_pki_cert_issue(fx.inter_key, fx.inter, fx.leaf_key, &req, &early, &e),
+	                 0);
+	assert_int_equal(cfl_pki_trust_verify_validated(t, early, fx.inter, &e), CFL_EVERIFY);
+	assert_non_null(strstr(e.msg, "not yet valid"));
+	/* Revoked after the path was validated (a CRL loaded since the handshake). */
+	crl = crl_of(fx.inter_key, fx.inter, fx.leaf, 0, 30, &len);
+	assert_int_equal(cfl_pki_trust_set_crl_pem(t, crl, len, &e), 0);
+	assert_int_equal(cfl_pki_trust_verify_validated(t, fx.leaf, fx.inter, &e), CFL_EVERIFY);
+	assert_non_null(strstr(e.msg, "certificate revoked"));
+	free(crl);
+	cfl_pki_cert_free(old);
+	cfl_pki_cert_free(early);
+	cfl_pki_trust_free(t);
+}
+
 static void test_crl_wrong_ca_refused(void **state)
 {
 	struct cfl_pki_trust *t = inter_trust();
@@ -367,6 +411,7 @@ int main(void)
 	        cmocka_unit_test(test_anchor_issues),
 	        cmocka_unit_test(test_load_files),
 	        cmocka_unit_test(test_revoked_refused),
+	        cmocka_unit_test(test_verify_validated),
 	        cmocka_unit_test(test_crl_wrong_ca_refused),
 	        cmocka_unit_test(test_crl_expired_refused),
 	        cmocka_unit_test(test_fingerprint),
