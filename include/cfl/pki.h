@@ -184,7 +184,10 @@ int cfl_pki_trust_verify(const struct cfl_pki_trust *t, const struct cfl_pki_cer
 /* cfl_pki_trust_verify() (at = now) of a certificate whose path someone already validated up to
  * `validated_by` (NULL: nobody), such as the TLS handshake with its issuer pin: when that is
  * this trust's issuing CA and the certificate is within its validity, only the revocation is
- * left to check (no signature is verified again); else the whole verification runs. */
+ * left to check (no signature is verified again); else the whole verification runs.
+ * SECURITY: `validated_by` must come only from a verification that really ran on this very
+ * certificate (the handshake's own pinned issuer, cfl_conn_peer_x509); passing a CA from
+ * anywhere else skips the signature check of `cert`. */
 int cfl_pki_trust_verify_validated(const struct cfl_pki_trust *t, const struct cfl_pki_cert *cert,
                                    const struct cfl_pki_cert *validated_by, struct cfl_err *e);
 /* The issuing CA (the anchor when no chain) and the anchor; owned by the trust. */
