@@ -1,5 +1,5 @@
 /* Shared fixture of the programs that talk through the message hub or provision projects
- * (test_auth.c, test_authz.c, test_privacy_*.c, test_project_files.c, and the fixtures
+ * (test_authz.c, test_privacy_*.c, test_project_files.c, and the fixtures auth_fixture.h,
  * hub_fixture.h, jobs_fixture.h, kit_fixture.h): a temporary folder, projects provisioned into
  * it by the library, captured log lines, bounded waits on a loop, and a recorder for request
  * outcomes.
