@@ -289,7 +289,12 @@ static int check_challenge(struct cfl_auth_client *c, struct cfl_peer *p, const 
 	rc = cfl_pki_trust_verify_validated(c->trust, c->server_cert, lc.pin, &e);
 	cfl__auth_login_cert_free(&lc);
 	if (rc != 0) {
-		cfl__auth_why(why, n, "the server's certificate is not from this project: %s",
+		/* A revoked certificate is the project's, refused: say so rather than "not ours".
+		 */
+		cfl__auth_why(why, n, "the server's certificate %s: %s",
+		              strstr(e.msg, "certificate revoked") != NULL
+		                      ? "is revoked"
+		                      : "is not from this project",
 		              e.msg);
 		return CFL_EAUTH;
 	}

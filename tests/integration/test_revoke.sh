@@ -126,6 +126,10 @@ revoke_server() { # revoke_server MODE PROJECT
 		wait_log "$T/$mode-server.log" "site-1 disconnected: .*server's certificate is revoked" 10
 	check "$mode: site-1's next attempt is refused: the server's certificate is revoked" \
 		wait_log "$lg" "(connect|login|handshake).*certificate revoked" 15
+	if [ "$mode" = clear ]; then
+		check "$mode: site-1's log says the server's certificate is revoked" \
+			grep -q "login failed: the server's certificate is revoked" "$lg"
+	fi
 	n=$(grep -c "site-1 logged in" "$T/$mode-server.log")
 	check "$mode: site-1 does not log in to the revoked server (logins: $n)" test "$n" -eq 1
 }
