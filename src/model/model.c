@@ -469,29 +469,12 @@ int cfl_model_serialize(const struct cfl_model *m, const char *const *meta_kv, s
 	return 0;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *q = p;
-
-	while (n > 0) {
-		ssize_t k = write(fd, q, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -1;
-		q += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 /* Writes the encoded model to `fd`, the data encoded SAVE_CHUNK bytes at a time. */
 static int write_model(int fd, const struct enc *x, size_t n, uint8_t *chunk)
 {
 	size_t i, done, k;
 
-	if (write_all(fd, x->head, x->head_len) != 0)
+	if (cfl__fs_write_all(fd, x->head, x->head_len) != 0)
 		return -1;
 	for (i = 0; i < n; i++) {
 		const struct cfl_tensor *t = x->sorted[i];
@@ -499,7 +482,7 @@ static int write_model(int fd, const struct enc *x, size_t n, uint8_t *chunk)
 		for (done = 0; done < t->count; done += k) {
 			k = t->count - done < SAVE_CHUNK / 4 ? t->count - done : SAVE_CHUNK / 4;
 			put_f32(chunk, t->data + done, k);
-			if (write_all(fd, chunk, 4 * k) != 0)
+			if (cfl__fs_write_all(fd, chunk, 4 * k) != 0)
 				return -1;
 		}
 	}

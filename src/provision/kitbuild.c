@@ -76,24 +76,14 @@ static void read_umask(void)
 static int write_at(int dfd, const char *dir, const char *rel, const void *data, size_t len,
                     mode_t mode, struct cfl_err *e)
 {
-	const char *p = data;
 	int fd = openat(dfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 
 	if (fd < 0)
 		return cfl_err_set(e, CFL_EIO, "cannot write '%s/%s': %s", dir, rel,
 		                   strerror(errno));
-	if ((mode & umask_now) != 0 && fchmod(fd, mode) != 0)
+	if (((mode & umask_now) != 0 && fchmod(fd, mode) != 0) ||
+	    cfl__fs_write_all(fd, data, len) != 0)
 		goto fail;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		p += n;
-		len -= (size_t)n;
-	}
 	if (close(fd) != 0)
 		return cfl_err_set(e, CFL_EIO, "cannot write '%s/%s': %s", dir, rel,
 		                   strerror(errno));

@@ -58,27 +58,33 @@ out:
 	return rc;
 }
 
-int cfl__fs_write_file(const char *path, const void *data, size_t len, mode_t mode,
-                       struct cfl_err *e)
+int cfl__fs_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
-	int fd;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return cfl_err_set(e, CFL_EIO, "cannot write '%s': %s", path, strerror(errno));
-	if (fchmod(fd, mode) != 0)
-		goto fail;
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			goto fail;
+			return -1;
 		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+int cfl__fs_write_file(const char *path, const void *data, size_t len, mode_t mode,
+                       struct cfl_err *e)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return cfl_err_set(e, CFL_EIO, "cannot write '%s': %s", path, strerror(errno));
+	if (fchmod(fd, mode) != 0 || cfl__fs_write_all(fd, data, len) != 0)
+		goto fail;
 	if (close(fd) != 0)
 		return cfl_err_set(e, CFL_EIO, "cannot write '%s': %s", path, strerror(errno));
 	return 0;

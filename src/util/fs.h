@@ -11,6 +11,9 @@
  * Fails with CFL_ETOOBIG if the file is larger, CFL_ENOENT if it does not exist. */
 int cfl__fs_read_file(const char *path, size_t max, char **out, size_t *len, struct cfl_err *e);
 
+/* Writes all of data to fd (EINTR retried): 0, or -1 with errno set. */
+int cfl__fs_write_all(int fd, const void *data, size_t len);
+
 /* Creates or truncates `path` with `mode` (mode applied even if umask is stricter). */
 int cfl__fs_write_file(const char *path, const void *data, size_t len, mode_t mode,
                        struct cfl_err *e);
