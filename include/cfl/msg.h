@@ -143,7 +143,9 @@ const char *cfl_peer_name(const struct cfl_peer *p); /* "" until named */
 /* A number unique to this peer in the process (a new connection of the same site gets a new one).
  */
 uint64_t cfl_peer_serial(const struct cfl_peer *p);
-void cfl_peer_set_name(struct cfl_peer *p, const char *name);
+/* Names the peer ("" unnames it; `name` may be its current name): 0, or CFL_ENOMEM with the
+ * peer left unnamed. */
+int cfl_peer_set_name(struct cfl_peer *p, const char *name);
 struct cfl_conn *cfl_peer_conn(const struct cfl_peer *p);
 struct cfl_msg_hub *cfl_peer_hub(const struct cfl_peer *p);
 void *cfl_peer_user(const struct cfl_peer *p);

@@ -29,7 +29,7 @@ struct tok {
 };
 
 struct session {
-	struct session *next;
+	struct session *next, **pprev; /* in s->sessions; pprev: what points at this one */
 	char name[CFL_AUTH_NAME_MAX];
 	size_t name_len; /* compared with client_name on every message */
 	enum cfl_auth_kind kind;

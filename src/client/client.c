@@ -186,8 +186,9 @@ static void peer_up(struct cfl_peer *p, int code, const char *reason, void *arg)
 
 	(void)code;
 	(void)reason;
-	cfl_peer_set_name(p, "server");
-	rc = cfl_auth_client_login(c->auth, p, login_result, c);
+	rc = cfl_peer_set_name(p, "server");
+	if (rc == 0)
+		rc = cfl_auth_client_login(c->auth, p, login_result, c);
 	if (rc != 0)
 		cfl_conn_close(cfl_peer_conn(p), "cannot start the login");
 }

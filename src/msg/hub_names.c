@@ -86,24 +86,30 @@ struct cfl_peer *cfl_msg_hub_find(struct cfl_msg_hub *h, const char *name)
 	return NULL;
 }
 
-void cfl_peer_set_name(struct cfl_peer *p, const char *name)
+int cfl_peer_set_name(struct cfl_peer *p, const char *name)
 {
 	struct cfl_msg_hub *h = p->hub;
 	size_t len = strnlen(name, CFL_MSG_NAME_MAX - 1);
 	char *copy = len > 0 ? malloc(len + 1) : NULL;
 
+	/* Copied first: `name` may be the peer's own (freed below). */
+	if (copy != NULL) {
+		memcpy(copy, name, len);
+		copy[len] = '\0';
+	}
 	cfl__hub_unindex(h, p);
 	if (p->name[0] != '\0')
 		free(p->name);
 	p->name = "";
+	if (len == 0)
+		return 0;
 	/* Out of memory: the peer stays unnamed (cfl_msg_hub_find does not give it). */
 	if (copy == NULL || (h->n_named >= h->n_buckets && index_grow(h) != 0)) {
 		free(copy);
-		return;
+		return CFL_ENOMEM;
 	}
-	memcpy(copy, name, len);
-	copy[len] = '\0';
 	p->name = copy;
 	p->hash = name_hash(copy);
 	index_put(h, p);
+	return 0;
 }

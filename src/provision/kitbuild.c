@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,31 +45,6 @@ void cfl__kit_mem_release(struct cfl__kit_mem *m)
 	m->n = 0;
 }
 
-/* The process umask, read once without changing it (umask(2) would, for every thread):
- * a mode it would narrow needs an fchmod after the open. 0777 when unknown: always fchmod. */
-static mode_t umask_now;
-static pthread_once_t umask_once = PTHREAD_ONCE_INIT;
-
-static void read_umask(void)
-{
-	char buf[2048], *at;
-	unsigned v;
-	ssize_t n = -1;
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-
-	umask_now = 0777;
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-	}
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	at = strstr(buf, "\nUmask:");
-	if (at != NULL && sscanf(at + 1, "Umask: %o", &v) == 1)
-		umask_now = (mode_t)v & 0777;
-}
-
 /* A new file `rel` under the folder `dfd` (shown as `dir` in messages) holding data, with
  * exactly `mode`. */
 static int write_at(int dfd, const char *dir, const char *rel, const void *data, size_t len,
@@ -81,8 +55,8 @@ static int write_at(int dfd, const char *dir, const char *rel, const void *data,
 	if (fd < 0)
 		return cfl_err_set(e, CFL_EIO, "cannot write '%s/%s': %s", dir, rel,
 		                   strerror(errno));
-	if (((mode & umask_now) != 0 && fchmod(fd, mode) != 0) ||
-	    cfl__fs_write_all(fd, data, len) != 0)
+	/* The mode exactly, whatever the umask is now (it may change while the process runs). */
+	if (fchmod(fd, mode) != 0 || cfl__fs_write_all(fd, data, len) != 0)
 		goto fail;
 	if (close(fd) != 0)
 		return cfl_err_set(e, CFL_EIO, "cannot write '%s/%s': %s", dir, rel,
@@ -134,7 +108,6 @@ int cfl__kit_mem_write(const struct cfl__kit_mem *m, const struct cfl__kit_spec 
 {
 	int dfd = -1, rc;
 
-	pthread_once(&umask_once, read_umask);
 	rc = open_kit(s, &dfd, e);
 	for (size_t i = 0; rc == 0 && i < m->n; i++)
 		rc = write_at(dfd, s->kit_dir, m->f[i].name, m->f[i].data, m->f[i].len,

@@ -56,6 +56,12 @@ void cfl_log(enum cfl_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* One entry, one line: a control character, which texts from peers may carry (names,
+	 * reasons, error replies), cannot start a line of its own or hide one. */
+	for (char *c = line; *c != '\0'; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	}
 
 	pthread_mutex_lock(&log_lock);
 	if (sink_fn != NULL) {

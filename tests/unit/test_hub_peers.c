@@ -55,6 +55,9 @@ static void test_peer_callbacks(void **state)
 	cfl_peer_set_name(srv_peer(&n, 1), "site-2");
 	assert_null(cfl_msg_hub_find(n.srv.hub, "site-b"));
 	assert_ptr_equal(cfl_msg_hub_find(n.srv.hub, "site-2"), srv_peer(&n, 1));
+	/* Named again with its own name (which the call frees): still found by it. */
+	assert_int_equal(cfl_peer_set_name(srv_peer(&n, 1), cfl_peer_name(srv_peer(&n, 1))), 0);
+	assert_ptr_equal(cfl_msg_hub_find(n.srv.hub, "site-2"), srv_peer(&n, 1));
 	cfl_peer_set_user(srv_peer(&n, 0), &marker);
 	assert_ptr_equal(cfl_peer_user(srv_peer(&n, 0)), &marker);
 	cfl_msg_hub_foreach(n.srv.hub, count_peer, &seen);
