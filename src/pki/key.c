@@ -231,8 +231,6 @@ static int key_pem(const struct cfl_pki_key *key, BIO *bio)
 
 int cfl_pki_key_to_pem(const struct cfl_pki_key *key, char **pem, size_t *len, struct cfl_err *e)
 {
-	char *data = NULL;
-	long n;
 	BIO *bio;
 	int rc = 0;
 
@@ -247,15 +245,7 @@ int cfl_pki_key_to_pem(const struct cfl_pki_key *key, char **pem, size_t *len, s
 		rc = cfl__pki_openssl_err(e, CFL_ECRYPTO, "cannot encode key");
 		goto out;
 	}
-	n = BIO_get_mem_data(bio, &data);
-	*pem = malloc((size_t)n + 1);
-	if (*pem == NULL) {
-		rc = cfl_err_set(e, CFL_ENOMEM, "cannot encode key: out of memory");
-		goto out;
-	}
-	memcpy(*pem, data, (size_t)n);
-	(*pem)[n] = '\0';
-	*len = (size_t)n;
+	rc = cfl__pki_bio_text(bio, "key", pem, len, e);
 out:
 	BIO_free(bio);
 	return rc;

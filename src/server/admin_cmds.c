@@ -11,6 +11,7 @@
 #include "cfl/log.h"
 #include "cfl/proto.h"
 #include "util/bufsrc.h"
+#include "util/num.h"
 
 #include <fnmatch.h>
 #include <jansson.h>
@@ -165,17 +166,14 @@ static int stars(const char *s)
 }
 
 /* FROM of `check_status client PATTERN FROM`: decimal digits; -1 if not. */
+/* The FROM of a page: "" is 0; else plain digits below 10^9; -1 for anything else. */
 static long page_from(const char *s)
 {
-	char *end = NULL;
-	long v;
+	uint64_t v = 0;
 
-	if (s[0] == '\0')
-		return 0;
-	if (s[0] < '0' || s[0] > '9')
+	if (s[0] != '\0' && cfl__num_u64(s, 999999999, &v) != 0)
 		return -1;
-	v = strtol(s, &end, 10);
-	return *end == '\0' && v >= 0 && v < 1000000000L ? v : -1;
+	return (long)v;
 }
 
 static json_t *check_status(struct admin *a, const struct cfl__admin_cmd *c, char *err, size_t en)

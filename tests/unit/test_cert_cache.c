@@ -3,6 +3,7 @@
  * one, more texts than the cache holds still parse right, and threads share it safely. */
 #include "cfl/err.h"
 #include "cfl/pki.h"
+#include "pki/pki_int.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,6 +84,21 @@ static void test_again_and_evicted(void **state)
 	}
 }
 
+/* The cache is really used: a text just parsed is there; 8 other texts later, it is not. */
+static void test_hit_and_evicted(void **state)
+{
+	X509 *x;
+
+	(void)state;
+	assert_true(parses_as(fx.pem[0], fx.len[0], 0));
+	x = cfl__pki_cert_cache_get(fx.pem[0], fx.len[0]);
+	assert_non_null(x);
+	X509_free(x);
+	for (int i = 1; i <= 8; i++)
+		assert_true(parses_as(fx.pem[i], fx.len[i], i));
+	assert_null(cfl__pki_cert_cache_get(fx.pem[0], fx.len[0]));
+}
+
 static void test_one_byte_differs(void **state)
 {
 	char *pem = malloc(fx.len[0]);
@@ -140,6 +156,7 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_hit_and_evicted), /* first: the cache starts empty */
 	        cmocka_unit_test(test_again_and_evicted),
 	        cmocka_unit_test(test_one_byte_differs),
 	        cmocka_unit_test(test_threads),

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "conn_fixture.h"
+#include "net/conn_int.h"
 
 #define PIECE ((size_t)300 * 1024) /* the most a lend call hands out: memory in pieces */
 
@@ -256,15 +257,25 @@ static void test_busy_then_idle(void **state)
 	world_init(&w);
 	w.srv.on_msg = echo;
 	w.cli.on_msg = again;
+	/* Logged-in sizes: a connection before login never turns busy. */
+	w.srv.max_payload_on_open = 1;
+	w.cli.max_payload_on_open = 1;
 	world_listen(&w, tls_ctx(1, CFL_SEC_MTLS, "server", "ca"));
 	world_dial(&w, "127.0.0.1", tls_ctx(0, CFL_SEC_MTLS, "site", "ca"));
 	world_open(&w);
 	pings(&w, 200);
-	/* Quiet for longer than the cool-down (200 ms). */
+	/* Busy: reads in quick succession keep the buffers (a spare for small frames). */
+	assert_int_equal(w.cli.c->hot, 1);
+	assert_non_null(w.cli.c->small_spare);
+	/* Quiet for longer than the cool-down (200 ms): they go. */
 	end = cfl_loop_now_ms(w.loop) + 500;
 	while (cfl_loop_now_ms(w.loop) < end)
 		(void)cfl_loop_run_once(w.loop, 50);
+	assert_int_equal(w.cli.c->hot, 0);
+	assert_null(w.cli.c->rbuf);
+	assert_null(w.cli.c->small_spare);
 	pings(&w, 200);
+	assert_int_equal(w.cli.c->hot, 1);
 	assert_true(cfl_conn_is_open(w.cli.c));
 	world_stop(&w);
 }
